@@ -1,0 +1,118 @@
+// The one contract between the engine and every reporter (plain, json, tui).
+// The engine emits these and never imports a reporter; a reporter reads these
+// and never reaches into the engine. Every event is plain JSON so the NDJSON
+// reporter can print it as is and tests can replay recorded streams.
+
+export type StepStatus = 'cached' | 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'skipped';
+
+export interface StepInfo {
+  id: string;
+  /** `uses:` type, or 'run' for shell steps. */
+  type: string;
+  needs: string[];
+  gpus: number;
+  /** Matrix variant of this step, e.g. { lora_rank: 32 }; absent for shared steps. */
+  variant?: Record<string, unknown>;
+}
+
+export interface StepPlan {
+  id: string;
+  status: 'cached' | 'run';
+  reasons: string[];
+  key?: string;
+}
+
+/** Progress reported by a running step (training, prediction, evaluation). */
+export interface Progress {
+  current: number;
+  total?: number;
+  unit?: string;
+  /** Free-form numbers shown beside the bar: loss, lr, tokens_per_s, items_per_s, ... */
+  values?: Record<string, number>;
+}
+
+export type EngineEvent =
+  | { type: 'run-start'; runId: string; recipe: string; name: string; steps: StepInfo[]; time: number }
+  | { type: 'plan'; runId: string; steps: StepPlan[]; time: number }
+  | { type: 'step-queued'; runId: string; step: string; time: number }
+  | {
+      type: 'step-cached';
+      runId: string;
+      step: string;
+      key: string;
+      /** Wall time the original execution took: what the cache saved. */
+      savedMs: number;
+      outputs: Record<string, string>;
+      metrics?: Record<string, unknown>;
+      time: number;
+    }
+  | {
+      type: 'step-start';
+      runId: string;
+      step: string;
+      key: string;
+      execId: string;
+      reasons: string[];
+      gpus: number[];
+      logPath: string;
+      time: number;
+    }
+  | { type: 'step-log'; runId: string; step: string; stream: 'stdout' | 'stderr'; line: string; time: number }
+  | { type: 'step-progress'; runId: string; step: string; progress: Progress; time: number }
+  | { type: 'step-metric'; runId: string; step: string; name: string; value: number; time: number }
+  | { type: 'step-artifact'; runId: string; step: string; name: string; path: string; time: number }
+  | {
+      type: 'step-done';
+      runId: string;
+      step: string;
+      key: string;
+      durationMs: number;
+      outputs: Record<string, string>;
+      metrics?: Record<string, unknown>;
+      time: number;
+    }
+  | {
+      type: 'step-failed';
+      runId: string;
+      step: string;
+      durationMs: number;
+      exitCode?: number | null;
+      error: string;
+      logPath?: string;
+      time: number;
+    }
+  | { type: 'step-cancelled'; runId: string; step: string; time: number }
+  | { type: 'step-skipped'; runId: string; step: string; reason: string; time: number }
+  | { type: 'warning'; runId?: string; step?: string; message: string; time: number }
+  | {
+      type: 'run-end';
+      runId: string;
+      status: 'done' | 'failed' | 'cancelled';
+      durationMs: number;
+      /** Sum of savedMs over cached steps. */
+      savedMs: number;
+      counts: { done: number; cached: number; failed: number; cancelled: number; skipped: number };
+      time: number;
+    };
+
+export type EngineEventType = EngineEvent['type'];
+
+/** What an interactive reporter asks for once a run has ended. */
+export type NextAction = { type: 'quit' } | { type: 'rerun'; step: string };
+
+/** A reporter consumes engine events. `close` resolves once it has flushed its output. */
+export interface Reporter {
+  onEvent(event: EngineEvent): void;
+  /**
+   * Interactive reporters only (the TUI): called by the CLI after each run-end.
+   * Resolves with a re-run the user asked for (during or after the run), or quit.
+   * Non-interactive reporters leave it undefined and the CLI exits after one run.
+   */
+  nextAction?(): Promise<NextAction>;
+  close(): Promise<void>;
+}
+
+/** What a reporter may ask of the engine while a run is active (the TUI's `c` key). */
+export interface RunControl {
+  cancel(): void;
+}

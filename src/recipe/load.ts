@@ -1,0 +1,203 @@
+// Reads a recipe file: YAML with source positions, structure checked against
+// the recipe JSON Schema, `--set` overrides applied to params. Every error
+// names file:line:col and the field path.
+
+import { readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { RecipeError, UsageError } from './errors.js';
+import { recipeSchema } from './schema.js';
+import type { MatrixDef, Recipe, SourcePos, StepDef } from './types.js';
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validateRecipe = ajv.compile(recipeSchema);
+
+/** Path for messages: relative to the cwd when that is shorter. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
+}
+
+export function loadRecipe(file: string, sets: string[] = []): Recipe {
+  const abs = resolve(file);
+  const shown = displayPath(abs);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const at = (offset: number): SourcePos => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file: shown, line, col };
+  };
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
+    throw new RecipeError(msg, at(firstError.pos[0]), field);
+  }
+  const positions = new Map<string, SourcePos>();
+  collectPositions(doc.contents as Node | null, '', positions, at);
+  const raw = doc.toJS() as unknown;
+  const top: SourcePos = { file: shown, line: 1, col: 1 };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
+  }
+  if (!validateRecipe(raw)) throw schemaError(validateRecipe.errors![0]!, positions, top);
+
+  const data = raw as {
+    name: string;
+    description?: string;
+    params?: Record<string, unknown>;
+    matrix?: Record<string, unknown>;
+    python?: Recipe['python'];
+    steps: Record<string, Record<string, unknown>>;
+  };
+  const params = applySets({ ...(data.params ?? {}) }, sets, shown);
+  const steps: Record<string, StepDef> = {};
+  for (const [id, s] of Object.entries(data.steps)) {
+    const pos = positions.get(`steps.${id}@key`) ?? top;
+    if ((s.uses === undefined) === (s.run === undefined)) {
+      throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
+    }
+    if (s.uses !== undefined && s.outputs !== undefined) {
+      throw new RecipeError(
+        `outputs: is for run: steps; a uses: step declares its own outputs`,
+        positions.get(`steps.${id}.outputs@key`) ?? pos,
+        `steps.${id}.outputs`,
+      );
+    }
+    steps[id] = {
+      id,
+      baseId: id,
+      uses: s.uses as string | undefined,
+      run: s.run as string | undefined,
+      with: (s.with as Record<string, unknown>) ?? {},
+      inputs: (s.inputs as string[]) ?? [],
+      outputs: (s.outputs as Record<string, string>) ?? {},
+      needs: (s.needs as string[]) ?? [],
+      resources: { gpus: ((s.resources as { gpus?: number }) ?? {}).gpus ?? 0 },
+      env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
+      pos,
+    };
+  }
+  return {
+    file: abs,
+    dir: dirname(abs),
+    name: data.name,
+    description: data.description,
+    params,
+    matrix: data.matrix ? toMatrix(data.matrix) : undefined,
+    python: data.python,
+    steps,
+    positions,
+  };
+}
+
+function toMatrix(m: Record<string, unknown>): MatrixDef {
+  const axes: Record<string, unknown[]> = {};
+  for (const [k, v] of Object.entries(m)) if (k !== 'include' && k !== 'exclude') axes[k] = v as unknown[];
+  return {
+    axes,
+    include: (m.include as Array<Record<string, unknown>>) ?? [],
+    exclude: (m.exclude as Array<Record<string, unknown>>) ?? [],
+  };
+}
+
+/** `--set k=v`: the value is read as a YAML scalar, so `--set lora_rank=64` is a number. */
+function applySets(params: Record<string, unknown>, sets: string[], shown: string): Record<string, unknown> {
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set ${s}: expected NAME=VALUE`);
+    const name = s.slice(0, eq);
+    if (!(name in params)) {
+      const known = Object.keys(params);
+      throw new UsageError(
+        `--set ${name}: ${shown} has no param "${name}"${known.length ? ` (params: ${known.join(', ')})` : ''}`,
+      );
+    }
+    params[name] = parseDocument(s.slice(eq + 1)).toJS();
+  }
+  return params;
+}
+
+/** Records the position of every value (`path`) and every mapping key (`path@key`). */
+function collectPositions(
+  node: Node | null,
+  path: string,
+  out: Map<string, SourcePos>,
+  at: (offset: number) => SourcePos,
+): void {
+  if (!node) return;
+  if (node.range) out.set(path, at(node.range[0]));
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair) || !isScalar(pair.key)) continue;
+      const key = String(pair.key.value);
+      const child = path ? `${path}.${key}` : key;
+      if (pair.key.range) out.set(`${child}@key`, at(pair.key.range[0]));
+      collectPositions(pair.value as Node | null, child, out, at);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => collectPositions(item as Node, path ? `${path}.${i}` : String(i), out, at));
+  }
+}
+
+function schemaError(err: ErrorObject, positions: Map<string, SourcePos>, top: SourcePos): RecipeError {
+  const path = err.instancePath.split('/').slice(1).map(unescapePointer).join('.');
+  return ajvToRecipeError(err, path, positions, top);
+}
+
+function unescapePointer(s: string): string {
+  return s.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+/** Turns one ajv error at `path` (dotted, relative to the document root) into a positioned RecipeError. */
+export function ajvToRecipeError(
+  err: ErrorObject,
+  path: string,
+  positions: Map<string, SourcePos>,
+  fallback: SourcePos,
+): RecipeError {
+  const join = (p: string, k: string) => (p ? `${p}.${k}` : k);
+  const posOf = (p: string) => positions.get(p) ?? positions.get(`${p}@key`) ?? nearest(p, positions) ?? fallback;
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const key = (err.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys(((err.parentSchema as { properties?: object })?.properties ?? {}) as object);
+      const hint = allowed.length ? ` (allowed: ${allowed.join(', ')})` : '';
+      return new RecipeError(`unknown key "${key}"${hint}`, positions.get(`${join(path, key)}@key`) ?? posOf(path), join(path, key));
+    }
+    case 'required': {
+      const key = (err.params as { missingProperty: string }).missingProperty;
+      return new RecipeError(`missing required key "${key}"`, posOf(path), path || '(top level)');
+    }
+    case 'propertyNames': {
+      const name = (err.params as { propertyName: string }).propertyName;
+      return new RecipeError(`invalid name "${name}" (letters, digits, _ and -)`, positions.get(`${join(path, name)}@key`) ?? posOf(path), join(path, name));
+    }
+    case 'enum': {
+      const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v));
+      return new RecipeError(`must be one of ${allowed.join(', ')}`, posOf(path), path);
+    }
+    case 'type':
+      return new RecipeError(`must be ${(err.params as { type: string }).type}`, posOf(path), path);
+    default:
+      return new RecipeError(err.message ?? 'invalid', posOf(path), path || '(top level)');
+  }
+}
+
+/** The closest recorded ancestor position of a path that has none of its own. */
+function nearest(path: string, positions: Map<string, SourcePos>): SourcePos | undefined {
+  const parts = path.split('.');
+  while (parts.length) {
+    parts.pop();
+    const p = positions.get(parts.join('.'));
+    if (p) return p;
+  }
+  return undefined;
+}

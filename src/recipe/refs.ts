@@ -1,0 +1,45 @@
+// `${...}` references inside recipe values. Three namespaces:
+//   ${params.x}              a recipe param (after --set and matrix overrides)
+//   ${steps.s.outputs.o}     the path of an upstream step's output (a dependency)
+//   ${env.X}                 an environment variable (enters the key only where used)
+
+export type Ref =
+  | { kind: 'params'; name: string; text: string }
+  | { kind: 'steps'; step: string; output: string; text: string }
+  | { kind: 'env'; name: string; text: string }
+  | { kind: 'invalid'; text: string; why: string };
+
+export const REF_PATTERN = /\$\{([^}]*)\}/g;
+
+export function parseRef(inner: string, text: string): Ref {
+  const body = inner.trim();
+  const parts = body.split('.');
+  if (parts[0] === 'params' && parts.length === 2 && parts[1]) return { kind: 'params', name: parts[1], text };
+  if (parts[0] === 'env' && parts.length === 2 && parts[1]) return { kind: 'env', name: parts[1], text };
+  // A step id may carry a matrix variant with dots in its values: steps.train[lr=1e-4,x=0.5].outputs.adapter
+  const step = /^steps\.(.+)\.outputs\.([^.\s]+)$/.exec(body);
+  if (step) return { kind: 'steps', step: step[1]!, output: step[2]!, text };
+  return {
+    kind: 'invalid',
+    text,
+    why: 'expected ${params.NAME}, ${steps.STEP.outputs.NAME} or ${env.NAME}',
+  };
+}
+
+/** All references in a string. */
+export function refsInString(s: string): Ref[] {
+  const out: Ref[] = [];
+  for (const m of s.matchAll(REF_PATTERN)) out.push(parseRef(m[1]!, m[0]));
+  return out;
+}
+
+/** Walks any YAML value and yields every reference with the dotted path of the field it sits in. */
+export function* walkRefs(value: unknown, path: string): Generator<{ ref: Ref; path: string }> {
+  if (typeof value === 'string') {
+    for (const ref of refsInString(value)) yield { ref, path };
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) yield* walkRefs(value[i], `${path}.${i}`);
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) yield* walkRefs(v, path ? `${path}.${k}` : k);
+  }
+}

@@ -1,0 +1,76 @@
+// The JSON Schema of a recipe file. Step `with:` blocks are validated later,
+// each against its own step type's schema; write-schema.ts folds those in as
+// if/then branches for the committed schema/recipe.schema.json that editors use.
+
+const scalar = { type: ['string', 'number', 'boolean', 'null'] };
+
+export const stepSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    uses: { type: 'string', description: "A built-in step type ('spider-sft', 'sql-eval') or 'python:<name>'." },
+    run: { type: 'string', description: 'A shell command, run with bash in the step\'s own work directory.' },
+    with: { type: 'object', description: 'Parameters of the step type, checked against its schema.' },
+    inputs: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Files, folders or globs (relative to the recipe) that a shell step reads; their content enters the key.',
+    },
+    outputs: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: 'Output name -> path relative to the work directory (shell steps). An output named metrics is recorded as metrics.',
+    },
+    needs: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Steps that must finish first, beyond those referenced with ${steps.X.outputs.Y}.',
+    },
+    resources: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { gpus: { type: 'integer', minimum: 0, description: 'GPU ids handed to the step (CUDA_VISIBLE_DEVICES).' } },
+    },
+    env: { type: 'object', additionalProperties: scalar, description: 'Extra environment variables for the step.' },
+  },
+} as const;
+
+export const recipeSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'flow recipe',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'steps'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'Recipe name (used in run records).' },
+    description: { type: 'string' },
+    params: {
+      type: 'object',
+      description: 'Defaults for ${params.NAME}; override with --set NAME=VALUE.',
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    },
+    matrix: {
+      type: 'object',
+      description: 'Sweep params: each axis lists values; include/exclude add or drop combinations.',
+      properties: {
+        include: { type: 'array', items: { type: 'object' } },
+        exclude: { type: 'array', items: { type: 'object' } },
+      },
+      additionalProperties: { type: 'array', minItems: 1, items: scalar },
+    },
+    python: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        extras: { type: 'array', items: { type: 'string', enum: ['gpu'] }, description: 'Extra requirement sets for the managed environment.' },
+        interpreter: { type: 'string', description: 'Use this Python instead of the managed environment.' },
+      },
+    },
+    steps: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_-]*$' },
+      additionalProperties: stepSchema,
+    },
+  },
+} as const;

@@ -1,0 +1,53 @@
+// The recipe as the engine sees it after loading and validation.
+// Source positions are kept so later checks (references, cycles) can still
+// name file:line:column.
+
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface StepDef {
+  id: string;
+  /** Built-in type ('spider-sft'), Python type ('python:sft'); absent for shell steps. */
+  uses?: string;
+  /** Shell command for `run:` steps. */
+  run?: string;
+  with: Record<string, unknown>;
+  /** Extra files/globs a shell step reads (relative to the recipe's folder). */
+  inputs: string[];
+  /** Output name -> path relative to the step's work dir (shell steps). */
+  outputs: Record<string, string>;
+  /** Explicit dependencies beyond `${steps.X...}` references. */
+  needs: string[];
+  resources: { gpus: number };
+  env: Record<string, string>;
+  /** Matrix values this step instance was expanded with; absent for shared steps. */
+  variant?: Record<string, unknown>;
+  /** The step id before matrix expansion ('train' for 'train[lora_rank=32]'). */
+  baseId: string;
+  pos: SourcePos;
+}
+
+export interface MatrixDef {
+  axes: Record<string, unknown[]>;
+  include: Array<Record<string, unknown>>;
+  exclude: Array<Record<string, unknown>>;
+}
+
+export interface Recipe {
+  /** Absolute path of the recipe file. */
+  file: string;
+  /** Folder relative paths in the recipe resolve against. */
+  dir: string;
+  name: string;
+  description?: string;
+  params: Record<string, unknown>;
+  matrix?: MatrixDef;
+  /** Python environment settings: extra requirement sets, or an existing interpreter. */
+  python?: { extras?: string[]; interpreter?: string };
+  steps: Record<string, StepDef>;
+  /** Maps a dotted field path ('steps.train.with.lora.rank') to its place in the file. */
+  positions: Map<string, SourcePos>;
+}

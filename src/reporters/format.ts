@@ -1,0 +1,36 @@
+// Small formatting helpers shared by the text reporters and CLI commands.
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
+
+/** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */
+export function hardnessTable(metrics: Record<string, unknown> | undefined): string[] | undefined {
+  if (!metrics) return undefined;
+  const rows = (['count', 'ex', 'em'] as const).filter((k) => metrics[k] && typeof metrics[k] === 'object');
+  if (!rows.includes('ex') && !rows.includes('em')) return undefined;
+  const cell = (k: string, l: string) => {
+    const v = (metrics[k] as Record<string, unknown>)[l];
+    return typeof v !== 'number' ? '-' : k === 'count' ? String(v) : v.toFixed(3);
+  };
+  const lines = [`${''.padEnd(6)}${LEVELS.map((l) => l.padStart(8)).join('')}`];
+  for (const k of rows) lines.push(`${k.toUpperCase().padEnd(6)}${LEVELS.map((l) => cell(k, l).padStart(8)).join('')}`);
+  return lines;
+}

@@ -1,0 +1,71 @@
+// The line reporter: used when stdout is not a terminal (CI, pipes) or with
+// --ui plain. One line per state change, step output prefixed by step id.
+
+import { Chalk } from 'chalk';
+import type { EngineEvent, Reporter } from '../events.js';
+import { formatDuration, hardnessTable } from './format.js';
+
+export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
+  const out = opts.out ?? process.stdout;
+  const c = new Chalk({ level: opts.color ? 1 : 0 });
+  const w = (s: string) => out.write(`${s}\n`);
+  let width = 8;
+  const pad = (id: string) => id.padEnd(width);
+  let evalMetrics: Record<string, unknown> | undefined;
+
+  return {
+    onEvent(e: EngineEvent) {
+      switch (e.type) {
+        case 'run-start':
+          width = Math.max(8, ...e.steps.map((s) => s.id.length));
+          w(c.bold(`flow: ${e.name} — run ${e.runId}, ${e.steps.length} step${e.steps.length === 1 ? '' : 's'}`));
+          break;
+        case 'step-cached':
+          w(`${c.dim('·')} ${pad(e.step)} ${c.dim(`cached (saves ${formatDuration(e.savedMs)})`)}`);
+          if (hardnessTable(e.metrics)) evalMetrics = e.metrics;
+          break;
+        case 'step-start':
+          w(`${c.cyan('▶')} ${pad(e.step)} ${c.cyan('running')}${e.gpus.length ? ` on GPU ${e.gpus.join(',')}` : ''}${e.reasons.length ? c.dim(` — ${e.reasons.join('; ')}`) : ''}`);
+          break;
+        case 'step-log':
+          if (opts.logs !== false) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
+          break;
+        case 'step-done':
+          w(`${c.green('✓')} ${pad(e.step)} ${c.green('done')} in ${formatDuration(e.durationMs)}`);
+          if (hardnessTable(e.metrics)) evalMetrics = e.metrics;
+          break;
+        case 'step-failed':
+          w(`${c.red('✗')} ${pad(e.step)} ${c.red('failed')}: ${e.error}${e.logPath ? c.dim(` (log: ${e.logPath})`) : ''}`);
+          break;
+        case 'step-cancelled':
+          w(`${c.yellow('■')} ${pad(e.step)} ${c.yellow('cancelled')}`);
+          break;
+        case 'step-skipped':
+          w(`${c.dim('-')} ${pad(e.step)} ${c.dim(`skipped: ${e.reason}`)}`);
+          break;
+        case 'warning':
+          w(c.yellow(`warning: ${e.step ? `${e.step}: ` : ''}${e.message}`));
+          break;
+        case 'run-end': {
+          const n = e.counts;
+          const parts = [`${n.done} ran`, `${n.cached} cached`];
+          if (n.failed) parts.push(`${n.failed} failed`);
+          if (n.skipped) parts.push(`${n.skipped} skipped`);
+          if (n.cancelled) parts.push(`${n.cancelled} cancelled`);
+          const colour = e.status === 'done' ? c.green : e.status === 'failed' ? c.red : c.yellow;
+          const table = hardnessTable(evalMetrics);
+          if (table) {
+            w('');
+            for (const line of table) w(`  ${line}`);
+            w('');
+          }
+          w(colour(`run ${e.status} in ${formatDuration(e.durationMs)}: ${parts.join(', ')}${e.savedMs ? `; cache saved ${formatDuration(e.savedMs)}` : ''}`));
+          break;
+        }
+        default:
+          break;
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}

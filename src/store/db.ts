@@ -1,0 +1,121 @@
+// The SQLite database (better-sqlite3, WAL) that holds runs, step executions,
+// metrics, the cache index and file states. It lives in the cache directory
+// (<cache>/flow.db) so a cache and its history move together.
+//
+// Schema changes are append-only migrations; PRAGMA user_version records how
+// many have been applied, so an old database is upgraded in place on open.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type DB = Database.Database;
+
+const MIGRATIONS: string[] = [
+  // 1: the initial schema.
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    recipe TEXT NOT NULL,          -- absolute path of the recipe file
+    name TEXT NOT NULL,            -- recipe name
+    status TEXT NOT NULL,          -- running | done | failed | cancelled
+    started_at INTEGER NOT NULL,   -- ms since epoch
+    ended_at INTEGER,
+    params TEXT NOT NULL,          -- JSON: resolved params (after --set)
+    argv TEXT NOT NULL,            -- JSON: the command line
+    pid INTEGER NOT NULL
+  );
+  CREATE TABLE executions (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,         -- e.g. 'train' or 'train[lora_rank=32]'
+    step_type TEXT NOT NULL,
+    variant TEXT,                  -- JSON of the matrix values, NULL for shared steps
+    key TEXT,                      -- cache key (NULL if the step failed before it had one)
+    status TEXT NOT NULL,          -- running | done | failed | cancelled | cached
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    duration_ms INTEGER,
+    exit_code INTEGER,
+    log_path TEXT,
+    outputs TEXT,                  -- JSON: output name -> absolute path
+    fingerprint TEXT,              -- JSON: what entered the key, for 'flow plan' reasons
+    metrics TEXT,                  -- JSON: the step's metrics.json, as written
+    error TEXT,
+    gpus TEXT                      -- JSON array of GPU ids
+  );
+  CREATE INDEX executions_run ON executions(run_id);
+  CREATE INDEX executions_step ON executions(step_id, started_at);
+  CREATE INDEX executions_key ON executions(key);
+  -- Numeric metrics, flattened ('ex.easy'), and series ('loss' at step n).
+  CREATE TABLE metrics (
+    exec_id TEXT NOT NULL REFERENCES executions(id),
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    step INTEGER,                  -- NULL for a final value; the training step for a series
+    time INTEGER NOT NULL
+  );
+  CREATE INDEX metrics_exec ON metrics(exec_id, name);
+  -- The cache index: one row per committed step result in <cache>/steps/<key>.
+  CREATE TABLE entries (
+    key TEXT PRIMARY KEY,
+    step_id TEXT NOT NULL,
+    outputs TEXT NOT NULL,         -- JSON: name -> { path (relative to the entry), digest, size }
+    digest TEXT NOT NULL,          -- digest over all outputs
+    size INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,  -- how long producing it took: what a hit saves
+    exec_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER NOT NULL
+  );
+  -- Never re-hash what has not changed: a file whose (size, mtime, inode) match keeps its digest.
+  CREATE TABLE file_state (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns TEXT NOT NULL,        -- bigint as text: nanoseconds overflow REAL precision
+    inode TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    checked_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function openDb(file: string): DB {
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // A second flow process may hold the write lock for a moment; wait rather than fail.
+  db.pragma('busy_timeout = 10000');
+  migrate(db, file);
+  return db;
+}
+
+function migrate(db: DB, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `${file}: database schema version ${current} is newer than this flow (${MIGRATIONS.length}); upgrade flow`,
+    );
+  }
+  if (current === MIGRATIONS.length) return;
+  const apply = db.transaction(() => {
+    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  });
+  apply.immediate();
+}
+
+/** Flattens a metrics.json object into dotted numeric entries: {ex:{easy:1}} -> [['ex.easy', 1]]. */
+export function flattenMetrics(obj: unknown, prefix = ''): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  if (typeof obj === 'number' && Number.isFinite(obj)) out.push([prefix, obj]);
+  else if (typeof obj === 'boolean') out.push([prefix, obj ? 1 : 0]);
+  else if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj)) out.push(...flattenMetrics(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return out;
+}

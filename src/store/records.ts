@@ -1,0 +1,175 @@
+// Reads and writes run and execution records. The engine's only door into
+// the runs/executions/metrics tables.
+
+import type { DB } from './db.js';
+import { flattenMetrics } from './db.js';
+import type { Fingerprint } from '../cache/key.js';
+
+export interface RunRow {
+  id: string;
+  recipe: string;
+  name: string;
+  status: string;
+  started_at: number;
+  ended_at: number | null;
+  params: string;
+  argv: string;
+  pid: number;
+}
+
+export interface ExecutionRow {
+  id: string;
+  run_id: string;
+  step_id: string;
+  step_type: string;
+  variant: string | null;
+  key: string | null;
+  status: string;
+  started_at: number;
+  ended_at: number | null;
+  duration_ms: number | null;
+  exit_code: number | null;
+  log_path: string | null;
+  outputs: string | null;
+  fingerprint: string | null;
+  metrics: string | null;
+  error: string | null;
+  gpus: string | null;
+}
+
+export class Records {
+  constructor(readonly db: DB) {}
+
+  createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
+    this.db
+      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid);
+  }
+
+  finishRun(id: string, status: 'done' | 'failed' | 'cancelled'): void {
+    this.db.prepare('UPDATE runs SET status = ?, ended_at = ? WHERE id = ?').run(status, Date.now(), id);
+  }
+
+  /** Runs left 'running' by a flow process that no longer exists (killed, crashed) become 'crashed'. */
+  markCrashedRuns(): void {
+    const rows = this.db.prepare<[], { id: string; pid: number }>("SELECT id, pid FROM runs WHERE status = 'running'").all();
+    for (const r of rows) {
+      if (isAlive(r.pid)) continue;
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
+        this.db
+          .prepare("UPDATE executions SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'")
+          .run(Date.now(), r.id);
+      })();
+    }
+  }
+
+  startExecution(e: {
+    id: string;
+    runId: string;
+    stepId: string;
+    stepType: string;
+    variant?: Record<string, unknown>;
+    key: string;
+    logPath: string;
+    fingerprint: Fingerprint;
+    gpus: number[];
+  }): void {
+    this.db
+      .prepare(
+        `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
+         VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
+      )
+      .run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus));
+  }
+
+  finishExecution(
+    id: string,
+    r: { status: 'done' | 'failed' | 'cancelled'; durationMs: number; exitCode?: number | null; outputs?: Record<string, string>; metrics?: unknown; error?: string },
+  ): void {
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE executions SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, outputs = ?, metrics = ?, error = ? WHERE id = ?')
+        .run(
+          r.status,
+          now,
+          r.durationMs,
+          r.exitCode ?? null,
+          r.outputs ? JSON.stringify(r.outputs) : null,
+          r.metrics !== undefined ? JSON.stringify(r.metrics) : null,
+          r.error ?? null,
+          id,
+        );
+      this.addMetric(id, 'duration_ms', r.durationMs, null, now);
+      if (r.metrics !== undefined) for (const [name, value] of flattenMetrics(r.metrics)) this.addMetric(id, name, value, null, now);
+    })();
+  }
+
+  /** A cache hit is recorded as an execution too, carrying the original's metrics, so history and compare see it. */
+  recordCached(e: {
+    id: string;
+    runId: string;
+    stepId: string;
+    stepType: string;
+    variant?: Record<string, unknown>;
+    key: string;
+    fingerprint: Fingerprint;
+    outputs: Record<string, string>;
+    originalExecId: string;
+  }): { metrics?: unknown; logPath?: string } {
+    const orig = this.db.prepare<[string], { metrics: string | null; log_path: string | null }>('SELECT metrics, log_path FROM executions WHERE id = ?').get(e.originalExecId);
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
+           VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
+        )
+        .run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
+      // Copy the original's metric rows (series included) so this run's history is complete.
+      this.db
+        .prepare('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
+        .run(e.id, e.originalExecId, 'duration_ms');
+    })();
+    return { metrics: orig?.metrics ? JSON.parse(orig.metrics) : undefined, logPath: orig?.log_path ?? undefined };
+  }
+
+  addMetric(execId: string, name: string, value: number, step: number | null, time = Date.now()): void {
+    this.db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)').run(execId, name, value, step, time);
+  }
+
+  /** The fingerprint of the last successful execution of a step of this recipe. */
+  lastFingerprint(recipe: string, stepId: string): Fingerprint | undefined {
+    const row = this.db
+      .prepare<[string, string], { fingerprint: string }>(
+        `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
+         WHERE r.recipe = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
+         ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
+      )
+      .get(recipe, stepId);
+    return row ? (JSON.parse(row.fingerprint) as Fingerprint) : undefined;
+  }
+
+  recentRuns(limit: number): RunRow[] {
+    return this.db.prepare<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
+  }
+
+  findRun(idOrPrefix: string): RunRow | undefined {
+    if (idOrPrefix === 'last' || idOrPrefix === 'latest') return this.recentRuns(1)[0];
+    return this.db.prepare<[string], RunRow>("SELECT * FROM runs WHERE id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1").get(idOrPrefix);
+  }
+
+  executions(runId: string): ExecutionRow[] {
+    return this.db.prepare<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
