@@ -165,6 +165,11 @@ export function ajvToRecipeError(
 ): RecipeError {
   const join = (p: string, k: string) => (p ? `${p}.${k}` : k);
   const posOf = (p: string) => positions.get(p) ?? positions.get(`${p}@key`) ?? nearest(p, positions) ?? fallback;
+  // A propertyNames failure reports the offending key itself.
+  const badName = (err as ErrorObject & { propertyName?: string }).propertyName;
+  if (badName !== undefined) {
+    return new RecipeError(`invalid name "${badName}" (letters, digits and _; not starting with a digit)`, positions.get(`${join(path, badName)}@key`) ?? posOf(path), join(path, badName));
+  }
   switch (err.keyword) {
     case 'additionalProperties': {
       const key = (err.params as { additionalProperty: string }).additionalProperty;
@@ -175,10 +180,6 @@ export function ajvToRecipeError(
     case 'required': {
       const key = (err.params as { missingProperty: string }).missingProperty;
       return new RecipeError(`missing required key "${key}"`, posOf(path), path || '(top level)');
-    }
-    case 'propertyNames': {
-      const name = (err.params as { propertyName: string }).propertyName;
-      return new RecipeError(`invalid name "${name}" (letters, digits, _ and -)`, positions.get(`${join(path, name)}@key`) ?? posOf(path), join(path, name));
     }
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v));

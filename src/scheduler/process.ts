@@ -2,8 +2,12 @@
 // stops the whole tree (a shell pipeline, torchrun's ranks), not only the
 // direct child. Output is streamed line by line; nothing is buffered whole.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { ROOT, RUNNING_COMPILED } from '../root.js';
 
 export interface ProcessOptions {
   file: string;
@@ -28,6 +32,21 @@ export interface ProcessResult {
 /** Process groups still running; killed if flow itself exits first. */
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
+let reaper: ChildProcess | undefined;
+
+/** Starts the reaper (see reaper.ts) on first use: it kills our groups if we die without cleaning up. */
+function tellReaper(line: string): void {
+  if (!reaper) {
+    // Compiled JS in both cases: under vitest this module runs from source, the reaper from dist/.
+    const script = RUNNING_COMPILED ? fileURLToPath(new URL('./reaper.js', import.meta.url)) : join(ROOT, 'dist/src/scheduler/reaper.js');
+    reaper = spawn(process.execPath, [script], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    reaper.unref();
+    (reaper.stdin as NodeJS.WritableStream & { unref?: () => void }).on('error', () => undefined);
+    // The pipe must not keep flow alive; its closing is the reaper's signal.
+    ((reaper.stdin as unknown as { _handle?: { unref?: () => void } })._handle)?.unref?.();
+  }
+  reaper.stdin!.write(`${line}\n`);
+}
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -59,7 +78,10 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
     cleanup: false,
   });
   const pid = child.pid;
-  if (pid !== undefined) liveGroups.add(pid);
+  if (pid !== undefined) {
+    liveGroups.add(pid);
+    tellReaper(`+${pid}`);
+  }
 
   const readers: Promise<void>[] = [];
   const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string) => void) => {
@@ -94,6 +116,7 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
     // The leader exited; make sure nothing it started lingers in its group.
     killGroup(pid, 'SIGKILL');
     liveGroups.delete(pid);
+    tellReaper(`-${pid}`);
   }
   return { exitCode: result.exitCode ?? null, signal: result.signal ?? null, cancelled };
 }

@@ -1,29 +1,37 @@
 // Finds step types by name: built-in TypeScript steps (steps/<name>/), Python
-// steps (python-steps/<name>.py + .json) and the shell type behind `run:`.
-// Step modules load lazily, so a run only imports the types it uses.
+// steps (python-steps/<name>.py + .json) and plugin folders listed in
+// FLOW_STEPS_PATH (each holding steps/<name>/index.js). Step modules load
+// lazily, so a run only imports the types it uses.
 
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, RUNNING_COMPILED } from '../root.js';
 import { loadPythonStepTypes } from '../python/step-types.js';
 import type { StepType } from './types.js';
 
+interface ModuleRef {
+  file: string;
+  /** Plugin folder the step's relative `sources` resolve against; undefined for built-ins. */
+  pluginRoot?: string;
+}
+
 export class StepRegistry {
-  private readonly builtins: Map<string, string>;
+  private readonly modules = new Map<string, ModuleRef>();
   private python?: Map<string, StepType>;
   private readonly loaded = new Map<string, Promise<StepType>>();
 
   constructor(private readonly root = ROOT) {
-    this.builtins = new Map();
     const stepsDir = join(root, 'steps');
-    if (existsSync(stepsDir)) {
-      for (const e of readdirSync(stepsDir, { withFileTypes: true })) {
-        if (!e.isDirectory()) continue;
-        const mod = RUNNING_COMPILED
-          ? join(root, 'dist', 'steps', e.name, 'index.js')
-          : join(stepsDir, e.name, 'index.ts');
-        if (existsSync(mod)) this.builtins.set(e.name, mod);
+    for (const name of subdirs(stepsDir)) {
+      const file = RUNNING_COMPILED ? join(root, 'dist', 'steps', name, 'index.js') : join(stepsDir, name, 'index.ts');
+      if (existsSync(file)) this.modules.set(name, { file });
+    }
+    for (const dir of (process.env.FLOW_STEPS_PATH ?? '').split(delimiter).filter(Boolean)) {
+      const pluginRoot = resolve(dir);
+      for (const name of subdirs(join(pluginRoot, 'steps'))) {
+        const file = join(pluginRoot, 'steps', name, 'index.js');
+        if (existsSync(file)) this.modules.set(name, { file, pluginRoot });
       }
     }
   }
@@ -34,23 +42,35 @@ export class StepRegistry {
   }
 
   names(): string[] {
-    return [...this.builtins.keys(), ...this.pythonTypes().keys()].sort();
+    return [...this.modules.keys(), ...this.pythonTypes().keys()].sort();
   }
 
   has(name: string): boolean {
-    return this.builtins.has(name) || this.pythonTypes().has(name);
+    return this.modules.has(name) || this.pythonTypes().has(name);
   }
 
   get(name: string): Promise<StepType> {
     let p = this.loaded.get(name);
     if (!p) {
       const py = this.pythonTypes().get(name);
-      const mod = this.builtins.get(name);
+      const mod = this.modules.get(name);
       if (py) p = Promise.resolve(py);
-      else if (mod) p = import(pathToFileURL(mod).href).then((m: { default: StepType }) => m.default);
+      else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withPluginSources(m.default, mod.pluginRoot));
       else p = Promise.reject(new Error(`unknown step type "${name}"`));
       this.loaded.set(name, p);
     }
     return p;
   }
+}
+
+function subdirs(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+}
+
+function withPluginSources(type: StepType, pluginRoot: string | undefined): StepType {
+  if (!pluginRoot) return type;
+  return { ...type, sources: type.sources.map((s) => resolve(pluginRoot, s)) };
 }
