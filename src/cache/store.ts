@@ -51,10 +51,15 @@ export class CacheStore {
   readonly logs: string;
   readonly tmp: string;
 
+  private readonly getEntry;
+
   constructor(
     readonly dir: string,
     private readonly db: DB,
   ) {
+    this.getEntry = db.prepare<[string], { key: string; step_id: string; outputs: string; digest: string; size: number; duration_ms: number; exec_id: string }>(
+      'SELECT * FROM entries WHERE key = ?',
+    );
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.work = join(dir, 'work');
@@ -74,11 +79,7 @@ export class CacheStore {
 
   /** The committed entry for a key, if both its record and its folder exist. */
   async lookup(key: string): Promise<Entry | undefined> {
-    const row = this.db
-      .prepare<[string], { key: string; step_id: string; outputs: string; digest: string; size: number; duration_ms: number; exec_id: string }>(
-        'SELECT * FROM entries WHERE key = ?',
-      )
-      .get(key);
+    const row = this.getEntry.get(key);
     if (!row) return undefined;
     try {
       await stat(this.entryDir(key));

@@ -98,29 +98,37 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
   const color = !values['no-color'] && !process.env.NO_COLOR && (Boolean(values.color) || Boolean(process.stdout.isTTY));
 
   const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  // SIGINT/SIGTERM end the whole command; the TUI's cancel key ends only the current run,
+  // after which the TUI shows its summary and may ask for a re-run.
+  const signals = new AbortController();
+  let current = new AbortController();
+  const onSignal = () => {
+    signals.abort();
+    current.abort();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let reporter: Reporter | undefined;
   try {
     let opts = planOptions(values, file);
-    const plan = await makePlan(ws, opts);
+    let plan = await makePlan(ws, opts);
     if (values['dry-run']) {
       printPlan(plan, ui === 'json');
       return EXIT.ok;
     }
-    reporter = await createReporter(ui, color, () => controller.abort());
+    reporter = await createReporter(ui, color, () => current.abort());
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
-    let result = await executePlan(ws, plan, { ...opts, jobs, gpus: values.gpus as string | undefined, argv: fullArgv, signal: controller.signal, emit });
+    const gpus = values.gpus as string | undefined;
+    let result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
-    while (reporter.nextAction && !controller.signal.aborted) {
+    while (reporter.nextAction && !signals.signal.aborted) {
       const next = await reporter.nextAction();
-      if (next.type === 'quit') break;
+      if (next.type === 'quit' || signals.signal.aborted) break;
       opts = { ...opts, only: undefined, from: next.step, until: undefined, force: [next.step], forceAll: false };
       ws.files.forget();
-      const again = await makePlan(ws, opts);
-      result = await executePlan(ws, again, { ...opts, jobs, gpus: values.gpus as string | undefined, argv: fullArgv, signal: controller.signal, emit });
+      current = new AbortController();
+      plan = await makePlan(ws, opts);
+      result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
   } finally {

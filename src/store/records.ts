@@ -38,7 +38,18 @@ export interface ExecutionRow {
 }
 
 export class Records {
-  constructor(readonly db: DB) {}
+  private readonly insertMetric;
+  private readonly lastFp;
+
+  constructor(readonly db: DB) {
+    // Prepared once: plan and progress call these per step and per training step.
+    this.insertMetric = db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)');
+    this.lastFp = db.prepare<[string, string], { fingerprint: string }>(
+      `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
+       WHERE r.recipe = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
+       ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
+    );
+  }
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
     this.db
@@ -136,18 +147,12 @@ export class Records {
   }
 
   addMetric(execId: string, name: string, value: number, step: number | null, time = Date.now()): void {
-    this.db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)').run(execId, name, value, step, time);
+    this.insertMetric.run(execId, name, value, step, time);
   }
 
   /** The fingerprint of the last successful execution of a step of this recipe. */
   lastFingerprint(recipe: string, stepId: string): Fingerprint | undefined {
-    const row = this.db
-      .prepare<[string, string], { fingerprint: string }>(
-        `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
-         WHERE r.recipe = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
-         ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
-      )
-      .get(recipe, stepId);
+    const row = this.lastFp.get(recipe, stepId);
     return row ? (JSON.parse(row.fingerprint) as Fingerprint) : undefined;
   }
 
