@@ -1,0 +1,328 @@
+// Everything the TUI knows and decides, without React: the run model, what is
+// selected and shown, the key bindings, and the hand-over of the user's next
+// action to the CLI. Components only read from it, so key handling and the
+// quit/re-run protocol can be tested by feeding keys and events.
+
+import { Chalk, type ChalkInstance } from 'chalk';
+import chalk from 'chalk';
+import type { EngineEvent, NextAction, RunControl } from '../../events.js';
+import { sanitizeLogLine } from './format.js';
+import { readLogFile } from './log-file.js';
+import { RunState } from './state.js';
+
+/** The subset of ink's Key the bindings use; kept local so this file does not need ink. */
+export interface KeyInput {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  leftArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  home?: boolean;
+  end?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  ctrl?: boolean;
+}
+
+export interface TuiControllerOptions {
+  control: RunControl;
+  color: boolean;
+  /** Clock for elapsed times; tests replaying recorded streams pass the event clock. */
+  now?: () => number;
+  /** Minimum time between frames caused by engine events (keys render at once). */
+  frameMs?: number;
+  /** How often elapsed times and an open log of a running step refresh. */
+  tickMs?: number;
+}
+
+export type Prompt = 'cancel' | 'quit';
+
+export interface LogViewState {
+  step: string;
+  lines: string[];
+  top: number;
+  /** Stick to the end of the log as it grows (like `tail -f`). */
+  follow: boolean;
+  note?: string;
+}
+
+/** Terminal rows the full-log view spends on its header and footer. */
+const LOG_VIEW_CHROME = 3;
+
+export class TuiController {
+  readonly run = new RunState();
+  readonly chalk: ChalkInstance;
+  readonly now: () => number;
+  selectedId?: string;
+  view: 'main' | 'log' | 'help' = 'main';
+  prompt?: Prompt;
+  notice?: string;
+  logView?: LogViewState;
+  viewport = { columns: 100, rows: 30 };
+  /** From creation until run-end, and again once a re-run is handed to the CLI. */
+  runActive = true;
+
+  private readonly control: RunControl;
+  private readonly frameMs: number;
+  private readonly tickMs: number;
+  /** The user moved the selection: stop jumping to the step that started last. */
+  private userSelected = false;
+  private cancelRequested = false;
+  private pending?: NextAction;
+  private waiter?: (action: NextAction) => void;
+  private version = 0;
+  private listeners = new Set<() => void>();
+  private frameTimer?: NodeJS.Timeout;
+  private ticker?: NodeJS.Timeout;
+
+  constructor(opts: TuiControllerOptions) {
+    this.control = opts.control;
+    this.chalk = new Chalk({ level: opts.color ? Math.max(chalk.level, 1) as 1 | 2 | 3 : 0 });
+    this.now = opts.now ?? Date.now;
+    this.frameMs = opts.frameMs ?? 50;
+    this.tickMs = opts.tickMs ?? 1000;
+  }
+
+  // --- store interface for React (useSyncExternalStore) ---
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getVersion = (): number => this.version;
+
+  /** Render now instead of at the next frame slot. */
+  flush(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
+    this.version++;
+    for (const l of this.listeners) l();
+  }
+
+  private invalidate(): void {
+    if (this.frameTimer) return;
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = undefined;
+      this.flush();
+    }, this.frameMs);
+    this.frameTimer.unref();
+  }
+
+  dispose(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
+    this.stopTicker();
+  }
+
+  // --- engine side ---
+
+  onEvent(e: EngineEvent): void {
+    this.run.apply(e);
+    switch (e.type) {
+      case 'run-start':
+        this.runActive = true;
+        this.cancelRequested = false;
+        this.notice = undefined;
+        if (!this.selectedId || !this.run.steps.has(this.selectedId)) this.selectedId = this.run.order[0];
+        if (this.logView && !this.run.steps.has(this.logView.step)) this.closeLog();
+        this.startTicker();
+        break;
+      case 'step-start':
+        if (!this.userSelected) this.selectedId = e.step;
+        if (this.logView?.step === e.step) this.loadLog(true);
+        break;
+      case 'run-end':
+        this.runActive = false;
+        this.prompt = undefined;
+        this.stopTicker();
+        if (this.logView) this.loadLog(this.logView.follow);
+        this.notice = this.pending?.type === 'rerun' ? `Re-running ${this.pending.step}…` : undefined;
+        this.deliver();
+        this.flush();
+        return;
+    }
+    this.invalidate();
+  }
+
+  /** Called by the CLI after each run-end; see Reporter.nextAction. */
+  nextAction(): Promise<NextAction> {
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+      this.deliver();
+    });
+  }
+
+  private deliver(): void {
+    if (this.runActive || !this.pending || !this.waiter) return;
+    const action = this.pending;
+    const waiter = this.waiter;
+    this.pending = undefined;
+    this.waiter = undefined;
+    if (action.type === 'rerun') this.runActive = true;
+    waiter(action);
+  }
+
+  private startTicker(): void {
+    this.stopTicker();
+    this.ticker = setInterval(() => {
+      if (this.view === 'log' && this.logView && this.run.row(this.logView.step)?.status === 'running') {
+        this.loadLog(this.logView.follow);
+      }
+      this.flush();
+    }, this.tickMs);
+    this.ticker.unref();
+  }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  // --- keys ---
+
+  handleInput(input: string, key: KeyInput): void {
+    // Keys typed faster than a read (or sent in one write by tmux) arrive as one string.
+    const plain = !key.ctrl && !key.escape && input.length > 1 && !input.includes('\u001B');
+    if (plain) for (const ch of input) this.dispatch(ch, {});
+    else this.dispatch(input, key);
+    this.flush();
+  }
+
+  private dispatch(input: string, key: KeyInput): void {
+    if (key.ctrl && input === 'c') return this.quit(true);
+    if (this.prompt) {
+      const prompt = this.prompt;
+      this.prompt = undefined;
+      if (input === 'y' || input === 'Y') return prompt === 'cancel' ? this.cancel() : this.quit(true);
+      this.notice = undefined;
+      return;
+    }
+    if (this.view === 'help') {
+      this.view = 'main';
+      return;
+    }
+    if (this.view === 'log') return this.logKeys(input, key);
+    if (key.upArrow || input === 'k') return this.move(-1);
+    if (key.downArrow || input === 'j') return this.move(1);
+    if (key.home || input === 'g') return this.move(-Infinity);
+    if (key.end || input === 'G') return this.move(Infinity);
+    if (key.return || input === 'l') return this.openLog();
+    if (input === 'r') return this.rerun();
+    if (input === 'c') return this.askCancel();
+    if (input === 'q') return this.quit(false);
+    if (input === '?') this.view = 'help';
+  }
+
+  private move(delta: number): void {
+    const order = this.run.order;
+    if (order.length === 0) return;
+    this.userSelected = true;
+    const at = this.selectedId ? order.indexOf(this.selectedId) : 0;
+    const to = Math.min(order.length - 1, Math.max(0, (at < 0 ? 0 : at) + delta));
+    this.selectedId = order[to];
+  }
+
+  private rerun(): void {
+    const step = this.selectedId;
+    if (!step || this.pending?.type === 'quit') return;
+    this.pending = { type: 'rerun', step };
+    this.notice = this.runActive
+      ? `${step} will re-run when this run ends (c cancels the run now)`
+      : `Re-running ${step}…`;
+    this.deliver();
+  }
+
+  private askCancel(): void {
+    if (!this.runActive) {
+      this.notice = 'No run is active.';
+      return;
+    }
+    this.prompt = 'cancel';
+  }
+
+  private cancel(): void {
+    this.notice = 'Cancelling the run…';
+    if (this.cancelRequested) return;
+    this.cancelRequested = true;
+    this.control.cancel();
+  }
+
+  /** Quitting an active run cancels it; the CLI gets `quit` once run-end arrives. */
+  private quit(confirmed: boolean): void {
+    if (this.runActive && !confirmed) {
+      this.prompt = 'quit';
+      return;
+    }
+    this.pending = { type: 'quit' };
+    if (this.runActive) {
+      this.cancel();
+      this.notice = 'Cancelling the run; quitting when it stops…';
+    }
+    this.deliver();
+  }
+
+  // --- full log view ---
+
+  /** Rows of log text the full-log view shows at once. */
+  logPageSize(): number {
+    return Math.max(1, this.viewport.rows - 1 - LOG_VIEW_CHROME);
+  }
+
+  private openLog(): void {
+    if (!this.selectedId) return;
+    this.logView = { step: this.selectedId, lines: [], top: 0, follow: true };
+    this.loadLog(true);
+    this.view = 'log';
+  }
+
+  private closeLog(): void {
+    this.logView = undefined;
+    this.view = 'main';
+  }
+
+  /** (Re)reads the log file; the in-memory tail stands in when there is no file. */
+  private loadLog(toEnd: boolean): void {
+    const lv = this.logView;
+    if (!lv) return;
+    const row = this.run.row(lv.step);
+    const tail = () => (row ? row.log.last(row.log.capacity).map((l) => sanitizeLogLine(l.text)) : []);
+    if (row?.logPath) {
+      try {
+        const content = readLogFile(row.logPath);
+        lv.lines = content.lines;
+        lv.note = content.truncated ? 'start of a very large log left out' : undefined;
+      } catch (err) {
+        lv.lines = tail();
+        lv.note = `cannot read ${row.logPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); showing the last lines received`;
+      }
+    } else {
+      lv.lines = tail();
+      lv.note =
+        row?.status === 'cached' ? 'cached in this run: no log was written' : 'no log file yet; showing the lines received';
+    }
+    const bottom = Math.max(0, lv.lines.length - this.logPageSize());
+    lv.top = toEnd ? bottom : Math.min(lv.top, bottom);
+    lv.follow = lv.top === bottom;
+  }
+
+  private logKeys(input: string, key: KeyInput): void {
+    const lv = this.logView;
+    if (!lv || key.escape || key.leftArrow || key.return || input === 'q' || input === 'h' || input === 'l') {
+      return this.closeLog();
+    }
+    // Going to the end re-reads the file: it is also the way to catch up at once.
+    if (key.end || input === 'G') return this.loadLog(true);
+    const page = this.logPageSize();
+    const bottom = Math.max(0, lv.lines.length - page);
+    let top = lv.top;
+    if (key.upArrow || input === 'k') top -= 1;
+    else if (key.downArrow || input === 'j') top += 1;
+    else if (key.pageUp || input === 'b') top -= page;
+    else if (key.pageDown || input === ' ') top += page;
+    else if (key.home || input === 'g') top = 0;
+    else return;
+    lv.top = Math.min(bottom, Math.max(0, top));
+    lv.follow = lv.top === bottom;
+  }
+}

@@ -1,0 +1,133 @@
+// One line of the step table: status, time, cache, GPUs, then whatever detail
+// the step's state calls for (progress bar, saved time, error, plan reasons).
+
+import type { ChalkInstance } from 'chalk';
+import type { RowStatus, StepRow } from './state.js';
+import { progressRate } from './state.js';
+import { fit, formatCount, formatDuration, formatValue, progressBar, sparkline } from './format.js';
+
+const ICON: Record<RowStatus, string> = {
+  pending: '·',
+  queued: '○',
+  running: '●',
+  done: '✔',
+  cached: '↺',
+  failed: '✖',
+  cancelled: '⊘',
+  skipped: '-',
+};
+
+export function statusColor(c: ChalkInstance, status: RowStatus | 'starting'): ChalkInstance {
+  switch (status) {
+    case 'cached':
+      return c.cyan;
+    case 'running':
+      return c.yellow;
+    case 'done':
+      return c.green;
+    case 'failed':
+      return c.red;
+    case 'cancelled':
+      return c.magenta;
+    default:
+      return c.gray;
+  }
+}
+
+export interface RowLayout {
+  idWidth: number;
+  /** 0 when no step of the run asks for GPUs: the column is left out. */
+  gpuWidth: number;
+  columns: number;
+}
+
+export function tableHeader(layout: RowLayout): string {
+  const gpu = layout.gpuWidth ? ' ' + fit('GPU', layout.gpuWidth) : '';
+  return `    ${fit('STEP', layout.idWidth)} ${fit('STATUS', 9)} ${fit('TIME', 7)} ${fit('CACHE', 5)}${gpu} PROGRESS`;
+}
+
+/** Cells before the detail column: marker, icon, id, status, time, cache, gpu, and the spaces between. */
+function fixedWidth(layout: RowLayout): number {
+  return 4 + layout.idWidth + 1 + 9 + 1 + 7 + 1 + 5 + (layout.gpuWidth ? layout.gpuWidth + 1 : 0) + 1;
+}
+
+export function stepRowText(c: ChalkInstance, r: StepRow, selected: boolean, now: number, layout: RowLayout): string {
+  const color = statusColor(c, r.status);
+  const time =
+    r.status === 'running' && r.startTime !== undefined
+      ? formatDuration(now - r.startTime)
+      : r.durationMs !== undefined
+        ? formatDuration(r.durationMs)
+        : '';
+  const cache = r.cacheHit === true ? 'hit' : r.cacheHit === false ? 'miss' : '';
+  const gpus = r.gpus.length ? r.gpus.join(',') : '';
+  const id = fit(r.info.id, layout.idWidth);
+  const cells = [
+    selected ? c.bold('▸') : ' ',
+    color(ICON[r.status]),
+    selected ? c.bold.inverse(id) : id,
+    color(fit(r.status, 9)),
+    fit(time, 7),
+    r.cacheHit ? c.cyan(fit(cache, 5)) : fit(cache, 5),
+  ];
+  if (layout.gpuWidth) cells.push(fit(gpus, layout.gpuWidth));
+  const head = cells.join(' ');
+  const detail = rowDetail(c, r, Math.max(10, layout.columns - fixedWidth(layout)));
+  return detail ? `${head} ${detail}` : head;
+}
+
+function rowDetail(c: ChalkInstance, r: StepRow, width: number): string {
+  switch (r.status) {
+    case 'cached':
+      return c.dim(`saved ${formatDuration(r.savedMs ?? 0)}`);
+    case 'failed': {
+      const firstLine = (r.error ?? 'failed').split('\n')[0]!;
+      const exit = r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}: ` : '';
+      return c.red(exit + firstLine);
+    }
+    case 'skipped':
+      return c.dim(r.skipReason ?? '');
+    case 'pending':
+    case 'queued':
+      return r.reasons.length ? c.dim(r.reasons.join('; ')) : '';
+    default:
+      return r.progress ? progressText(c, r, width) : '';
+  }
+}
+
+function progressText(c: ChalkInstance, r: StepRow, width: number): string {
+  const p = r.progress!;
+  const unit = p.unit ?? '';
+  const parts: string[] = [];
+  const rate = progressRate(r);
+  if (p.total !== undefined && p.total > 0) {
+    const barWidth = Math.min(24, Math.max(5, Math.floor(width / 8)));
+    const bar = progressBar(p.current / p.total, barWidth);
+    parts.push(r.status === 'running' ? c.yellow(bar) : bar);
+    // The unit shows with the rate; here it would push the loss off narrow screens.
+    parts.push(`${formatCount(p.current)}/${formatCount(p.total)}`);
+  } else {
+    parts.push(`${formatCount(p.current)}${unit ? ' ' + unit : ''}`);
+  }
+  const running = rate !== undefined && rate > 0 && r.status === 'running';
+  // Most telling first: the row is cut at the terminal's edge.
+  if (running && p.total !== undefined && p.total > p.current) {
+    parts.push(`ETA ${formatDuration(((p.total - p.current) / rate) * 1000)}`);
+  }
+  const loss = p.values?.loss;
+  if (loss !== undefined) {
+    const spark = r.loss.length > 1 ? ' ' + c.cyan(sparkline(r.loss.values(), 16)) : '';
+    parts.push(`loss ${formatValue(loss)}${spark}`);
+  }
+  if (running) parts.push(`${formatCount(rate)} ${unit || 'it'}/s`);
+  for (const [name, value] of Object.entries(p.values ?? {})) {
+    if (name === 'loss') continue;
+    if (name === 'lr') parts.push(`lr ${formatValue(value)}`);
+    else if (name === 'tokens_per_s') parts.push(`${formatCount(value)} tok/s`);
+    else if (name.endsWith('_per_s')) {
+      // Already shown as the bar's rate when it matches the unit.
+      if (name !== `${unit}_per_s` || rate === undefined) parts.push(`${formatCount(value)} ${name.slice(0, -6)}/s`);
+    } else parts.push(`${name} ${formatValue(value)}`);
+  }
+  return parts.join('  ');
+}
