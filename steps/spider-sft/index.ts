@@ -1,0 +1,160 @@
+// spider-sft: turns a Spider-format folder into fine-tuning files in the
+// alpaca-style records DB-GPT-Hub and LLaMA-Factory use, LLaMA-Factory's
+// dataset_info.json, and the dev gold file in the evaluator's format.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StepError, type StepType } from '../../src/steps/types.js';
+import { createTableSchema, dbgptHubSchema, fill, type TableSchema } from './schema-text.js';
+
+/** DB-GPT-Hub's Spider prompt (its README's example records), with {schema} for the database description. */
+export const DEFAULT_INSTRUCTION =
+  'I want you to act as a SQL terminal in front of an example database, you need only to return the sql command to me.' +
+  'Below is an instruction that describes a task, Write a response that appropriately completes the request.\n"\n##Instruction:\n{schema}\n';
+export const DEFAULT_INPUT = '###Input:\n{question}\n\n###Response:';
+
+interface Item {
+  db_id: string;
+  question: string;
+  query: string;
+}
+
+export interface SftRecord {
+  db_id: string;
+  instruction: string;
+  input: string;
+  output: string;
+  history: unknown[];
+}
+
+interface With {
+  spider: string;
+  train_files: string[];
+  dev_file: string;
+  tables: string;
+  schema_format: 'dbgpt-hub' | 'create-table' | 'template';
+  template?: string;
+  sample_rows: number;
+  instruction: string;
+  input: string;
+  limit_train?: number;
+  limit_dev?: number;
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new StepError(`${file}: file not found`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new StepError(`${file}: malformed JSON (${(e as Error).message})`);
+  }
+}
+
+function readItems(file: string, tables: Map<string, TableSchema>): Item[] {
+  const data = readJson(file);
+  if (!Array.isArray(data)) throw new StepError(`${file}: expected a JSON array of items`);
+  return data.map((x: Record<string, unknown>, i) => {
+    for (const f of ['db_id', 'question', 'query'] as const) {
+      if (typeof x?.[f] !== 'string' || !(x[f] as string).trim()) throw new StepError(`${file}: item ${i}: missing or empty "${f}"`);
+    }
+    if (!tables.has(x.db_id as string)) throw new StepError(`${file}: item ${i}: unknown db_id "${x.db_id}" (not in tables.json)`);
+    return { db_id: x.db_id as string, question: x.question as string, query: x.query as string };
+  });
+}
+
+const step: StepType = {
+  name: 'spider-sft',
+  description: 'Spider-format data to SFT records (alpaca style), LLaMA-Factory dataset_info.json and the dev gold file',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['spider'],
+    properties: {
+      spider: { type: 'string', description: 'Spider-format folder: train_spider.json, dev.json, tables.json, database/<db>/<db>.sqlite' },
+      train_files: { type: 'array', items: { type: 'string' }, default: ['train_spider.json', 'train_others.json'], description: 'Train files in the folder; missing ones are skipped' },
+      dev_file: { type: 'string', default: 'dev.json' },
+      tables: { type: 'string', default: 'tables.json' },
+      schema_format: { enum: ['dbgpt-hub', 'create-table', 'template'], default: 'dbgpt-hub' },
+      template: { type: 'string', description: 'schema_format: template — a file with {db_id}, {dbgpt_hub}, {create_table} placeholders' },
+      sample_rows: { type: 'integer', minimum: 0, default: 0, description: 'create-table: example rows per table read from the SQLite file' },
+      instruction: { type: 'string', default: DEFAULT_INSTRUCTION, description: 'Instruction text; {schema} is replaced by the schema description' },
+      input: { type: 'string', default: DEFAULT_INPUT, description: 'Question wrapper; {question} is replaced by the question' },
+      limit_train: { type: 'integer', minimum: 0, description: 'Keep only the first N train items' },
+      limit_dev: { type: 'integer', minimum: 0, description: 'Keep only the first N dev items' },
+    },
+  },
+  outputs: { train: 'train.json', dev: 'dev.json', dataset_info: 'dataset_info.json', gold: 'dev_gold.sql' },
+  inputs: ['spider', 'template'],
+  sources: ['steps/spider-sft'],
+  async run(ctx) {
+    const w = ctx.with as unknown as With;
+    const tablesFile = join(w.spider, w.tables);
+    const tableList = readJson(tablesFile);
+    if (!Array.isArray(tableList)) throw new StepError(`${tablesFile}: expected a JSON array of schemas`);
+    const tables = new Map((tableList as TableSchema[]).map((t) => [t.db_id, t]));
+    if (w.schema_format === 'template' && !w.template) throw new StepError('schema_format: template needs with.template (a template file)');
+    const template = w.template ? readFileSync(w.template, 'utf8') : undefined;
+
+    const schemaText = new Map<string, string>();
+    const describe = (dbId: string): string => {
+      let s = schemaText.get(dbId);
+      if (s !== undefined) return s;
+      const t = tables.get(dbId)!;
+      const dbFile = join(w.spider, 'database', dbId, `${dbId}.sqlite`);
+      const needsDb = w.sample_rows > 0 && (w.schema_format === 'create-table' || template?.includes('{create_table}'));
+      if (needsDb && !existsSync(dbFile)) throw new StepError(`${dbFile}: database missing, and sample_rows: ${w.sample_rows} needs it`);
+      const ddl = () => createTableSchema(t, w.sample_rows, needsDb ? dbFile : undefined);
+      if (w.schema_format === 'dbgpt-hub') s = dbgptHubSchema(t);
+      else if (w.schema_format === 'create-table') s = ddl();
+      else s = fill(template!, { db_id: dbId, dbgpt_hub: dbgptHubSchema(t), create_table: ddl() });
+      schemaText.set(dbId, s);
+      return s;
+    };
+    const toRecord = (x: Item): SftRecord => ({
+      db_id: x.db_id,
+      instruction: fill(w.instruction, { schema: describe(x.db_id) }),
+      input: fill(w.input, { question: x.question }),
+      output: x.query,
+      history: [],
+    });
+
+    const trainFiles = w.train_files.map((f) => join(w.spider, f)).filter((f) => existsSync(f));
+    if (!trainFiles.length) throw new StepError(`${w.spider}: none of the train files exist (${w.train_files.join(', ')})`);
+    let train = trainFiles.flatMap((f) => readItems(f, tables));
+    let dev = readItems(join(w.spider, w.dev_file), tables);
+    if (w.limit_train !== undefined) train = train.slice(0, w.limit_train);
+    if (w.limit_dev !== undefined) dev = dev.slice(0, w.limit_dev);
+
+    const trainRecords = train.map(toRecord);
+    ctx.progress({ current: train.length, total: train.length + dev.length, unit: 'items' });
+    const devRecords = dev.map(toRecord);
+    const columns = { prompt: 'instruction', query: 'input', response: 'output', history: 'history' };
+    const datasetInfo = {
+      spider_train: { file_name: 'train.json', columns },
+      spider_dev: { file_name: 'dev.json', columns },
+    };
+    const gold = dev.map((x) => `${x.query.replace(/[\t\r\n]+/g, ' ').trim()}\t${x.db_id}\n`).join('');
+
+    // Written under temporary names and renamed at the end: a failure leaves no output behind.
+    const files: Array<[string, string]> = [
+      [ctx.outputs.train!, JSON.stringify(trainRecords, null, 2)],
+      [ctx.outputs.dev!, JSON.stringify(devRecords, null, 2)],
+      [ctx.outputs.dataset_info!, JSON.stringify(datasetInfo, null, 2)],
+      [ctx.outputs.gold!, gold],
+    ];
+    await Promise.all(files.map(([p, text]) => writeFile(`${p}.tmp`, text)));
+    await Promise.all(files.map(([p]) => rename(`${p}.tmp`, p)));
+    ctx.log(`spider-sft: ${trainRecords.length} train and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases`);
+    ctx.metric('train_items', trainRecords.length);
+    ctx.metric('dev_items', devRecords.length);
+    ctx.progress({ current: train.length + dev.length, total: train.length + dev.length, unit: 'items' });
+  },
+};
+
+export default step;
