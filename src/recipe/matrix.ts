@@ -20,28 +20,23 @@ export function expandMatrix(recipe: Recipe): Recipe {
   const variants = matrixVariants(recipe);
   const deps = axisDependence(recipe, axes);
 
-  const steps: Record<string, StepDef> = {};
-  // base id -> its instances (a single entry with an empty variant for shared steps)
-  const instances = new Map<string, Array<{ id: string; variant: Variant }>>();
+  // base id -> its instances; a shared step is its own single instance with an empty variant.
+  const instances: Instances = new Map();
+  const shared = new Set<string>();
   for (const id of Object.keys(recipe.steps)) {
     const own = axes.filter((a) => deps.get(id)!.has(a));
     if (own.length === 0) {
+      shared.add(id);
       instances.set(id, [{ id, variant: {} }]);
-      continue;
+    } else {
+      instances.set(id, distinctProjections(variants, own).map((variant) => ({ id: variantId(id, variant), variant })));
     }
-    instances.set(
-      id,
-      distinctProjections(variants, own).map((variant) => ({ id: variantId(id, variant), variant })),
-    );
   }
 
+  const steps: Record<string, StepDef> = {};
   for (const [id, step] of Object.entries(recipe.steps)) {
-    const list = instances.get(id)!;
-    if (list.length === 1 && Object.keys(list[0]!.variant).length === 0) {
-      steps[id] = step;
-      continue;
-    }
-    for (const inst of list) steps[inst.id] = instantiate(step, inst.id, inst.variant, instances);
+    if (shared.has(id)) steps[id] = step;
+    else for (const inst of instances.get(id)!) steps[inst.id] = instantiate(step, inst.id, inst.variant, instances);
   }
 
   return { ...recipe, steps, positions: withInstancePositions(recipe, instances) };

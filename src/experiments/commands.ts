@@ -1,0 +1,135 @@
+// CLI entry points for `flow compare`, `flow metrics diff`, `flow plot` and
+// `flow report`. Each parses its own flags and returns an exit code:
+// 0 ok, 1 nothing to show (unknown run, no metrics recorded), 2 usage error.
+
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { DB } from '../store/db.js';
+import { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric, compare, formatCompare } from './compare.js';
+import { formatDiff, metricsDiff } from './metrics-diff.js';
+import { ExperimentError, findRun } from './records.js';
+
+interface Writable {
+  write(s: string): unknown;
+}
+
+export interface CmdContext {
+  db: DB;
+  cacheDir: string;
+  stdout: Writable;
+  /** Defaults to process.stderr. */
+  stderr?: Writable;
+}
+
+class UsageError extends Error {}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** Runs a command body, turning user errors into one line on stderr and an exit code. */
+async function guarded(ctx: CmdContext, usage: string, body: () => Promise<void> | void): Promise<number> {
+  const stderr = ctx.stderr ?? process.stderr;
+  try {
+    await body();
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      // parseArgs explains at length; its first sentence is the useful one.
+      const message = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+      stderr.write(`flow: ${message} (usage: ${usage})\n`);
+      return 2;
+    }
+    if (err instanceof ExperimentError) {
+      stderr.write(`flow: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Every flag of these commands takes a string value. */
+function parse(argv: string[], options: Options): { values: Record<string, string | undefined>; positionals: string[] } {
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  return { values: values as Record<string, string | undefined>, positionals };
+}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], dflt: T): T {
+  if (value === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${flag} must be one of ${allowed.join(', ')} (got '${value}')`);
+  }
+  return value as T;
+}
+
+const COMPARE_USAGE = 'flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]';
+
+export function cmdCompare(argv: string[], ctx: CmdContext): Promise<number> {
+  return guarded(ctx, COMPARE_USAGE, () => {
+    const { values, positionals } = parse(argv, {
+      recipe: { type: 'string', short: 'r' },
+      metric: { type: 'string', short: 'm' },
+      format: { type: 'string', short: 'f' },
+    });
+    if (values.recipe && positionals.length) throw new UsageError('give run ids or --recipe, not both');
+    const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
+    const format = oneOf<CompareFormat>('format', values.format, COMPARE_FORMATS, 'text');
+    const table = compare(ctx.db, { runs: positionals, recipe: values.recipe, metric });
+    ctx.stdout.write(formatCompare(table, format));
+  });
+}
+
+const DIFF_USAGE = 'flow metrics diff RUN_A RUN_B [--metric PREFIX] [--format text|md|csv|json]';
+
+/** argv: what follows `flow metrics diff`. */
+export function cmdMetricsDiff(argv: string[], ctx: CmdContext): Promise<number> {
+  return guarded(ctx, DIFF_USAGE, () => {
+    const { values, positionals } = parse(argv, {
+      metric: { type: 'string', short: 'm' },
+      format: { type: 'string', short: 'f' },
+    });
+    if (positionals.length !== 2) throw new UsageError(`expected two run ids, got ${positionals.length}`);
+    const format = oneOf('format', values.format, COMPARE_FORMATS, 'text');
+    const diff = metricsDiff(ctx.db, positionals[0]!, positionals[1]!, values.metric);
+    if (diff.rows.length === 0) throw new ExperimentError('neither run recorded any metrics');
+    ctx.stdout.write(formatDiff(diff, format));
+  });
+}
+
+const PLOT_USAGE = 'flow plot [RUN | compare [RUN...] [--recipe NAME] [--metric ex|em|rouge]] [--out DIR]';
+
+export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
+  return guarded(ctx, PLOT_USAGE, async () => {
+    const { values, positionals } = parse(argv, {
+      recipe: { type: 'string', short: 'r' },
+      metric: { type: 'string', short: 'm' },
+      out: { type: 'string', short: 'o' },
+    });
+    // Charting pulls in Vega and resvg: loaded only by the commands that draw, so `flow compare` starts fast.
+    const { plotRun } = await import('./plot.js');
+    let files: string[];
+    if (positionals[0] === 'compare') {
+      const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
+      const table = compare(ctx.db, { runs: positionals.slice(1), recipe: values.recipe, metric });
+      const out = values.out ?? join(ctx.cacheDir, 'reports', 'compare');
+      files = await plotRun(ctx.db, table, out);
+    } else {
+      if (positionals.length > 1) throw new UsageError('expected one run id');
+      if (values.recipe || values.metric) throw new UsageError('--recipe and --metric go with `flow plot compare`');
+      const run = findRun(ctx.db, positionals[0] ?? 'last').id;
+      files = await plotRun(ctx.db, run, values.out ?? join(ctx.cacheDir, 'reports', run));
+    }
+    ctx.stdout.write(files.map((f) => `${f}\n`).join(''));
+  });
+}
+
+const REPORT_USAGE = 'flow report [RUN] [--out DIR]';
+
+export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
+  return guarded(ctx, REPORT_USAGE, async () => {
+    const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' } });
+    if (positionals.length > 1) throw new UsageError('expected one run id');
+    const run = findRun(ctx.db, positionals[0] ?? 'last').id;
+    const { report } = await import('./report.js');
+    const files = await report(ctx.db, run, values.out ?? join(ctx.cacheDir, 'reports', run));
+    ctx.stdout.write(`${files.html}\n${files.md}\n`);
+  });
+}

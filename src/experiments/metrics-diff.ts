@@ -1,0 +1,82 @@
+// `flow metrics diff A B`: every recorded metric of two runs side by side,
+// matched by step id (variant included), with B - A.
+
+import { flattenMetrics, type DB } from '../store/db.js';
+import { type ExecRecord, executionsOf, findRun, seriesOf } from './records.js';
+import { type TableFormat, renderTable } from './table.js';
+
+export interface DiffRow {
+  step: string;
+  metric: string;
+  a: number | null;
+  b: number | null;
+  /** b - a; null when either side lacks the metric. */
+  delta: number | null;
+}
+
+export interface MetricsDiff {
+  runA: string;
+  runB: string;
+  rows: DiffRow[];
+}
+
+export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: string): MetricsDiff {
+  const a = findRun(db, runA);
+  const b = findRun(db, runB);
+  const va = valuesByStep(db, a.id);
+  const vb = valuesByStep(db, b.id);
+  const rows: DiffRow[] = [];
+  for (const step of union([...va.keys()], [...vb.keys()])) {
+    const ma = va.get(step) ?? new Map<string, number>();
+    const mb = vb.get(step) ?? new Map<string, number>();
+    for (const metric of union([...ma.keys()], [...mb.keys()])) {
+      if (metricPrefix && metric !== metricPrefix && !metric.startsWith(`${metricPrefix}.`)) continue;
+      const x = ma.get(metric) ?? null;
+      const y = mb.get(metric) ?? null;
+      rows.push({ step, metric, a: x, b: y, delta: x !== null && y !== null ? y - x : null });
+    }
+  }
+  return { runA: a.id, runB: b.id, rows };
+}
+
+/** Step id -> metric -> value: the flattened metrics.json plus the last training loss. */
+function valuesByStep(db: DB, runId: string): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const e of executionsOf(db, runId)) {
+    if (e.status !== 'done' && e.status !== 'cached') continue;
+    const values = new Map(flattenMetrics(e.metrics ?? {}));
+    const loss = lastOf(db, e, 'loss');
+    if (loss !== null) values.set('loss.final', loss);
+    if (values.size) out.set(e.stepId, values);
+  }
+  return out;
+}
+
+function lastOf(db: DB, e: ExecRecord, name: string): number | null {
+  const s = seriesOf(db, e, name);
+  return s.length ? s[s.length - 1]!.value : null;
+}
+
+function union(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
+
+/** Short enough to read, exact enough to tell 0.8231 from 0.8234. */
+function num(v: number | null, signed = false): string {
+  if (v === null) return '-';
+  const s = Number.isInteger(v) ? String(v) : v.toFixed(4);
+  return signed && v > 0 ? `+${s}` : s;
+}
+
+export function formatDiff(diff: MetricsDiff, format: TableFormat | 'json'): string {
+  if (format === 'json') return JSON.stringify(diff, null, 2) + '\n';
+  if (format === 'csv') {
+    return renderTable(
+      'csv',
+      ['step', 'metric', 'a', 'b', 'delta'],
+      diff.rows.map((r) => [r.step, r.metric, String(r.a ?? ''), String(r.b ?? ''), String(r.delta ?? '')]),
+    );
+  }
+  const rows = diff.rows.map((r) => [`${r.step} ${r.metric}`, num(r.a), num(r.b), num(r.delta, true)]);
+  return renderTable(format, ['step metric', diff.runA, diff.runB, 'delta'], rows);
+}

@@ -1,0 +1,106 @@
+// `flow plot`: the charts of a run (or of a comparison) written as SVG + PNG.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DB } from '../store/db.js';
+import { type Chart, type BarPoint, type LossPoint, hardnessBarsSpec, lossCurvesSpec, renderChart } from './charts.js';
+import { type CompareTable, compare } from './compare.js';
+import { type ExecRecord, ExperimentError, executionsOf, findRun, seriesOf, variantText } from './records.js';
+
+export interface NamedChart {
+  /** File stem: 'loss', 'ex-by-hardness'. */
+  name: string;
+  title: string;
+  chart: Chart;
+}
+
+/** The charts a run or comparison has data for: loss curves, accuracy by hardness. */
+export async function buildCharts(db: DB, source: string | CompareTable): Promise<NamedChart[]> {
+  let table: CompareTable | null;
+  if (typeof source === 'string') {
+    const run = findRun(db, source);
+    table = tryCompare(db, run.id);
+    source = run.id;
+  } else {
+    table = source;
+  }
+  const out: NamedChart[] = [];
+  const points = lossPoints(db, source);
+  if (points.length) {
+    out.push({ name: 'loss', title: 'Training loss', chart: await renderChart(lossCurvesSpec(points)) });
+  }
+  if (table) {
+    const what = table.metric === 'rouge' ? 'ROUGE' : `${table.metric.toUpperCase()} by hardness`;
+    const bars: BarPoint[] = table.rows.flatMap((r) =>
+      table.columns.flatMap((c) => (r.values[c] === null ? [] : [{ group: r.label, hardness: c, value: r.values[c]! }])),
+    );
+    const chart = await renderChart(hardnessBarsSpec(bars, what, table.metric.toUpperCase()));
+    out.push({ name: `${table.metric}-by-hardness`, title: what, chart });
+  }
+  return out;
+}
+
+/** Writes every chart as <name>.svg and <name>.png into outDir; returns the paths written. */
+export async function plotRun(db: DB, runOrCompare: string | CompareTable, outDir: string): Promise<string[]> {
+  const charts = await buildCharts(db, runOrCompare);
+  if (charts.length === 0) {
+    const what = typeof runOrCompare === 'string' ? `run ${runOrCompare}` : 'the comparison';
+    throw new ExperimentError(`${what} recorded no training loss and no accuracies: nothing to plot`);
+  }
+  mkdirSync(outDir, { recursive: true });
+  const files: string[] = [];
+  for (const { name, chart } of charts) {
+    const svg = join(outDir, `${name}.svg`);
+    const png = join(outDir, `${name}.png`);
+    writeFileSync(svg, chart.svg);
+    writeFileSync(png, chart.png);
+    files.push(svg, png);
+  }
+  return files;
+}
+
+function tryCompare(db: DB, runId: string): CompareTable | null {
+  try {
+    return compare(db, { runs: [runId], metric: 'ex' });
+  } catch (err) {
+    if (err instanceof ExperimentError) return null;
+    throw err;
+  }
+}
+
+/**
+ * Loss series of a run's training steps, or of the runs and variants in a
+ * comparison, each line labelled like its row.
+ */
+function lossPoints(db: DB, source: string | CompareTable): LossPoint[] {
+  const wanted: Array<{ runId: string; variant: Record<string, unknown> | null; label?: string }> =
+    typeof source === 'string'
+      ? [{ runId: source, variant: null }]
+      : source.rows.map((r) => ({ runId: r.runId, variant: r.variant, label: r.label }));
+  const seen = new Set<string>();
+  const series: Array<{ exec: ExecRecord; label: string; points: Array<{ step: number; value: number }> }> = [];
+  const execsByRun = new Map<string, ExecRecord[]>();
+  for (const w of wanted) {
+    if (!execsByRun.has(w.runId)) execsByRun.set(w.runId, executionsOf(db, w.runId));
+    for (const e of execsByRun.get(w.runId)!) {
+      if (seen.has(e.id) || (e.status !== 'done' && e.status !== 'cached')) continue;
+      // A comparison row's loss is the training step of the same variant (or, unswept, the run's).
+      if (w.variant && !sameAxes(e.variant, w.variant)) continue;
+      const points = seriesOf(db, e, 'loss');
+      if (points.length === 0) continue;
+      seen.add(e.id);
+      series.push({ exec: e, label: w.label ?? (variantText(e.variant) || e.baseId), points });
+    }
+  }
+  const manySteps = new Set(series.map((s) => s.exec.baseId)).size > 1;
+  return series.flatMap((s) => {
+    const label = manySteps ? `${s.exec.baseId} ${s.label}` : s.label;
+    return s.points.map((p) => ({ series: label, step: p.step, loss: p.value }));
+  });
+}
+
+/** A training step swept over fewer axes than the eval step still belongs to its row. */
+function sameAxes(execVariant: Record<string, unknown> | null, rowVariant: Record<string, unknown>): boolean {
+  if (!execVariant) return false;
+  return Object.entries(execVariant).every(([k, v]) => JSON.stringify(rowVariant[k]) === JSON.stringify(v));
+}

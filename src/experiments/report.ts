@@ -1,0 +1,162 @@
+// `flow report <run>`: a markdown report and the same report as one
+// self-contained HTML file (charts embedded as data URIs), so it opens in a
+// browser from disk or travels as an e-mail attachment.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { marked } from 'marked';
+import prettyMs from 'pretty-ms';
+import type { DB } from '../store/db.js';
+import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
+import { type NamedChart, buildCharts } from './plot.js';
+import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf, variantText } from './records.js';
+import { renderTable } from './table.js';
+
+export interface ReportFiles {
+  html: string;
+  md: string;
+  /** Chart files written beside the markdown, which links to them. */
+  charts: string[];
+}
+
+export async function report(db: DB, runId: string, outDir: string): Promise<ReportFiles> {
+  const run = findRun(db, runId);
+  const tables = COMPARE_METRICS.map((metric) => tryCompare(db, run.id, metric)).filter((t): t is CompareTable => !!t);
+  const charts = await buildCharts(db, run.id);
+
+  mkdirSync(outDir, { recursive: true });
+  const chartFiles: string[] = [];
+  for (const c of charts) {
+    writeFileSync(join(outDir, `${c.name}.svg`), c.chart.svg);
+    writeFileSync(join(outDir, `${c.name}.png`), c.chart.png);
+    chartFiles.push(join(outDir, `${c.name}.svg`), join(outDir, `${c.name}.png`));
+  }
+
+  const md = reportMarkdown(db, run, tables, charts, (c) => `${c.name}.png`);
+  const embedded = reportMarkdown(db, run, tables, charts, (c) => `data:image/svg+xml;base64,${Buffer.from(c.chart.svg).toString('base64')}`);
+  const html = htmlPage(`${run.name}: run ${run.id}`, await marked.parse(embedded));
+  const files = { md: join(outDir, 'report.md'), html: join(outDir, 'report.html'), charts: chartFiles };
+  writeFileSync(files.md, md);
+  writeFileSync(files.html, html);
+  return files;
+}
+
+function tryCompare(db: DB, runId: string, metric: (typeof COMPARE_METRICS)[number]): CompareTable | null {
+  try {
+    return compare(db, { runs: [runId], metric });
+  } catch (err) {
+    if (err instanceof ExperimentError) return null;
+    throw err;
+  }
+}
+
+function reportMarkdown(
+  db: DB,
+  run: RunRecord,
+  tables: CompareTable[],
+  charts: NamedChart[],
+  imageSrc: (c: NamedChart) => string,
+): string {
+  const execs = executionsOf(db, run.id);
+  const cached = execs.filter((e) => e.status === 'cached');
+  const savedMs = cached.reduce((sum, e) => sum + savedMsOf(db, e), 0);
+  const out: string[] = [`# ${cell(run.name)}: run ${cell(run.id)}`, ''];
+
+  const summary: string[][] = [
+    ['recipe', run.recipe],
+    ['status', run.status],
+    ['started', when(run.startedAt)],
+    ['duration', run.endedAt === null ? 'still running' : duration(run.endedAt - run.startedAt)],
+    ['steps', `${execs.length} (${cached.length} from cache, saving ${duration(savedMs)})`],
+    ['command', `flow ${run.argv.join(' ')}`],
+  ];
+  out.push(renderTable('md', ['run', ''], summary.map(([k, v]) => [k!, cell(v!)]), 'll'));
+
+  const params = Object.entries(run.params);
+  if (params.length) {
+    out.push('## Parameters', '');
+    out.push(renderTable('md', ['param', 'value'], params.map(([k, v]) => [cell(k), cell(typeof v === 'string' ? v : JSON.stringify(v))]), 'll'));
+  }
+
+  out.push('## Steps', '');
+  out.push(
+    renderTable(
+      'md',
+      ['step', 'type', 'status', 'duration', 'saved by cache'],
+      execs.map((e) => [
+        cell(e.stepId),
+        cell(e.stepType),
+        e.status,
+        e.durationMs === null ? '-' : duration(e.durationMs),
+        e.status === 'cached' ? duration(savedMsOf(db, e)) : '',
+      ]),
+      'lllrr',
+    ),
+  );
+
+  for (const t of tables) {
+    const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
+    out.push(`## ${what}`, '', 'Best per column in bold.', '', formatCompare(inertTable(t), 'md'));
+  }
+
+  if (charts.length) {
+    out.push('## Charts', '');
+    for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
+  }
+
+  const failed = execs.filter((e) => e.status === 'failed');
+  if (failed.length) {
+    out.push('## Failures', '');
+    for (const e of failed) out.push(`- **${cell(e.stepId)}** ${cell(variantText(e.variant))}: ${cell(e.error ?? 'failed')}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Labels and column names come from recipes and metrics.json files: escape them like any user text. */
+function inertTable(t: CompareTable): CompareTable {
+  const rekey = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [cell(k), v]));
+  return {
+    ...t,
+    columns: t.columns.map(cell),
+    best: rekey(t.best),
+    rows: t.rows.map((r) => ({ ...r, label: cell(r.label), values: rekey(r.values) })),
+  };
+}
+
+/** Text safe inside a markdown table cell, and inert once rendered to HTML. */
+function cell(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+function when(ms: number): string {
+  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+function duration(ms: number): string {
+  return prettyMs(ms, { secondsDecimalDigits: ms < 10_000 ? 1 : 0 });
+}
+
+function htmlPage(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${cell(title)}</title>
+<style>
+  body { font-family: system-ui, "DejaVu Sans", sans-serif; max-width: 1000px; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+  th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
+  th { background: #f4f4f4; }
+  td { font-variant-numeric: tabular-nums; }
+  img { max-width: 100%; height: auto; display: block; margin: 1rem 0; }
+  code { background: #f4f4f4; padding: 0 0.2rem; }
+</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}

@@ -1,0 +1,166 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
+import { compare, formatCompare } from '../src/experiments/compare.js';
+import { metricsDiff } from '../src/experiments/metrics-diff.js';
+import type { DB } from '../src/store/db.js';
+import { sweepStore } from './fixtures/experiments/store.js';
+
+let dir: string;
+let db: DB;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flow-compare-'));
+  db = sweepStore(join(dir, 'flow.db'));
+});
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a command the way the CLI does and captures what it prints. */
+async function run(cmd: typeof cmdCompare, argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await cmd(argv, {
+    db,
+    cacheDir: dir,
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
+  return { code, stdout, stderr };
+}
+
+describe('flow compare', () => {
+  it('compares the variants of the latest run by default, best per column marked', async () => {
+    const r = await run(cmdCompare, []);
+    expect(r).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: [
+        'EX by hardness, run r3-sweep (sweep); * best',
+        'variant                         easy   medium    hard   extra     all',
+        'lora_rank=32 finetuning=full   0.800    0.660*  0.480   0.300   0.625',
+        'lora_rank=32 finetuning=lora   0.810    0.620   0.450   0.300   0.600',
+        'lora_rank=128 finetuning=lora  0.860*   0.630   0.500*  0.310*  0.640*',
+        '',
+      ].join('\n'),
+    });
+  });
+
+  it('prints markdown with the best values in bold', async () => {
+    const r = await run(cmdCompare, ['--format', 'md', '--metric', 'em', 'r1-sweep']);
+    expect(r.stdout).toBe(
+      [
+        '| variant                       |      easy |    medium |      hard |     extra |       all |',
+        '|:------------------------------|----------:|----------:|----------:|----------:|----------:|',
+        '| lora_rank=32 finetuning=full  |     0.690 | **0.550** |     0.300 | **0.220** | **0.530** |',
+        '| lora_rank=32 finetuning=lora  |     0.700 |     0.500 |     0.300 |     0.200 |     0.500 |',
+        '| lora_rank=128 finetuning=lora | **0.720** |     0.490 | **0.350** |     0.200 |     0.520 |',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('takes the latest result of each variant across the runs of a recipe', () => {
+    const t = compare(db, { recipe: 'sweep', metric: 'ex' });
+    expect(t.source).toBe('recipe sweep (latest of 2 runs)');
+    expect(t.rows.map((r) => [r.label, r.runId, r.cached, r.values.all])).toEqual([
+      ['lora_rank=32 finetuning=full', 'r3-sweep', true, 0.625],
+      ['lora_rank=32 finetuning=lora', 'r3-sweep', true, 0.6],
+      ['lora_rank=128 finetuning=lora', 'r3-sweep', false, 0.64],
+    ]);
+    // A recipe given by its path finds the same runs.
+    expect(compare(db, { recipe: '/work/recipes/sweep.yml', metric: 'ex' }).rows).toEqual(t.rows);
+  });
+
+  it('labels rows by run when comparing runs, ties all marked', async () => {
+    const r = await run(cmdCompare, ['r1', 'r2-baseline']);
+    expect(r.stdout).toBe(
+      [
+        'EX by hardness, 2 runs; * best',
+        'variant                                        easy   medium    hard   extra     all',
+        'r1-sweep sweep lora_rank=32 finetuning=full   0.800    0.660*  0.480   0.300*  0.625*',
+        'r1-sweep sweep lora_rank=32 finetuning=lora   0.810    0.620   0.450   0.300*  0.600',
+        'r1-sweep sweep lora_rank=128 finetuning=lora  0.840*   0.600   0.500*  0.280   0.610',
+        'r2-baseline baseline                          0.500    0.300   0.200   0.100   0.300',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('writes CSV and JSON that parse back to the same numbers', async () => {
+    const csv = (await run(cmdCompare, ['--format', 'csv'])).stdout;
+    const lines = csv.trimEnd().split('\n');
+    expect(lines[0]).toBe('label,run,recipe,step,easy,medium,hard,extra,all');
+    expect(lines[3]).toBe('lora_rank=128 finetuning=lora,r3-sweep,sweep,"eval[lora_rank=128,finetuning=lora]",0.86,0.63,0.5,0.31,0.64');
+    // Quoted fields hold commas: split respecting quotes.
+    const fields = [...lines[1]!.matchAll(/"([^"]*)"|([^,]+)/g)].map((m) => m[1] ?? m[2]);
+    expect(fields).toEqual(['lora_rank=32 finetuning=full', 'r3-sweep', 'sweep', 'eval[lora_rank=32,finetuning=full]', '0.8', '0.66', '0.48', '0.3', '0.625']);
+
+    const json = JSON.parse((await run(cmdCompare, ['--format', 'json', '--recipe', 'sweep'])).stdout);
+    expect(json.metric).toBe('ex');
+    expect(json.columns).toEqual(['easy', 'medium', 'hard', 'extra', 'all']);
+    expect(json.rows).toHaveLength(3);
+    expect(json.rows[2].variant).toEqual({ lora_rank: 128, finetuning: 'lora' });
+    expect(json.best).toEqual({ easy: 0.86, medium: 0.66, hard: 0.5, extra: 0.31, all: 0.64 });
+  });
+
+  it('a run without variants is labelled by its step', () => {
+    const t = compare(db, { runs: ['r2'], metric: 'ex' });
+    expect(formatCompare(t, 'text')).toBe(
+      [
+        'EX by hardness, run r2-baseline (baseline); * best',
+        'step   easy   medium    hard   extra     all',
+        'eval  0.500    0.300   0.200   0.100   0.300',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('reports usage errors with exit 2 and missing data with exit 1, one line each', async () => {
+    const bad = await run(cmdCompare, ['--format', 'xml']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json])\n",
+    );
+    const unknownFlag = await run(cmdCompare, ['--bogus']);
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr.split('\n')).toHaveLength(2);
+    expect(unknownFlag.stderr).toMatch(/^flow: Unknown option '--bogus' \(usage: flow compare/);
+
+    expect(await run(cmdCompare, ['nope'])).toEqual({ code: 1, stdout: '', stderr: "flow: no run 'nope' in this cache (see flow runs)\n" });
+    expect((await run(cmdCompare, ['r'])).stderr).toBe('flow: run \'r\' is ambiguous: r1-sweep, r2-baseline, r3-sweep, ...\n');
+    expect(compare(db, { runs: ['last'], metric: 'ex' }).source).toBe('run r3-sweep (sweep)');
+    expect((await run(cmdCompare, ['--metric', 'rouge'])).stderr).toMatch(/^flow: no run in this cache recorded 'rouge' metrics/);
+  });
+});
+
+describe('flow metrics diff', () => {
+  it('matches steps by id and shows B - A', async () => {
+    const r = await run(cmdMetricsDiff, ['r1-sweep', 'r3-sweep', '--metric', 'ex']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('step metric                                    r1-sweep  r3-sweep    delta');
+    expect(lines).toContain('eval[lora_rank=128,finetuning=lora] ex.all       0.6100    0.6400  +0.0300');
+    expect(lines).toContain('eval[lora_rank=32,finetuning=lora] ex.all        0.6000    0.6000        0');
+    expect(lines).toHaveLength(1 + 15 + 1);
+  });
+
+  it('includes the final training loss, from the original execution on a cache hit', () => {
+    const d = metricsDiff(db, 'r1-sweep', 'r3-sweep', 'loss');
+    const byStep = Object.fromEntries(d.rows.map((r) => [r.step, r]));
+    // Cached in r3: the same series as r1, so no change.
+    expect(byStep['train[lora_rank=32,finetuning=lora]']).toMatchObject({ a: 0.9275, b: 0.9275, delta: 0 });
+    expect(byStep['train[lora_rank=128,finetuning=lora]']!.b).toBeCloseTo(0.6802, 4);
+    expect(byStep['train[lora_rank=128,finetuning=lora]']!.delta).toBeLessThan(0);
+  });
+
+  it('needs exactly two runs', async () => {
+    const r = await run(cmdMetricsDiff, ['r1-sweep']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^flow: expected two run ids, got 1 \(usage: flow metrics diff/);
+  });
+});

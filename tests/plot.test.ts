@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Resvg } from '@resvg/resvg-js';
+import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart } from '../src/experiments/charts.js';
+import { cmdPlot } from '../src/experiments/commands.js';
+import { compare } from '../src/experiments/compare.js';
+import { plotRun } from '../src/experiments/plot.js';
+import type { DB } from '../src/store/db.js';
+import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
+
+let dir: string;
+let db: DB;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flow-plot-'));
+  db = sweepStore(join(dir, 'flow.db'));
+  recordRun(db, { id: 'r4-data-only', name: 'data', startedAt: 1_600_000_000_000, steps: [{ stepId: 'data' }] });
+});
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Width and height from a PNG's signature and IHDR chunk, or an error if it is not a PNG. */
+function pngSize(buf: Buffer): { width: number; height: number } {
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  if (!buf.subarray(0, 8).equals(signature)) throw new Error('not a PNG signature');
+  if (buf.toString('ascii', 12, 16) !== 'IHDR') throw new Error('first chunk is not IHDR');
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+}
+
+const EXPECTED = { width: CHART_WIDTH * PNG_SCALE, height: CHART_HEIGHT * PNG_SCALE };
+
+describe('plots', () => {
+  it('writes loss curves and EX bars of a run as SVG and PNG of the expected size', async () => {
+    const out = join(dir, 'run');
+    const files = await plotRun(db, 'r3-sweep', out);
+    expect(files.map((f) => basename(f))).toEqual(['loss.svg', 'loss.png', 'ex-by-hardness.svg', 'ex-by-hardness.png']);
+
+    for (const f of files.filter((f) => f.endsWith('.png'))) {
+      const png = readFileSync(f);
+      expect(pngSize(png)).toEqual(EXPECTED);
+      expect(png.length).toBeGreaterThan(10_000);
+    }
+    const loss = readFileSync(join(out, 'loss.svg'), 'utf8');
+    expect(loss).toMatch(/^<svg [^>]*width="640" height="360"/);
+    // One line per variant, legend labelled by variant; the cache hits show their original series.
+    for (const v of ['lora_rank=32 finetuning=lora', 'lora_rank=128 finetuning=lora', 'lora_rank=32 finetuning=full']) {
+      expect(loss).toContain(`>${v}</text>`);
+    }
+    expect(loss.match(/<path [^>]*aria-roledescription="line mark"/g) ?? []).toHaveLength(3);
+
+    const bars = readFileSync(join(out, 'ex-by-hardness.svg'), 'utf8');
+    expect(bars).toContain('>EX by hardness</text>');
+    for (const h of ['easy', 'medium', 'hard', 'extra', 'all']) expect(bars).toContain(`>${h}</text>`);
+    // 3 variants x 5 hardness levels.
+    expect(bars.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(15);
+  });
+
+  it('plots a comparison across runs, bars labelled by run', async () => {
+    const table = compare(db, { runs: ['r1-sweep', 'r2-baseline'], metric: 'ex' });
+    const files = await plotRun(db, table, join(dir, 'cmp'));
+    expect(files.map((f) => basename(f))).toEqual(['loss.svg', 'loss.png', 'ex-by-hardness.svg', 'ex-by-hardness.png']);
+    const bars = readFileSync(join(dir, 'cmp', 'ex-by-hardness.svg'), 'utf8');
+    expect(bars).toContain('>r2-baseline baseline</text>');
+    expect(bars.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(20);
+    expect(pngSize(readFileSync(files[3]!))).toEqual(EXPECTED);
+  });
+
+  it('finds a font for PNG text (Debian: fonts-dejavu-core)', () => {
+    const text = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="5" y="30" font-family="DejaVu Sans" font-size="24">EX 0.8</text></svg>';
+    const { pixels } = new Resvg(text, { font: PNG_FONTS }).render();
+    let inked = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) inked++;
+    // Glyphs cover a few hundred of the 4800 pixels; no font leaves all of them transparent.
+    expect(inked).toBeGreaterThan(100);
+  });
+
+  it('renders the sql-eval bar chart from one metrics.json', async () => {
+    const { svg, png } = await hardnessBarsChart(evalMetrics([0.9, 0.7, 0.5, 0.3, 0.65], [0.8, 0.6, 0.4, 0.2, 0.55]));
+    expect(pngSize(png)).toEqual(EXPECTED);
+    expect(svg).toContain('>EX</text>');
+    expect(svg).toContain('>EM</text>');
+    expect(svg.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(10);
+    await expect(hardnessBarsChart({ count: { all: 3 } })).rejects.toThrow('metrics have no ex or em accuracies');
+  });
+
+  it('flow plot prints the files it wrote and explains when there is nothing to plot', async () => {
+    let stdout = '';
+    let stderr = '';
+    const ctx = {
+      db,
+      cacheDir: dir,
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+    };
+    expect(await cmdPlot(['compare', '--recipe', 'sweep', '--out', join(dir, 'cli')], ctx)).toBe(0);
+    expect(stdout.trim().split('\n')).toEqual(['loss.svg', 'loss.png', 'ex-by-hardness.svg', 'ex-by-hardness.png'].map((f) => join(dir, 'cli', f)));
+
+    stdout = '';
+    expect(await cmdPlot(['r2-baseline'], ctx)).toBe(0);
+    expect(stdout).toBe(`${join(dir, 'reports', 'r2-baseline', 'ex-by-hardness.svg')}\n${join(dir, 'reports', 'r2-baseline', 'ex-by-hardness.png')}\n`);
+
+    expect(await cmdPlot(['r4-data-only'], ctx)).toBe(1);
+    expect(stderr).toBe('flow: run r4-data-only recorded no training loss and no accuracies: nothing to plot\n');
+  });
+});
