@@ -1,0 +1,73 @@
+// `uses: sql-eval`: scores predicted SQL against Spider gold the way the
+// official test-suite evaluator does (or with its plain bugs fixed, compat: strict).
+import { renameSync, writeFileSync } from 'node:fs';
+import type { StepType } from '../../src/steps/types.js';
+import { evaluate, type Compat, type Etype } from './evaluate.js';
+import { renderReport } from './metrics.js';
+
+/** Writes beside the target then renames, so a failed run leaves no half file. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+const step: StepType = {
+  name: 'sql-eval',
+  description: 'Execution accuracy and exact set match of predicted SQL on Spider-format data, per hardness level',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['predictions', 'gold', 'db_dir', 'tables'],
+    properties: {
+      predictions: { type: 'string', description: 'One SQL per line, or JSONL with an "sql" field' },
+      gold: { type: 'string', description: 'Gold file, "SQL<TAB>db_id" per line' },
+      db_dir: { type: 'string', description: 'Folder holding <db_id>/<db_id>.sqlite' },
+      tables: { type: 'string', description: "Spider's tables.json" },
+      etype: { enum: ['all', 'exec', 'match'], default: 'all' },
+      plug_value: { type: 'boolean', default: false },
+      keep_distinct: { type: 'boolean', default: false },
+      compat: { enum: ['test-suite', 'strict'], default: 'test-suite' },
+      timeout_s: { type: 'number', exclusiveMinimum: 0, default: 30 },
+      max_rows: { type: 'integer', minimum: 1, default: 100000 },
+      workers: { type: 'integer', minimum: 1, description: 'SQL worker processes (default: one per core)' },
+    },
+  },
+  outputs: { metrics: 'metrics.json', results: 'results.jsonl', report: 'report.md' },
+  inputs: ['predictions', 'gold', 'db_dir', 'tables'],
+  sources: ['steps/sql-eval'],
+  async run(ctx) {
+    const w = ctx.with;
+    let last = 0;
+    const { metrics, items } = await evaluate({
+      predictions: w.predictions as string,
+      gold: w.gold as string,
+      dbDir: w.db_dir as string,
+      tables: w.tables as string,
+      etype: (w.etype as Etype | undefined) ?? 'all',
+      plugValue: (w.plug_value as boolean | undefined) ?? false,
+      keepDistinct: (w.keep_distinct as boolean | undefined) ?? false,
+      compat: (w.compat as Compat | undefined) ?? 'test-suite',
+      timeoutS: (w.timeout_s as number | undefined) ?? 30,
+      maxRows: (w.max_rows as number | undefined) ?? 100000,
+      workers: w.workers as number | undefined,
+      signal: ctx.signal,
+      onProgress(done, total) {
+        const now = Date.now();
+        if (done === total || now - last > 200) {
+          last = now;
+          ctx.progress({ current: done, total, unit: 'items' });
+        }
+      },
+      warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
+    });
+    ctx.signal.throwIfAborted();
+    writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
+    writeAtomic(ctx.outputs.report!, renderReport(metrics));
+    writeAtomic(ctx.outputs.metrics!, JSON.stringify(metrics, null, 2) + '\n');
+    if (metrics.ex) ctx.metric('ex', metrics.ex.all);
+    if (metrics.em) ctx.metric('em', metrics.em.all);
+  },
+};
+
+export default step;

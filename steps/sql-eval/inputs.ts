@@ -1,0 +1,81 @@
+// Reading the evaluator's inputs, with errors that name file, line and field.
+import { readFileSync } from 'node:fs';
+import { StepError } from '../../src/steps/types.js';
+import type { TablesEntry } from './exact-match.js';
+
+export interface GoldItem {
+  sql: string;
+  db: string;
+  /** 1-based line in the gold file. */
+  line: number;
+}
+
+function read(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new StepError(`sql-eval: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Gold file: `SQL<TAB>db_id` per line; blank lines are skipped. */
+export function readGold(file: string): GoldItem[] {
+  const out: GoldItem[] = [];
+  read(file, 'gold file')
+    .split(/\r?\n/)
+    .forEach((raw, i) => {
+      const l = raw.trim();
+      if (!l) return;
+      const parts = l.split('\t');
+      if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) {
+        throw new StepError(`sql-eval: ${file}:${i + 1}: expected "SQL<TAB>db_id", got ${JSON.stringify(l.slice(0, 80))}`);
+      }
+      out.push({ sql: parts[0]!, db: parts[1]!.trim(), line: i + 1 });
+    });
+  return out;
+}
+
+/**
+ * Predictions: one SQL per line (text after a TAB is ignored, as the official
+ * evaluator does), or JSONL whose records carry an `sql` string. An empty line
+ * is an empty prediction; blank lines past `expected` items are not items.
+ */
+export function readPredictions(file: string, expected: number): string[] {
+  const lines = read(file, 'predictions file').split(/\r?\n/);
+  if (lines[lines.length - 1] === '') lines.pop();
+  while (lines.length > expected && lines[lines.length - 1]!.trim() === '') lines.pop();
+  const first = lines.find((l) => l.trim() !== '');
+  const jsonl = file.endsWith('.jsonl') || (first !== undefined && first.trim().startsWith('{'));
+  if (!jsonl) return lines.map((l) => l.trim().split('\t')[0]!);
+  return lines.map((l, i) => {
+    if (l.trim() === '') return '';
+    let rec: unknown;
+    try {
+      rec = JSON.parse(l);
+    } catch (e) {
+      throw new StepError(`sql-eval: ${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
+    }
+    const sql = (rec as { sql?: unknown } | null)?.sql;
+    if (typeof sql !== 'string') throw new StepError(`sql-eval: ${file}:${i + 1}: field "sql" must be a string`);
+    return sql.trim();
+  });
+}
+
+export function readTables(file: string): Map<string, TablesEntry> {
+  let data: unknown;
+  try {
+    data = JSON.parse(read(file, 'tables file'));
+  } catch (e) {
+    if (e instanceof StepError) throw e;
+    throw new StepError(`sql-eval: ${file}: invalid JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(data)) throw new StepError(`sql-eval: ${file}: expected a JSON array of schemas`);
+  const out = new Map<string, TablesEntry>();
+  data.forEach((e: TablesEntry, i) => {
+    if (!e || typeof e.db_id !== 'string' || !Array.isArray(e.table_names_original) || !Array.isArray(e.column_names_original)) {
+      throw new StepError(`sql-eval: ${file}: item ${i}: needs db_id, table_names_original, column_names_original`);
+    }
+    out.set(e.db_id, { ...e, foreign_keys: e.foreign_keys ?? [] });
+  });
+  return out;
+}

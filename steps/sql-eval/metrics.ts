@@ -1,0 +1,125 @@
+// Aggregation as evaluation.py's evaluate(): accuracies per hardness level over
+// the runnable items; partial-match acc/rec averaged over items where the
+// component occurs in the prediction/gold, F1 from those averages.
+import { PARTIAL_TYPES, type PartialType } from './exact-match.js';
+import { LEVELS } from './hardness.js';
+import type { EvalOptions, ItemResult } from './evaluate.js';
+
+export const ALL_LEVELS = [...LEVELS, 'all'] as const;
+export type Level = (typeof ALL_LEVELS)[number];
+export type PerLevel = Record<Level, number>;
+
+export interface Metrics {
+  count: PerLevel;
+  /** Hardness of every gold item, runnable or not (from tables.json where the database is absent). */
+  count_all_items: PerLevel;
+  ex?: PerLevel;
+  em?: PerLevel;
+  partial?: Record<PartialType, { acc: PerLevel; rec: PerLevel; f1: PerLevel }>;
+  missing_db: number;
+  /** Runnable items whose prediction failed (error, timeout, refused, empty, absent). */
+  errors: number;
+  rouge: { rouge1: number; rouge2: number; rougeL: number };
+  string_match: number;
+  etype: string;
+  compat: string;
+  plug_value: boolean;
+  keep_distinct: boolean;
+}
+
+const zeros = (): PerLevel => ({ easy: 0, medium: 0, hard: 0, extra: 0, all: 0 });
+
+export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'compat' | 'plugValue' | 'keepDistinct'>): Metrics {
+  const runnable = items.filter((i) => !i.missing_db);
+  const count = zeros();
+  const countAll = zeros();
+  for (const it of items) {
+    countAll[it.hardness]++;
+    countAll.all++;
+  }
+  const ex = zeros();
+  const em = zeros();
+  const acc = new Map<PartialType, { acc: PerLevel; rec: PerLevel; accN: PerLevel; recN: PerLevel }>();
+  for (const t of PARTIAL_TYPES) acc.set(t, { acc: zeros(), rec: zeros(), accN: zeros(), recN: zeros() });
+  for (const it of runnable) {
+    for (const lv of [it.hardness, 'all'] as const) {
+      count[lv]++;
+      ex[lv] += it.ex ?? 0;
+      em[lv] += it.em ?? 0;
+      if (!it.partial) continue;
+      for (const t of PARTIAL_TYPES) {
+        const s = it.partial[t];
+        const a = acc.get(t)!;
+        if (s.pred_total > 0) {
+          a.acc[lv] += s.acc;
+          a.accN[lv]++;
+        }
+        if (s.label_total > 0) {
+          a.rec[lv] += s.rec;
+          a.recN[lv]++;
+        }
+      }
+    }
+  }
+  const div = (x: PerLevel, n: PerLevel): PerLevel => {
+    const out = zeros();
+    for (const lv of ALL_LEVELS) out[lv] = n[lv] === 0 ? 0 : x[lv] / n[lv];
+    return out;
+  };
+  const m: Metrics = {
+    count,
+    count_all_items: countAll,
+    missing_db: items.length - runnable.length,
+    errors: runnable.filter((i) => i.error !== null).length,
+    rouge: {
+      rouge1: mean(items.map((i) => i.rouge1)),
+      rouge2: mean(items.map((i) => i.rouge2)),
+      rougeL: mean(items.map((i) => i.rougeL)),
+    },
+    string_match: mean(items.map((i) => i.string_match)),
+    etype: o.etype,
+    compat: o.compat,
+    plug_value: o.plugValue,
+    keep_distinct: o.keepDistinct,
+  };
+  if (o.etype !== 'match') m.ex = div(ex, count);
+  if (o.etype !== 'exec') {
+    m.em = div(em, count);
+    m.partial = {} as NonNullable<Metrics['partial']>;
+    for (const t of PARTIAL_TYPES) {
+      const a = acc.get(t)!;
+      const pa = div(a.acc, a.accN);
+      const pr = div(a.rec, a.recN);
+      const f1 = zeros();
+      for (const lv of ALL_LEVELS) f1[lv] = pa[lv] === 0 && pr[lv] === 0 ? 1 : (2 * pa[lv] * pr[lv]) / (pa[lv] + pr[lv]);
+      m.partial[t] = { acc: pa, rec: pr, f1 };
+    }
+  }
+  return m;
+}
+
+function mean(xs: number[]): number {
+  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Markdown shaped like the official printout. */
+export function renderReport(m: Metrics): string {
+  const head = `|  | ${ALL_LEVELS.join(' | ')} |\n|---|${ALL_LEVELS.map(() => '---:').join('|')}|\n`;
+  const row = (name: string, v: PerLevel, int = false) =>
+    `| ${name} | ${ALL_LEVELS.map((l) => (int ? String(v[l]) : v[l].toFixed(3))).join(' | ')} |\n`;
+  let s = `# SQL evaluation\n\netype \`${m.etype}\`, compat \`${m.compat}\`, plug_value ${m.plug_value}, keep_distinct ${m.keep_distinct}\n\n`;
+  s += head + row('count', m.count, true);
+  if (m.missing_db > 0) s += `\n${m.missing_db} items have no database and are not counted above.\n`;
+  if (m.ex) s += `\n## Execution accuracy\n\n${head}${row('execution', m.ex)}`;
+  if (m.em && m.partial) {
+    s += `\n## Exact matching accuracy\n\n${head}${row('exact match', m.em)}`;
+    for (const k of ['acc', 'rec', 'f1'] as const) {
+      const title = { acc: 'Partial matching accuracy', rec: 'Partial matching recall', f1: 'Partial matching F1' }[k];
+      s += `\n## ${title}\n\n${head}`;
+      for (const t of PARTIAL_TYPES) s += row(t, m.partial[t][k]);
+    }
+  }
+  s += `\n## String metrics (all items)\n\n| ROUGE-1 | ROUGE-2 | ROUGE-L | normalized string match |\n|---:|---:|---:|---:|\n`;
+  s += `| ${m.rouge.rouge1.toFixed(3)} | ${m.rouge.rouge2.toFixed(3)} | ${m.rouge.rougeL.toFixed(3)} | ${m.string_match.toFixed(3)} |\n`;
+  return s;
+}
