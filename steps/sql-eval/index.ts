@@ -6,7 +6,7 @@ import { evaluate, type Compat, type Etype } from './evaluate.js';
 import { renderReport } from './metrics.js';
 
 /** Writes beside the target then renames, so a failed run leaves no half file. */
-function writeAtomic(file: string, text: string): void {
+function writeAtomic(file: string, text: string | Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, file);
@@ -33,9 +33,15 @@ const step: StepType = {
       workers: { type: 'integer', minimum: 1, description: 'SQL worker processes (default: one per core)' },
     },
   },
-  outputs: { metrics: 'metrics.json', results: 'results.jsonl', report: 'report.md' },
+  outputs: {
+    metrics: 'metrics.json',
+    results: 'results.jsonl',
+    report: 'report.md',
+    chart: 'accuracy-by-hardness.svg',
+    chart_png: 'accuracy-by-hardness.png',
+  },
   inputs: ['predictions', 'gold', 'db_dir', 'tables'],
-  sources: ['steps/sql-eval'],
+  sources: ['steps/sql-eval', 'src/experiments/charts.ts'],
   async run(ctx) {
     const w = ctx.with;
     let last = 0;
@@ -64,6 +70,12 @@ const step: StepType = {
     ctx.signal.throwIfAborted();
     writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
+    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot` (loaded only here: Vega is heavy).
+    const { hardnessBarsChart } = await import('../../src/experiments/charts.js');
+    const chart = await hardnessBarsChart(metrics).catch(() => hardnessBarsChart({ ex: { all: 0 } }));
+    writeAtomic(ctx.outputs.chart!, chart.svg);
+    writeAtomic(ctx.outputs.chart_png!, chart.png);
+    ctx.artifact('chart', ctx.outputs.chart_png!);
     writeAtomic(ctx.outputs.metrics!, JSON.stringify(metrics, null, 2) + '\n');
     if (metrics.ex) ctx.metric('ex', metrics.ex.all);
     if (metrics.em) ctx.metric('em', metrics.em.all);
