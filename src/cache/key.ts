@@ -72,8 +72,8 @@ export async function localFingerprint(
   const resolvedWith = resolveWith(recipe, step, () => undefined);
   for (const field of type.inputs) {
     const value = getPath(resolvedWith, field);
-    if (typeof value !== 'string' || value === '' || value.includes('/flow/steps/')) continue;
-    if (hasStepRef(getPath(step.with, field))) continue;
+    // An upstream output is tracked by its content digest in `upstream`, not here.
+    if (typeof value !== 'string' || value === '' || hasStepRef(getPath(step.with, field))) continue;
     const abs = resolve(recipe.dir, value);
     try {
       inputs[`with.${field}`] = (await files.digest(abs)).digest;
