@@ -288,3 +288,40 @@ describe('validation', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });
+
+describe('inspection commands', () => {
+  it('status, log, dag and gc work on real runs', async () => {
+    const s = sandbox();
+    s.write('r.yml', RECIPE);
+    const first = await s.flow(['run', 'r.yml', '--ui', 'json']);
+    const second = await s.flow(['run', 'r.yml', '--ui', 'json', '--set', 'word=bye']);
+    expect(second.code).toBe(0);
+
+    const status = await s.flow(['status']);
+    expect(status.stdout.split('\n')[0]).toMatch(new RegExp(`^${runIdOf(second.events)}\\s+chain\\s+done .* 3 ran, 1 cached$`));
+    const one = await s.flow(['status', runIdOf(first.events)]);
+    expect(one.stdout).toMatch(/\n {2}a\s+done/);
+
+    const log = await s.flow(['log', 'last', 'b']);
+    expect(log.stdout).toBe('');
+    s.write('r2.yml', RECIPE.replace('> b.txt', '> b.txt; echo logged-line'));
+    await s.flow(['run', 'r2.yml', '--ui', 'json']);
+    expect((await s.flow(['log', 'last', 'b'])).stdout).toBe('logged-line');
+
+    const dag = await s.flow(['dag', 'r.yml']);
+    expect(dag.stdout).toContain('graph TD');
+    expect(dag.stdout).toContain('s0 --> s1');
+    const dot = await s.flow(['dag', 'r.yml', '--format', 'dot']);
+    expect(dot.stdout).toContain('"b" -> "c";');
+
+    // Keep only the last run's entries (a, b of r2, c, d). Removed: b of r.yml and the word=bye a, b, c.
+    // Freed: only objects no kept entry shares: "bye\n" (4 B) and "bye\nbye\n" (8 B); b of r.yml has the
+    // same bytes as b of r2, and c's outputs are the same whatever the word.
+    const gc = await s.flow(['gc', '--keep', '1']);
+    expect(gc.stdout).toMatch(/^gc: kept entries of the last 1 run\(s\); removed 4 entries, freed 12 B/);
+    const again = await s.flow(['run', 'r2.yml', '--ui', 'json']);
+    expect(Object.values(s.executions(runIdOf(again.events))).every((x) => x === 'cached')).toBe(true);
+    const back = await s.flow(['plan', 'r.yml', '--json']);
+    expect(JSON.parse(back.stdout).steps.map((x: { status: string }) => x.status)).toEqual(['cached', 'run', 'run', 'cached']);
+  });
+});

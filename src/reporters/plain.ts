@@ -12,6 +12,8 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
   let width = 8;
   const pad = (id: string) => id.padEnd(width);
   let evalMetrics: Record<string, unknown> | undefined;
+  // Progress is printed at each tenth of the way, so a CI log shows a long step moving without flooding.
+  const lastTenth = new Map<string, number>();
 
   return {
     onEvent(e: EngineEvent) {
@@ -27,6 +29,18 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
         case 'step-start':
           w(`${c.cyan('▶')} ${pad(e.step)} ${c.cyan('running')}${e.gpus.length ? ` on GPU ${e.gpus.join(',')}` : ''}${e.reasons.length ? c.dim(` — ${e.reasons.join('; ')}`) : ''}`);
           break;
+        case 'step-progress': {
+          const p = e.progress;
+          if (!p.total) break;
+          const tenth = Math.floor((10 * p.current) / p.total);
+          if (tenth <= (lastTenth.get(e.step) ?? 0)) break;
+          lastTenth.set(e.step, tenth);
+          const values = Object.entries(p.values ?? {})
+            .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`)
+            .join(', ');
+          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(`${p.current}/${p.total}${p.unit ? ` ${p.unit}` : ''}`)}${values ? ` ${c.dim(values)}` : ''}`);
+          break;
+        }
         case 'step-log':
           if (opts.logs !== false) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
           break;
