@@ -80,6 +80,10 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
     FLOW_CACHE_DIR: ws.cacheDir,
     FLOW_RECIPE_DIR: recipe.dir,
   });
+  // Python steps read the recipe's `python:` settings from here (run() sees no recipe).
+  if (recipe.python?.extras?.length) env.FLOW_PYTHON_EXTRAS = recipe.python.extras.join(',');
+  const py = recipe.python?.interpreter;
+  if (py) env.FLOW_PYTHON = py.includes('/') ? resolve(recipe.dir, py) : py;
   // On a GPU machine a step gets exactly the GPUs it was handed; on a CPU machine nothing changes.
   if (a.machineGpus > 0) env.CUDA_VISIBLE_DEVICES = a.gpus.join(',');
 

@@ -1,0 +1,198 @@
+"""Shared runtime of flow's Python steps.
+
+The engine (src/python/step-types.ts) writes a params file
+{"step", "with", "outputs", "work_dir"} and runs `python <step>.py --params FILE`
+(possibly under torchrun / deepspeed / accelerate). This module reads and
+validates that file against the step's manifest, and reports events as JSON
+lines on a channel of their own, never mixed into stdout:
+  FLOW_EVENTS_FD   an inherited pipe (direct launches), or
+  FLOW_EVENTS_FILE a file the engine tails (launchers whose ranks lose fds).
+Only the main process (rank 0) reports, so N ranks do not repeat every event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, no traceback, exit code 2."""
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+
+
+class Events:
+    def __init__(self) -> None:
+        self._out = None
+        if not is_main_process():
+            return
+        fd = os.environ.get("FLOW_EVENTS_FD")
+        path = os.environ.get("FLOW_EVENTS_FILE")
+        try:
+            if fd:
+                self._out = os.fdopen(int(fd), "w", buffering=1, closefd=False)
+            elif path:
+                self._out = open(path, "a", buffering=1, encoding="utf-8")
+        except OSError:
+            # No channel (e.g. a manual run): events are simply not reported.
+            self._out = None
+
+    def emit(self, type_: str, **data: Any) -> None:
+        if self._out is None:
+            return
+        data["type"] = type_
+        data["time"] = time.time()
+        try:
+            self._out.write(json.dumps(data) + "\n")
+        except (BrokenPipeError, ValueError):
+            self._out = None
+
+    def progress(self, current: int, total: int | None = None, unit: str = "step", **values: float) -> None:
+        self.emit("progress", current=current, total=total, unit=unit,
+                  values={k: v for k, v in values.items() if v is not None})
+
+    def metric(self, name: str, value: float) -> None:
+        self.emit("metric", name=name, value=float(value))
+
+    def artifact(self, name: str, path: str | Path) -> None:
+        self.emit("artifact", name=name, path=str(path))
+
+
+events = Events()
+
+
+def log(msg: str) -> None:
+    if is_main_process():
+        print(msg, flush=True)
+
+
+def _apply_defaults(schema: dict, value: Any) -> Any:
+    """Fills `default`s of object properties recursively (ajv does the same on the TS side)."""
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        return value
+    for key, sub in schema.get("properties", {}).items():
+        if key not in value and "default" in sub:
+            value[key] = copy.deepcopy(sub["default"])
+        if key in value:
+            value[key] = _apply_defaults(sub, value[key])
+    return value
+
+
+def load_manifest(step: str) -> dict:
+    return json.loads((HERE / f"{step}.json").read_text(encoding="utf-8"))
+
+
+def validate(step: str, params_file: str, with_: dict) -> dict:
+    import jsonschema
+
+    schema = load_manifest(step)["schema"]
+    with_ = _apply_defaults(schema, copy.deepcopy(with_))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(with_), key=lambda e: list(e.path))
+    if errors:
+        lines = []
+        for e in errors:
+            field = ".".join(str(p) for p in e.absolute_path) or "(with)"
+            lines.append(f"{params_file}: with.{field}: {e.message}")
+        raise UserError("\n".join(lines))
+    return with_
+
+
+class Params:
+    def __init__(self, step: str, with_: dict, outputs: dict, work_dir: str) -> None:
+        self.step = step
+        self.with_ = with_
+        self.outputs = outputs
+        self.work_dir = work_dir
+
+    def output(self, name: str) -> Path:
+        path = self.outputs.get(name)
+        if not path:
+            raise UserError(f"the engine gave no path for output '{name}'")
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def load_params(step: str) -> Params:
+    parser = argparse.ArgumentParser(description=f"flow python step {step}")
+    parser.add_argument("--params", required=True, help="JSON file written by the engine")
+    # deepspeed's launcher passes --local_rank to every rank.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None)
+    args = parser.parse_args()
+    try:
+        raw = json.loads(Path(args.params).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{args.params}: cannot read params: {e}") from None
+    with_ = validate(step, args.params, raw.get("with", {}))
+    work_dir = raw.get("work_dir") or os.getcwd()
+    outputs = raw.get("outputs") or {}
+    return Params(step, with_, outputs, work_dir)
+
+
+def checkpoint_dir(params: Params) -> Path:
+    """A place that outlives the execution's fresh work dir, so a re-run of the same
+    step (same cache key) finds the checkpoints of the run that crashed."""
+    key = os.environ.get("FLOW_STEP_KEY")
+    cache = os.environ.get("FLOW_CACHE_DIR")
+    if key and cache:
+        return Path(cache) / "checkpoints" / key
+    return Path(params.work_dir) / "checkpoints"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def require_module(module: str, option: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(
+            f"{option} needs the Python package '{module}', which is not installed: "
+            "set `python: {{ extras: [gpu] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
+        )
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_records(path: str, field: str) -> list[dict]:
+    """Alpaca-style records {instruction, input, output, history, db_id}."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"with.{field}: cannot read {path}: {e}") from None
+    if not isinstance(data, list):
+        raise UserError(f"with.{field}: {path}: expected a JSON array of records")
+    for i, r in enumerate(data):
+        if not isinstance(r, dict) or not isinstance(r.get("instruction", ""), str):
+            raise UserError(f"with.{field}: {path}: item {i}: expected an object with string 'instruction'")
+    return data
+
+
+def main(step: str, body) -> None:
+    """Runs a step body with user errors reported as one line and exit code 2."""
+    try:
+        params = load_params(step)
+        body(params)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        events.emit("error", message=str(e))
+        sys.exit(2)

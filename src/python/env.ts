@@ -1,0 +1,166 @@
+// The managed Python environment of the Python steps: a virtualenv named by
+// the sha256 of the requirements files and the base interpreter's version, so
+// a change of pins builds a new env and an unchanged one is reused, like any
+// cached step. Built in a temp dir and renamed into place (a crash never leaves
+// a half-installed env that looks ready), under a lock so two flow processes
+// do not build the same env twice.
+//
+// A moved venv keeps working when run as `<env>/bin/python -m ...` (bin/python
+// links to the base interpreter; sys.prefix comes from its location); only the
+// console scripts' shebangs keep the temp path, and flow never calls those.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { acquireLock } from '../scheduler/lock.js';
+import { runProcess } from '../scheduler/process.js';
+import { StepError } from '../steps/types.js';
+
+export interface PythonEnvOptions {
+  /** Repository root; requirements files are read from <root>/python-steps/. */
+  root: string;
+  /** Envs live in <cacheDir>/envs/<key>/. */
+  cacheDir: string;
+  /** Extra requirement sets: 'gpu' adds python-steps/requirements-gpu.txt. */
+  extras?: string[];
+  /** An existing interpreter to use as is (recipe `python.interpreter` or FLOW_PYTHON). */
+  interpreter?: string;
+  /** The Python that creates the venv; default FLOW_BASE_PYTHON or python3. */
+  basePython?: string;
+  /** Requirement files to install instead of the shipped ones (tests). */
+  requirementFiles?: string[];
+  log?(line: string, stream?: 'stdout' | 'stderr'): void;
+  signal?: AbortSignal;
+}
+
+export interface PythonEnv {
+  /** The interpreter to run steps with. */
+  python: string;
+  /** Content key of the env; 'external' for a given interpreter. */
+  key: string;
+  /** The env folder (absent for an external interpreter). */
+  dir?: string;
+  /** True when this call built the env. */
+  created: boolean;
+}
+
+const MARKER = 'flow-env.json';
+const MIN_PYTHON: [number, number] = [3, 10];
+
+/** The requirement files an env is built from, in install order. */
+export function requirementFiles(root: string, extras: string[] = []): string[] {
+  const dir = join(root, 'python-steps');
+  const files = [join(dir, 'requirements.txt')];
+  for (const extra of extras) {
+    const f = join(dir, `requirements-${extra}.txt`);
+    if (!/^[a-z0-9-]+$/.test(extra) || !existsSync(f)) {
+      throw new StepError(`python.extras: unknown extra '${extra}' (no python-steps/requirements-${extra}.txt)`);
+    }
+    files.push(f);
+  }
+  return files;
+}
+
+async function pythonVersion(python: string): Promise<{ version: string; platform: string }> {
+  let out: string;
+  try {
+    const r = await execa(python, ['-c', 'import sys, platform; print(sys.version.split()[0], platform.machine(), sys.platform)']);
+    out = r.stdout.trim();
+  } catch (e) {
+    throw new StepError(`python: cannot run '${python}': ${(e as Error).message.split('\n')[0]}`);
+  }
+  const [version = '', machine = '', sys = ''] = out.split(' ');
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
+    throw new StepError(`python: '${python}' is Python ${version}; flow's Python steps need ${MIN_PYTHON.join('.')} or newer`);
+  }
+  return { version, platform: `${sys}-${machine}` };
+}
+
+/** sha256 over the interpreter's version and platform and each requirements file's content. */
+export function envKey(version: string, platform: string, files: string[]): string {
+  const h = createHash('sha256');
+  h.update(`python ${version} ${platform}\n`);
+  for (const f of files) h.update(`${f.split('/').pop()}\n`).update(readFileSync(f)).update('\n');
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Env dir -> the build this process has under way for it. */
+const building = new Map<string, Promise<PythonEnv>>();
+
+/** The interpreter for Python steps: the given one, or the managed env (built once, then reused). */
+export async function ensurePythonEnv(opts: PythonEnvOptions): Promise<PythonEnv> {
+  if (opts.interpreter) {
+    await pythonVersion(opts.interpreter);
+    return { python: opts.interpreter, key: 'external', created: false };
+  }
+  const base = opts.basePython ?? process.env.FLOW_BASE_PYTHON ?? 'python3';
+  const { version, platform } = await pythonVersion(base);
+  const files = opts.requirementFiles ?? requirementFiles(opts.root, opts.extras);
+  const key = envKey(version, platform, files);
+  const dir = join(opts.cacheDir, 'envs', key);
+  if (existsSync(join(dir, MARKER))) return { python: join(dir, 'bin', 'python'), key, dir, created: false };
+
+  // The file lock keeps other processes out; this keeps concurrent requests of this process in line
+  // (the lock takes a holder with our own pid for a stale one).
+  const before = building.get(dir) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(() => buildLocked(base, dir, key, files, version, opts));
+  building.set(dir, mine);
+  try {
+    return await mine;
+  } finally {
+    if (building.get(dir) === mine) building.delete(dir);
+  }
+}
+
+async function buildLocked(base: string, dir: string, key: string, files: string[], version: string, opts: PythonEnvOptions): Promise<PythonEnv> {
+  const python = join(dir, 'bin', 'python');
+  if (existsSync(join(dir, MARKER))) return { python, key, dir, created: false };
+  const envsDir = dirname(dir);
+  const signal = opts.signal ?? new AbortController().signal;
+  const lock = await acquireLock(join(envsDir, `${key}.lock`), signal, (pid) =>
+    opts.log?.(`python env ${key}: waiting for process ${pid}, which is building it`),
+  );
+  try {
+    // Whoever held the lock may have finished it.
+    if (existsSync(join(dir, MARKER))) return { python, key, dir, created: false };
+    await build(base, dir, key, files, version, opts, signal);
+    return { python, key, dir, created: true };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function build(base: string, dir: string, key: string, files: string[], version: string, opts: PythonEnvOptions, signal: AbortSignal): Promise<void> {
+  const log = opts.log ?? (() => undefined);
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(join(opts.cacheDir, 'envs'), { recursive: true });
+  const started = Date.now();
+  log(`python env ${key}: creating with Python ${version}: pip install ${files.map((f) => `-r ${f}`).join(' ')}`);
+  const step = async (file: string, args: string[], what: string) => {
+    const r = await runProcess({
+      file,
+      args,
+      cwd: opts.cacheDir,
+      env: { ...(process.env as Record<string, string>), PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONNOUSERSITE: '1' },
+      signal,
+      onLine: (line, stream) => log(line, stream),
+    });
+    if (r.cancelled) throw new Error('cancelled');
+    if (r.exitCode !== 0) throw new StepError(`python env ${key}: ${what} failed (exit ${r.exitCode ?? r.signal}); see the log above`);
+  };
+  try {
+    await step(base, ['-m', 'venv', tmp], 'python -m venv');
+    const py = join(tmp, 'bin', 'python');
+    await step(py, ['-m', 'pip', 'install', '--no-input', ...files.flatMap((f) => ['-r', f])], 'pip install');
+    await writeFile(join(tmp, MARKER), JSON.stringify({ key, python: version, files, createdAt: new Date().toISOString() }, null, 2));
+    await rename(tmp, dir);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  log(`python env ${key}: ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${dir}`);
+}

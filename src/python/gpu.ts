@@ -1,0 +1,33 @@
+// Whether this machine can run GPU-only options, decided at plan time and
+// cheaply: importing torch to ask takes seconds and needs the managed env,
+// which may not exist yet. The NVIDIA kernel driver publishes
+// /proc/driver/nvidia/version whenever it is loaded (also inside containers
+// given GPUs), so its presence is the test. FLOW_ASSUME_GPU=1/0 overrides it
+// (a driver-less build host, or to force the CPU behaviour). The step itself
+// checks torch.cuda.is_available() again when it runs.
+
+import { existsSync } from 'node:fs';
+import { execaSync } from 'execa';
+
+export const NVIDIA_PROC = '/proc/driver/nvidia/version';
+
+export function cudaPresent(env: Record<string, string | undefined> = process.env): boolean {
+  const assume = env.FLOW_ASSUME_GPU;
+  if (assume === '1' || assume === 'true') return true;
+  if (assume === '0' || assume === 'false') return false;
+  return existsSync(NVIDIA_PROC);
+}
+
+let capabilities: number[] | undefined;
+
+/** Compute capabilities of the visible GPUs (nvidia-smi), or [] when it cannot tell. */
+export function gpuCapabilities(): number[] {
+  if (capabilities) return capabilities;
+  try {
+    const r = execaSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { timeout: 10_000 });
+    capabilities = r.stdout.split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+  } catch {
+    capabilities = [];
+  }
+  return capabilities;
+}

@@ -1,0 +1,283 @@
+// Adapts python-steps/<name>.json + its script to the engine's StepType.
+//
+// run() writes the resolved `with:` and output paths to a params file, starts
+// the script with the managed interpreter (directly, or under torchrun /
+// deepspeed / accelerate), streams its stdout/stderr to the log, and turns the
+// JSON-lines events of its own channel into progress / metric / artifact
+// calls. The channel is fd 3 for a direct launch; a launcher's ranks are
+// spawned without inherited fds, so launched steps write a file that is tailed.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { runProcess } from '../scheduler/process.js';
+import { StepError, type JsonSchema, type StepRunContext, type StepType } from '../steps/types.js';
+import { ensurePythonEnv } from './env.js';
+import { cudaPresent, gpuCapabilities, NVIDIA_PROC } from './gpu.js';
+import { LineTail } from './tail.js';
+
+/** A rule naming a `with:` option that needs CUDA. */
+export interface GpuRule {
+  /** Dotted path in `with:`. */
+  field: string;
+  in?: unknown[];
+  present?: boolean;
+  gt?: number;
+  /** Minimum compute capability (bf16 needs 8.0). */
+  capability?: number;
+  why: string;
+}
+
+export interface PythonStepManifest {
+  description: string;
+  /** Script file in python-steps/; default <name>.py with '-' as '_'. */
+  script?: string;
+  /** Other python-steps/ files it imports or reads: part of its implementation version. */
+  modules?: string[];
+  schema: JsonSchema;
+  outputs: Record<string, string>;
+  /** Outputs that exist only for some values of a field (sft: adapter for lora, model for full). */
+  outputs_when?: Array<{ field: string; in: unknown[]; outputs: Record<string, string> }>;
+  inputs: string[];
+  gpu_options?: GpuRule[];
+}
+
+interface Launcher {
+  type: 'none' | 'torchrun' | 'deepspeed' | 'accelerate';
+  nproc_per_node?: number;
+  nnodes?: number;
+  node_rank?: number;
+  master_addr?: string;
+  master_port?: number;
+  extra_args?: string[];
+}
+
+const PY_DIR = 'python-steps';
+
+function getPath(obj: Record<string, unknown>, dotted: string): unknown {
+  let v: unknown = obj;
+  for (const k of dotted.split('.')) {
+    if (!v || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
+  const v = getPath(w, rule.field);
+  if (v === undefined || v === null) return undefined;
+  if (rule.in && rule.in.includes(v)) return v;
+  if (rule.present) return v;
+  if (rule.gt !== undefined && typeof v === 'number' && v > rule.gt) return v;
+  return undefined;
+}
+
+/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them). */
+export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): string[] {
+  const errors: string[] = [];
+  const cuda = cudaPresent(env);
+  for (const rule of rules) {
+    const v = ruleMatches(rule, w);
+    if (v === undefined) continue;
+    const option = `${rule.field}: ${typeof v === 'string' ? v : JSON.stringify(v)}`;
+    if (!cuda) {
+      errors.push(
+        `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
+          `(no ${NVIDIA_PROC}; set FLOW_ASSUME_GPU=1 if it does)`,
+      );
+    } else if (rule.capability !== undefined) {
+      const caps = gpuCapabilities();
+      const low = caps.filter((c) => c < rule.capability!);
+      if (low.length) errors.push(`${name}: ${option}: ${rule.why}; this machine has compute capability ${low.join(', ')}`);
+    }
+  }
+  return errors;
+}
+
+export function readManifest(file: string): PythonStepManifest {
+  let m: PythonStepManifest;
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8')) as PythonStepManifest;
+  } catch (e) {
+    throw new Error(`${file}: not a valid step manifest: ${(e as Error).message}`);
+  }
+  for (const field of ['description', 'schema', 'outputs', 'inputs'] as const) {
+    if (m[field] === undefined) throw new Error(`${file}: step manifest lacks '${field}'`);
+  }
+  if ((m.schema as { additionalProperties?: unknown }).additionalProperties !== false) {
+    throw new Error(`${file}: schema must set additionalProperties: false`);
+  }
+  return m;
+}
+
+/** The command line for a step: the script alone, or under its launcher (always `python -m`, see env.ts). */
+export function launchArgs(script: string, paramsFile: string, launcher: Launcher | undefined, gpus: number[]): string[] {
+  const tail = [script, '--params', paramsFile];
+  const l = launcher ?? { type: 'none' };
+  const n = l.nproc_per_node ?? 1;
+  const nn = l.nnodes ?? 1;
+  const rank = l.node_rank ?? 0;
+  const addr = l.master_addr ?? '127.0.0.1';
+  const port = l.master_port ?? 29500;
+  const extra = l.extra_args ?? [];
+  switch (l.type) {
+    case 'none':
+      return tail;
+    case 'torchrun':
+      return ['-m', 'torch.distributed.run', `--nproc_per_node=${n}`, `--nnodes=${nn}`, `--node_rank=${rank}`,
+        `--master_addr=${addr}`, `--master_port=${port}`, ...extra, ...tail];
+    case 'deepspeed':
+      // The deepspeed launcher ignores CUDA_VISIBLE_DEVICES; --include names the GPUs flow handed out.
+      return ['-m', 'deepspeed.launcher.runner',
+        ...(nn === 1 && gpus.length ? [`--include=localhost:${gpus.join(',')}`] : [`--num_gpus=${n}`, `--num_nodes=${nn}`]),
+        `--master_addr=${addr}`, `--master_port=${port}`, ...extra, ...tail];
+    case 'accelerate':
+      return ['-m', 'accelerate.commands.launch', `--num_processes=${n * nn}`, `--num_machines=${nn}`,
+        `--machine_rank=${rank}`, `--main_process_ip=${addr}`, `--main_process_port=${port}`,
+        ...(n * nn > 1 ? ['--multi_gpu'] : []), ...extra, ...tail];
+  }
+}
+
+interface StepEvent {
+  type: string;
+  current?: number;
+  total?: number | null;
+  unit?: string;
+  values?: Record<string, number>;
+  name?: string;
+  value?: number;
+  path?: string;
+  message?: string;
+  step?: number;
+}
+
+function handleEvent(ctx: StepRunContext, line: string, errors: string[]): void {
+  let e: StepEvent;
+  try {
+    e = JSON.parse(line) as StepEvent;
+  } catch {
+    ctx.log(`(unreadable event) ${line}`, 'stderr');
+    return;
+  }
+  switch (e.type) {
+    case 'progress':
+      ctx.progress({ current: e.current ?? 0, total: e.total ?? undefined, unit: e.unit, values: e.values });
+      break;
+    case 'metric':
+      if (e.name && typeof e.value === 'number') ctx.metric(e.name, e.value);
+      break;
+    case 'artifact':
+      if (e.name && e.path) ctx.artifact(e.name, e.path);
+      break;
+    case 'error':
+      if (e.message) errors.push(e.message);
+      break;
+    default:
+      // 'loss' (kept in the loss_history output), 'resumed' (logged by the step): nothing more to do.
+      break;
+  }
+}
+
+/** The interpreter: FLOW_PYTHON (set by the engine from `python.interpreter`, or by the user), else the managed env. */
+async function interpreter(ctx: StepRunContext): Promise<string> {
+  const env = await ensurePythonEnv({
+    root: ctx.root,
+    cacheDir: ctx.env.FLOW_CACHE_DIR ?? join(ctx.root, 'cache'),
+    extras: (ctx.env.FLOW_PYTHON_EXTRAS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    interpreter: ctx.env.FLOW_PYTHON || undefined,
+    log: ctx.log,
+    signal: ctx.signal,
+  });
+  return env.python;
+}
+
+function makeStepType(root: string, file: string): StepType {
+  const m = readManifest(file);
+  const base = basename(file, '.json');
+  const name = `python:${base}`;
+  const script = m.script ?? `${base.replace(/-/g, '_')}.py`;
+  const when = m.outputs_when ?? [];
+  const outputs = when.length
+    ? (w: Record<string, unknown>) => {
+        const out = { ...m.outputs };
+        for (const c of when) if (c.in.includes(getPath(w, c.field))) Object.assign(out, c.outputs);
+        return out;
+      }
+    : m.outputs;
+  return {
+    name,
+    description: m.description,
+    schema: m.schema,
+    outputs,
+    inputs: m.inputs,
+    // requirements.txt too: a new transformers or torch pin can change what training produces.
+    sources: [script, basename(file), 'flow_runtime.py', 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
+    preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
+    async run(ctx) {
+      const python = await interpreter(ctx);
+      const paramsFile = join(ctx.workDir, 'flow-params.json');
+      await writeFile(paramsFile, JSON.stringify({ step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir }, null, 2));
+      const launcher = ctx.with.launcher as Launcher | undefined;
+      const launched = launcher !== undefined && launcher.type !== 'none';
+      const eventsFile = join(ctx.workDir, 'flow-events.jsonl');
+      const env: Record<string, string> = {
+        HF_HUB_OFFLINE: '1',
+        TRANSFORMERS_OFFLINE: '1',
+        HF_HUB_DISABLE_TELEMETRY: '1',
+        TOKENIZERS_PARALLELISM: 'false',
+        ...ctx.env,
+        PYTHONUNBUFFERED: '1',
+        TQDM_DISABLE: '1',
+        ...(launched ? { FLOW_EVENTS_FILE: eventsFile } : { FLOW_EVENTS_FD: '3' }),
+      };
+      if (launched) delete env.FLOW_EVENTS_FD;
+      else delete env.FLOW_EVENTS_FILE;
+
+      const errors: string[] = [];
+      const stderrTail: string[] = [];
+      const tail = launched ? new LineTail(eventsFile, (l) => handleEvent(ctx, l, errors)) : undefined;
+      tail?.start();
+      let result;
+      try {
+        result = await runProcess({
+          file: python,
+          args: launchArgs(join(ctx.root, PY_DIR, script), paramsFile, launcher, ctx.gpus),
+          cwd: ctx.workDir,
+          env,
+          signal: ctx.signal,
+          onLine: (line, stream) => {
+            if (stream === 'stderr') {
+              stderrTail.push(line);
+              if (stderrTail.length > 20) stderrTail.shift();
+            }
+            ctx.log(line, stream);
+          },
+          extraFds: launched ? 0 : 1,
+          onExtraLine: (_fd, line) => handleEvent(ctx, line, errors),
+        });
+      } finally {
+        await tail?.stop();
+      }
+      if (result.cancelled) throw new Error('cancelled');
+      if (result.exitCode === 0) return;
+      // Exit 2 with an error event is a user error (bad params, missing package): no stack trace.
+      if (result.exitCode === 2 && errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
+      const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
+      const err = new Error(`${name}: ${script} exited with ${result.exitCode ?? result.signal}${why ? `: ${why}` : ''}`);
+      (err as Error & { exitCode?: number | null }).exitCode = result.exitCode;
+      throw err;
+    },
+  };
+}
+
+/** Every python-steps/<name>.json as the step type `python:<name>`. */
+export function loadPythonStepTypes(root: string): StepType[] {
+  const dir = join(root, PY_DIR);
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+  return files.map((f) => makeStepType(root, join(dir, f)));
+}

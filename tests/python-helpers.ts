@@ -1,0 +1,79 @@
+// Shared by the python-*.test.ts files: the interpreter (FLOW_PYTHON, else the
+// managed env in the same cache dir the engine uses, so CI builds it once) and
+// a real StepRunContext around a python:* step type.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ensurePythonEnv } from '../src/python/env.js';
+import { loadPythonStepTypes } from '../src/python/step-types.js';
+import type { Progress } from '../src/events.js';
+import type { StepRunContext, StepType } from '../src/steps/types.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const FIXTURES = join(ROOT, 'tests', 'fixtures', 'python');
+
+export async function testPython(): Promise<string> {
+  const env = await ensurePythonEnv({
+    root: ROOT,
+    cacheDir: resolve(process.env.FLOW_CACHE ?? join(ROOT, 'cache')),
+    interpreter: process.env.FLOW_PYTHON || undefined,
+    log: (l) => process.stderr.write(`[python env] ${l}\n`),
+  });
+  return env.python;
+}
+
+export function stepType(name: string): StepType {
+  const t = loadPythonStepTypes(ROOT).find((s) => s.name === name);
+  if (!t) throw new Error(`no step type ${name}`);
+  return t;
+}
+
+export interface Recorded {
+  ctx: StepRunContext;
+  progress: Progress[];
+  metrics: Array<{ name: string; value: number }>;
+  artifacts: Array<{ name: string; path: string }>;
+  logs: string[];
+  controller: AbortController;
+}
+
+export function tmp(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `flow-py-${prefix}-`));
+}
+
+/** A context like the engine's: fresh work dir, outputs inside it, FLOW_* env. */
+export function makeCtx(
+  type: StepType,
+  w: Record<string, unknown>,
+  opts: { python: string; cacheDir?: string; stepKey?: string; onArtifact?: (name: string, path: string, r: Recorded) => void },
+): Recorded {
+  const workDir = tmp('work');
+  const rel = typeof type.outputs === 'function' ? type.outputs(w) : type.outputs;
+  const outputs = Object.fromEntries(Object.entries(rel).map(([n, p]) => [n, join(workDir, p)]));
+  const controller = new AbortController();
+  const r: Recorded = { progress: [], metrics: [], artifacts: [], logs: [], controller } as unknown as Recorded;
+  r.ctx = {
+    stepId: type.name.replace('python:', ''),
+    workDir,
+    with: w,
+    outputs,
+    signal: controller.signal,
+    gpus: [],
+    env: {
+      ...(process.env as Record<string, string>),
+      FLOW_PYTHON: opts.python,
+      FLOW_CACHE_DIR: opts.cacheDir ?? tmp('cache'),
+      FLOW_STEP_KEY: opts.stepKey ?? 'k' + Math.random().toString(16).slice(2),
+    },
+    root: ROOT,
+    log: (line) => r.logs.push(line),
+    progress: (p) => r.progress.push(p),
+    metric: (name, value) => r.metrics.push({ name, value }),
+    artifact: (name, path) => {
+      r.artifacts.push({ name, path });
+      opts.onArtifact?.(name, path, r);
+    },
+  };
+  return r;
+}

@@ -1,0 +1,61 @@
+// Plan-time checks of GPU-only options and the launcher command lines.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { gpuPreflight, launchArgs } from '../src/python/step-types.js';
+import { cudaPresent } from '../src/python/gpu.js';
+import { stepType } from './python-helpers.js';
+
+const saved = process.env.FLOW_ASSUME_GPU;
+afterEach(() => {
+  if (saved === undefined) delete process.env.FLOW_ASSUME_GPU;
+  else process.env.FLOW_ASSUME_GPU = saved;
+});
+
+describe('GPU preflight', () => {
+  it('names the step and the option for each GPU-only request on a machine without CUDA', async () => {
+    process.env.FLOW_ASSUME_GPU = '0';
+    const sft = stepType('python:sft');
+    const errors = await sft.preflight!({
+      model: 'm', train_file: 't', finetuning: 'qlora', deepspeed: 'zero2', tp: 2, bf16: true,
+      launcher: { type: 'deepspeed', nproc_per_node: 2 },
+    });
+    expect(errors).toHaveLength(5);
+    expect(errors[0]).toMatch(/^python:sft: finetuning: qlora needs a CUDA GPU \(4-bit NF4/);
+    expect(errors.join('\n')).toMatch(/deepspeed: zero2 needs a CUDA GPU/);
+    expect(errors.join('\n')).toMatch(/tp: 2 needs a CUDA GPU/);
+    expect(errors.join('\n')).toMatch(/launcher\.type: deepspeed needs a CUDA GPU/);
+    expect(errors.join('\n')).toMatch(/bf16: true needs a CUDA GPU/);
+    expect(errors[0]).toMatch(/FLOW_ASSUME_GPU=1/);
+  });
+
+  it('lets CPU-capable settings through', async () => {
+    process.env.FLOW_ASSUME_GPU = '0';
+    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'lora', tp: 1, bf16: false })).toEqual([]);
+    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', launcher: { type: 'torchrun', nproc_per_node: 2 } })).toEqual([]);
+    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'hf' })).toEqual([]);
+    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'vllm' })).toEqual([
+      expect.stringMatching(/^python:predict: engine: vllm needs a CUDA GPU/),
+    ]);
+  });
+
+  it('trusts FLOW_ASSUME_GPU=1 on a GPU machine', () => {
+    expect(cudaPresent({ FLOW_ASSUME_GPU: '1' })).toBe(true);
+    expect(cudaPresent({ FLOW_ASSUME_GPU: '0' })).toBe(false);
+    expect(gpuPreflight('python:sft', [{ field: 'finetuning', in: ['qlora'], why: 'x' }], { finetuning: 'qlora' }, { FLOW_ASSUME_GPU: '1' })).toEqual([]);
+  });
+});
+
+describe('launchers', () => {
+  it('runs the script directly, or through python -m of the real launcher', () => {
+    expect(launchArgs('/s/sft.py', '/w/p.json', undefined, [])).toEqual(['/s/sft.py', '--params', '/w/p.json']);
+    expect(launchArgs('/s/sft.py', '/w/p.json', { type: 'torchrun', nproc_per_node: 4 }, [0, 1, 2, 3])).toEqual([
+      '-m', 'torch.distributed.run', '--nproc_per_node=4', '--nnodes=1', '--node_rank=0',
+      '--master_addr=127.0.0.1', '--master_port=29500', '/s/sft.py', '--params', '/w/p.json',
+    ]);
+    const ds = launchArgs('/s/sft.py', '/w/p.json', { type: 'deepspeed', nproc_per_node: 2 }, [2, 3]);
+    expect(ds.slice(0, 3)).toEqual(['-m', 'deepspeed.launcher.runner', '--include=localhost:2,3']);
+    const acc = launchArgs('/s/sft.py', '/w/p.json', { type: 'accelerate', nproc_per_node: 2 }, []);
+    expect(acc).toContain('--num_processes=2');
+    expect(acc).toContain('--multi_gpu');
+  });
+});
