@@ -80,7 +80,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       inputs: (s.inputs as string[]) ?? [],
       outputs: (s.outputs as Record<string, string>) ?? {},
       needs: (s.needs as string[]) ?? [],
-      resources: { gpus: ((s.resources as { gpus?: number }) ?? {}).gpus ?? 0 },
+      resources: { gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, positions.get(`steps.${id}.resources.gpus`) ?? pos, id) },
       env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
       pos,
     };
@@ -96,6 +96,18 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     steps,
     positions,
   };
+}
+
+/** `resources.gpus` is a number or `${params.NAME}` naming a whole number, so `--set gpus=4` works. */
+function gpuCount(v: number | string, params: Record<string, unknown>, pos: SourcePos, id: string): number {
+  if (typeof v === 'number') return v;
+  const name = v.slice('${params.'.length, -1);
+  const n = params[name];
+  if (!(name in params)) throw new RecipeError(`unknown param "${name}"`, pos, `steps.${id}.resources.gpus`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new RecipeError(`param ${name} must be a whole number of GPUs (got ${JSON.stringify(n)})`, pos, `steps.${id}.resources.gpus`);
+  }
+  return n;
 }
 
 function toMatrix(m: Record<string, unknown>): MatrixDef {

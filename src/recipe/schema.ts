@@ -29,7 +29,12 @@ export const stepSchema = {
     resources: {
       type: 'object',
       additionalProperties: false,
-      properties: { gpus: { type: 'integer', minimum: 0, description: 'GPU ids handed to the step (CUDA_VISIBLE_DEVICES).' } },
+      properties: {
+        gpus: {
+          anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\$\\{params\\.[A-Za-z_][A-Za-z0-9_]*\\}$' }],
+          description: 'GPU ids handed to the step (CUDA_VISIBLE_DEVICES): a number, or ${params.NAME}.',
+        },
+      },
     },
     env: { type: 'object', additionalProperties: scalar, description: 'Extra environment variables for the step.' },
   },

@@ -1,0 +1,40 @@
+// The README's first command, end to end on the CPU: data -> tiny model -> LoRA
+// SFT -> merge -> predict -> eval, through the real CLI, then a warm re-run.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, expect, it } from 'vitest';
+import { ROOT, runIdOf, sandbox } from './engine/cli.js';
+import { testPython } from './python-helpers.js';
+
+let python: string;
+beforeAll(async () => {
+  // The managed env shared with the other Python tests, so CI builds it once.
+  python = await testPython();
+});
+
+it('runs the quickstart recipe cold, prints real EX/EM, and re-runs warm from the cache', async () => {
+  const s = sandbox();
+  const recipe = join(ROOT, 'recipes', 'quickstart.yml');
+  const env = { FLOW_PYTHON: python };
+  const cold = await s.flow(['run', recipe, '--ui', 'json'], { env });
+  expect(cold.code, cold.stderr).toBe(0);
+  expect(s.executions(runIdOf(cold.events))).toEqual({ data: 'done', model: 'done', train: 'done', merge: 'done', predict: 'done', eval: 'done' });
+
+  const done = (step: string) => cold.events.find((e) => e.type === 'step-done' && e.step === step) as { outputs: Record<string, string>; metrics?: Record<string, Record<string, number>> };
+  // One prediction per dev item, in dev order.
+  const dev = JSON.parse(readFileSync(done('data').outputs.dev!, 'utf8'));
+  const predictions = readFileSync(done('predict').outputs.predictions!, 'utf8');
+  expect(predictions.endsWith('\n') && predictions.split('\n').length - 1).toBe(dev.length);
+  const metrics = done('eval').metrics!;
+  expect(metrics.count).toEqual({ easy: 15, medium: 28, hard: 12, extra: 3, all: 58 });
+  for (const k of ['ex', 'em']) for (const level of ['easy', 'medium', 'hard', 'extra', 'all']) expect(metrics[k]![level]).toBeGreaterThanOrEqual(0);
+  // The training loss history was recorded for plots.
+  const progress = cold.events.filter((e) => e.type === 'step-progress' && e.step === 'train');
+  expect(progress.length).toBeGreaterThan(5);
+
+  const warm = await s.flow(['run', recipe, '--ui', 'plain'], { env });
+  expect(warm.code).toBe(0);
+  expect(warm.stdout).toMatch(/run done in \d+ms: 0 ran, 6 cached/);
+  expect(warm.stdout).toMatch(/ {2}EX {7}\d\.\d{3}/);
+}, 900_000);
