@@ -95,7 +95,6 @@ export type EngineEvent =
       time: number;
     };
 
-export type EngineEventType = EngineEvent['type'];
 
 /** What an interactive reporter asks for once a run has ended. */
 export type NextAction = { type: 'quit' } | { type: 'rerun'; step: string };

@@ -3,6 +3,7 @@
 
 import { resolve } from 'node:path';
 import type { DB } from '../store/db.js';
+import type { ExecutionRow as ExecRow, RunRow } from '../store/records.js';
 
 /** A user-facing failure (unknown run, nothing recorded): printed as one line, no stack trace. */
 export class ExperimentError extends Error {
@@ -39,33 +40,6 @@ export interface ExecRecord {
   outputs: Record<string, string> | null;
   /** The step's metrics.json; for a cache hit, the original execution's. */
   metrics: Record<string, unknown> | null;
-  error: string | null;
-}
-
-interface RunRow {
-  id: string;
-  recipe: string;
-  name: string;
-  status: string;
-  started_at: number;
-  ended_at: number | null;
-  params: string;
-  argv: string;
-}
-
-interface ExecRow {
-  id: string;
-  run_id: string;
-  step_id: string;
-  step_type: string;
-  variant: string | null;
-  key: string | null;
-  status: string;
-  started_at: number;
-  ended_at: number | null;
-  duration_ms: number | null;
-  outputs: string | null;
-  metrics: string | null;
   error: string | null;
 }
 

@@ -80,7 +80,6 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export function openDb(file: string): DB {
   mkdirSync(dirname(file), { recursive: true });
