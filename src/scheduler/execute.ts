@@ -100,6 +100,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   });
   a.emit({ type: 'step-start', runId, step: def.id, key: a.key, execId, reasons: a.reasons, gpus: a.gpus, logPath, time: now() });
 
+  const lastValue = new Map<string, number>();
   const ctx: StepRunContext = {
     stepId: def.id,
     workDir,
@@ -114,8 +115,11 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
       a.emit({ type: 'step-log', runId, step: def.id, stream, line, time: now() });
     },
     progress(p) {
+      // A series point is kept when its value moves: trainers repeat the last logged loss on every step.
       for (const [name, value] of Object.entries(p.values ?? {})) {
-        if (Number.isFinite(value)) ws.records.addMetric(execId, name, value, p.current);
+        if (!Number.isFinite(value) || lastValue.get(name) === value) continue;
+        lastValue.set(name, value);
+        ws.records.addMetric(execId, name, value, p.current);
       }
       a.emit({ type: 'step-progress', runId, step: def.id, progress: p, time: now() });
     },
