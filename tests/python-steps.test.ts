@@ -29,7 +29,7 @@ describe('python step types', () => {
   it('load every manifest as python:<name> with its sources', () => {
     const sft = stepType('python:sft');
     expect(sft.sources).toEqual([
-      'python-steps/sft.py', 'python-steps/sft.json', 'python-steps/flow_runtime.py',
+      'python-steps/sft.py', 'python-steps/sft.json', 'python-steps/flow_runtime.py', 'python-steps/requirements.txt',
       'python-steps/prompting.py', 'python-steps/configs/ds_zero2.json', 'python-steps/configs/ds_zero3.json',
     ]);
     expect(stepType('python:init-model').sources.slice(0, 3)).toEqual([

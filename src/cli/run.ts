@@ -142,6 +142,19 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
 async function createReporter(ui: string, color: boolean, cancel: () => void): Promise<Reporter> {
   if (ui === 'json') return createJsonReporter();
   if (ui === 'plain') return createPlainReporter({ color });
-  const { createTuiReporter } = await import('../reporters/tui/index.js');
-  return createTuiReporter({ control: { cancel }, color });
+  // ink draws only a last frame when CI or CONTINUOUS_INTEGRATION is set (read once, when ink loads).
+  // The TUI runs only on a terminal or when asked for, so hide them from ink, and only from ink:
+  // steps still see the environment as it was.
+  const saved = { CI: process.env.CI, CONTINUOUS_INTEGRATION: process.env.CONTINUOUS_INTEGRATION };
+  process.env.CI = '0';
+  process.env.CONTINUOUS_INTEGRATION = '0';
+  try {
+    const { createTuiReporter } = await import('../reporters/tui/index.js');
+    return createTuiReporter({ control: { cancel }, color });
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }

@@ -1,10 +1,11 @@
 // Runs the real flow CLI (compiled) as a child process, the way users do.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa, type ResultPromise } from 'execa';
+import { onTestFinished } from 'vitest';
 import type { EngineEvent } from '../../src/events.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -22,6 +23,7 @@ export interface Sandbox {
 
 export function sandbox(): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), 'flow-test-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const cache = join(dir, 'cache');
   const spawn = (args: string[], opts: { env?: Record<string, string> } = {}) =>
     execa(process.execPath, [FLOW, ...args, '--cache-dir', cache], { cwd: dir, reject: false, env: { NO_COLOR: '1', ...opts.env } });

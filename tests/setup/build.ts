@@ -1,11 +1,15 @@
-// Tests that spawn the real CLI run compiled JS: build once before any test file.
-// Type errors are reported but do not stop the tests (`npm test` type-checks
-// strictly before vitest starts); a build that emitted nothing does.
+// Runs once around the whole test run:
+// - builds the project (tests that spawn the real CLI run compiled JS). Type errors are
+//   reported but do not stop the tests (`npm test` type-checks strictly before vitest starts);
+//   a build that emitted nothing does.
+// - points TMPDIR at one folder for this run, removed at the end, so no test leaves
+//   scratch folders behind even when it fails half-way.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
-export default function setup(): void {
+export default function setup(): () => void {
   const root = resolve(import.meta.dirname, '../..');
   try {
     execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
@@ -13,4 +17,7 @@ export default function setup(): void {
     process.stderr.write(`tsc reported errors:\n${String((e as { stdout?: Buffer }).stdout ?? '')}\n`);
     if (!existsSync(resolve(root, 'dist/src/cli/main.js'))) throw new Error('build failed: dist/src/cli/main.js missing');
   }
+  const scratch = mkdtempSync(join(tmpdir(), 'flow-tests-'));
+  process.env.TMPDIR = scratch;
+  return () => rmSync(scratch, { recursive: true, force: true });
 }
