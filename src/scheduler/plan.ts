@@ -3,7 +3,7 @@
 // `flow run` itself all start here.
 
 import { explainChange } from '../cache/reasons.js';
-import { implDigests, keyOf, localFingerprint, type Fingerprint } from '../cache/key.js';
+import { implDigests, keyOf, localFingerprint, resolveWith, type Fingerprint } from '../cache/key.js';
 import type { Entry } from '../cache/store.js';
 import { buildGraph, stepFields, type Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
@@ -14,7 +14,6 @@ import { expandMatrix } from '../recipe/matrix.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
-import { resolveWith } from '../cache/key.js';
 import type { Workspace } from './workspace.js';
 
 export interface PlanOptions extends Selection {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
-import { keyOf } from '../cache/key.js';
+import { keyOf, type Fingerprint } from '../cache/key.js';
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
 import { UsageError } from '../recipe/errors.js';
@@ -37,7 +37,7 @@ export async function runRecipe(ws: Workspace, opts: RunOptions): Promise<RunRes
   return executePlan(ws, plan, opts);
 }
 
-export function stepInfos(plan: Plan): StepInfo[] {
+function stepInfos(plan: Plan): StepInfo[] {
   return plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     const def = s.prepared.def;
@@ -85,7 +85,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const entries = new Map<string, Entry>();
   const outputPath = (step: string, output: string) => join(ws.store.entryDir(entries.get(step)!.key), entries.get(step)!.outputs[output]!.path);
 
-  const cached = (id: string, entry: Entry, fingerprint: import('../cache/key.js').Fingerprint): StepOutcome => {
+  const cached = (id: string, entry: Entry, fingerprint: Fingerprint): StepOutcome => {
     const s = plan.steps.get(id)!;
     const paths = ws.store.outputPaths(entry);
     ws.store.touch(entry.key);
