@@ -18,8 +18,8 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { stepFields } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
-import { interpolate } from '../recipe/interpolate.js';
-import { walkRefs, type Ref } from '../recipe/refs.js';
+import { resolveValue, resolveWith } from '../recipe/interpolate.js';
+import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepType } from '../steps/types.js';
 import type { FileStates } from './file-state.js';
@@ -86,7 +86,7 @@ export async function localFingerprint(
     }
   }
   for (const [i, pattern] of step.inputs.entries()) {
-    const p = String(interpolate(pattern, (r) => refValue(recipe, r)));
+    const p = String(resolveValue(recipe, pattern, () => undefined));
     const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
     if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
@@ -105,27 +105,6 @@ function hasStepRef(v: unknown): boolean {
   return typeof v === 'string' && [...walkRefs(v, '')].some(({ ref }) => ref.kind === 'steps');
 }
 
-function refValue(recipe: Recipe, ref: Ref): unknown {
-  if (ref.kind === 'params') return recipe.params[ref.name];
-  if (ref.kind === 'env') return process.env[ref.name] ?? '';
-  return ref.text;
-}
-
-/**
- * `with:` with every reference resolved: params, env, and upstream outputs
- * through `outputPath` (undefined while unknown, e.g. at plan time).
- * Input-path fields are left relative here; the runner makes them absolute.
- */
-export function resolveWith(
-  recipe: Recipe,
-  step: StepDef,
-  outputPath: (step: string, output: string) => string | undefined,
-): Record<string, unknown> {
-  return interpolate(step.with, (ref) => {
-    if (ref.kind === 'steps') return outputPath(ref.step, ref.output) ?? `/flow/steps/${ref.step}/outputs/${ref.output}`;
-    return refValue(recipe, ref);
-  }) as Record<string, unknown>;
-}
 
 export function getPath(obj: unknown, dotted: string): unknown {
   let cur = obj;

@@ -8,9 +8,9 @@ import { shellStepType } from '../steps/shell.js';
 import type { StepRegistry } from '../steps/registry.js';
 import type { StepType } from '../steps/types.js';
 import { RecipeError } from './errors.js';
-import { interpolate } from './interpolate.js';
+import { resolveWith } from './interpolate.js';
 import { ajvToRecipeError } from './load.js';
-import { walkRefs, type Ref } from './refs.js';
+import { walkRefs } from './refs.js';
 import type { Recipe, StepDef } from './types.js';
 
 export interface PreparedStep {
@@ -36,9 +36,6 @@ export function outputsOf(type: StepType, w: Record<string, unknown>): Record<st
   return typeof type.outputs === 'function' ? type.outputs(w) : type.outputs;
 }
 
-/** Placeholder an upstream output takes while checking `with:` before anything ran. */
-const placeholder = (step: string, output: string) => `/flow/steps/${step}/outputs/${output}`;
-
 export async function checkRecipe(recipe: Recipe, registry: StepRegistry): Promise<Map<string, PreparedStep>> {
   const prepared = new Map<string, PreparedStep>();
   const posOf = (step: StepDef, field: string) =>
@@ -61,12 +58,6 @@ export async function checkRecipe(recipe: Recipe, registry: StepRegistry): Promi
   for (const id of Object.keys(recipe.steps)) {
     const p = prepared.get(id)!;
     const step = p.def;
-    const resolveRef = (ref: Ref): unknown => {
-      if (ref.kind === 'params') return recipe.params[ref.name];
-      if (ref.kind === 'env') return process.env[ref.name] ?? '';
-      if (ref.kind === 'steps') return placeholder(ref.step, ref.output);
-      return ref.text;
-    };
     for (const { ref, path } of walkRefs(stepFields(step), '')) {
       const at = posOf(step, path);
       const field = `steps.${id}.${path}`;
@@ -83,7 +74,7 @@ export async function checkRecipe(recipe: Recipe, registry: StepRegistry): Promi
       p.outputs = step.outputs;
       continue;
     }
-    const w = structuredClone(interpolate(step.with, resolveRef)) as Record<string, unknown>;
+    const w = resolveWith(recipe, step, () => undefined);
     const validate = withValidator(p.type);
     if (!validate(w)) {
       const err = validate.errors![0]!;

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, rename, symlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { getPath, resolveWith, setPath, type Fingerprint } from '../cache/key.js';
+import { getPath, setPath, type Fingerprint } from '../cache/key.js';
+import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
-import { interpolate } from '../recipe/interpolate.js';
 import { withValidator } from '../recipe/check.js';
 import type { Recipe } from '../recipe/types.js';
 import type { EngineEvent } from '../events.js';
@@ -50,13 +50,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   const now = () => Date.now();
 
   const outputs = Object.fromEntries(Object.entries(step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
-  const resolveRef = (s: unknown) =>
-    interpolate(s, (ref) => {
-      if (ref.kind === 'steps') return a.outputPath(ref.step, ref.output);
-      if (ref.kind === 'params') return recipe.params[ref.name];
-      if (ref.kind === 'env') return process.env[ref.name] ?? '';
-      return ref.text;
-    });
+  const resolveRef = (v: unknown) => resolveValue(recipe, v, a.outputPath);
 
   let w: Record<string, unknown>;
   if (def.run !== undefined) {

@@ -3,7 +3,8 @@
 // `flow run` itself all start here.
 
 import { explainChange } from '../cache/reasons.js';
-import { implDigests, keyOf, localFingerprint, resolveWith, type Fingerprint } from '../cache/key.js';
+import { implDigests, keyOf, localFingerprint, type Fingerprint } from '../cache/key.js';
+import { resolveWith } from '../recipe/interpolate.js';
 import type { Entry } from '../cache/store.js';
 import { buildGraph, stepFields, type Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
