@@ -293,6 +293,12 @@ def run(p) -> None:
         steps_per_epoch = math.ceil(len(items) / (w["batch_size"] * w["gradient_accumulation_steps"]))
         log(f"sft: {trainer.state.global_step} steps ({steps_per_epoch}/epoch) in {elapsed:.1f}s, "
             f"train loss {result.training_loss:.4f}")
+    # Under a launcher, leave together: a rank that exits while rank 0 still saves can make
+    # gloo/NCCL abort the group (seen as SIGABRT in a CPU torchrun run).
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
