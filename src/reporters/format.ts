@@ -1,12 +1,15 @@
 // Small formatting helpers shared by the text reporters and CLI commands.
 
 export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  const totalS = Math.floor(s);
+  const m = Math.floor(totalS / 60);
+  if (m < 60) return `${m}m ${String(totalS % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  return `${h}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
 export function formatBytes(n: number): string {

@@ -1,17 +1,7 @@
 // Pure text helpers for the TUI: durations, numbers, bars and sparklines.
 // Kept free of React and chalk so frames can be reasoned about as plain text.
 
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const totalS = Math.floor(s);
-  const m = Math.floor(totalS / 60);
-  if (m < 60) return `${m}m ${String(totalS % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-}
+export { formatDuration } from '../format.js';
 
 /** Compact number for rates and counters: 950, 1.2k, 3.4M. */
 export function formatCount(n: number): string {
