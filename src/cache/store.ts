@@ -1,13 +1,26 @@
 // The content-addressed store under the cache dir:
 //   objects/ab/<digest>   every output file once, read-only, deduplicated by content
 //   steps/<key>/          one committed result: output files as hardlinks into objects/
+//   quarantine/           objects found changed after commit, moved out of dedup's reach
 //   work/<exec>/          an execution's scratch dir (outputs are written here first)
 //   logs/<exec>.log       an execution's full log
 // A result is committed by building steps/<key> in tmp/ and renaming it into
 // place, after fsync: a reader sees a whole entry or none, never a partial one.
+//
+// What the store promises (README "What the cache guarantees"):
+// - It only moves, chmods or links files that are the work dir's own (one link, a real
+//   file inside the work dir); anything else is copied first, so no file outside the
+//   cache is ever changed. A symlink in an output is stored as a symlink when it points
+//   inside that output and refused when it points outside.
+// - Every object's (size, mtime, ctime, inode) is recorded when the store last touched
+//   it; a lookup stats the entry's files against that record (git's index rule), so an
+//   object edited in place, or a file added to or removed from an entry, is never served.
+//   The damaged object is quarantined so dedup never links it again.
+// - The database is an index: an entry folder without a row (a lost or rebuilt
+//   flow.db) is re-hashed before it is trusted again.
 
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -15,14 +28,17 @@ import {
   lstat,
   mkdir,
   open,
+  readFile,
   readdir,
+  readlink,
+  realpath,
   rename,
   rm,
-  stat,
+  symlink,
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
 import { hashFileContent, sha256 } from './hash.js';
 
@@ -34,6 +50,13 @@ export interface OutputRecord {
   kind: 'file' | 'dir';
 }
 
+/** One file of an entry: a content object (digest) or a symlink (link target), path relative to the entry. */
+export interface StoredFile {
+  path: string;
+  digest?: string;
+  link?: string;
+}
+
 export interface Entry {
   key: string;
   stepId: string;
@@ -42,7 +65,49 @@ export interface Entry {
   size: number;
   durationMs: number;
   execId: string;
+  /** Every file and symlink of every output; what a lookup checks. */
+  files: StoredFile[];
 }
+
+export interface Lookup {
+  entry?: Entry;
+  /** Why a committed result cannot be reused ("a.txt changed after commit"). */
+  damaged?: string;
+}
+
+/** A step error the user can act on (an output that escapes its folder): reported without a stack. */
+export class OutputError extends Error {
+  override name = 'StepError';
+}
+
+export class MissingOutputError extends Error {
+  constructor(
+    readonly output: string,
+    readonly path: string,
+  ) {
+    super(`declared output "${output}" (${path}) was not created`);
+  }
+}
+
+interface EntryRow {
+  key: string;
+  step_id: string;
+  outputs: string;
+  digest: string;
+  size: number;
+  duration_ms: number;
+  exec_id: string;
+  files: string | null;
+}
+
+interface ObjectRow {
+  size: number;
+  mtime_ns: string;
+  ctime_ns: string;
+  inode: string;
+}
+
+type Staged = { rel: string; digest?: string; link?: string; dir?: true; exec: boolean; size: number };
 
 export class CacheStore {
   readonly objects: string;
@@ -50,21 +115,39 @@ export class CacheStore {
   readonly work: string;
   readonly logs: string;
   readonly tmp: string;
+  readonly quarantine: string;
 
-  private readonly getEntry;
+  private readonly q;
 
   constructor(
     readonly dir: string,
     private readonly db: DB,
   ) {
-    this.getEntry = db.prepare<[string], { key: string; step_id: string; outputs: string; digest: string; size: number; duration_ms: number; exec_id: string }>(
-      'SELECT * FROM entries WHERE key = ?',
-    );
+    this.q = {
+      entry: db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE key = ?'),
+      object: db.prepare<[string], ObjectRow>('SELECT size, mtime_ns, ctime_ns, inode FROM objects WHERE digest = ?'),
+      putObject: db.prepare(
+        `INSERT INTO objects (digest, size, mtime_ns, ctime_ns, inode) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(digest) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+           ctime_ns = excluded.ctime_ns, inode = excluded.inode`,
+      ),
+      dropObject: db.prepare('DELETE FROM objects WHERE digest = ?'),
+      dropEntry: db.prepare('DELETE FROM entries WHERE key = ?'),
+      putEntry: db.prepare(
+        `INSERT INTO entries (key, step_id, outputs, digest, size, duration_ms, exec_id, created_at, used_at, files)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET step_id = excluded.step_id, outputs = excluded.outputs, digest = excluded.digest,
+           size = excluded.size, duration_ms = excluded.duration_ms, exec_id = excluded.exec_id,
+           created_at = excluded.created_at, used_at = excluded.used_at, files = excluded.files`,
+      ),
+      touch: db.prepare('UPDATE entries SET used_at = ? WHERE key = ?'),
+    };
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.work = join(dir, 'work');
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
+    this.quarantine = join(dir, 'quarantine');
   }
 
   entryDir(key: string): string {
@@ -77,33 +160,54 @@ export class CacheStore {
     return Object.fromEntries(Object.entries(entry.outputs).map(([n, o]) => [n, join(dir, o.path)]));
   }
 
-  /** The committed entry for a key, if both its record and its folder exist. */
-  async lookup(key: string): Promise<Entry | undefined> {
-    const row = this.getEntry.get(key);
-    if (!row) return undefined;
-    try {
-      await stat(this.entryDir(key));
-    } catch {
-      return undefined;
+  /** The committed entry for a key, if it exists and is intact (see `inspect`). */
+  async lookup(key: string, opts: { repair?: boolean } = { repair: true }): Promise<Entry | undefined> {
+    return (await this.inspect(key, opts)).entry;
+  }
+
+  /**
+   * Finds and checks a committed entry at stat cost. A damaged one is reported and, with
+   * `repair` (what runs do; `flow plan` only reports), removed and its bad objects quarantined.
+   * An entry folder with no database row is re-hashed and re-indexed if its bytes match.
+   */
+  async inspect(key: string, opts: { repair?: boolean } = { repair: true }): Promise<Lookup> {
+    const row = this.q.entry.get(key);
+    const dir = this.entryDir(key);
+    if (!row || row.files === null) {
+      const manifest = await readManifest(dir);
+      if (!manifest) {
+        if (row) this.q.dropEntry.run(key);
+        return {};
+      }
+      const problem = await this.verifyByHash(manifest);
+      if (problem) {
+        if (opts.repair) await this.removeEntry(key, manifest);
+        return { damaged: `cached result damaged: ${problem}` };
+      }
+      if (!opts.repair) return { entry: manifest };
+      await this.refreshObjects(manifest.files);
+      this.index(manifest, row ? undefined : Date.now());
+      return { entry: manifest };
     }
-    return {
-      key: row.key,
-      stepId: row.step_id,
-      outputs: JSON.parse(row.outputs),
-      digest: row.digest,
-      size: row.size,
-      durationMs: row.duration_ms,
-      execId: row.exec_id,
-    };
+    const entry = rowToEntry(row);
+    const problem = await this.checkStat(entry);
+    if (!problem) return { entry };
+    if (opts.repair) {
+      await this.quarantineObjects(problem.badDigests);
+      await this.removeEntry(key, entry);
+    }
+    return { damaged: `cached result damaged: ${problem.text}` };
   }
 
   touch(key: string): void {
-    this.db.prepare('UPDATE entries SET used_at = ? WHERE key = ?').run(Date.now(), key);
+    this.q.touch.run(Date.now(), key);
   }
 
   /**
    * Moves an execution's outputs into the store and commits steps/<key>.
-   * `outputs` maps output name -> path relative to workDir.
+   * `outputs` maps output name -> path relative to workDir. With `replace` (a forced
+   * re-run) the new result takes the place of a committed one; otherwise a result
+   * another process committed first is kept and returned.
    */
   async commit(
     key: string,
@@ -112,25 +216,35 @@ export class CacheStore {
     workDir: string,
     outputs: Record<string, string>,
     durationMs: number,
+    opts: { replace?: boolean } = {},
   ): Promise<Entry> {
     await mkdir(this.tmp, { recursive: true });
     await mkdir(this.steps, { recursive: true });
     const staging = join(this.tmp, `entry-${randomUUID()}`);
     await mkdir(staging);
     const records: Record<string, OutputRecord> = {};
+    const files: StoredFile[] = [];
+    const realWork = await realpath(workDir);
     try {
       for (const [name, rel] of Object.entries(outputs)) {
-        const src = join(workDir, rel);
-        const dst = join(staging, rel);
-        await mkdir(dirname(dst), { recursive: true });
+        const src = confined(realWork, rel, name);
         const st = await lstat(src).catch(() => undefined);
         if (!st) throw new MissingOutputError(name, rel);
+        // A parent folder that is a symlink would let the output live outside the work dir.
+        if ((await realpath(dirname(src))) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
+        const dst = join(staging, rel);
+        await mkdir(dirname(dst), { recursive: true });
+        if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
-          const { digest, size } = await this.ingestDir(src, dst);
-          records[name] = { path: rel, digest, size, kind: 'dir' };
+          const staged = await this.ingestDir(src, dst, rel);
+          records[name] = { path: rel, digest: dirDigest(staged, rel), size: sum(staged), kind: 'dir' };
+          for (const s of staged) if (!s.dir) files.push({ path: s.rel, ...(s.link !== undefined ? { link: s.link } : { digest: s.digest }) });
+        } else if (st.isFile()) {
+          const s = await this.ingestFile(src, dst, rel, st.nlink);
+          records[name] = { path: rel, digest: s.digest!, size: s.size, kind: 'file' };
+          files.push({ path: rel, digest: s.digest! });
         } else {
-          const { digest, size } = await this.ingestFile(src, dst);
-          records[name] = { path: rel, digest, size, kind: 'file' };
+          throw new OutputError(`output "${name}" (${rel}) is neither a file nor a folder`);
         }
       }
       const digest = sha256(
@@ -140,86 +254,83 @@ export class CacheStore {
           .join('\n'),
       );
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
-      const entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId };
-      await writeFile(join(staging, '.flow-entry.json'), JSON.stringify(entry, null, 2));
+      let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
+      await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
       await fsyncPath(staging);
       const final = this.entryDir(key);
       try {
         await rename(staging, final);
       } catch (e) {
-        // Another flow process committed the same key first: same content, keep theirs.
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-        await rm(staging, { recursive: true, force: true });
+        const theirs = this.q.entry.get(key);
+        if (theirs && !opts.replace) {
+          // Another flow process committed the same key first (we waited on no lock): keep theirs.
+          await this.removeTree(staging, files);
+          entry = rowToEntry(theirs);
+        } else {
+          // A forced re-run, or a folder the index does not vouch for: ours replaces it.
+          const aside = join(this.tmp, `replaced-${randomUUID()}`);
+          await rename(final, aside);
+          await rename(staging, final);
+          const old = await readManifest(aside, key);
+          await this.removeTree(aside, old?.files ?? []);
+        }
       }
       await fsyncPath(this.steps);
-      const now = Date.now();
-      this.db
-        .prepare(
-          `INSERT INTO entries (key, step_id, outputs, digest, size, duration_ms, exec_id, created_at, used_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET used_at = excluded.used_at`,
-        )
-        .run(key, stepId, JSON.stringify(records), digest, size, durationMs, execId, now, now);
+      await this.refreshObjects(entry.files);
+      this.index(entry, Date.now());
       return entry;
     } catch (e) {
-      await rm(staging, { recursive: true, force: true });
+      await this.removeTree(staging, files);
       throw e;
     }
   }
 
-  /** Moves one file into objects/ (or drops it if the content is already there) and links it at dst. */
-  private async ingestFile(src: string, dst: string): Promise<{ digest: string; size: number }> {
-    let st = await lstat(src);
-    if (st.isSymbolicLink()) {
-      // Store the content a link points to, not the link.
-      const copy = join(this.tmp, `link-${randomUUID()}`);
-      await copyFile(src, copy);
-      src = copy;
-      st = await lstat(src);
+  /** Removes a committed entry (its folder and its row), keeping the objects' records true. */
+  async removeEntry(key: string, entry?: Entry): Promise<void> {
+    const dir = this.entryDir(key);
+    const files = entry?.files ?? (await readManifest(dir))?.files ?? [];
+    const aside = join(this.tmp, `removed-${randomUUID()}`);
+    await mkdir(this.tmp, { recursive: true });
+    this.q.dropEntry.run(key);
+    try {
+      await rename(dir, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
     }
-    const digest = await hashFileContent(src);
-    const obj = this.objectPath(digest);
-    await mkdir(dirname(obj), { recursive: true });
-    const exists = await stat(obj).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await unlink(src);
-    else {
-      await chmod(src, st.mode & 0o555);
-      await fsyncPath(src);
-      await rename(src, obj);
-    }
-    await link(obj, dst);
-    return { digest, size: st.size };
+    await this.removeTree(aside, files);
   }
 
-  /** Ingests a folder; its digest has the same form as FileStates' folder digest. */
-  private async ingestDir(src: string, dst: string): Promise<{ digest: string; size: number }> {
-    const lines: string[] = [];
-    let size = 0;
-    const walk = async (from: string, to: string, rel: string) => {
-      await mkdir(to, { recursive: true });
-      const entries = await readdir(from, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const relPath = rel ? `${rel}/${e.name}` : e.name;
-        const s = join(from, e.name);
-        const st = await stat(s);
-        if (st.isDirectory()) {
-          lines.push(`${relPath}/`);
-          await walk(s, join(to, e.name), relPath);
-        } else if (st.isFile()) {
-          const exec = (st.mode & 0o111) !== 0 ? 'x' : '-';
-          const r = await this.ingestFile(s, join(to, e.name));
-          lines.push(`${relPath}\t${exec}\t${r.digest}`);
-          size += r.size;
-        }
+  /**
+   * Re-hashes every object (`flow verify`): returns the damaged ones by digest. With `repair`,
+   * quarantines them and removes every entry that links one.
+   */
+  async verifyAll(repair: boolean): Promise<{ objects: number; bytes: number; damaged: string[]; entries: string[] }> {
+    let objects = 0;
+    let bytes = 0;
+    const damaged: string[] = [];
+    for (const shard of await readdir(this.objects).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.objects, shard))) {
+        const p = join(this.objects, shard, name);
+        const st = await lstat(p);
+        objects++;
+        bytes += st.size;
+        if (!st.isFile() || (await hashFileContent(p)) !== name) damaged.push(name);
       }
-    };
-    await walk(src, dst, '');
-    return { digest: sha256(lines.join('\n')), size };
+    }
+    const bad = new Set(damaged);
+    const entries: string[] = [];
+    for (const row of this.db.prepare<[], EntryRow>('SELECT * FROM entries').all()) {
+      const e = rowToEntry(row);
+      const broken = e.files.some((f) => f.digest && bad.has(f.digest)) || (await this.checkStat(e)) !== undefined;
+      if (!broken) continue;
+      entries.push(e.key);
+      if (repair) await this.removeEntry(e.key, e);
+    }
+    if (repair) await this.quarantineObjects(damaged);
+    return { objects, bytes, damaged, entries };
   }
 
   objectPath(digest: string): string {
@@ -233,14 +344,245 @@ export class CacheStore {
   logPath(execId: string): string {
     return join(this.logs, `${execId}.log`);
   }
+
+  private index(entry: Entry, createdAt: number | undefined): void {
+    const now = Date.now();
+    this.q.putEntry.run(
+      entry.key,
+      entry.stepId,
+      JSON.stringify(entry.outputs),
+      entry.digest,
+      entry.size,
+      entry.durationMs,
+      entry.execId,
+      createdAt ?? now,
+      now,
+      JSON.stringify(entry.files),
+    );
+  }
+
+  /**
+   * Stats every file of an entry against its object's record, and looks for files that
+   * appeared. Returns what is wrong, or undefined when the entry is intact.
+   */
+  private async checkStat(entry: Entry): Promise<{ text: string; badDigests: string[] } | undefined> {
+    const dir = this.entryDir(entry.key);
+    const bad: string[] = [];
+    let first: string | undefined;
+    const expected = new Set<string>();
+    for (const f of entry.files) {
+      expected.add(f.path);
+      const p = join(dir, f.path);
+      const st = await lstat(p, { bigint: true }).catch(() => undefined);
+      let why: string | undefined;
+      if (!st) why = `${f.path} is missing`;
+      else if (f.link !== undefined) {
+        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) why = `${f.path} changed after commit`;
+      } else {
+        const rec = this.q.object.get(f.digest!);
+        if (!rec || !st.isFile() || !sameStat(rec, st)) {
+          why = `${f.path} changed after commit`;
+          bad.push(f.digest!);
+        }
+      }
+      first ??= why;
+    }
+    if (!first) {
+      // A file added inside an output folder is damage too (a step wrote into its input).
+      for (const [, o] of Object.entries(entry.outputs)) {
+        if (o.kind !== 'dir') continue;
+        const extra = await findExtra(join(dir, o.path), o.path, expected);
+        if (extra) {
+          first = `${extra} appeared after commit`;
+          break;
+        }
+      }
+    }
+    return first ? { text: first, badDigests: bad } : undefined;
+  }
+
+  /** Hashes an unindexed entry's files: its manifest is trusted only if the bytes agree. */
+  private async verifyByHash(entry: Entry): Promise<string | undefined> {
+    const dir = this.entryDir(entry.key);
+    for (const f of entry.files) {
+      const p = join(dir, f.path);
+      const st = await lstat(p).catch(() => undefined);
+      if (!st) return `${f.path} is missing`;
+      if (f.link !== undefined) {
+        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) return `${f.path} changed after commit`;
+      } else if (!st.isFile() || (await hashFileContent(p)) !== f.digest) return `${f.path} changed after commit`;
+    }
+    return undefined;
+  }
+
+  /** Moves objects out of objects/ so that dedup can never link their bytes again. */
+  private async quarantineObjects(digests: string[]): Promise<void> {
+    if (!digests.length) return;
+    await mkdir(this.quarantine, { recursive: true });
+    for (const d of new Set(digests)) {
+      this.q.dropObject.run(d);
+      await rename(this.objectPath(d), join(this.quarantine, `${d}.${Date.now()}`)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Records the current stat of each object. Called after every link or unlink the store
+   * makes, since a link count change moves the inode's ctime.
+   */
+  private async refreshObjects(files: StoredFile[]): Promise<void> {
+    const digests = new Set(files.flatMap((f) => (f.digest ? [f.digest] : [])));
+    const rows: Array<[string, BigIntStats]> = [];
+    for (const d of digests) {
+      const st = await lstat(this.objectPath(d), { bigint: true }).catch(() => undefined);
+      if (st) rows.push([d, st]);
+    }
+    this.db.transaction(() => {
+      for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
+    })();
+  }
+
+  /** Removes a tree of store links and re-records the objects it linked. */
+  private async removeTree(dir: string, files: StoredFile[]): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    await this.refreshObjects(files);
+  }
+
+  /**
+   * Puts one regular file into objects/ and links it at dst. A file with other links may be
+   * shared with something outside the work dir, so it is copied; only a file that is the work
+   * dir's own is moved and made read-only.
+   */
+  private async ingestFile(src: string, dst: string, rel: string, nlink: number): Promise<Staged> {
+    if (nlink > 1) {
+      const copy = join(this.tmp, `copy-${randomUUID()}`);
+      await copyFile(src, copy);
+      src = copy;
+    }
+    const st = await lstat(src);
+    const digest = await hashFileContent(src);
+    const obj = this.objectPath(digest);
+    await mkdir(dirname(obj), { recursive: true });
+    let have = await lstat(obj, { bigint: true }).catch(() => undefined);
+    if (have) {
+      const rec = this.q.object.get(digest);
+      // An object that changed since the store last touched it is not linked again.
+      if (!rec || !sameStat(rec, have)) {
+        if (rec || (await hashFileContent(obj)) !== digest) {
+          await this.quarantineObjects([digest]);
+          have = undefined;
+        }
+      }
+    }
+    if (have) await unlink(src);
+    else {
+      await chmod(src, st.mode & 0o555);
+      await fsyncPath(src);
+      await rename(src, obj);
+    }
+    await link(obj, dst);
+    return { rel, digest, exec: (st.mode & 0o111) !== 0, size: st.size };
+  }
+
+  /** Ingests a folder: files become objects, symlinks that stay inside the folder are kept as symlinks. */
+  private async ingestDir(src: string, dst: string, outRel: string): Promise<Staged[]> {
+    const staged: Staged[] = [];
+    const walk = async (from: string, to: string, rel: string) => {
+      await mkdir(to, { recursive: true });
+      const entries = await readdir(from, { withFileTypes: true });
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        const relPath = `${rel}/${e.name}`;
+        const s = join(from, e.name);
+        const st = await lstat(s);
+        if (st.isDirectory()) {
+          staged.push({ rel: relPath, dir: true, exec: false, size: 0 });
+          await walk(s, join(to, e.name), relPath);
+        } else if (st.isSymbolicLink()) {
+          const target = await readlink(s);
+          const resolved = resolve(dirname(s), target);
+          const inside = (p: string) => p === src || p.startsWith(src + sep);
+          const real = await realpath(s).catch(() => resolved);
+          if (isAbsolute(target) || !inside(resolved) || !inside(real)) {
+            throw new OutputError(`output ${outRel}: ${relPath.slice(outRel.length + 1)} is a symlink to ${target}, outside the output; copy the file in instead`);
+          }
+          await symlink(target, join(to, e.name));
+          staged.push({ rel: relPath, link: target, exec: false, size: 0 });
+        } else if (st.isFile()) {
+          staged.push(await this.ingestFile(s, join(to, e.name), relPath, st.nlink));
+        }
+      }
+    };
+    await walk(src, dst, outRel);
+    return staged;
+  }
 }
 
-export class MissingOutputError extends Error {
-  constructor(
-    readonly output: string,
-    readonly path: string,
-  ) {
-    super(`declared output "${output}" (${path}) was not created`);
+const MANIFEST = '.flow-entry.json';
+
+/**
+ * A folder's digest covers relative paths, the executable bit, file digests and symlink
+ * targets in walk (sorted) order; the same form as FileStates' folder digest for plain files.
+ */
+function dirDigest(staged: Staged[], outRel: string): string {
+  const line = (s: Staged) => {
+    const rel = s.rel.slice(outRel.length + 1);
+    if (s.dir) return `${rel}/`;
+    return s.link !== undefined ? `${rel}\tl\t${s.link}` : `${rel}\t${s.exec ? 'x' : '-'}\t${s.digest}`;
+  };
+  return sha256(staged.map(line).join('\n'));
+}
+
+function sum(staged: Staged[]): number {
+  return staged.reduce((a, s) => a + s.size, 0);
+}
+
+/** The absolute path of an output, which must stay inside the work dir. */
+function confined(workDir: string, rel: string, name: string): string {
+  const p = resolve(workDir, rel);
+  if (isAbsolute(rel) || (p !== workDir && !p.startsWith(workDir + sep)) || p === workDir) {
+    throw new OutputError(`output "${name}" (${rel}) is outside the step's work dir`);
+  }
+  return p;
+}
+
+function sameStat(rec: ObjectRow, st: BigIntStats): boolean {
+  return rec.size === Number(st.size) && rec.mtime_ns === st.mtimeNs.toString() && rec.ctime_ns === st.ctimeNs.toString() && rec.inode === st.ino.toString();
+}
+
+async function findExtra(dir: string, rel: string, expected: Set<string>): Promise<string | undefined> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const r = `${rel}/${e.name}`;
+    if (e.isDirectory()) {
+      const found = await findExtra(join(dir, e.name), r, expected);
+      if (found) return found;
+    } else if (!expected.has(r)) return r;
+  }
+  return undefined;
+}
+
+function rowToEntry(row: EntryRow): Entry {
+  return {
+    key: row.key,
+    stepId: row.step_id,
+    outputs: JSON.parse(row.outputs),
+    digest: row.digest,
+    size: row.size,
+    durationMs: row.duration_ms,
+    execId: row.exec_id,
+    files: row.files ? JSON.parse(row.files) : [],
+  };
+}
+
+/** An entry folder's own manifest, if it has a readable one that names this folder's key. */
+async function readManifest(dir: string, key = basename(dir)): Promise<Entry | undefined> {
+  try {
+    const e = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Entry;
+    if (typeof e.key !== 'string' || !Array.isArray(e.files) || !e.outputs) return undefined;
+    if (key !== undefined && e.key !== key) return undefined;
+    return e;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 // flow status / log / dag / gc: reading the records and the store.
 
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildGraph } from '../graph/dag.js';
 import { UsageError } from '../recipe/errors.js';
@@ -113,11 +113,16 @@ export async function cmdGc(argv: string[]): Promise<number> {
     };
     for (const key of await readdir(ws.store.steps).catch(() => [] as string[])) {
       if (live.has(key)) continue;
-      await rm(join(ws.store.steps, key), { recursive: true, force: true });
-      ws.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+      await ws.store.removeEntry(key);
       removed++;
     }
+    // Scratch first: a half-built entry in tmp/ (a kill during commit) still links objects.
+    for (const dir of [ws.store.work, ws.store.tmp]) {
+      freed += await sizeOf(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
     // An object whose only link is its own name is no longer part of any entry.
+    const dropObject = ws.db.prepare('DELETE FROM objects WHERE digest = ?');
     for (const shard of await readdir(ws.store.objects).catch(() => [] as string[])) {
       for (const name of await readdir(join(ws.store.objects, shard))) {
         const p = join(ws.store.objects, shard, name);
@@ -125,14 +130,54 @@ export async function cmdGc(argv: string[]): Promise<number> {
         if (st.nlink <= 1) {
           freed += st.size;
           await rm(p, { force: true });
+          dropObject.run(name);
         }
       }
     }
-    for (const dir of [ws.store.work, ws.store.tmp]) {
-      freed += await sizeOf(dir);
-      await rm(dir, { recursive: true, force: true });
-    }
+    ws.locks.removeStale();
     process.stdout.write(`gc: kept entries of the last ${runs.length} run(s); removed ${removed} entr${removed === 1 ? 'y' : 'ies'}, freed ${formatBytes(freed)}\n`);
+    return EXIT.ok;
+  } finally {
+    ws.close();
+  }
+}
+
+/** Re-hashes every object in the store, like `git fsck`; `--repair` quarantines damaged ones and drops their entries. */
+export async function cmdVerify(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { repair: { type: 'boolean' } });
+  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
+  try {
+    const r = await ws.store.verifyAll(Boolean(values.repair));
+    process.stdout.write(`verify: ${r.objects} objects, ${formatBytes(r.bytes)} hashed; ${r.damaged.length} damaged, ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} affected\n`);
+    for (const d of r.damaged) process.stdout.write(`  damaged object ${d}\n`);
+    for (const k of r.entries) process.stdout.write(`  ${values.repair ? 'removed' : 'damaged'} entry ${k} (re-runs on the next run)\n`);
+    return r.damaged.length && !values.repair ? EXIT.failed : EXIT.ok;
+  } finally {
+    ws.close();
+  }
+}
+
+/** `flow doctor --rebuild`: a new database whose cache index is rebuilt from the entries' own manifests, re-hashed. */
+export async function cmdDoctor(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { rebuild: { type: 'boolean' } });
+  if (!values.rebuild) throw new UsageError('flow doctor: nothing to do; use --rebuild to rebuild the cache index from the entries');
+  const cacheDir = cacheDirFrom(values['cache-dir'] as string | undefined);
+  const file = join(cacheDir, 'flow.db');
+  const aside = `${file}.old-${Date.now()}`;
+  for (const ext of ['', '-wal', '-shm']) await rename(file + ext, aside + ext).catch(() => undefined);
+  const ws = openWorkspace(cacheDir);
+  try {
+    let ok = 0;
+    let bad = 0;
+    for (const key of await readdir(ws.store.steps).catch(() => [] as string[])) {
+      const r = await ws.store.inspect(key);
+      if (r.entry) ok++;
+      else if (r.damaged) {
+        bad++;
+        process.stdout.write(`  ${key}: ${r.damaged}; removed\n`);
+      }
+    }
+    process.stdout.write(`doctor: rebuilt the cache index: ${ok} entr${ok === 1 ? 'y' : 'ies'} verified, ${bad} damaged and removed; the old database is ${aside}\n`);
     return EXIT.ok;
   } finally {
     ws.close();

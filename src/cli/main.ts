@@ -4,8 +4,9 @@
 
 import { RecipeError, UsageError } from '../recipe/errors.js';
 import { EXIT } from './args.js';
+import { isDamage } from '../store/damage.js';
 import { cmdRun, cmdPlan, cmdValidate } from './run.js';
-import { cmdDag, cmdGc, cmdLog, cmdStatus } from './inspect.js';
+import { cmdDag, cmdDoctor, cmdGc, cmdLog, cmdStatus, cmdVerify } from './inspect.js';
 
 const HELP = `flow — Text-to-SQL fine-tuning pipelines as a cached DAG
 
@@ -21,6 +22,8 @@ Usage: flow <command> [options]
   status [run]        recent runs, or one run's steps
   log <run> <step>    print a step execution's log (run may be "last")
   gc                  delete cache entries the last N runs do not use  [--keep N]
+  verify              re-hash every cached object; --repair drops damaged results
+  doctor --rebuild    rebuild the cache index from the entries (a lost or damaged flow.db)
   compare             EX/EM by hardness across variants and runs  [--recipe r] [--format md|csv|json] [--metric ex|em|rouge]
   metrics diff A B    metric deltas between two runs
   plot <run>          loss curves and EX bars as SVG and PNG
@@ -46,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       return cmdLog(rest);
     case 'gc':
       return cmdGc(rest);
+    case 'verify':
+      return cmdVerify(rest);
+    case 'doctor':
+      return cmdDoctor(rest);
     case 'compare':
     case 'metrics':
     case 'plot':
@@ -72,6 +79,9 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof RecipeError) {
       process.stderr.write(`error: ${e.format()}\n`);
+      process.exitCode = EXIT.usage;
+    } else if (isDamage(e)) {
+      process.stderr.write(`error: the cache database is damaged (${(e as Error).message}); move flow.db aside or run \`flow doctor --rebuild\`\n`);
       process.exitCode = EXIT.usage;
     } else if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);

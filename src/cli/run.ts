@@ -56,7 +56,7 @@ export async function cmdPlan(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...SELECTION, json: { type: 'boolean' } });
   const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
   try {
-    const plan = await makePlan(ws, planOptions(values, recipeArg(positionals, 'plan')));
+    const plan = await makePlan(ws, { ...planOptions(values, recipeArg(positionals, 'plan')), repair: false });
     printPlan(plan, Boolean(values.json));
     return EXIT.ok;
   } finally {

@@ -3,8 +3,7 @@
 // cancel leaves no cache entry; the work dir stays for inspection until gc.
 
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, rename, symlink } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { getPath, setPath, type Fingerprint } from '../cache/key.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
@@ -15,6 +14,7 @@ import type { EngineEvent } from '../events.js';
 import type { StepRunContext } from '../steps/types.js';
 import type { PlannedStep } from './plan.js';
 import type { Workspace } from './workspace.js';
+import { StepLog } from './log-file.js';
 
 export interface ExecuteArgs {
   ws: Workspace;
@@ -28,6 +28,8 @@ export interface ExecuteArgs {
   machineGpus: number;
   /** Absolute path of an upstream output (its committed entry). */
   outputPath(step: string, output: string): string;
+  /** The committed entries of the steps this one reads, checked again after it ran. */
+  upstream: Entry[];
   signal: AbortSignal;
   emit(e: EngineEvent): void;
 }
@@ -45,7 +47,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   const logPath = ws.store.logPath(execId);
   await mkdir(workDir, { recursive: true });
   await mkdir(dirname(logPath), { recursive: true });
-  const log = createWriteStream(logPath);
+  const log = new StepLog(logPath);
   const started = Date.now();
   const now = () => Date.now();
 
@@ -105,7 +107,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
     env,
     root: ws.root,
     log(line, stream = 'stdout') {
-      log.write(`${line}\n`);
+      log.write(line);
       a.emit({ type: 'step-log', runId, step: def.id, stream, line, time: now() });
     },
     progress(p) {
@@ -127,7 +129,11 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   };
 
   try {
-    await type.run(ctx);
+    try {
+      await type.run(ctx);
+    } finally {
+      await checkInputs(ws, a.upstream);
+    }
     if (a.signal.aborted) throw new Error('cancelled');
     const durationMs = Date.now() - started;
     let metrics: unknown;
@@ -138,17 +144,16 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`output metrics is not valid JSON: ${(e as Error).message}`);
       }
     }
-    const entry = await ws.store.commit(a.key, def.id, execId, workDir, step.prepared.outputs, durationMs);
+    const entry = await ws.store.commit(a.key, def.id, execId, workDir, step.prepared.outputs, durationMs, { replace: step.forced });
     const paths = ws.store.outputPaths(entry);
     ws.records.finishExecution(execId, { status: 'done', durationMs, outputs: paths, metrics });
-    await closeStream(log);
+    log.close();
     await rm(workDir, { recursive: true, force: true });
-    await linkLatest(ws.cacheDir, recipe.name, def.id, ws.store.entryDir(a.key));
     a.emit({ type: 'step-done', runId, step: def.id, key: a.key, durationMs, outputs: paths, metrics: metrics as Record<string, unknown> | undefined, time: now() });
     return { status: 'done', entry, outputs: paths };
   } catch (e) {
     const durationMs = Date.now() - started;
-    await closeStream(log);
+    log.close();
     if (a.signal.aborted) {
       ws.records.finishExecution(execId, { status: 'cancelled', durationMs, error: 'cancelled' });
       a.emit({ type: 'step-cancelled', runId, step: def.id, time: now() });
@@ -162,16 +167,19 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   }
 }
 
-function closeStream(s: NodeJS.WritableStream): Promise<void> {
-  return new Promise((r) => s.end(r));
+/**
+ * A step must not change what it was given: its upstream entries are stat-checked again
+ * after it ran. A damaged one is invalidated (and its objects quarantined) by the store,
+ * and this step fails, so nothing built on altered bytes is committed.
+ */
+async function checkInputs(ws: Workspace, upstream: Entry[]): Promise<void> {
+  for (const e of upstream) {
+    const r = await ws.store.inspect(e.key);
+    if (r.damaged) throw new InputModifiedError(`modified its input in place (${e.stepId}): ${r.damaged.replace(/^cached result damaged: /, '')}; the upstream result was invalidated and re-runs next time`);
+  }
 }
 
-/** <cache>/latest/<recipe>/<step> points at the step's newest result, for people looking for outputs. */
-export async function linkLatest(cacheDir: string, recipeName: string, stepId: string, target: string): Promise<void> {
-  const dir = join(cacheDir, 'latest', recipeName);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
-  await rm(tmp, { force: true });
-  await symlink(target, tmp);
-  await rename(tmp, join(dir, stepId));
+class InputModifiedError extends Error {
+  override name = 'StepError';
 }
+

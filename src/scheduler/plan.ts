@@ -22,6 +22,8 @@ export interface PlanOptions extends Selection {
   sets: string[];
   force?: string[];
   forceAll?: boolean;
+  /** `flow plan` only reports a damaged cached result; a run removes it (default). */
+  repair?: boolean;
 }
 
 export interface PlannedStep extends StepPlan {
@@ -90,12 +92,14 @@ export async function makePlan(ws: Workspace, opts: PlanOptions): Promise<Plan> 
     });
     const fingerprint = upstream ? { ...local, upstream } : undefined;
     const key = fingerprint ? keyOf(fingerprint) : undefined;
-    const entry = key ? await ws.store.lookup(key) : undefined;
+    const found = key ? await ws.store.inspect(key, { repair: opts.repair ?? true }) : {};
+    const entry = found.entry;
     const isForced = forced.has(id) && selected.has(id);
     const status = entry && !isForced ? 'cached' : 'run';
     const reasons: string[] = [];
     if (status === 'run') {
       if (isForced) reasons.push('forced');
+      if (found.damaged) reasons.push(found.damaged);
       const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
       for (const d of rerunning) reasons.push(`upstream ${d} will run`);
       const prev = ws.records.lastFingerprint(recipe.file, id);
@@ -103,7 +107,7 @@ export async function makePlan(ws: Workspace, opts: PlanOptions): Promise<Plan> 
       else if (!isForced) {
         const diffs = explainChange(prev, fingerprint ?? local);
         if (diffs.length) reasons.push(...diffs);
-        else if (!rerunning.length) reasons.push('no cached result (removed by gc, or never committed)');
+        else if (!rerunning.length && !found.damaged) reasons.push('no cached result (removed by gc, or never committed)');
       }
     }
     steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });

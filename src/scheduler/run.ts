@@ -5,7 +5,8 @@
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import PQueue from 'p-queue';
 import { keyOf, type Fingerprint } from '../cache/key.js';
 import type { Entry } from '../cache/store.js';
@@ -13,7 +14,6 @@ import type { EngineEvent, StepInfo } from '../events.js';
 import { UsageError } from '../recipe/errors.js';
 import { executeStep } from './execute.js';
 import { GpuSlots, gpuIds } from './gpus.js';
-import { acquireLock } from './lock.js';
 import { makePlan, upstreamDigests, type Plan, type PlanOptions } from './plan.js';
 import type { Workspace } from './workspace.js';
 
@@ -140,7 +140,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
           emit({ type: 'step-cancelled', runId, step: id, time: Date.now() });
           return { status: 'cancelled' };
         }
-        const lock = await acquireLock(join(ws.cacheDir, 'locks', `${key}.lock`), opts.signal, (pid) =>
+        const lock = await ws.locks.acquire(key, opts.signal, (pid) =>
           emit({ type: 'warning', runId, step: id, message: `waiting: another flow process (pid ${pid}) is running ${id} with the same key`, time: Date.now() }),
         );
         try {
@@ -161,6 +161,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
             gpus: held,
             machineGpus: gpus.total,
             outputPath,
+            upstream: [...plan.graph.deps.get(id)!].map((d) => entries.get(d)!),
             signal: opts.signal,
             emit,
           });
@@ -172,7 +173,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
           counts[r.status]++;
           return { status: r.status };
         } finally {
-          await lock.release();
+          lock.release();
         }
       });
     } finally {
@@ -184,8 +185,26 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const settled = await Promise.allSettled([...outcomes.values()]);
   const crash = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   const status = opts.signal.aborted ? 'cancelled' : crash || counts.failed || counts.skipped ? 'failed' : 'done';
+  await linkLatest(ws, recipe.name, entries);
   ws.records.finishRun(runId, status);
   emit({ type: 'run-end', runId, status, durationMs: Date.now() - started, savedMs, counts, time: Date.now() });
   if (crash) throw crash.reason;
   return { runId, status };
+}
+
+/**
+ * <cache>/latest/<recipe>/<step> points at each step's result in this run, cache hits
+ * included, for people looking for outputs. Relative links, so a moved cache stays valid;
+ * made once at the end of the run rather than per step.
+ */
+async function linkLatest(ws: Workspace, recipeName: string, entries: Map<string, Entry>): Promise<void> {
+  if (!entries.size) return;
+  const dir = join(ws.cacheDir, 'latest', recipeName);
+  await mkdir(dir, { recursive: true });
+  for (const [stepId, entry] of entries) {
+    const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
+    await rm(tmp, { force: true });
+    await symlink(relative(dir, ws.store.entryDir(entry.key)), tmp);
+    await rename(tmp, join(dir, stepId));
+  }
 }

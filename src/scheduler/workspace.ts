@@ -4,8 +4,9 @@
 import { resolve } from 'node:path';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
-import { openDb, type DB } from '../store/db.js';
+import { openOrRecover, type DB } from '../store/db.js';
 import { Records } from '../store/records.js';
+import { KeyLocks } from '../store/locks.js';
 import { StepRegistry } from '../steps/registry.js';
 import { ROOT } from '../root.js';
 
@@ -15,8 +16,11 @@ export interface Workspace {
   store: CacheStore;
   files: FileStates;
   records: Records;
+  locks: KeyLocks;
   registry: StepRegistry;
   root: string;
+  /** Set when a damaged database was replaced on open: say so once. */
+  notice?: string;
   close(): void;
 }
 
@@ -26,13 +30,16 @@ export function cacheDirFrom(flag: string | undefined): string {
 }
 
 export function openWorkspace(cacheDir: string): Workspace {
-  const db = openDb(resolve(cacheDir, 'flow.db'));
+  const { db, notice } = openOrRecover(resolve(cacheDir, 'flow.db'));
+  if (notice) process.stderr.write(`warning: ${notice}\n`);
   return {
+    notice,
     cacheDir,
     db,
     store: new CacheStore(cacheDir, db),
     files: new FileStates(db),
     records: new Records(db),
+    locks: new KeyLocks(db),
     registry: new StepRegistry(ROOT),
     root: ROOT,
     close: () => db.close(),

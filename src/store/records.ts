@@ -1,6 +1,7 @@
 // Reads and writes run and execution records. The engine's only door into
 // the runs/executions/metrics tables.
 
+import { isAlive, SELF_START } from '../proc/identity.js';
 import type { DB } from './db.js';
 import { flattenMetrics } from './db.js';
 import type { Fingerprint } from '../cache/key.js';
@@ -53,8 +54,8 @@ export class Records {
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
     this.db
-      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid);
+      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid, SELF_START);
   }
 
   finishRun(id: string, status: 'done' | 'failed' | 'cancelled'): void {
@@ -63,9 +64,9 @@ export class Records {
 
   /** Runs left 'running' by a flow process that no longer exists (killed, crashed) become 'crashed'. */
   markCrashedRuns(): void {
-    const rows = this.db.prepare<[], { id: string; pid: number }>("SELECT id, pid FROM runs WHERE status = 'running'").all();
+    const rows = this.db.prepare<[], { id: string; pid: number; pid_start: string | null }>("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").all();
     for (const r of rows) {
-      if (isAlive(r.pid)) continue;
+      if (isAlive(r.pid, r.pid_start)) continue;
       this.db.transaction(() => {
         this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
         this.db
@@ -167,14 +168,5 @@ export class Records {
 
   executions(runId: string): ExecutionRow[] {
     return this.db.prepare<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
