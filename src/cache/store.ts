@@ -40,6 +40,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
+import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
 
 export interface OutputRecord {
@@ -181,11 +182,14 @@ export class CacheStore {
       }
       const problem = await this.verifyByHash(manifest);
       if (problem) {
-        if (opts.repair) await this.removeEntry(key, manifest);
-        return { damaged: `cached result damaged: ${problem}` };
+        if (opts.repair) {
+          await this.quarantineObjects(problem.badDigests);
+          await this.removeEntry(key, manifest);
+        }
+        return { damaged: `cached result damaged: ${problem.text}` };
       }
       if (!opts.repair) return { entry: manifest };
-      await this.refreshObjects(manifest.files);
+      await this.refreshObjects(manifest.files, 'commit');
       this.index(manifest, row ? undefined : Date.now());
       return { entry: manifest };
     }
@@ -222,6 +226,7 @@ export class CacheStore {
     await mkdir(this.steps, { recursive: true });
     const staging = join(this.tmp, `entry-${randomUUID()}`);
     await mkdir(staging);
+    failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
     const realWork = await realpath(workDir);
@@ -255,8 +260,11 @@ export class CacheStore {
       );
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
       let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
+      failpoint('commit:ingested');
       await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      failpoint('commit:manifest');
       await fsyncPath(staging);
+      failpoint('commit:fsynced');
       const final = this.entryDir(key);
       try {
         await rename(staging, final);
@@ -271,15 +279,21 @@ export class CacheStore {
         } else {
           // A forced re-run, or a folder the index does not vouch for: ours replaces it.
           const aside = join(this.tmp, `replaced-${randomUUID()}`);
+          // Row first: a kill between the two renames leaves no row pointing at no folder.
+          this.q.dropEntry.run(key);
           await rename(final, aside);
+          failpoint('commit:replaced-aside');
           await rename(staging, final);
           const old = await readManifest(aside, key);
           await this.removeTree(aside, old?.files ?? []);
         }
       }
+      failpoint('commit:renamed');
       await fsyncPath(this.steps);
-      await this.refreshObjects(entry.files);
+      await this.refreshObjects(entry.files, 'commit');
+      failpoint('commit:objects-recorded');
       this.index(entry, Date.now());
+      failpoint('commit:indexed');
       return entry;
     } catch (e) {
       await this.removeTree(staging, files);
@@ -402,15 +416,18 @@ export class CacheStore {
   }
 
   /** Hashes an unindexed entry's files: its manifest is trusted only if the bytes agree. */
-  private async verifyByHash(entry: Entry): Promise<string | undefined> {
+  private async verifyByHash(entry: Entry): Promise<{ text: string; badDigests: string[] } | undefined> {
     const dir = this.entryDir(entry.key);
     for (const f of entry.files) {
       const p = join(dir, f.path);
       const st = await lstat(p).catch(() => undefined);
-      if (!st) return `${f.path} is missing`;
+      if (!st) return { text: `${f.path} is missing`, badDigests: [] };
       if (f.link !== undefined) {
-        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) return `${f.path} changed after commit`;
-      } else if (!st.isFile() || (await hashFileContent(p)) !== f.digest) return `${f.path} changed after commit`;
+        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) return { text: `${f.path} changed after commit`, badDigests: [] };
+      } else if (!st.isFile() || (await hashFileContent(p)) !== f.digest) {
+        // The entry's file is a link to objects/<digest>: those bytes are bad too.
+        return { text: `${f.path} changed after commit`, badDigests: [f.digest!] };
+      }
     }
     return undefined;
   }
@@ -426,25 +443,33 @@ export class CacheStore {
   }
 
   /**
-   * Records the current stat of each object. Called after every link or unlink the store
-   * makes, since a link count change moves the inode's ctime.
+   * Records the current stat of each object, after the store linked or unlinked it (a link
+   * count change moves the inode's ctime). `commit` records objects it just verified; `after-unlink`
+   * only follows its own change: an object whose size, mtime or inode moved meanwhile was
+   * changed by someone else, and is quarantined rather than blessed.
    */
-  private async refreshObjects(files: StoredFile[]): Promise<void> {
+  private async refreshObjects(files: StoredFile[], mode: 'commit' | 'after-unlink'): Promise<void> {
     const digests = new Set(files.flatMap((f) => (f.digest ? [f.digest] : [])));
     const rows: Array<[string, BigIntStats]> = [];
+    const bad: string[] = [];
     for (const d of digests) {
+      const rec = mode === 'after-unlink' ? this.q.object.get(d) : undefined;
+      if (mode === 'after-unlink' && !rec) continue;
       const st = await lstat(this.objectPath(d), { bigint: true }).catch(() => undefined);
-      if (st) rows.push([d, st]);
+      if (!st) continue;
+      if (rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString())) bad.push(d);
+      else rows.push([d, st]);
     }
     this.db.transaction(() => {
       for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
     })();
+    await this.quarantineObjects(bad);
   }
 
   /** Removes a tree of store links and re-records the objects it linked. */
   private async removeTree(dir: string, files: StoredFile[]): Promise<void> {
     await rm(dir, { recursive: true, force: true });
-    await this.refreshObjects(files);
+    await this.refreshObjects(files, 'after-unlink');
   }
 
   /**
@@ -476,10 +501,13 @@ export class CacheStore {
     if (have) await unlink(src);
     else {
       await chmod(src, st.mode & 0o555);
+      failpoint('commit:object-chmod');
       await fsyncPath(src);
       await rename(src, obj);
+      failpoint('commit:object-moved');
     }
     await link(obj, dst);
+    failpoint('commit:object-linked');
     return { rel, digest, exec: (st.mode & 0o111) !== 0, size: st.size };
   }
 
@@ -503,7 +531,7 @@ export class CacheStore {
           const inside = (p: string) => p === src || p.startsWith(src + sep);
           const real = await realpath(s).catch(() => resolved);
           if (isAbsolute(target) || !inside(resolved) || !inside(real)) {
-            throw new OutputError(`output ${outRel}: ${relPath.slice(outRel.length + 1)} is a symlink to ${target}, outside the output; copy the file in instead`);
+            throw new OutputError(`output ${outRel}: ${relPath} is a symlink to ${target}, outside the output; copy the file in instead`);
           }
           await symlink(target, join(to, e.name));
           staged.push({ rel: relPath, link: target, exec: false, size: 0 });

@@ -245,12 +245,12 @@ function makeStepType(root: string, file: string): StepType {
           cwd: ctx.workDir,
           env,
           signal: ctx.signal,
-          onLine: (line, stream) => {
-            if (stream === 'stderr') {
+          onLine: (line, stream, partial) => {
+            if (stream === 'stderr' && !partial) {
               stderrTail.push(line);
               if (stderrTail.length > 20) stderrTail.shift();
             }
-            ctx.log(line, stream);
+            ctx.log(line, stream, partial);
           },
           extraFds: launched ? 0 : 1,
           onExtraLine: (_fd, line) => handleEvent(ctx, line, errors),

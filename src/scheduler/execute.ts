@@ -15,6 +15,7 @@ import type { StepRunContext } from '../steps/types.js';
 import type { PlannedStep } from './plan.js';
 import type { Workspace } from './workspace.js';
 import { StepLog } from './log-file.js';
+import { failpoint } from '../cache/failpoint.js';
 
 export interface ExecuteArgs {
   ws: Workspace;
@@ -97,6 +98,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   a.emit({ type: 'step-start', runId, step: def.id, key: a.key, execId, reasons: a.reasons, gpus: a.gpus, logPath, time: now() });
 
   const lastValue = new Map<string, number>();
+  const longLine = { stdout: 0, stderr: 0 };
   const ctx: StepRunContext = {
     stepId: def.id,
     workDir,
@@ -106,9 +108,13 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
     gpus: a.gpus,
     env,
     root: ws.root,
-    log(line, stream = 'stdout') {
-      log.write(line);
-      a.emit({ type: 'step-log', runId, step: def.id, stream, line, time: now() });
+    log(line, stream = 'stdout', partial = false) {
+      log.write(line, partial);
+      // Reporters see the first piece of an over-long line and a note at its end, not the flood.
+      const piece = longLine[stream];
+      longLine[stream] = partial ? piece + line.length : 0;
+      if (piece === 0) a.emit({ type: 'step-log', runId, step: def.id, stream, line, time: now() });
+      else if (!partial) a.emit({ type: 'step-log', runId, step: def.id, stream, line: `[… a line of ${piece + line.length} characters; whole in the log]`, time: now() });
     },
     progress(p) {
       // A series point is kept when its value moves: trainers repeat the last logged loss on every step.
@@ -145,6 +151,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
       }
     }
     const entry = await ws.store.commit(a.key, def.id, execId, workDir, step.prepared.outputs, durationMs, { replace: step.forced });
+    failpoint('execute:committed');
     const paths = ws.store.outputPaths(entry);
     ws.records.finishExecution(execId, { status: 'done', durationMs, outputs: paths, metrics });
     log.close();

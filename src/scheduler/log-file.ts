@@ -17,15 +17,17 @@ export class StepLog {
     this.max = max;
   }
 
-  write(line: string): void {
+  /** Appends a line, or with `partial` a piece of one that goes on (no newline yet). */
+  write(line: string, partial = false): void {
     if (this.cut || this.fd === undefined) return;
-    const bytes = Buffer.byteLength(line) + 1;
+    const text = partial ? line : `${line}\n`;
+    const bytes = Buffer.byteLength(text);
     if (this.written + bytes > this.max) {
-      writeSync(this.fd, `[flow: log cut at ${this.max} bytes; the step's further output is not kept]\n`);
+      writeSync(this.fd, `\n[flow: log cut at ${this.max} bytes; the step's further output is not kept]\n`);
       this.cut = true;
       return;
     }
-    writeSync(this.fd, `${line}\n`);
+    writeSync(this.fd, text);
     this.written += bytes;
   }
 

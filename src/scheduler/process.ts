@@ -15,7 +15,8 @@ export interface ProcessOptions {
   cwd: string;
   env: Record<string, string>;
   signal: AbortSignal;
-  onLine(line: string, stream: 'stdout' | 'stderr'): void;
+  /** One line of output; `partial` when a longer line was cut here and goes on in the next call. */
+  onLine(line: string, stream: 'stdout' | 'stderr', partial?: boolean): void;
   /** Extra pipes beyond stdio (fd 3, ...): handed to `onExtraLine(fd, line)`. */
   extraFds?: number;
   onExtraLine?(fd: number, line: string): void;
@@ -76,8 +77,11 @@ function groupAlive(pid: number): boolean {
 /** Longest line handed on whole; a longer one is split, so memory stays bounded whatever a step prints. */
 export const MAX_LINE = 64 * 1024;
 
-/** Splits a byte stream into lines (\n or \r\n), cutting any line at MAX_LINE characters. */
-export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): Promise<void> {
+/**
+ * Splits a byte stream into lines (\n or \r\n). A line longer than MAX_LINE is handed on in
+ * pieces, each but the last with `partial` set, so memory stays bounded whatever a step prints.
+ */
+export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string, partial: boolean) => void): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   const take = (text: string) => {
@@ -87,24 +91,20 @@ export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string)
       const nl = rest.indexOf('\n', start);
       if (nl < 0) break;
       const end = nl > start && rest.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      emitCut(rest.slice(start, end));
+      onLine(rest.slice(start, end), false);
       start = nl + 1;
     }
     rest = rest.slice(start);
     while (rest.length >= MAX_LINE) {
-      onLine(rest.slice(0, MAX_LINE));
+      onLine(rest.slice(0, MAX_LINE), true);
       rest = rest.slice(MAX_LINE);
     }
-  };
-  const emitCut = (line: string) => {
-    for (let i = 0; i < line.length; i += MAX_LINE) onLine(line.slice(i, i + MAX_LINE));
-    if (line.length === 0) onLine('');
   };
   return new Promise((res) => {
     stream.on('data', (chunk: Buffer) => take(decoder.write(chunk)));
     stream.once('close', () => {
       take(decoder.end());
-      if (rest) emitCut(rest);
+      if (rest) onLine(rest, false);
       rest = '';
       res();
     });
@@ -132,14 +132,19 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   }
 
   const readers: Promise<void>[] = [];
-  const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string) => void) => {
+  const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string, partial: boolean) => void) => {
     if (!stream) return;
     readers.push(splitLines(stream, onLine));
   };
-  pump(child.stdout, (l) => opts.onLine(l, 'stdout'));
-  pump(child.stderr, (l) => opts.onLine(l, 'stderr'));
+  pump(child.stdout, (l, partial) => opts.onLine(l, 'stdout', partial));
+  pump(child.stderr, (l, partial) => opts.onLine(l, 'stderr', partial));
   for (let fd = 3; fd < 3 + extra; fd++) {
-    pump(child.stdio[fd] as NodeJS.ReadableStream, (l) => opts.onExtraLine?.(fd, l));
+    // An event line is small JSON; the pieces of an over-long one are dropped whole.
+    let inLong = false;
+    pump(child.stdio[fd] as NodeJS.ReadableStream, (l, partial) => {
+      if (!partial && !inLong) opts.onExtraLine?.(fd, l);
+      inLong = partial;
+    });
   }
 
   let cancelled = false;

@@ -23,7 +23,7 @@ export function shellStepType(step: StepDef): StepType {
         cwd: ctx.workDir,
         env: ctx.env,
         signal: ctx.signal,
-        onLine: (line, stream) => ctx.log(line, stream),
+        onLine: (line, stream, partial) => ctx.log(line, stream, partial),
       });
       if (res.cancelled) throw new StepError('cancelled');
       if (res.exitCode !== 0) {
