@@ -393,8 +393,7 @@ export class CacheStore {
       else if (f.link !== undefined) {
         if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) why = `${f.path} changed after commit`;
       } else {
-        const rec = this.q.object.get(f.digest!);
-        if (!rec || !st.isFile() || !sameStat(rec, st)) {
+        if (!st.isFile() || !(await this.intact(f.digest!, p, st))) {
           why = `${f.path} changed after commit`;
           bad.push(f.digest!);
         }
@@ -413,6 +412,21 @@ export class CacheStore {
       }
     }
     return first ? { text: first, badDigests: bad } : undefined;
+  }
+
+  /**
+   * Whether the file at `path` (an object, or an entry's link to it) still holds `digest`'s bytes.
+   * Its stat agreeing with the record is enough (git's index rule, ctime included); any other
+   * stat, as after another process linked the object (a new ctime), is settled by hashing, and
+   * a file that still hashes right has its new stat recorded.
+   */
+  private async intact(digest: string, path: string, st: BigIntStats): Promise<boolean> {
+    const rec = this.q.object.get(digest);
+    if (rec && sameStat(rec, st)) return true;
+    if ((await hashFileContent(path)) !== digest) return false;
+    const now = await lstat(path, { bigint: true });
+    this.q.putObject.run(digest, Number(now.size), now.mtimeNs.toString(), now.ctimeNs.toString(), now.ino.toString());
+    return true;
   }
 
   /** Hashes an unindexed entry's files: its manifest is trusted only if the bytes agree. */
@@ -445,8 +459,8 @@ export class CacheStore {
   /**
    * Records the current stat of each object, after the store linked or unlinked it (a link
    * count change moves the inode's ctime). `commit` records objects it just verified; `after-unlink`
-   * only follows its own change: an object whose size, mtime or inode moved meanwhile was
-   * changed by someone else, and is quarantined rather than blessed.
+   * only follows its own change: an object whose size, mtime or inode moved meanwhile is re-hashed,
+   * and quarantined rather than blessed if its bytes changed.
    */
   private async refreshObjects(files: StoredFile[], mode: 'commit' | 'after-unlink'): Promise<void> {
     const digests = new Set(files.flatMap((f) => (f.digest ? [f.digest] : [])));
@@ -455,9 +469,11 @@ export class CacheStore {
     for (const d of digests) {
       const rec = mode === 'after-unlink' ? this.q.object.get(d) : undefined;
       if (mode === 'after-unlink' && !rec) continue;
-      const st = await lstat(this.objectPath(d), { bigint: true }).catch(() => undefined);
+      const p = this.objectPath(d);
+      const st = await lstat(p, { bigint: true }).catch(() => undefined);
       if (!st) continue;
-      if (rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString())) bad.push(d);
+      const moved = rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString());
+      if (moved && (await hashFileContent(p)) !== d) bad.push(d);
       else rows.push([d, st]);
     }
     this.db.transaction(() => {
@@ -488,15 +504,10 @@ export class CacheStore {
     const obj = this.objectPath(digest);
     await mkdir(dirname(obj), { recursive: true });
     let have = await lstat(obj, { bigint: true }).catch(() => undefined);
-    if (have) {
-      const rec = this.q.object.get(digest);
-      // An object that changed since the store last touched it is not linked again.
-      if (!rec || !sameStat(rec, have)) {
-        if (rec || (await hashFileContent(obj)) !== digest) {
-          await this.quarantineObjects([digest]);
-          have = undefined;
-        }
-      }
+    // An object whose bytes changed since the store made it is never linked again.
+    if (have && !(await this.intact(digest, obj, have))) {
+      await this.quarantineObjects([digest]);
+      have = undefined;
     }
     if (have) await unlink(src);
     else {
