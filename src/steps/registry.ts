@@ -4,7 +4,7 @@
 // lazily, so a run only imports the types it uses.
 
 import { existsSync, readdirSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, RUNNING_COMPILED } from '../root.js';
 import { loadPythonStepTypes } from '../python/step-types.js';
@@ -55,7 +55,7 @@ export class StepRegistry {
       const py = this.pythonTypes().get(name);
       const mod = this.modules.get(name);
       if (py) p = Promise.resolve(py);
-      else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withPluginSources(m.default, mod.pluginRoot));
+      else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withRunningCode(withPluginSources(m.default, mod.pluginRoot), mod, this.root));
       else p = Promise.reject(new Error(`unknown step type "${name}"`));
       this.loaded.set(name, p);
     }
@@ -68,6 +68,16 @@ function subdirs(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name);
+}
+
+/**
+ * A built-in step runs from dist/ when flow is compiled: its compiled folder enters the
+ * implementation digest beside its sources, so a stale build never runs under the key of
+ * newer sources.
+ */
+function withRunningCode(type: StepType, mod: ModuleRef, root: string): StepType {
+  if (mod.pluginRoot || !RUNNING_COMPILED) return type;
+  return { ...type, sources: [...type.sources, relative(root, dirname(mod.file))] };
 }
 
 function withPluginSources(type: StepType, pluginRoot: string | undefined): StepType {
