@@ -1,9 +1,17 @@
-// The content-addressed store under the cache dir:
+// The content-addressed store, and the one owner of every path under the
+// cache dir (nothing else joins a path under it):
+//   flow.db               SQLite records (opened by the workspace)
 //   objects/ab/<digest>   every output file once, read-only, deduplicated by content
 //   steps/<key>/          one committed result: output files as hardlinks into objects/
 //   quarantine/           objects found changed after commit, moved out of dedup's reach
 //   work/<exec>/          an execution's scratch dir (outputs are written here first)
 //   logs/<exec>.log       an execution's full log
+//   tmp/                  staging of commits
+//   envs/<key>/           managed Python environments (and their lock files)
+//   checkpoints/<key>/    a step's persistent folder across executions of one key (training checkpoints)
+//   latest/<recipe>/<step>  relative symlink to the step's result in the recipe's latest run
+//   reports/              default output folder of plot/report/compare
+// Execution locks are rows in flow.db (store/locks.ts), not files.
 // A result is committed by building steps/<key> in tmp/ and renaming it into
 // place, after fsync: a reader sees a whole entry or none, never a partial one.
 //
@@ -38,10 +46,11 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
 import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
+import { digestFolder } from './manifest.js';
 
 export interface OutputRecord {
   /** Path inside the entry folder. */
@@ -108,8 +117,6 @@ interface ObjectRow {
   inode: string;
 }
 
-type Staged = { rel: string; digest?: string; link?: string; dir?: true; exec: boolean; size: number };
-
 export class CacheStore {
   readonly objects: string;
   readonly steps: string;
@@ -117,6 +124,10 @@ export class CacheStore {
   readonly logs: string;
   readonly tmp: string;
   readonly quarantine: string;
+  readonly envs: string;
+  readonly checkpoints: string;
+  readonly latest: string;
+  readonly reports: string;
 
   private readonly q;
 
@@ -149,6 +160,32 @@ export class CacheStore {
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
     this.quarantine = join(dir, 'quarantine');
+    this.envs = join(dir, 'envs');
+    this.checkpoints = join(dir, 'checkpoints');
+    this.latest = join(dir, 'latest');
+    this.reports = join(dir, 'reports');
+  }
+
+  /** The folder that outlives executions of one key: training checkpoints a re-run resumes from. */
+  checkpointDir(key: string): string {
+    return join(this.checkpoints, key);
+  }
+
+  /**
+   * latest/<recipe>/<step> points at each step's result in a run, cache hits included, for
+   * people looking for outputs. Relative links, so a moved cache stays valid; made once at
+   * the end of a run rather than per step.
+   */
+  async linkLatest(recipeName: string, results: Map<string, string>): Promise<void> {
+    if (!results.size) return;
+    const dir = join(this.latest, recipeName);
+    await mkdir(dir, { recursive: true });
+    for (const [stepId, key] of results) {
+      const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
+      await rm(tmp, { force: true });
+      await symlink(relative(dir, this.entryDir(key)), tmp);
+      await rename(tmp, join(dir, stepId));
+    }
   }
 
   entryDir(key: string): string {
@@ -241,13 +278,13 @@ export class CacheStore {
         await mkdir(dirname(dst), { recursive: true });
         if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
-          const staged = await this.ingestDir(src, dst, rel);
-          records[name] = { path: rel, digest: dirDigest(staged, rel), size: sum(staged), kind: 'dir' };
-          for (const s of staged) if (!s.dir) files.push({ path: s.rel, ...(s.link !== undefined ? { link: s.link } : { digest: s.digest }) });
+          const d = await this.ingestDir(src, dst, rel);
+          records[name] = { path: rel, digest: d.digest, size: d.size, kind: 'dir' };
+          files.push(...d.files);
         } else if (st.isFile()) {
-          const s = await this.ingestFile(src, dst, rel, st.nlink);
-          records[name] = { path: rel, digest: s.digest!, size: s.size, kind: 'file' };
-          files.push({ path: rel, digest: s.digest! });
+          const s = await this.ingestFile(src, dst, st.nlink);
+          records[name] = { path: rel, digest: s.digest, size: s.size, kind: 'file' };
+          files.push({ path: rel, digest: s.digest });
         } else {
           throw new OutputError(`output "${name}" (${rel}) is neither a file nor a folder`);
         }
@@ -493,7 +530,7 @@ export class CacheStore {
    * shared with something outside the work dir, so it is copied; only a file that is the work
    * dir's own is moved and made read-only.
    */
-  private async ingestFile(src: string, dst: string, rel: string, nlink: number): Promise<Staged> {
+  private async ingestFile(src: string, dst: string, nlink: number): Promise<{ digest: string; size: number }> {
     if (nlink > 1) {
       const copy = join(this.tmp, `copy-${randomUUID()}`);
       await copyFile(src, copy);
@@ -519,61 +556,38 @@ export class CacheStore {
     }
     await link(obj, dst);
     failpoint('commit:object-linked');
-    return { rel, digest, exec: (st.mode & 0o111) !== 0, size: st.size };
+    return { digest, size: st.size };
   }
 
-  /** Ingests a folder: files become objects, symlinks that stay inside the folder are kept as symlinks. */
-  private async ingestDir(src: string, dst: string, outRel: string): Promise<Staged[]> {
-    const staged: Staged[] = [];
-    const walk = async (from: string, to: string, rel: string) => {
-      await mkdir(to, { recursive: true });
-      const entries = await readdir(from, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const relPath = `${rel}/${e.name}`;
-        const s = join(from, e.name);
-        const st = await lstat(s);
-        if (st.isDirectory()) {
-          staged.push({ rel: relPath, dir: true, exec: false, size: 0 });
-          await walk(s, join(to, e.name), relPath);
-        } else if (st.isSymbolicLink()) {
-          const target = await readlink(s);
-          const resolved = resolve(dirname(s), target);
-          const inside = (p: string) => p === src || p.startsWith(src + sep);
-          const real = await realpath(s).catch(() => resolved);
-          if (isAbsolute(target) || !inside(resolved) || !inside(real)) {
-            throw new OutputError(`output ${outRel}: ${relPath} is a symlink to ${target}, outside the output; copy the file in instead`);
-          }
-          await symlink(target, join(to, e.name));
-          staged.push({ rel: relPath, link: target, exec: false, size: 0 });
-        } else if (st.isFile()) {
-          staged.push(await this.ingestFile(s, join(to, e.name), relPath, st.nlink));
+  /**
+   * Ingests a folder through the one folder walker (manifest.ts): files become objects, a
+   * symlink that stays inside the folder is kept as a symlink, one that leaves it is refused.
+   */
+  private async ingestDir(src: string, dst: string, outRel: string): Promise<{ digest: string; size: number; files: StoredFile[] }> {
+    const files: StoredFile[] = [];
+    const inside = (p: string) => p === src || p.startsWith(src + sep);
+    const { digest, size } = await digestFolder(src, {
+      dir: (_abs, rel) => mkdir(join(dst, rel), { recursive: true }).then(() => undefined),
+      file: async (abs, rel, st) => {
+        const s = await this.ingestFile(abs, join(dst, rel), Number(st.nlink));
+        files.push({ path: `${outRel}/${rel}`, digest: s.digest });
+        return s.digest;
+      },
+      link: async (abs, rel, target) => {
+        const real = await realpath(abs).catch(() => resolve(dirname(abs), target));
+        if (isAbsolute(target) || !inside(resolve(dirname(abs), target)) || !inside(real)) {
+          throw new OutputError(`output ${outRel}: ${outRel}/${rel} is a symlink to ${target}, outside the output; copy the file in instead`);
         }
-      }
-    };
-    await walk(src, dst, outRel);
-    return staged;
+        await symlink(target, join(dst, rel));
+        files.push({ path: `${outRel}/${rel}`, link: target });
+      },
+    });
+    return { digest, size, files };
   }
+
 }
 
 const MANIFEST = '.flow-entry.json';
-
-/**
- * A folder's digest covers relative paths, the executable bit, file digests and symlink
- * targets in walk (sorted) order; the same form as FileStates' folder digest for plain files.
- */
-function dirDigest(staged: Staged[], outRel: string): string {
-  const line = (s: Staged) => {
-    const rel = s.rel.slice(outRel.length + 1);
-    if (s.dir) return `${rel}/`;
-    return s.link !== undefined ? `${rel}\tl\t${s.link}` : `${rel}\t${s.exec ? 'x' : '-'}\t${s.digest}`;
-  };
-  return sha256(staged.map(line).join('\n'));
-}
-
-function sum(staged: Staged[]): number {
-  return staged.reduce((a, s) => a + s.size, 0);
-}
 
 /** The absolute path of an output, which must stay inside the work dir. */
 function confined(workDir: string, rel: string, name: string): string {

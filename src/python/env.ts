@@ -10,19 +10,21 @@
 // console scripts' shebangs keep the temp path, and flow never calls those.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { acquireLock } from '../scheduler/lock.js';
-import { runProcess } from '../scheduler/process.js';
+import { acquireLock } from '../proc/lock.js';
+import { runProcess } from '../proc/process-group.js';
 import { StepError } from '../steps/types.js';
 
 export interface PythonEnvOptions {
   /** Repository root; requirements files are read from <root>/python-steps/. */
   root: string;
-  /** Envs live in <cacheDir>/envs/<key>/. */
+  /** Envs live in <cacheDir>/envs/<key>/ (unless envsDir says where). */
   cacheDir: string;
+  /** The cache store's envs folder (the engine passes it; tests may leave it to cacheDir). */
+  envsDir?: string;
   /** Extra requirement sets: 'gpu' adds python-steps/requirements-gpu.txt. */
   extras?: string[];
   /** An existing interpreter to use as is (recipe `python.interpreter` or FLOW_PYTHON). */
@@ -87,6 +89,15 @@ export function envKey(version: string, platform: string, files: string[]): stri
   return h.digest('hex').slice(0, 16);
 }
 
+function touchMarker(dir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(join(dir, MARKER), now, now);
+  } catch {
+    // A read-only cache still works; gc then judges the env by when it was built.
+  }
+}
+
 /** Env dir -> the build this process has under way for it. */
 const building = new Map<string, Promise<PythonEnv>>();
 
@@ -100,8 +111,11 @@ export async function ensurePythonEnv(opts: PythonEnvOptions): Promise<PythonEnv
   const { version, platform } = await pythonVersion(base);
   const files = opts.requirementFiles ?? requirementFiles(opts.root, opts.extras);
   const key = envKey(version, platform, files);
-  const dir = join(opts.cacheDir, 'envs', key);
-  if (existsSync(join(dir, MARKER))) return { python: join(dir, 'bin', 'python'), key, dir, created: false };
+  const dir = join(opts.envsDir ?? join(opts.cacheDir, 'envs'), key);
+  if (existsSync(join(dir, MARKER))) {
+    touchMarker(dir); // gc keeps envs used since the oldest run it keeps
+    return { python: join(dir, 'bin', 'python'), key, dir, created: false };
+  }
 
   // The file lock keeps other processes out; this keeps concurrent requests of this process in line
   // (the lock takes a holder with our own pid for a stale one).
@@ -137,7 +151,7 @@ async function build(base: string, dir: string, key: string, files: string[], ve
   const log = opts.log ?? (() => undefined);
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(join(opts.cacheDir, 'envs'), { recursive: true });
+  await mkdir(dirname(dir), { recursive: true });
   const started = Date.now();
   log(`python env ${key}: creating with Python ${version}: pip install ${files.map((f) => `-r ${f}`).join(' ')}`);
   const step = async (file: string, args: string[], what: string) => {

@@ -1,13 +1,12 @@
 // Everything a command needs open at once: the cache dir, its database, the
-// content store, the file-state memo and the step registry.
+// content store (which owns every path under the cache) and the file-state memo.
 
 import { resolve } from 'node:path';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
 import { openOrRecover, type DB } from '../store/db.js';
-import { Records } from '../store/records.js';
 import { KeyLocks } from '../store/locks.js';
-import { StepRegistry } from '../steps/registry.js';
+import { Records } from '../store/records.js';
 import { ROOT } from '../root.js';
 
 export interface Workspace {
@@ -17,9 +16,8 @@ export interface Workspace {
   files: FileStates;
   records: Records;
   locks: KeyLocks;
-  registry: StepRegistry;
   root: string;
-  /** Set when a damaged database was replaced on open: say so once. */
+  /** Set when a damaged database was replaced on open (said once on stderr). */
   notice?: string;
   close(): void;
 }
@@ -33,14 +31,13 @@ export function openWorkspace(cacheDir: string): Workspace {
   const { db, notice } = openOrRecover(resolve(cacheDir, 'flow.db'));
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   return {
-    notice,
     cacheDir,
+    notice,
     db,
     store: new CacheStore(cacheDir, db),
     files: new FileStates(db),
     records: new Records(db),
     locks: new KeyLocks(db),
-    registry: new StepRegistry(ROOT),
     root: ROOT,
     close: () => db.close(),
   };

@@ -4,7 +4,10 @@
 import { isAlive, SELF_START } from '../proc/identity.js';
 import type { DB } from './db.js';
 import { flattenMetrics } from './db.js';
-import type { Fingerprint } from '../cache/key.js';
+import { resolveRun } from './runs.js';
+
+/** A step's cache fingerprint as stored (the cache layer defines its fields). */
+export type StoredFingerprint = object;
 
 export interface RunRow {
   id: string;
@@ -84,7 +87,7 @@ export class Records {
     variant?: Record<string, unknown>;
     key: string;
     logPath: string;
-    fingerprint: Fingerprint;
+    fingerprint: StoredFingerprint;
     gpus: number[];
   }): void {
     this.db
@@ -126,7 +129,7 @@ export class Records {
     stepType: string;
     variant?: Record<string, unknown>;
     key: string;
-    fingerprint: Fingerprint;
+    fingerprint: StoredFingerprint;
     outputs: Record<string, string>;
     originalExecId: string;
   }): { metrics?: unknown; logPath?: string } {
@@ -152,18 +155,18 @@ export class Records {
   }
 
   /** The fingerprint of the last successful execution of a step of this recipe. */
-  lastFingerprint(recipe: string, stepId: string): Fingerprint | undefined {
+  lastFingerprint<F extends StoredFingerprint>(recipe: string, stepId: string): F | undefined {
     const row = this.lastFp.get(recipe, stepId);
-    return row ? (JSON.parse(row.fingerprint) as Fingerprint) : undefined;
+    return row ? (JSON.parse(row.fingerprint) as F) : undefined;
   }
 
   recentRuns(limit: number): RunRow[] {
     return this.db.prepare<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
   }
 
-  findRun(idOrPrefix: string): RunRow | undefined {
-    if (idOrPrefix === 'last' || idOrPrefix === 'latest') return this.recentRuns(1)[0];
-    return this.db.prepare<[string], RunRow>("SELECT * FROM runs WHERE id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1").get(idOrPrefix);
+  /** A run by id, unique prefix or 'last'; throws RunLookupError (one line) otherwise. */
+  findRun(idOrPrefix: string): RunRow {
+    return resolveRun(this.db, idOrPrefix);
   }
 
   executions(runId: string): ExecutionRow[] {
