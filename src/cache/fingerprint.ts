@@ -76,7 +76,7 @@ export async function localFingerprint(
   const env: Record<string, string | null> = {};
   for (const { ref } of walkRefs(fields, '')) {
     if (ref.kind === 'params') params[ref.name] = recipe.params[ref.name];
-    if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? null;
+    if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? ref.default ?? null;
   }
   const inputs: Record<string, string> = {};
   const resolvedWith = resolveWith(recipe, step, () => undefined);

@@ -2,22 +2,25 @@
 // runs used stays; everything else goes, per kind:
 //   entries      steps/<key> of keys no kept run used (and their index rows)
 //   objects      objects/ files no remaining entry links to (link count 1)
-//   work, tmp    scratch of finished executions and half-built commits
+//   work, tmp    scratch of finished executions and half-built commits (first: a
+//                half-built entry still links objects)
 //   checkpoints  checkpoints/<key> of keys no kept run needs
 //   logs         logs/<exec>.log no kept run's execution points at
-//   locks        lock files whose owner process is gone
+//   locks        execution locks and env lock files whose owner process is gone
+//   quarantine   objects found damaged (kept for inspection until the next gc)
 //   envs         managed Python envs not used since the oldest kept run started, and half-built ones
 //   file states  file_state rows of paths that no longer exist
 // It refuses to run while a run is in progress on the same cache.
 
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive } from '../proc/alive.js';
+import { isAlive } from '../proc/identity.js';
 import type { DB } from '../store/db.js';
+import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
 import type { CacheStore } from './store.js';
 
-export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'file states';
+export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'quarantine' | 'file states';
 
 export interface GcReport {
   /** Runs whose results were kept. */
@@ -34,6 +37,7 @@ interface GcScope {
   db: DB;
   store: CacheStore;
   records: Records;
+  locks: KeyLocks;
 }
 
 /** Bytes a path holds on its own: a file shared by hard links (objects) counts where its last link goes. */
@@ -62,7 +66,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
     }
   }
   const freed = Object.fromEntries(
-    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'file states'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
+    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'quarantine', 'file states'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
   ) as GcReport['freed'];
   const drop = async (kind: GcKind, path: string) => {
     freed[kind].bytes += await sizeOf(path);
@@ -71,13 +75,14 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
   };
 
   const entries = await dropEntries(ws, liveKeys);
-  await dropObjects(ws.store, freed);
-  for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp]] as const) for (const n of await list(dir)) await drop(kind, join(dir, n));
+  for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp], ['quarantine', ws.store.quarantine]] as const) {
+    for (const n of await list(dir)) await drop(kind, join(dir, n));
+  }
+  await dropObjects(ws, freed);
   for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
   for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
-  for (const dir of [ws.store.locks, ws.store.envs]) {
-    for (const n of (await list(dir)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(dir, n))) await drop('locks', join(dir, n));
-  }
+  freed.locks.items += ws.locks.removeStale();
+  for (const n of (await list(ws.store.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.envs, n))) await drop('locks', join(ws.store.envs, n));
   const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
   for (const n of await list(ws.store.envs)) {
     if (n.endsWith('.lock')) continue;
@@ -91,15 +96,16 @@ async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> 
   let removed = 0;
   for (const key of await list(ws.store.steps)) {
     if (liveKeys.has(key)) continue;
-    await rm(ws.store.entryDir(key), { recursive: true, force: true });
-    ws.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+    await ws.store.removeEntry(key);
     removed++;
   }
   return removed;
 }
 
 /** An object whose only link is its own name is no longer part of any entry. */
-async function dropObjects(store: CacheStore, freed: GcReport['freed']): Promise<void> {
+async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void> {
+  const { store } = ws;
+  const forget = ws.db.prepare('DELETE FROM objects WHERE digest = ?');
   for (const shard of await list(store.objects)) {
     for (const name of await list(join(store.objects, shard))) {
       const p = join(store.objects, shard, name);
@@ -108,6 +114,7 @@ async function dropObjects(store: CacheStore, freed: GcReport['freed']): Promise
       freed.objects.bytes += st.size;
       freed.objects.items++;
       await rm(p, { force: true });
+      forget.run(name);
     }
   }
 }

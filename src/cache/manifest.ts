@@ -2,12 +2,14 @@
 // the SHA-256 of its manifest, one line per entry in sorted order:
 //   `rel/path/`                    a sub-folder
 //   `rel/path\t<x|->\t<digest>`    a file, its executable bit and content digest
+//   `rel/path\tl\t<target>`        a symlink kept as a link (committed outputs); inputs
+//                                  follow symlinks and see the target instead
 // FileStates (inputs) and CacheStore (committed outputs) both use it, so a
 // folder read as an input and the same folder committed as an output digest
 // equally.
 
 import type { BigIntStats } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from './hash.js';
 
@@ -16,6 +18,11 @@ export interface FolderVisitor {
   dir?(abs: string, relPath: string): Promise<void>;
   /** Returns the content digest of a regular file. */
   file(abs: string, relPath: string, st: BigIntStats): Promise<string>;
+  /**
+   * A symlink, kept as a link when this is given (it may throw to refuse one); without it
+   * symlinks are followed.
+   */
+  link?(abs: string, relPath: string, target: string): Promise<void>;
 }
 
 export interface FolderDigest {
@@ -35,7 +42,16 @@ export async function digestFolder(root: string, visit: FolderVisitor): Promise<
     for (const e of entries) {
       const abs = join(dir, e.name);
       const relPath = rel ? `${rel}/${e.name}` : e.name;
-      const st = await stat(abs, { bigint: true });
+      let st = await lstat(abs, { bigint: true });
+      if (st.isSymbolicLink()) {
+        if (visit.link) {
+          const target = await readlink(abs);
+          await visit.link(abs, relPath, target);
+          lines.push(`${relPath}\tl\t${target}`);
+          continue;
+        }
+        st = await stat(abs, { bigint: true });
+      }
       if (st.isDirectory()) {
         lines.push(`${relPath}/`);
         await walk(abs, relPath);

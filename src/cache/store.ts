@@ -3,19 +3,32 @@
 //   flow.db               SQLite records (opened by the workspace)
 //   objects/ab/<digest>   every output file once, read-only, deduplicated by content
 //   steps/<key>/          one committed result: output files as hardlinks into objects/
+//   quarantine/           objects found changed after commit, moved out of dedup's reach
 //   work/<exec>/          an execution's scratch dir (outputs are written here first)
 //   logs/<exec>.log       an execution's full log
 //   tmp/                  staging of commits
-//   locks/<key>.lock      who is executing a key now (pid)
-//   envs/<key>/           managed Python environments
+//   envs/<key>/           managed Python environments (and their lock files)
 //   checkpoints/<key>/    a step's persistent folder across executions of one key (training checkpoints)
-//   latest/<recipe>/<step>  symlink to a step's newest result
+//   latest/<recipe>/<step>  relative symlink to the step's result in the recipe's latest run
 //   reports/              default output folder of plot/report/compare
+// Execution locks are rows in flow.db (store/locks.ts), not files.
 // A result is committed by building steps/<key> in tmp/ and renaming it into
 // place, after fsync: a reader sees a whole entry or none, never a partial one.
+//
+// What the store promises (README "What the cache guarantees"):
+// - It only moves, chmods or links files that are the work dir's own (one link, a real
+//   file inside the work dir); anything else is copied first, so no file outside the
+//   cache is ever changed. A symlink in an output is stored as a symlink when it points
+//   inside that output and refused when it points outside.
+// - Every object's (size, mtime, ctime, inode) is recorded when the store last touched
+//   it; a lookup stats the entry's files against that record (git's index rule), so an
+//   object edited in place, or a file added to or removed from an entry, is never served.
+//   The damaged object is quarantined so dedup never links it again.
+// - The database is an index: an entry folder without a row (a lost or rebuilt
+//   flow.db) is re-hashed before it is trusted again.
 
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -23,15 +36,19 @@ import {
   lstat,
   mkdir,
   open,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
   rename,
   rm,
-  stat,
   symlink,
   unlink,
   writeFile,
 } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
+import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
 import { digestFolder } from './manifest.js';
 
@@ -43,6 +60,13 @@ export interface OutputRecord {
   kind: 'file' | 'dir';
 }
 
+/** One file of an entry: a content object (digest) or a symlink (link target), path relative to the entry. */
+export interface StoredFile {
+  path: string;
+  digest?: string;
+  link?: string;
+}
+
 export interface Entry {
   key: string;
   stepId: string;
@@ -51,7 +75,50 @@ export interface Entry {
   size: number;
   durationMs: number;
   execId: string;
+  /** Every file and symlink of every output; what a lookup checks. */
+  files: StoredFile[];
 }
+
+export interface Lookup {
+  entry?: Entry;
+  /** Why a committed result cannot be reused ("a.txt changed after commit"). */
+  damaged?: string;
+}
+
+/** A step error the user can act on (an output that escapes its folder): reported without a stack. */
+export class OutputError extends Error {
+  override name = 'StepError';
+}
+
+export class MissingOutputError extends Error {
+  constructor(
+    readonly output: string,
+    readonly path: string,
+  ) {
+    super(`declared output "${output}" (${path}) was not created`);
+  }
+}
+
+interface EntryRow {
+  key: string;
+  step_id: string;
+  outputs: string;
+  digest: string;
+  size: number;
+  duration_ms: number;
+  exec_id: string;
+  files: string | null;
+}
+
+interface ObjectRow {
+  size: number;
+  mtime_ns: string;
+  ctime_ns: string;
+  inode: string;
+}
+
+/** What integrity checks cost in this process, for bench/noop.ts: entries and files stat-checked, files re-hashed. */
+export const integrityStats = { entries: 0, files: 0, rehashed: 0 };
 
 export class CacheStore {
   readonly objects: string;
@@ -59,35 +126,47 @@ export class CacheStore {
   readonly work: string;
   readonly logs: string;
   readonly tmp: string;
-  readonly locks: string;
+  readonly quarantine: string;
   readonly envs: string;
   readonly checkpoints: string;
   readonly latest: string;
   readonly reports: string;
 
-  private readonly getEntry;
+  private readonly q;
 
   constructor(
     readonly dir: string,
     private readonly db: DB,
   ) {
-    this.getEntry = db.prepare<[string], { key: string; step_id: string; outputs: string; digest: string; size: number; duration_ms: number; exec_id: string }>(
-      'SELECT * FROM entries WHERE key = ?',
-    );
+    this.q = {
+      entry: db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE key = ?'),
+      object: db.prepare<[string], ObjectRow>('SELECT size, mtime_ns, ctime_ns, inode FROM objects WHERE digest = ?'),
+      putObject: db.prepare(
+        `INSERT INTO objects (digest, size, mtime_ns, ctime_ns, inode) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(digest) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+           ctime_ns = excluded.ctime_ns, inode = excluded.inode`,
+      ),
+      dropObject: db.prepare('DELETE FROM objects WHERE digest = ?'),
+      dropEntry: db.prepare('DELETE FROM entries WHERE key = ?'),
+      putEntry: db.prepare(
+        `INSERT INTO entries (key, step_id, outputs, digest, size, duration_ms, exec_id, created_at, used_at, files)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET step_id = excluded.step_id, outputs = excluded.outputs, digest = excluded.digest,
+           size = excluded.size, duration_ms = excluded.duration_ms, exec_id = excluded.exec_id,
+           created_at = excluded.created_at, used_at = excluded.used_at, files = excluded.files`,
+      ),
+      touch: db.prepare('UPDATE entries SET used_at = ? WHERE key = ?'),
+    };
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.work = join(dir, 'work');
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
-    this.locks = join(dir, 'locks');
+    this.quarantine = join(dir, 'quarantine');
     this.envs = join(dir, 'envs');
     this.checkpoints = join(dir, 'checkpoints');
     this.latest = join(dir, 'latest');
     this.reports = join(dir, 'reports');
-  }
-
-  lockPath(key: string): string {
-    return join(this.locks, `${key}.lock`);
   }
 
   /** The folder that outlives executions of one key: training checkpoints a re-run resumes from. */
@@ -95,14 +174,21 @@ export class CacheStore {
     return join(this.checkpoints, key);
   }
 
-  /** latest/<recipe>/<step> points at the step's newest result, for people looking for outputs. */
-  async linkLatest(recipeName: string, stepId: string, key: string): Promise<void> {
+  /**
+   * latest/<recipe>/<step> points at each step's result in a run, cache hits included, for
+   * people looking for outputs. Relative links, so a moved cache stays valid; made once at
+   * the end of a run rather than per step.
+   */
+  async linkLatest(recipeName: string, results: Map<string, string>): Promise<void> {
+    if (!results.size) return;
     const dir = join(this.latest, recipeName);
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
-    await rm(tmp, { force: true });
-    await symlink(this.entryDir(key), tmp);
-    await rename(tmp, join(dir, stepId));
+    for (const [stepId, key] of results) {
+      const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
+      await rm(tmp, { force: true });
+      await symlink(relative(dir, this.entryDir(key)), tmp);
+      await rename(tmp, join(dir, stepId));
+    }
   }
 
   entryDir(key: string): string {
@@ -115,33 +201,57 @@ export class CacheStore {
     return Object.fromEntries(Object.entries(entry.outputs).map(([n, o]) => [n, join(dir, o.path)]));
   }
 
-  /** The committed entry for a key, if both its record and its folder exist. */
-  async lookup(key: string): Promise<Entry | undefined> {
-    const row = this.getEntry.get(key);
-    if (!row) return undefined;
-    try {
-      await stat(this.entryDir(key));
-    } catch {
-      return undefined;
+  /** The committed entry for a key, if it exists and is intact (see `inspect`). */
+  async lookup(key: string, opts: { repair?: boolean } = { repair: true }): Promise<Entry | undefined> {
+    return (await this.inspect(key, opts)).entry;
+  }
+
+  /**
+   * Finds and checks a committed entry at stat cost. A damaged one is reported and, with
+   * `repair` (what runs do; `flow plan` only reports), removed and its bad objects quarantined.
+   * An entry folder with no database row is re-hashed and re-indexed if its bytes match.
+   */
+  async inspect(key: string, opts: { repair?: boolean } = { repair: true }): Promise<Lookup> {
+    const row = this.q.entry.get(key);
+    const dir = this.entryDir(key);
+    if (!row || row.files === null) {
+      const manifest = await readManifest(dir);
+      if (!manifest) {
+        if (row) this.q.dropEntry.run(key);
+        return {};
+      }
+      const problem = await this.verifyByHash(manifest);
+      if (problem) {
+        if (opts.repair) {
+          await this.quarantineObjects(problem.badDigests);
+          await this.removeEntry(key, manifest);
+        }
+        return { damaged: `cached result damaged: ${problem.text}` };
+      }
+      if (!opts.repair) return { entry: manifest };
+      await this.refreshObjects(manifest.files, 'commit');
+      this.index(manifest, row ? undefined : Date.now());
+      return { entry: manifest };
     }
-    return {
-      key: row.key,
-      stepId: row.step_id,
-      outputs: JSON.parse(row.outputs),
-      digest: row.digest,
-      size: row.size,
-      durationMs: row.duration_ms,
-      execId: row.exec_id,
-    };
+    const entry = rowToEntry(row);
+    const problem = await this.checkStat(entry);
+    if (!problem) return { entry };
+    if (opts.repair) {
+      await this.quarantineObjects(problem.badDigests);
+      await this.removeEntry(key, entry);
+    }
+    return { damaged: `cached result damaged: ${problem.text}` };
   }
 
   touch(key: string): void {
-    this.db.prepare('UPDATE entries SET used_at = ? WHERE key = ?').run(Date.now(), key);
+    this.q.touch.run(Date.now(), key);
   }
 
   /**
    * Moves an execution's outputs into the store and commits steps/<key>.
-   * `outputs` maps output name -> path relative to workDir.
+   * `outputs` maps output name -> path relative to workDir. With `replace` (a forced
+   * re-run) the new result takes the place of a committed one; otherwise a result
+   * another process committed first is kept and returned.
    */
   async commit(
     key: string,
@@ -150,25 +260,36 @@ export class CacheStore {
     workDir: string,
     outputs: Record<string, string>,
     durationMs: number,
+    opts: { replace?: boolean } = {},
   ): Promise<Entry> {
     await mkdir(this.tmp, { recursive: true });
     await mkdir(this.steps, { recursive: true });
     const staging = join(this.tmp, `entry-${randomUUID()}`);
     await mkdir(staging);
+    failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
+    const files: StoredFile[] = [];
+    const realWork = await realpath(workDir);
     try {
       for (const [name, rel] of Object.entries(outputs)) {
-        const src = join(workDir, rel);
-        const dst = join(staging, rel);
-        await mkdir(dirname(dst), { recursive: true });
+        const src = confined(realWork, rel, name);
         const st = await lstat(src).catch(() => undefined);
         if (!st) throw new MissingOutputError(name, rel);
+        // A parent folder that is a symlink would let the output live outside the work dir.
+        if ((await realpath(dirname(src))) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
+        const dst = join(staging, rel);
+        await mkdir(dirname(dst), { recursive: true });
+        if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
-          const { digest, size } = await this.ingestDir(src, dst);
-          records[name] = { path: rel, digest, size, kind: 'dir' };
+          const d = await this.ingestDir(src, dst, rel);
+          records[name] = { path: rel, digest: d.digest, size: d.size, kind: 'dir' };
+          files.push(...d.files);
+        } else if (st.isFile()) {
+          const s = await this.ingestFile(src, dst, st.nlink);
+          records[name] = { path: rel, digest: s.digest, size: s.size, kind: 'file' };
+          files.push({ path: rel, digest: s.digest });
         } else {
-          const { digest, size } = await this.ingestFile(src, dst);
-          records[name] = { path: rel, digest, size, kind: 'file' };
+          throw new OutputError(`output "${name}" (${rel}) is neither a file nor a folder`);
         }
       }
       const digest = sha256(
@@ -178,68 +299,92 @@ export class CacheStore {
           .join('\n'),
       );
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
-      const entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId };
-      await writeFile(join(staging, '.flow-entry.json'), JSON.stringify(entry, null, 2));
+      let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
+      failpoint('commit:ingested');
+      await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      failpoint('commit:manifest');
       await fsyncPath(staging);
+      failpoint('commit:fsynced');
       const final = this.entryDir(key);
       try {
         await rename(staging, final);
       } catch (e) {
-        // Another flow process committed the same key first: same content, keep theirs.
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-        await rm(staging, { recursive: true, force: true });
+        const theirs = this.q.entry.get(key);
+        if (theirs && !opts.replace) {
+          // Another flow process committed the same key first (we waited on no lock): keep theirs.
+          await this.removeTree(staging, files);
+          entry = rowToEntry(theirs);
+        } else {
+          // A forced re-run, or a folder the index does not vouch for: ours replaces it.
+          const aside = join(this.tmp, `replaced-${randomUUID()}`);
+          // Row first: a kill between the two renames leaves no row pointing at no folder.
+          this.q.dropEntry.run(key);
+          await rename(final, aside);
+          failpoint('commit:replaced-aside');
+          await rename(staging, final);
+          const old = await readManifest(aside, key);
+          await this.removeTree(aside, old?.files ?? []);
+        }
       }
+      failpoint('commit:renamed');
       await fsyncPath(this.steps);
-      const now = Date.now();
-      this.db
-        .prepare(
-          `INSERT INTO entries (key, step_id, outputs, digest, size, duration_ms, exec_id, created_at, used_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET used_at = excluded.used_at`,
-        )
-        .run(key, stepId, JSON.stringify(records), digest, size, durationMs, execId, now, now);
+      await this.refreshObjects(entry.files, 'commit');
+      failpoint('commit:objects-recorded');
+      this.index(entry, Date.now());
+      failpoint('commit:indexed');
       return entry;
     } catch (e) {
-      await rm(staging, { recursive: true, force: true });
+      await this.removeTree(staging, files);
       throw e;
     }
   }
 
-  /** Moves one file into objects/ (or drops it if the content is already there) and links it at dst. */
-  private async ingestFile(src: string, dst: string): Promise<{ digest: string; size: number }> {
-    let st = await lstat(src);
-    if (st.isSymbolicLink()) {
-      // Store the content a link points to, not the link.
-      const copy = join(this.tmp, `link-${randomUUID()}`);
-      await copyFile(src, copy);
-      src = copy;
-      st = await lstat(src);
+  /** Removes a committed entry (its folder and its row), keeping the objects' records true. */
+  async removeEntry(key: string, entry?: Entry): Promise<void> {
+    const dir = this.entryDir(key);
+    const files = entry?.files ?? (await readManifest(dir))?.files ?? [];
+    const aside = join(this.tmp, `removed-${randomUUID()}`);
+    await mkdir(this.tmp, { recursive: true });
+    this.q.dropEntry.run(key);
+    try {
+      await rename(dir, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
     }
-    const digest = await hashFileContent(src);
-    const obj = this.objectPath(digest);
-    await mkdir(dirname(obj), { recursive: true });
-    const exists = await stat(obj).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await unlink(src);
-    else {
-      await chmod(src, st.mode & 0o555);
-      await fsyncPath(src);
-      await rename(src, obj);
-    }
-    await link(obj, dst);
-    return { digest, size: st.size };
+    await this.removeTree(aside, files);
   }
 
-  /** Ingests a folder; its digest is the folder manifest's (manifest.ts), as for inputs. */
-  private async ingestDir(src: string, dst: string): Promise<{ digest: string; size: number }> {
-    const { digest, size } = await digestFolder(src, {
-      dir: (_abs, rel) => mkdir(join(dst, rel), { recursive: true }).then(() => undefined),
-      file: async (abs, rel) => (await this.ingestFile(abs, join(dst, rel))).digest,
-    });
-    return { digest, size };
+  /**
+   * Re-hashes every object (`flow verify`): returns the damaged ones by digest. With `repair`,
+   * quarantines them and removes every entry that links one.
+   */
+  async verifyAll(repair: boolean): Promise<{ objects: number; bytes: number; damaged: string[]; entries: string[] }> {
+    let objects = 0;
+    let bytes = 0;
+    const damaged: string[] = [];
+    for (const shard of await readdir(this.objects).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.objects, shard))) {
+        const p = join(this.objects, shard, name);
+        const st = await lstat(p);
+        objects++;
+        bytes += st.size;
+        if (!st.isFile() || (await hashFileContent(p)) !== name) damaged.push(name);
+      }
+    }
+    const bad = new Set(damaged);
+    const entries: string[] = [];
+    for (const row of this.db.prepare<[], EntryRow>('SELECT * FROM entries').all()) {
+      const e = rowToEntry(row);
+      const broken = e.files.some((f) => f.digest && bad.has(f.digest)) || (await this.checkStat(e)) !== undefined;
+      if (!broken) continue;
+      entries.push(e.key);
+      if (repair) await this.removeEntry(e.key, e);
+    }
+    if (repair) await this.quarantineObjects(damaged);
+    return { objects, bytes, damaged, entries };
   }
 
   objectPath(digest: string): string {
@@ -253,14 +398,250 @@ export class CacheStore {
   logPath(execId: string): string {
     return join(this.logs, `${execId}.log`);
   }
+
+  private index(entry: Entry, createdAt: number | undefined): void {
+    const now = Date.now();
+    this.q.putEntry.run(
+      entry.key,
+      entry.stepId,
+      JSON.stringify(entry.outputs),
+      entry.digest,
+      entry.size,
+      entry.durationMs,
+      entry.execId,
+      createdAt ?? now,
+      now,
+      JSON.stringify(entry.files),
+    );
+  }
+
+  /**
+   * Stats every file of an entry against its object's record, and looks for files that
+   * appeared. Returns what is wrong, or undefined when the entry is intact.
+   */
+  private async checkStat(entry: Entry): Promise<{ text: string; badDigests: string[] } | undefined> {
+    const dir = this.entryDir(entry.key);
+    const bad: string[] = [];
+    let first: string | undefined;
+    integrityStats.entries++;
+    integrityStats.files += entry.files.length;
+    const expected = new Set<string>();
+    for (const f of entry.files) {
+      expected.add(f.path);
+      const p = join(dir, f.path);
+      const st = await lstat(p, { bigint: true }).catch(() => undefined);
+      let why: string | undefined;
+      if (!st) why = `${f.path} is missing`;
+      else if (f.link !== undefined) {
+        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) why = `${f.path} changed after commit`;
+      } else {
+        if (!st.isFile() || !(await this.intact(f.digest!, p, st))) {
+          why = `${f.path} changed after commit`;
+          bad.push(f.digest!);
+        }
+      }
+      first ??= why;
+    }
+    if (!first) {
+      // A file added inside an output folder is damage too (a step wrote into its input).
+      for (const [, o] of Object.entries(entry.outputs)) {
+        if (o.kind !== 'dir') continue;
+        const extra = await findExtra(join(dir, o.path), o.path, expected);
+        if (extra) {
+          first = `${extra} appeared after commit`;
+          break;
+        }
+      }
+    }
+    return first ? { text: first, badDigests: bad } : undefined;
+  }
+
+  /**
+   * Whether the file at `path` (an object, or an entry's link to it) still holds `digest`'s bytes.
+   * Its stat agreeing with the record is enough (git's index rule, ctime included); any other
+   * stat, as after another process linked the object (a new ctime), is settled by hashing, and
+   * a file that still hashes right has its new stat recorded.
+   */
+  private async intact(digest: string, path: string, st: BigIntStats): Promise<boolean> {
+    const rec = this.q.object.get(digest);
+    if (rec && sameStat(rec, st)) return true;
+    integrityStats.rehashed++;
+    if ((await hashFileContent(path)) !== digest) return false;
+    const now = await lstat(path, { bigint: true });
+    this.q.putObject.run(digest, Number(now.size), now.mtimeNs.toString(), now.ctimeNs.toString(), now.ino.toString());
+    return true;
+  }
+
+  /** Hashes an unindexed entry's files: its manifest is trusted only if the bytes agree. */
+  private async verifyByHash(entry: Entry): Promise<{ text: string; badDigests: string[] } | undefined> {
+    const dir = this.entryDir(entry.key);
+    for (const f of entry.files) {
+      const p = join(dir, f.path);
+      const st = await lstat(p).catch(() => undefined);
+      if (!st) return { text: `${f.path} is missing`, badDigests: [] };
+      if (f.link !== undefined) {
+        if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) return { text: `${f.path} changed after commit`, badDigests: [] };
+      } else if (!st.isFile() || (await hashFileContent(p)) !== f.digest) {
+        // The entry's file is a link to objects/<digest>: those bytes are bad too.
+        return { text: `${f.path} changed after commit`, badDigests: [f.digest!] };
+      }
+    }
+    return undefined;
+  }
+
+  /** Moves objects out of objects/ so that dedup can never link their bytes again. */
+  private async quarantineObjects(digests: string[]): Promise<void> {
+    if (!digests.length) return;
+    await mkdir(this.quarantine, { recursive: true });
+    for (const d of new Set(digests)) {
+      this.q.dropObject.run(d);
+      await rename(this.objectPath(d), join(this.quarantine, `${d}.${Date.now()}`)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Records the current stat of each object, after the store linked or unlinked it (a link
+   * count change moves the inode's ctime). `commit` records objects it just verified; `after-unlink`
+   * only follows its own change: an object whose size, mtime or inode moved meanwhile is re-hashed,
+   * and quarantined rather than blessed if its bytes changed.
+   */
+  private async refreshObjects(files: StoredFile[], mode: 'commit' | 'after-unlink'): Promise<void> {
+    const digests = new Set(files.flatMap((f) => (f.digest ? [f.digest] : [])));
+    const rows: Array<[string, BigIntStats]> = [];
+    const bad: string[] = [];
+    for (const d of digests) {
+      const rec = mode === 'after-unlink' ? this.q.object.get(d) : undefined;
+      if (mode === 'after-unlink' && !rec) continue;
+      const p = this.objectPath(d);
+      const st = await lstat(p, { bigint: true }).catch(() => undefined);
+      if (!st) continue;
+      const moved = rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString());
+      if (moved && (await hashFileContent(p)) !== d) bad.push(d);
+      else rows.push([d, st]);
+    }
+    this.db.transaction(() => {
+      for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
+    })();
+    await this.quarantineObjects(bad);
+  }
+
+  /** Removes a tree of store links and re-records the objects it linked. */
+  private async removeTree(dir: string, files: StoredFile[]): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    await this.refreshObjects(files, 'after-unlink');
+  }
+
+  /**
+   * Puts one regular file into objects/ and links it at dst. A file with other links may be
+   * shared with something outside the work dir, so it is copied; only a file that is the work
+   * dir's own is moved and made read-only.
+   */
+  private async ingestFile(src: string, dst: string, nlink: number): Promise<{ digest: string; size: number }> {
+    if (nlink > 1) {
+      const copy = join(this.tmp, `copy-${randomUUID()}`);
+      await copyFile(src, copy);
+      src = copy;
+    }
+    const st = await lstat(src);
+    const digest = await hashFileContent(src);
+    const obj = this.objectPath(digest);
+    await mkdir(dirname(obj), { recursive: true });
+    let have = await lstat(obj, { bigint: true }).catch(() => undefined);
+    // An object whose bytes changed since the store made it is never linked again.
+    if (have && !(await this.intact(digest, obj, have))) {
+      await this.quarantineObjects([digest]);
+      have = undefined;
+    }
+    if (have) await unlink(src);
+    else {
+      await chmod(src, st.mode & 0o555);
+      failpoint('commit:object-chmod');
+      await fsyncPath(src);
+      await rename(src, obj);
+      failpoint('commit:object-moved');
+    }
+    await link(obj, dst);
+    failpoint('commit:object-linked');
+    return { digest, size: st.size };
+  }
+
+  /**
+   * Ingests a folder through the one folder walker (manifest.ts): files become objects, a
+   * symlink that stays inside the folder is kept as a symlink, one that leaves it is refused.
+   */
+  private async ingestDir(src: string, dst: string, outRel: string): Promise<{ digest: string; size: number; files: StoredFile[] }> {
+    const files: StoredFile[] = [];
+    const inside = (p: string) => p === src || p.startsWith(src + sep);
+    const { digest, size } = await digestFolder(src, {
+      dir: (_abs, rel) => mkdir(join(dst, rel), { recursive: true }).then(() => undefined),
+      file: async (abs, rel, st) => {
+        const s = await this.ingestFile(abs, join(dst, rel), Number(st.nlink));
+        files.push({ path: `${outRel}/${rel}`, digest: s.digest });
+        return s.digest;
+      },
+      link: async (abs, rel, target) => {
+        const real = await realpath(abs).catch(() => resolve(dirname(abs), target));
+        if (isAbsolute(target) || !inside(resolve(dirname(abs), target)) || !inside(real)) {
+          throw new OutputError(`output ${outRel}: ${outRel}/${rel} is a symlink to ${target}, outside the output; copy the file in instead`);
+        }
+        await symlink(target, join(dst, rel));
+        files.push({ path: `${outRel}/${rel}`, link: target });
+      },
+    });
+    return { digest, size, files };
+  }
+
 }
 
-export class MissingOutputError extends Error {
-  constructor(
-    readonly output: string,
-    readonly path: string,
-  ) {
-    super(`declared output "${output}" (${path}) was not created`);
+const MANIFEST = '.flow-entry.json';
+
+/** The absolute path of an output, which must stay inside the work dir. */
+function confined(workDir: string, rel: string, name: string): string {
+  const p = resolve(workDir, rel);
+  if (isAbsolute(rel) || (p !== workDir && !p.startsWith(workDir + sep)) || p === workDir) {
+    throw new OutputError(`output "${name}" (${rel}) is outside the step's work dir`);
+  }
+  return p;
+}
+
+function sameStat(rec: ObjectRow, st: BigIntStats): boolean {
+  return rec.size === Number(st.size) && rec.mtime_ns === st.mtimeNs.toString() && rec.ctime_ns === st.ctimeNs.toString() && rec.inode === st.ino.toString();
+}
+
+async function findExtra(dir: string, rel: string, expected: Set<string>): Promise<string | undefined> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const r = `${rel}/${e.name}`;
+    if (e.isDirectory()) {
+      const found = await findExtra(join(dir, e.name), r, expected);
+      if (found) return found;
+    } else if (!expected.has(r)) return r;
+  }
+  return undefined;
+}
+
+function rowToEntry(row: EntryRow): Entry {
+  return {
+    key: row.key,
+    stepId: row.step_id,
+    outputs: JSON.parse(row.outputs),
+    digest: row.digest,
+    size: row.size,
+    durationMs: row.duration_ms,
+    execId: row.exec_id,
+    files: row.files ? JSON.parse(row.files) : [],
+  };
+}
+
+/** An entry folder's own manifest, if it has a readable one that names this folder's key. */
+async function readManifest(dir: string, key = basename(dir)): Promise<Entry | undefined> {
+  try {
+    const e = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Entry;
+    if (typeof e.key !== 'string' || !Array.isArray(e.files) || !e.outputs) return undefined;
+    if (key !== undefined && e.key !== key) return undefined;
+    return e;
+  } catch {
+    return undefined;
   }
 }
 

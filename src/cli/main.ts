@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { RecipeError, UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
+import { isDamage } from '../store/damage.js';
 import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
 import { errorEvent } from './error-event.js';
 
@@ -88,6 +89,16 @@ function program(): Command {
     .option('--keep <n>', 'keep what the last N runs used', wholeNumber, 5)
     .action(async (o) => setExit(await (await import('./gc.js')).cmdGc(o)));
 
+  cacheDir(p.command('verify'))
+    .description('re-hash every cached object and report damaged results (like git fsck)')
+    .option('--repair', 'quarantine damaged objects and remove the results that use them')
+    .action(async (o) => setExit(await (await import('./verify.js')).cmdVerify(o)));
+
+  cacheDir(p.command('doctor'))
+    .description('repair the cache database')
+    .option('--rebuild', 'rebuild the cache index from the entries (a lost or damaged flow.db); the old one is kept')
+    .action(async (o) => setExit(await (await import('./verify.js')).cmdDoctor(o)));
+
   // These parse their own flags (src/experiments/commands.ts); --help is answered here.
   const passThrough = (name: string, description: string, usage: string) =>
     cacheDir(p.command(name))
@@ -144,6 +155,9 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof RecipeError) {
       process.stderr.write(`error: ${e.format()}\n`);
+      process.exitCode = EXIT.usage;
+    } else if (isDamage(e)) {
+      process.stderr.write(`error: the cache database is damaged (${(e as Error).message}); run \`flow doctor --rebuild\`\n`);
       process.exitCode = EXIT.usage;
     } else if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);

@@ -33,7 +33,7 @@ export async function cmdValidate(file: string, o: { set: string[] }): Promise<n
 export async function cmdPlan(file: string, o: SelectionFlags & { json?: boolean }): Promise<number> {
   const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
-    printPlan(await makePlan(ws, createStepRegistry(), planOptions(o, file)), Boolean(o.json));
+    printPlan(await makePlan(ws, createStepRegistry(), { ...planOptions(o, file), repair: false }), Boolean(o.json));
     return EXIT.ok;
   } finally {
     ws.close();

@@ -5,7 +5,7 @@
 
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isAlive } from './alive.js';
+import { isAlive } from './identity.js';
 
 export interface Lock {
   release(): Promise<void>;

@@ -3,7 +3,7 @@
 // direct child. Output is streamed line by line; nothing is buffered whole.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -15,7 +15,8 @@ export interface ProcessOptions {
   cwd: string;
   env: Record<string, string>;
   signal: AbortSignal;
-  onLine(line: string, stream: 'stdout' | 'stderr'): void;
+  /** One line of output; `partial` when a longer line was cut here and goes on in the next call. */
+  onLine(line: string, stream: 'stdout' | 'stderr', partial?: boolean): void;
   /** Extra pipes beyond stdio (fd 3, ...): handed to `onExtraLine(fd, line)`. */
   extraFds?: number;
   onExtraLine?(fd: number, line: string): void;
@@ -64,6 +65,53 @@ function installExitHook(): void {
   });
 }
 
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Longest line handed on whole; a longer one is split, so memory stays bounded whatever a step prints. */
+export const MAX_LINE = 64 * 1024;
+
+/**
+ * Splits a byte stream into lines (\n or \r\n). A line longer than MAX_LINE is handed on in
+ * pieces, each but the last with `partial` set, so memory stays bounded whatever a step prints.
+ */
+export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string, partial: boolean) => void): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  const take = (text: string) => {
+    rest += text;
+    let start = 0;
+    for (;;) {
+      const nl = rest.indexOf('\n', start);
+      if (nl < 0) break;
+      const end = nl > start && rest.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      onLine(rest.slice(start, end), false);
+      start = nl + 1;
+    }
+    rest = rest.slice(start);
+    while (rest.length >= MAX_LINE) {
+      onLine(rest.slice(0, MAX_LINE), true);
+      rest = rest.slice(MAX_LINE);
+    }
+  };
+  return new Promise((res) => {
+    stream.on('data', (chunk: Buffer) => take(decoder.write(chunk)));
+    stream.once('close', () => {
+      take(decoder.end());
+      if (rest) onLine(rest, false);
+      rest = '';
+      res();
+    });
+    stream.once('error', () => res());
+  });
+}
+
 export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   installExitHook();
   const extra = opts.extraFds ?? 0;
@@ -84,39 +132,55 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   }
 
   const readers: Promise<void>[] = [];
-  const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string) => void) => {
+  const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string, partial: boolean) => void) => {
     if (!stream) return;
-    const rl = createInterface({ input: stream, crlfDelay: Infinity });
-    rl.on('line', onLine);
-    readers.push(new Promise((r) => rl.once('close', r)));
+    readers.push(splitLines(stream, onLine));
   };
-  pump(child.stdout, (l) => opts.onLine(l, 'stdout'));
-  pump(child.stderr, (l) => opts.onLine(l, 'stderr'));
+  pump(child.stdout, (l, partial) => opts.onLine(l, 'stdout', partial));
+  pump(child.stderr, (l, partial) => opts.onLine(l, 'stderr', partial));
   for (let fd = 3; fd < 3 + extra; fd++) {
-    pump(child.stdio[fd] as NodeJS.ReadableStream, (l) => opts.onExtraLine?.(fd, l));
+    // An event line is small JSON; the pieces of an over-long one are dropped whole.
+    let inLong = false;
+    pump(child.stdio[fd] as NodeJS.ReadableStream, (l, partial) => {
+      if (!partial && !inLong) opts.onExtraLine?.(fd, l);
+      inLong = partial;
+    });
   }
 
   let cancelled = false;
   let killTimer: NodeJS.Timeout | undefined;
-  const onAbort = () => {
+  const stopGroup = () => {
     if (pid === undefined) return;
-    cancelled = true;
     killGroup(pid, 'SIGTERM');
     killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), (opts.graceS ?? 5) * 1000);
     killTimer.unref();
   };
+  const onAbort = () => {
+    cancelled = true;
+    stopGroup();
+  };
   if (opts.signal.aborted) onAbort();
   else opts.signal.addEventListener('abort', onAbort, { once: true });
 
-  const result = await child;
+  // The step ends when the group's leader exits, not when the last holder of its
+  // stdout does: a background child left behind is stopped as on cancel.
+  const exit = await new Promise<{ code: number | null; signal: string | null }>((res) =>
+    child.once('exit', (code, signal) => res({ code, signal })),
+  );
+  if (pid !== undefined && !cancelled && groupAlive(pid)) {
+    opts.onLine(`flow: the step left background processes running; stopping them`, 'stderr');
+    stopGroup();
+  }
   await Promise.all(readers);
+  await child.catch(() => undefined);
   opts.signal.removeEventListener('abort', onAbort);
   if (killTimer) clearTimeout(killTimer);
   if (pid !== undefined) {
-    // The leader exited; make sure nothing it started lingers in its group.
+    // Make sure nothing the leader started lingers in its group.
     killGroup(pid, 'SIGKILL');
     liveGroups.delete(pid);
     tellReaper(`-${pid}`);
   }
+  const result = { exitCode: exit.code, signal: exit.signal };
   return { exitCode: result.exitCode ?? null, signal: result.signal ?? null, cancelled };
 }

@@ -247,12 +247,12 @@ function makeStepType(root: string, file: string): StepType {
         resources: ctx.resources ?? { gpus: ctx.gpus.length },
         name: { runId: ctx.runId, stepId: ctx.stepId },
         signal: ctx.signal,
-        onLine: (line, stream) => {
-          if (stream === 'stderr') {
+        onLine: (line, stream, partial) => {
+          if (stream === 'stderr' && !partial) {
             stderrTail.push(line);
             if (stderrTail.length > 20) stderrTail.shift();
           }
-          ctx.log(line, stream);
+          ctx.log(line, stream, partial);
         },
         onEvent: (line) => handleEvent(ctx, line, errors),
       });

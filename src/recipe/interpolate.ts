@@ -29,7 +29,8 @@ function interpolateString(s: string, resolve: RefResolver): unknown {
 
 function refValue(recipe: Recipe, ref: Ref): unknown {
   if (ref.kind === 'params') return recipe.params[ref.name];
-  if (ref.kind === 'env') return process.env[ref.name] ?? '';
+  // An unset variable without a default was refused at plan time (check.ts).
+  if (ref.kind === 'env') return process.env[ref.name] ?? ref.default ?? '';
   return ref.text;
 }
 

@@ -2,10 +2,10 @@
 // the recipe JSON Schema, `--set` overrides applied to params. Every error
 // names file:line:col and the field path.
 
-import { readFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Node } from 'yaml';
 import { RecipeError, UsageError } from './errors.js';
 import { recipeSchema } from './schema.js';
 import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
@@ -19,13 +19,19 @@ export function displayPath(file: string): string {
   return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
 }
 
+/** Recipes are small; a bigger file is a mistake (or an attack on the parser), refused before parsing. */
+const MAX_RECIPE_BYTES = 1 << 20;
+
 export function loadRecipe(file: string, sets: string[] = []): Recipe {
   const abs = resolve(file);
   const shown = displayPath(abs);
   let text: string;
   try {
+    const size = statSync(abs).size;
+    if (size > MAX_RECIPE_BYTES) throw new UsageError(`${shown}: recipe is ${size} bytes; a recipe is at most ${MAX_RECIPE_BYTES} bytes`);
     text = readFileSync(abs, 'utf8');
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   const lineCounter = new LineCounter();
@@ -42,7 +48,13 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   }
   const positions = new Map<string, SourcePos>();
   collectPositions(doc.contents as Node | null, '', positions, at);
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    // The yaml library's own guard against alias bombs: at most 100 alias expansions.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+  }
   const top: SourcePos = { file: shown, line: 1, col: 1 };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
@@ -71,6 +83,16 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
         positions.get(`steps.${id}.outputs@key`) ?? pos,
         `steps.${id}.outputs`,
       );
+    }
+    for (const [name, rel] of Object.entries((s.outputs as Record<string, string>) ?? {})) {
+      // An output lives inside the step's work dir: the store never reaches outside the cache.
+      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
+        throw new RecipeError(
+          `output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`,
+          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
+          `steps.${id}.outputs.${name}`,
+        );
+      }
     }
     steps[id] = {
       id,
@@ -143,9 +165,40 @@ function applySets(params: Record<string, unknown>, sets: string[], shown: strin
         `--set ${name}: ${shown} has no param "${name}"${known.length ? ` (params: ${known.join(', ')})` : ''}`,
       );
     }
-    params[name] = parseDocument(s.slice(eq + 1)).toJS();
+    params[name] = parseSetValue(name, s.slice(eq + 1));
   }
   return params;
+}
+
+/**
+ * A `--set` value is one complete YAML scalar, sequence or mapping: `v=[1,` or an
+ * unterminated quote is refused rather than repaired, and so are aliases and tags
+ * (a command-line value has nothing to alias, and a tag can construct surprises).
+ */
+function parseSetValue(name: string, text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false });
+  const bad = doc.errors[0] ?? doc.warnings[0];
+  if (bad) throw new UsageError(`--set ${name}=${clip(text)}: not a complete YAML value (${bad.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`);
+  let why: string | undefined;
+  visit(doc, {
+    Alias: () => {
+      why = 'aliases are not allowed';
+      return visit.BREAK;
+    },
+    Node: (_k, node) => {
+      if ((node as { tag?: string }).tag || (node as { anchor?: string }).anchor) {
+        why = 'anchors and tags are not allowed';
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (why) throw new UsageError(`--set ${name}=${clip(text)}: ${why}`);
+  return doc.toJS();
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
 /** Records the position of every value (`path`) and every mapping key (`path@key`). */

@@ -1,12 +1,14 @@
 // `${...}` references inside recipe values. Three namespaces:
 //   ${params.x}              a recipe param (after --set and matrix overrides)
 //   ${steps.s.outputs.o}     the path of an upstream step's output (a dependency)
-//   ${env.X}                 an environment variable (enters the key only where used)
+//   ${env.X}                 an environment variable (enters the key only where used); an unset
+//                            one is an error at plan time
+//   ${env.X:-default}        the same, with the text after :- where X is unset
 
 export type Ref =
   | { kind: 'params'; name: string; text: string }
   | { kind: 'steps'; step: string; output: string; text: string }
-  | { kind: 'env'; name: string; text: string }
+  | { kind: 'env'; name: string; default?: string; text: string }
   | { kind: 'invalid'; text: string; why: string };
 
 export const REF_PATTERN = /\$\{([^}]*)\}/g;
@@ -15,14 +17,15 @@ export function parseRef(inner: string, text: string): Ref {
   const body = inner.trim();
   const parts = body.split('.');
   if (parts[0] === 'params' && parts.length === 2 && parts[1]) return { kind: 'params', name: parts[1], text };
-  if (parts[0] === 'env' && parts.length === 2 && parts[1]) return { kind: 'env', name: parts[1], text };
+  const env = /^env\.([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(body);
+  if (env) return { kind: 'env', name: env[1]!, ...(env[2] !== undefined ? { default: env[2] } : {}), text };
   // A step id may carry a matrix variant with dots in its values: steps.train[lr=1e-4,x=0.5].outputs.adapter
   const step = /^steps\.(.+)\.outputs\.([^.\s]+)$/.exec(body);
   if (step) return { kind: 'steps', step: step[1]!, output: step[2]!, text };
   return {
     kind: 'invalid',
     text,
-    why: 'expected ${params.NAME}, ${steps.STEP.outputs.NAME} or ${env.NAME}',
+    why: 'expected ${params.NAME}, ${steps.STEP.outputs.NAME}, ${env.NAME} or ${env.NAME:-default}',
   };
 }
 

@@ -4,9 +4,9 @@
 // inspection until gc. Every outcome goes through the step's StepRun.
 
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { failpoint } from '../cache/failpoint.js';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
 import type { FailureReason } from '../events.js';
@@ -17,6 +17,7 @@ import type { Executor } from '../steps/process-spec.js';
 import type { StepRunContext, StepSettings } from '../steps/types.js';
 import type { PlannedStep } from './plan.js';
 import type { StepRun } from './step-run.js';
+import { StepLog } from './log-file.js';
 import type { Workspace } from './workspace.js';
 
 export interface ExecuteArgs {
@@ -32,6 +33,8 @@ export interface ExecuteArgs {
   machineGpus: number;
   /** Absolute path of an upstream output (its committed entry). */
   outputPath(step: string, output: string): string;
+  /** The committed entries of the steps this one reads, checked again after it ran. */
+  upstream: Entry[];
   signal: AbortSignal;
   executor: Executor;
   settings: StepSettings;
@@ -44,7 +47,7 @@ interface Execution {
   id: string;
   workDir: string;
   logPath: string;
-  log: WriteStream;
+  log: StepLog;
   outputs: Record<string, string>;
 }
 
@@ -53,11 +56,15 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
   a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
   try {
-    await a.step.prepared.type.run(stepContext(a, x, w));
+    try {
+      await a.step.prepared.type.run(stepContext(a, x, w));
+    } finally {
+      await checkInputs(a.ws, a.upstream);
+    }
     if (a.signal.aborted) throw new Error('cancelled');
     return await commitExecution(a, x);
   } catch (e) {
-    await closeStream(x.log);
+    x.log.close();
     if (a.signal.aborted) {
       a.run.cancelled();
       return { status: 'cancelled' };
@@ -74,7 +81,7 @@ async function openExecution(a: ExecuteArgs): Promise<Execution> {
   await mkdir(workDir, { recursive: true });
   await mkdir(dirname(logPath), { recursive: true });
   const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
-  return { id, workDir, logPath, log: createWriteStream(logPath), outputs };
+  return { id, workDir, logPath, log: new StepLog(logPath), outputs };
 }
 
 /** The child environment: flow's own, the step's env:, FLOW_* variables and the GPUs it holds. */
@@ -97,6 +104,7 @@ function stepEnv(a: ExecuteArgs, x: Execution): Record<string, string> {
 
 function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): StepRunContext {
   const run = a.run;
+  const longLine = { stdout: 0, stderr: 0 };
   return {
     stepId: a.step.prepared.def.id,
     runId: a.runId,
@@ -111,9 +119,13 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     resources: a.step.prepared.def.resources,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
-    log(line, stream = 'stdout') {
-      x.log.write(`${line}\n`);
-      run.log(line, stream);
+    log(line, stream = 'stdout', partial = false) {
+      x.log.write(line, partial);
+      // Reporters see the first piece of an over-long line and a note at its end, not the flood.
+      const piece = longLine[stream];
+      longLine[stream] = partial ? piece + line.length : 0;
+      if (piece === 0) run.log(line, stream);
+      else if (!partial) run.log(`[… a line of ${piece + line.length} characters; whole in the log]`, stream);
     },
     progress: (p) => run.progress(p),
     metric: (name, value) => run.metric(name, value),
@@ -137,10 +149,10 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
   const { ws } = a;
   const def = a.step.prepared.def;
   const metrics = await readMetrics(x.outputs);
-  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed());
-  await closeStream(x.log);
+  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed(), { replace: a.step.forced });
+  failpoint('execute:committed');
+  x.log.close();
   await rm(x.workDir, { recursive: true, force: true });
-  await ws.store.linkLatest(a.recipe.name, def.id, a.key);
   a.run.done({ key: a.key, outputs: ws.store.outputPaths(entry), metrics });
   return { status: 'done', entry };
 }
@@ -154,6 +166,18 @@ function failureOf(e: unknown): { reason: FailureReason; message: string; exitCo
   return { reason: 'internal', message: err?.stack ?? String(e), exitCode: err?.exitCode ?? null };
 }
 
-function closeStream(s: NodeJS.WritableStream): Promise<void> {
-  return new Promise((r) => s.end(r));
+/**
+ * A step must not change what it was given: its upstream entries are stat-checked again
+ * after it ran. A damaged one is invalidated (and its objects quarantined) by the store,
+ * and this step fails, so nothing built on altered bytes is committed.
+ */
+async function checkInputs(ws: Workspace, upstream: Entry[]): Promise<void> {
+  for (const e of upstream) {
+    const r = await ws.store.inspect(e.key);
+    if (r.damaged) throw new InputModifiedError(`modified its input in place (${e.stepId}): ${r.damaged.replace(/^cached result damaged: /, '')}; the upstream result was invalidated and re-runs next time`);
+  }
+}
+
+class InputModifiedError extends Error {
+  override name = 'StepError';
 }

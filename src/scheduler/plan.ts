@@ -20,6 +20,8 @@ export interface PlanOptions extends Selection {
   sets: string[];
   force?: string[];
   forceAll?: boolean;
+  /** `flow plan` only reports a damaged cached result; a run removes it (default). */
+  repair?: boolean;
 }
 
 export interface PlannedStep extends StepPlan {
@@ -57,10 +59,10 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
     const upstream = upstreamDigests(p.def, (d) => steps.get(d)!.entry);
     const fingerprint = upstream ? { ...local, upstream } : undefined;
     const key = fingerprint ? keyOf(fingerprint) : undefined;
-    const found = key ? await ws.store.lookup(key) : undefined;
+    const { entry: found, damaged } = key ? await ws.store.inspect(key, { repair: opts.repair ?? true }) : {};
     const isForced = forced.has(id) && selected.has(id);
     const status = found && !isForced ? 'cached' : 'run';
-    const reasons = status === 'run' ? whyRun(ws, recipe, graph, steps, id, isForced, fingerprint ?? local) : [];
+    const reasons = status === 'run' ? whyRun(ws, recipe, graph, steps, id, isForced, fingerprint ?? local, damaged) : [];
     const entry = status === 'cached' ? found : undefined;
     steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });
   }
@@ -99,9 +101,11 @@ function whyRun(
   id: string,
   isForced: boolean,
   fingerprint: Fingerprint | Omit<Fingerprint, 'upstream'>,
+  damaged: string | undefined,
 ): string[] {
   const reasons: string[] = [];
   if (isForced) reasons.push('forced');
+  if (damaged) reasons.push(damaged);
   const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
   for (const d of rerunning) reasons.push(`upstream ${d} will run`);
   const prev = ws.records.lastFingerprint<Fingerprint>(recipe.file, id);
@@ -109,7 +113,7 @@ function whyRun(
   else if (!isForced) {
     const diffs = explainChange(prev, fingerprint);
     if (diffs.length) reasons.push(...diffs);
-    else if (!rerunning.length) reasons.push('no cached result (removed by gc, or never committed)');
+    else if (!rerunning.length && !damaged) reasons.push('no cached result (removed by gc, or never committed)');
   }
   return reasons;
 }

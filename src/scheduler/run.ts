@@ -10,7 +10,6 @@ import PQueue from 'p-queue';
 import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
-import { acquireLock } from '../proc/lock.js';
 import { RecipeError, UsageError } from '../recipe/errors.js';
 import type { ExecutorConfig, Recipe } from '../recipe/types.js';
 import type { StepSettings } from '../steps/types.js';
@@ -159,6 +158,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const crash = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   const { counts, savedMs } = scope.tally;
   const status = opts.signal.aborted ? 'cancelled' : crash || counts.failed || counts.skipped ? 'failed' : 'done';
+  await ws.store.linkLatest(plan.recipe.name, new Map([...scope.entries].map(([step, e]) => [step, e.key])));
   ws.records.finishRun(runId, status);
   opts.emit({ type: 'run-end', runId, status, durationMs: Date.now() - started, savedMs, counts, time: Date.now() });
   if (crash) throw crash.reason;
@@ -223,7 +223,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
     run.cancelled();
     return { status: 'cancelled' };
   }
-  const lock = await acquireLock(ws.store.lockPath(key), opts.signal, (pid) =>
+  const lock = await ws.locks.acquire(key, opts.signal, (pid) =>
     opts.emit({ type: 'warning', runId: scope.tally.runId, step: s.id, message: `waiting: another flow process (pid ${pid}) is running ${s.id} with the same key`, time: Date.now() }),
   ).catch((e: unknown) => {
     if (opts.signal.aborted) return undefined; // cancelled while waiting for the other process
@@ -252,6 +252,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       gpus: held,
       machineGpus: scope.gpus.total,
       outputPath: outputPathIn(scope),
+      upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
       signal: opts.signal,
       executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
       settings: scope.settings,
@@ -260,6 +261,6 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
     scope.entries.set(s.id, r.entry);
     return { status: 'ok', entry: r.entry };
   } finally {
-    await lock.release();
+    lock.release();
   }
 }

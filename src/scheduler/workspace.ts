@@ -4,7 +4,8 @@
 import { resolve } from 'node:path';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
-import { openDb, type DB } from '../store/db.js';
+import { openOrRecover, type DB } from '../store/db.js';
+import { KeyLocks } from '../store/locks.js';
 import { Records } from '../store/records.js';
 import { ROOT } from '../root.js';
 
@@ -14,7 +15,10 @@ export interface Workspace {
   store: CacheStore;
   files: FileStates;
   records: Records;
+  locks: KeyLocks;
   root: string;
+  /** Set when a damaged database was replaced on open (said once on stderr). */
+  notice?: string;
   close(): void;
 }
 
@@ -24,13 +28,16 @@ export function cacheDirFrom(flag: string | undefined): string {
 }
 
 export function openWorkspace(cacheDir: string): Workspace {
-  const db = openDb(resolve(cacheDir, 'flow.db'));
+  const { db, notice } = openOrRecover(resolve(cacheDir, 'flow.db'));
+  if (notice) process.stderr.write(`warning: ${notice}\n`);
   return {
     cacheDir,
+    notice,
     db,
     store: new CacheStore(cacheDir, db),
     files: new FileStates(db),
     records: new Records(db),
+    locks: new KeyLocks(db),
     root: ROOT,
     close: () => db.close(),
   };

@@ -127,6 +127,9 @@ function checkRefs(recipe: Recipe, step: StepDef): void {
       const known = Object.keys(recipe.params);
       throw new RecipeError(`unknown param "${ref.name}"${known.length ? ` (params: ${known.join(', ')})` : ''}`, at, field);
     }
+    if (ref.kind === 'env' && process.env[ref.name] === undefined && ref.default === undefined) {
+      throw new RecipeError(`environment variable ${ref.name} is not set (set it, or write \${env.${ref.name}:-default})`, at, field);
+    }
     if (ref.kind === 'steps' && !recipe.steps[ref.step]) {
       throw new RecipeError(`unknown step "${ref.step}" in ${ref.text} (steps: ${Object.keys(recipe.steps).join(', ')})`, at, field);
     }

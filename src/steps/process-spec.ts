@@ -33,7 +33,8 @@ export interface ProcessSpec {
   resources?: ProcessResources;
   /** Human-readable job name parts: run id and step id. */
   name: { runId: string; stepId: string };
-  onLine(line: string, stream: 'stdout' | 'stderr'): void;
+  /** One line of output; `partial` when an over-long line was cut here and goes on in the next call. */
+  onLine(line: string, stream: 'stdout' | 'stderr', partial?: boolean): void;
   onEvent?(line: string): void;
   /** Executor-specific state changes for the reporter (e.g. slurm job id, PENDING (Resources), RUNNING on node1). */
   onState?(state: ExecutorState): void;

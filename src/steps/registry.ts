@@ -5,7 +5,7 @@
 // the types it uses; the registry never imports a provider itself.
 
 import { existsSync, readdirSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, RUNNING_COMPILED } from '../root.js';
 import type { StepType } from './types.js';
@@ -28,7 +28,7 @@ export class StepRegistry {
   private readonly loaded = new Map<string, Promise<StepType>>();
 
   constructor(
-    root = ROOT,
+    private readonly root = ROOT,
     private readonly providers: StepProvider[] = [],
   ) {
     const stepsDir = join(root, 'steps');
@@ -64,7 +64,7 @@ export class StepRegistry {
       const provided = this.providedTypes().get(name);
       const mod = this.modules.get(name);
       if (provided) p = Promise.resolve(provided);
-      else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withPluginSources(m.default, mod.pluginRoot));
+      else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withRunningCode(withPluginSources(m.default, mod.pluginRoot), mod, this.root));
       else p = Promise.reject(new Error(`unknown step type "${name}"`));
       this.loaded.set(name, p);
     }
@@ -77,6 +77,16 @@ function subdirs(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name);
+}
+
+/**
+ * A built-in step runs from dist/ when flow is compiled: its compiled folder enters the
+ * implementation digest beside its sources, so a stale build never runs under the key of
+ * newer sources.
+ */
+function withRunningCode(type: StepType, mod: ModuleRef, root: string): StepType {
+  if (mod.pluginRoot || !RUNNING_COMPILED) return type;
+  return { ...type, sources: [...type.sources, relative(root, dirname(mod.file))] };
 }
 
 function withPluginSources(type: StepType, pluginRoot: string | undefined): StepType {

@@ -25,7 +25,7 @@ export function shellStepType(step: StepDef): StepType {
         name: { runId: ctx.runId, stepId: ctx.stepId },
         resources: ctx.resources ?? step.resources,
         signal: ctx.signal,
-        onLine: (line, stream) => ctx.log(line, stream),
+        onLine: (line, stream, partial) => ctx.log(line, stream, partial),
       });
       failOnOutcome('command', outcome);
     },

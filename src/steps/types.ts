@@ -36,8 +36,11 @@ export interface StepRunContext {
   gpus: number[];
   /** Environment for child processes (process.env plus what the engine adds). */
   env: Record<string, string>;
-  /** Writes a line to the execution's log file and to the reporter. */
-  log(line: string, stream?: 'stdout' | 'stderr'): void;
+  /**
+   * Writes a line to the execution's log file and to the reporter. `partial`: the line goes on
+   * in the next call (a cut over-long line): the log gets every byte, the reporter only the start.
+   */
+  log(line: string, stream?: 'stdout' | 'stderr', partial?: boolean): void;
   progress(p: Progress): void;
   metric(name: string, value: number): void;
   artifact(name: string, path: string): void;

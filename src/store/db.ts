@@ -6,8 +6,9 @@
 // many have been applied, so an old database is upgraded in place on open.
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { isDamage } from './damage.js';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 
 export type DB = Database.Database;
 
@@ -78,17 +79,59 @@ const MIGRATIONS: string[] = [
     checked_at INTEGER NOT NULL
   );
   `,
+  // 2: integrity and locks (the cache's word: issue 12).
+  `
+  -- What each entry holds, file by file: [{path, digest} | {path, link}], checked on every hit.
+  ALTER TABLE entries ADD COLUMN files TEXT;
+  -- Each object's stat as the store last left it; a hit compares the entry's files against it.
+  CREATE TABLE objects (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns TEXT NOT NULL,
+    ctime_ns TEXT NOT NULL,
+    inode TEXT NOT NULL
+  );
+  -- Who executes a key now: pid plus the process's start time, so a reused pid is not mistaken for the owner.
+  CREATE TABLE locks (
+    key TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    pid_start TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL
+  );
+  ALTER TABLE runs ADD COLUMN pid_start TEXT;
+  `,
 ];
 
+
+/**
+ * Opens the database; a damaged one is moved aside (with its WAL) and a fresh one made.
+ * The cache index is rebuilt lazily from each entry's own manifest, re-hashed before it is
+ * trusted (cache/store.ts), so no result is lost, only the run history, kept in the moved file.
+ */
+export function openOrRecover(file: string): { db: DB; notice?: string } {
+  try {
+    return { db: openDb(file) };
+  } catch (e) {
+    if (!isDamage(e)) throw e;
+    const aside = `${file}.damaged-${Date.now()}`;
+    renameSync(file, aside);
+    for (const ext of ['-wal', '-shm']) if (existsSync(file + ext)) renameSync(file + ext, aside + ext);
+    return {
+      db: openDb(file),
+      notice: `${file} was damaged (${(e as Error).message}); moved it to ${basename(aside)} and started a new one: cached results are re-verified on first use, the run history stays in the moved file`,
+    };
+  }
+}
 
 export function openDb(file: string): DB {
   mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
+  // First: a second flow process may hold the write lock for a moment (even while it
+  // switches a fresh file to WAL); wait rather than fail.
+  db.pragma('busy_timeout = 10000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  // A second flow process may hold the write lock for a moment; wait rather than fail.
-  db.pragma('busy_timeout = 10000');
   migrate(db, file);
   return db;
 }
@@ -102,7 +145,9 @@ function migrate(db: DB, file: string): void {
   }
   if (current === MIGRATIONS.length) return;
   const apply = db.transaction(() => {
-    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    // Read again under the write lock: another process may have migrated since the read above.
+    const now = db.pragma('user_version', { simple: true }) as number;
+    for (let v = now; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   });
   apply.immediate();

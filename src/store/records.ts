@@ -1,9 +1,9 @@
 // Reads and writes run and execution records. The engine's only door into
 // the runs/executions/metrics tables.
 
+import { isAlive, SELF_START } from '../proc/identity.js';
 import type { DB } from './db.js';
 import { flattenMetrics } from './db.js';
-import { isAlive } from '../proc/alive.js';
 import { resolveRun } from './runs.js';
 
 /** A step's cache fingerprint as stored (the cache layer defines its fields). */
@@ -57,8 +57,8 @@ export class Records {
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
     this.db
-      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid);
+      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid, SELF_START);
   }
 
   finishRun(id: string, status: 'done' | 'failed' | 'cancelled'): void {
@@ -67,9 +67,9 @@ export class Records {
 
   /** Runs left 'running' by a flow process that no longer exists (killed, crashed) become 'crashed'. */
   markCrashedRuns(): void {
-    const rows = this.db.prepare<[], { id: string; pid: number }>("SELECT id, pid FROM runs WHERE status = 'running'").all();
+    const rows = this.db.prepare<[], { id: string; pid: number; pid_start: string | null }>("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").all();
     for (const r of rows) {
-      if (isAlive(r.pid)) continue;
+      if (isAlive(r.pid, r.pid_start)) continue;
       this.db.transaction(() => {
         this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
         this.db

@@ -1,0 +1,39 @@
+// A step's log file: written synchronously (a flood cannot pile up in memory
+// behind a slow disk) and capped, with a note at the cut, so a step printing
+// without end cannot fill the disk. FLOW_LOG_MAX_BYTES sets the cap.
+
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+const DEFAULT_MAX = 1 << 30;
+
+export class StepLog {
+  private fd: number | undefined;
+  private written = 0;
+  private cut = false;
+  private readonly max: number;
+
+  constructor(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX) {
+    this.fd = openSync(path, 'a');
+    this.max = max;
+  }
+
+  /** Appends a line, or with `partial` a piece of one that goes on (no newline yet). */
+  write(line: string, partial = false): void {
+    if (this.cut || this.fd === undefined) return;
+    const text = partial ? line : `${line}\n`;
+    const bytes = Buffer.byteLength(text);
+    if (this.written + bytes > this.max) {
+      writeSync(this.fd, `\n[flow: log cut at ${this.max} bytes; the step's further output is not kept]\n`);
+      this.cut = true;
+      return;
+    }
+    writeSync(this.fd, text);
+    this.written += bytes;
+  }
+
+  /** Idempotent: a failure after the success path closed it closes nothing twice. */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
