@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runRecipe } from '../src/scheduler/run.js';
+import { createStepRegistry } from '../src/cli/registry.js';
 import { openWorkspace } from '../src/scheduler/workspace.js';
 import { ROOT } from '../src/root.js';
 
@@ -27,7 +28,7 @@ try {
     const ws = openWorkspace(join(dir, `cache-${fmt}`));
     let stepMs = 0;
     t = performance.now();
-    await runRecipe(ws, {
+    await runRecipe(ws, createStepRegistry(), {
       recipeFile: recipe,
       sets: [],
       jobs: 1,

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { hashFileContent, hashStats } from '../src/cache/hash.js';
 import { makePlan } from '../src/scheduler/plan.js';
 import { runRecipe } from '../src/scheduler/run.js';
+import { createStepRegistry } from '../src/cli/registry.js';
 import { openWorkspace } from '../src/scheduler/workspace.js';
 import type { EngineEvent } from '../src/events.js';
 
@@ -42,7 +43,7 @@ async function run(recipeFile: string, cacheDir: string) {
   const events: EngineEvent[] = [];
   hashStats.bytes = 0;
   const t0 = performance.now();
-  const r = await runRecipe(ws, { recipeFile, sets: [], jobs: 2, argv: [], signal: new AbortController().signal, emit: (e) => events.push(e) });
+  const r = await runRecipe(ws, createStepRegistry(), { recipeFile, sets: [], jobs: 2, argv: [], signal: new AbortController().signal, emit: (e) => events.push(e) });
   const ms = performance.now() - t0;
   ws.close();
   if (r.status !== 'done') throw new Error(`run ${r.status}: ${JSON.stringify(events.filter((e) => e.type === 'step-failed'))}`);
@@ -107,12 +108,12 @@ async function planBench(): Promise<void> {
   const ws = openWorkspace(join(dir, 'cache-big'));
   const small = join(dir, 'small.yml');
   writeFileSync(small, `${lines.slice(0, 3 + 200 * 3).join('\n')}\n`);
-  await makePlan(ws, { recipeFile: small, sets: [] }); // warm up the JIT
+  await makePlan(ws, createStepRegistry(), { recipeFile: small, sets: [] }); // warm up the JIT
   let t = performance.now();
-  await makePlan(ws, { recipeFile: small, sets: [] });
+  await makePlan(ws, createStepRegistry(), { recipeFile: small, sets: [] });
   const ms200 = performance.now() - t;
   t = performance.now();
-  const plan = await makePlan(ws, { recipeFile: recipe, sets: [] });
+  const plan = await makePlan(ws, createStepRegistry(), { recipeFile: recipe, sets: [] });
   const ms = performance.now() - t;
   ws.close();
   console.log(`plan of a ${n}-step synthetic DAG (${[...plan.graph.deps.values()].reduce((a, s) => a + s.size, 0)} edges)`);

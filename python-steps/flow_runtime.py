@@ -109,11 +109,12 @@ def validate(step: str, params_file: str, with_: dict) -> dict:
 
 
 class Params:
-    def __init__(self, step: str, with_: dict, outputs: dict, work_dir: str) -> None:
+    def __init__(self, step: str, with_: dict, outputs: dict, work_dir: str, checkpoint_dir: str | None = None) -> None:
         self.step = step
         self.with_ = with_
         self.outputs = outputs
         self.work_dir = work_dir
+        self.checkpoint_dir = checkpoint_dir
 
     def output(self, name: str) -> Path:
         path = self.outputs.get(name)
@@ -137,16 +138,15 @@ def load_params(step: str) -> Params:
     with_ = validate(step, args.params, raw.get("with", {}))
     work_dir = raw.get("work_dir") or os.getcwd()
     outputs = raw.get("outputs") or {}
-    return Params(step, with_, outputs, work_dir)
+    return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"))
 
 
 def checkpoint_dir(params: Params) -> Path:
     """A place that outlives the execution's fresh work dir, so a re-run of the same
-    step (same cache key) finds the checkpoints of the run that crashed."""
-    key = os.environ.get("FLOW_STEP_KEY")
-    cache = os.environ.get("FLOW_CACHE_DIR")
-    if key and cache:
-        return Path(cache) / "checkpoints" / key
+    step (same cache key) finds the checkpoints of the run that crashed. The engine's
+    cache store owns that folder and names it in the params file."""
+    if params.checkpoint_dir:
+        return Path(params.checkpoint_dir)
     return Path(params.work_dir) / "checkpoints"
 
 

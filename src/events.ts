@@ -31,6 +31,21 @@ export interface Progress {
   values?: Record<string, number>;
 }
 
+/**
+ * A table a step type publishes for reporters, so they need not know its metrics' shape
+ * (sql-eval publishes accuracy by Spider hardness level).
+ */
+export interface SummaryTable {
+  title: string;
+  /** Column keys in display order, e.g. ['easy', 'medium', 'hard', 'extra', 'all']. */
+  columns: string[];
+  /** Row label ('count', 'ex', 'em') -> column -> value. */
+  rows: Record<string, Record<string, number | null>>;
+}
+
+/** Why a step failed: its process exited non-zero, was killed, left a declared output missing, rejected its input, or flow broke. */
+export type FailureReason = 'exit-code' | 'signal' | 'missing-output' | 'user-error' | 'internal';
+
 export type EngineEvent =
   | { type: 'run-start'; runId: string; recipe: string; name: string; steps: StepInfo[]; time: number }
   | { type: 'plan'; runId: string; steps: StepPlan[]; time: number }
@@ -77,6 +92,7 @@ export type EngineEvent =
       step: string;
       durationMs: number;
       exitCode?: number | null;
+      reason: FailureReason;
       error: string;
       logPath?: string;
       time: number;
@@ -84,6 +100,23 @@ export type EngineEvent =
   | { type: 'step-cancelled'; runId: string; step: string; time: number }
   | { type: 'step-skipped'; runId: string; step: string; reason: string; time: number }
   | { type: 'warning'; runId?: string; step?: string; message: string; time: number }
+  /** Where a step's process is, as its executor tells it (e.g. a Slurm job: PENDING (Resources), RUNNING on node1). */
+  | { type: 'step-state'; runId: string; step: string; executor: string; jobId?: string; state: string; detail?: string; time: number }
+  | { type: 'step-summary'; runId: string; step: string; table: SummaryTable; time: number }
+  /**
+   * A run that could not start: a bad recipe (validation, with its place in the file) or bad
+   * arguments (usage). Printed by every reporter; `--ui json` prints it as a JSON line.
+   */
+  | {
+      type: 'error';
+      kind: 'validation' | 'usage';
+      message: string;
+      file?: string;
+      line?: number;
+      col?: number;
+      field?: string;
+      time: number;
+    }
   | {
       type: 'run-end';
       runId: string;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
-import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart } from '../src/experiments/charts.js';
+import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart } from '../src/charts/charts.js';
 import { cmdPlot } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';

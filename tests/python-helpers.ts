@@ -9,6 +9,7 @@ import { ensurePythonEnv } from '../src/python/env.js';
 import { loadPythonStepTypes } from '../src/python/step-types.js';
 import type { Progress } from '../src/events.js';
 import type { StepRunContext, StepType } from '../src/steps/types.js';
+import { createLocalExecutor } from '../src/scheduler/executors/local.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const FIXTURES = join(ROOT, 'tests', 'fixtures', 'python');
@@ -53,8 +54,11 @@ export function makeCtx(
   const outputs = Object.fromEntries(Object.entries(rel).map(([n, p]) => [n, join(workDir, p)]));
   const controller = new AbortController();
   const r: Recorded = { progress: [], metrics: [], artifacts: [], logs: [], controller } as unknown as Recorded;
+  const cacheDir = opts.cacheDir ?? tmp('cache');
+  const stepKey = opts.stepKey ?? 'k' + Math.random().toString(16).slice(2);
   r.ctx = {
     stepId: type.name.replace('python:', ''),
+    runId: 'test-run',
     workDir,
     with: w,
     outputs,
@@ -62,11 +66,13 @@ export function makeCtx(
     gpus: [],
     env: {
       ...(process.env as Record<string, string>),
-      FLOW_PYTHON: opts.python,
-      FLOW_CACHE_DIR: opts.cacheDir ?? tmp('cache'),
-      FLOW_STEP_KEY: opts.stepKey ?? 'k' + Math.random().toString(16).slice(2),
+      FLOW_CACHE_DIR: cacheDir,
+      FLOW_STEP_KEY: stepKey,
     },
     root: ROOT,
+    checkpointDir: join(cacheDir, 'checkpoints', stepKey),
+    settings: { python: { extras: [], interpreter: opts.python }, envsDir: join(cacheDir, 'envs') },
+    exec: (spec) => createLocalExecutor().exec(spec),
     log: (line) => r.logs.push(line),
     progress: (p) => r.progress.push(p),
     metric: (name, value) => r.metrics.push({ name, value }),

@@ -2,10 +2,11 @@
 // (size, mtime_ns, inode) are unchanged since it was last hashed keeps its
 // digest, so a no-op re-run over a 15 GB model folder only stats files.
 
-import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { DB } from '../store/db.js';
-import { hashFileContent, sha256 } from './hash.js';
+import { hashFileContent } from './hash.js';
+import { digestFolder } from './manifest.js';
 
 export interface PathDigest {
   digest: string;
@@ -70,30 +71,9 @@ export class FileStates {
     return digest;
   }
 
-  /** A folder's digest covers relative paths, the executable bit and file digests, in sorted order. */
+  /** A folder's digest covers relative paths, the executable bit and file digests, in sorted order (manifest.ts). */
   private async digestDir(root: string): Promise<PathDigest> {
-    const lines: string[] = [];
-    let size = 0;
-    let files = 0;
-    const walk = async (dir: string, rel: string): Promise<void> => {
-      const entries = await readdir(dir, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const abs = join(dir, e.name);
-        const relPath = rel ? `${rel}/${e.name}` : e.name;
-        const st = await stat(abs, { bigint: true });
-        if (st.isDirectory()) {
-          lines.push(`${relPath}/`);
-          await walk(abs, relPath);
-        } else if (st.isFile()) {
-          const exec = (Number(st.mode) & 0o111) !== 0 ? 'x' : '-';
-          lines.push(`${relPath}\t${exec}\t${await this.digestFile(abs, st)}`);
-          size += Number(st.size);
-          files++;
-        }
-      }
-    };
-    await walk(root, '');
-    return { digest: sha256(lines.join('\n')), size, files, kind: 'dir' };
+    const d = await digestFolder(root, { file: (abs, _rel, st) => this.digestFile(abs, st) });
+    return { ...d, kind: 'dir' };
   }
 }

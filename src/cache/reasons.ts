@@ -1,7 +1,7 @@
 // Why a step will run: the difference between the fingerprint it has now and
 // the one its last successful execution had (wireit's "explain", Snakemake's -r).
 
-import type { Fingerprint } from './key.js';
+import type { Fingerprint } from './fingerprint.js';
 
 const show = (v: unknown): string => {
   const s = typeof v === 'string' ? v : JSON.stringify(v);

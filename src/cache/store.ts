@@ -1,8 +1,16 @@
-// The content-addressed store under the cache dir:
+// The content-addressed store, and the one owner of every path under the
+// cache dir (nothing else joins a path under it):
+//   flow.db               SQLite records (opened by the workspace)
 //   objects/ab/<digest>   every output file once, read-only, deduplicated by content
 //   steps/<key>/          one committed result: output files as hardlinks into objects/
 //   work/<exec>/          an execution's scratch dir (outputs are written here first)
 //   logs/<exec>.log       an execution's full log
+//   tmp/                  staging of commits
+//   locks/<key>.lock      who is executing a key now (pid)
+//   envs/<key>/           managed Python environments
+//   checkpoints/<key>/    a step's persistent folder across executions of one key (training checkpoints)
+//   latest/<recipe>/<step>  symlink to a step's newest result
+//   reports/              default output folder of plot/report/compare
 // A result is committed by building steps/<key> in tmp/ and renaming it into
 // place, after fsync: a reader sees a whole entry or none, never a partial one.
 
@@ -15,16 +23,17 @@ import {
   lstat,
   mkdir,
   open,
-  readdir,
   rename,
   rm,
   stat,
+  symlink,
   unlink,
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DB } from '../store/db.js';
 import { hashFileContent, sha256 } from './hash.js';
+import { digestFolder } from './manifest.js';
 
 export interface OutputRecord {
   /** Path inside the entry folder. */
@@ -50,6 +59,11 @@ export class CacheStore {
   readonly work: string;
   readonly logs: string;
   readonly tmp: string;
+  readonly locks: string;
+  readonly envs: string;
+  readonly checkpoints: string;
+  readonly latest: string;
+  readonly reports: string;
 
   private readonly getEntry;
 
@@ -65,6 +79,30 @@ export class CacheStore {
     this.work = join(dir, 'work');
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
+    this.locks = join(dir, 'locks');
+    this.envs = join(dir, 'envs');
+    this.checkpoints = join(dir, 'checkpoints');
+    this.latest = join(dir, 'latest');
+    this.reports = join(dir, 'reports');
+  }
+
+  lockPath(key: string): string {
+    return join(this.locks, `${key}.lock`);
+  }
+
+  /** The folder that outlives executions of one key: training checkpoints a re-run resumes from. */
+  checkpointDir(key: string): string {
+    return join(this.checkpoints, key);
+  }
+
+  /** latest/<recipe>/<step> points at the step's newest result, for people looking for outputs. */
+  async linkLatest(recipeName: string, stepId: string, key: string): Promise<void> {
+    const dir = join(this.latest, recipeName);
+    await mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
+    await rm(tmp, { force: true });
+    await symlink(this.entryDir(key), tmp);
+    await rename(tmp, join(dir, stepId));
   }
 
   entryDir(key: string): string {
@@ -195,31 +233,13 @@ export class CacheStore {
     return { digest, size: st.size };
   }
 
-  /** Ingests a folder; its digest has the same form as FileStates' folder digest. */
+  /** Ingests a folder; its digest is the folder manifest's (manifest.ts), as for inputs. */
   private async ingestDir(src: string, dst: string): Promise<{ digest: string; size: number }> {
-    const lines: string[] = [];
-    let size = 0;
-    const walk = async (from: string, to: string, rel: string) => {
-      await mkdir(to, { recursive: true });
-      const entries = await readdir(from, { withFileTypes: true });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const relPath = rel ? `${rel}/${e.name}` : e.name;
-        const s = join(from, e.name);
-        const st = await stat(s);
-        if (st.isDirectory()) {
-          lines.push(`${relPath}/`);
-          await walk(s, join(to, e.name), relPath);
-        } else if (st.isFile()) {
-          const exec = (st.mode & 0o111) !== 0 ? 'x' : '-';
-          const r = await this.ingestFile(s, join(to, e.name));
-          lines.push(`${relPath}\t${exec}\t${r.digest}`);
-          size += r.size;
-        }
-      }
-    };
-    await walk(src, dst, '');
-    return { digest: sha256(lines.join('\n')), size };
+    const { digest, size } = await digestFolder(src, {
+      dir: (_abs, rel) => mkdir(join(dst, rel), { recursive: true }).then(() => undefined),
+      file: async (abs, rel) => (await this.ingestFile(abs, join(dst, rel))).digest,
+    });
+    return { digest, size };
   }
 
   objectPath(digest: string): string {

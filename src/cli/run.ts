@@ -1,17 +1,15 @@
 // flow run / plan / validate.
 
-import { buildGraph } from '../graph/dag.js';
-import { checkRecipe } from '../recipe/check.js';
 import { UsageError } from '../recipe/errors.js';
-import { displayPath, loadRecipe } from '../recipe/load.js';
-import { expandMatrix } from '../recipe/matrix.js';
+import { displayPath } from '../recipe/load.js';
 import type { EngineEvent, Reporter } from '../events.js';
 import { createJsonReporter } from '../reporters/json.js';
 import { createPlainReporter } from '../reporters/plain.js';
 import { makePlan, type PlanOptions } from '../scheduler/plan.js';
 import { executePlan } from '../scheduler/run.js';
 import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
-import { StepRegistry } from '../steps/registry.js';
+import { analyzeOrThrow } from '../steps/analyze.js';
+import { createStepRegistry } from './registry.js';
 import { EXIT, parse, type Options } from './args.js';
 
 const SELECTION: Options = {
@@ -45,9 +43,7 @@ function planOptions(values: Record<string, unknown>, recipeFile: string): PlanO
 export async function cmdValidate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { set: { type: 'string', multiple: true } });
   const file = recipeArg(positionals, 'validate');
-  const recipe = expandMatrix(loadRecipe(file, (values.set as string[]) ?? []));
-  buildGraph(recipe);
-  await checkRecipe(recipe, new StepRegistry());
+  const { recipe } = await analyzeOrThrow(file, (values.set as string[]) ?? [], createStepRegistry());
   process.stdout.write(`ok: ${displayPath(recipe.file)} (${Object.keys(recipe.steps).length} steps)\n`);
   return EXIT.ok;
 }
@@ -56,7 +52,7 @@ export async function cmdPlan(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...SELECTION, json: { type: 'boolean' } });
   const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
   try {
-    const plan = await makePlan(ws, planOptions(values, recipeArg(positionals, 'plan')));
+    const plan = await makePlan(ws, createStepRegistry(), planOptions(values, recipeArg(positionals, 'plan')));
     printPlan(plan, Boolean(values.json));
     return EXIT.ok;
   } finally {
@@ -111,7 +107,8 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
   let reporter: Reporter | undefined;
   try {
     let opts = planOptions(values, file);
-    let plan = await makePlan(ws, opts);
+    const registry = createStepRegistry();
+    let plan = await makePlan(ws, registry, opts);
     if (values['dry-run']) {
       printPlan(plan, ui === 'json');
       return EXIT.ok;
@@ -127,7 +124,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
       opts = { ...opts, only: undefined, from: next.step, until: undefined, force: [next.step], forceAll: false };
       ws.files.forget();
       current = new AbortController();
-      plan = await makePlan(ws, opts);
+      plan = await makePlan(ws, registry, opts);
       result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DB } from '../store/db.js';
-import { type Chart, type BarPoint, type LossPoint, hardnessBarsSpec, lossCurvesSpec, renderChart } from './charts.js';
+import { type Chart, type BarPoint, type LossPoint, hardnessBarsSpec, lossCurvesSpec, renderChart } from '../charts/charts.js';
 import { type CompareTable, compare } from './compare.js';
 import { type ExecRecord, ExperimentError, executionsOf, findRun, seriesOf, variantText } from './records.js';
 

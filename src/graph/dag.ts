@@ -3,18 +3,14 @@
 
 import { RecipeError } from '../recipe/errors.js';
 import { walkRefs } from '../recipe/refs.js';
-import type { Recipe, StepDef } from '../recipe/types.js';
+import { stepFields } from '../recipe/fields.js';
+import type { Recipe } from '../recipe/types.js';
 
 export interface Graph {
   /** Step ids in a dependency-respecting order (ties keep recipe order). */
   order: string[];
   deps: Map<string, Set<string>>;
   dependents: Map<string, Set<string>>;
-}
-
-/** The fields of a step whose references create dependencies and enter its key. */
-export function stepFields(step: StepDef): Record<string, unknown> {
-  return { with: step.with, run: step.run, inputs: step.inputs, outputs: step.outputs, env: step.env };
 }
 
 export function buildGraph(recipe: Recipe): Graph {

@@ -14,15 +14,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { acquireLock } from '../scheduler/lock.js';
-import { runProcess } from '../scheduler/process.js';
+import { acquireLock } from '../proc/lock.js';
+import { runProcess } from '../proc/process-group.js';
 import { StepError } from '../steps/types.js';
 
 export interface PythonEnvOptions {
   /** Repository root; requirements files are read from <root>/python-steps/. */
   root: string;
-  /** Envs live in <cacheDir>/envs/<key>/. */
+  /** Envs live in <cacheDir>/envs/<key>/ (unless envsDir says where). */
   cacheDir: string;
+  /** The cache store's envs folder (the engine passes it; tests may leave it to cacheDir). */
+  envsDir?: string;
   /** Extra requirement sets: 'gpu' adds python-steps/requirements-gpu.txt. */
   extras?: string[];
   /** An existing interpreter to use as is (recipe `python.interpreter` or FLOW_PYTHON). */
@@ -100,7 +102,7 @@ export async function ensurePythonEnv(opts: PythonEnvOptions): Promise<PythonEnv
   const { version, platform } = await pythonVersion(base);
   const files = opts.requirementFiles ?? requirementFiles(opts.root, opts.extras);
   const key = envKey(version, platform, files);
-  const dir = join(opts.cacheDir, 'envs', key);
+  const dir = join(opts.envsDir ?? join(opts.cacheDir, 'envs'), key);
   if (existsSync(join(dir, MARKER))) return { python: join(dir, 'bin', 'python'), key, dir, created: false };
 
   // The file lock keeps other processes out; this keeps concurrent requests of this process in line
@@ -137,7 +139,7 @@ async function build(base: string, dir: string, key: string, files: string[], ve
   const log = opts.log ?? (() => undefined);
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(join(opts.cacheDir, 'envs'), { recursive: true });
+  await mkdir(dirname(dir), { recursive: true });
   const started = Date.now();
   log(`python env ${key}: creating with Python ${version}: pip install ${files.map((f) => `-r ${f}`).join(' ')}`);
   const step = async (file: string, args: string[], what: string) => {

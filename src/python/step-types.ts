@@ -4,17 +4,17 @@
 // the script with the managed interpreter (directly, or under torchrun /
 // deepspeed / accelerate), streams its stdout/stderr to the log, and turns the
 // JSON-lines events of its own channel into progress / metric / artifact
-// calls. The channel is fd 3 for a direct launch; a launcher's ranks are
-// spawned without inherited fds, so launched steps write a file that is tailed.
+// calls. The process runs through ctx.exec, on whatever executor the
+// scheduler chose. The channel is fd 3 for a direct local launch; a
+// launcher's ranks are spawned without inherited fds (and a remote executor
+// has no pipe), so those write a file that the executor tails.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { runProcess } from '../scheduler/process.js';
+import { basename, dirname, join } from 'node:path';
 import { StepError, type JsonSchema, type StepRunContext, type StepType } from '../steps/types.js';
 import { ensurePythonEnv } from './env.js';
 import { cudaPresent, gpuCapabilities, NVIDIA_PROC } from './gpu.js';
-import { LineTail } from './tail.js';
 
 /** A rule naming a `with:` option that needs CUDA. */
 export interface GpuRule {
@@ -178,13 +178,14 @@ function handleEvent(ctx: StepRunContext, line: string, errors: string[]): void 
   }
 }
 
-/** The interpreter: FLOW_PYTHON (set by the engine from `python.interpreter`, or by the user), else the managed env. */
+/** The interpreter: the recipe's `python.interpreter` (or FLOW_PYTHON), else the managed env. */
 async function interpreter(ctx: StepRunContext): Promise<string> {
   const env = await ensurePythonEnv({
     root: ctx.root,
-    cacheDir: ctx.env.FLOW_CACHE_DIR ?? join(ctx.root, 'cache'),
-    extras: (ctx.env.FLOW_PYTHON_EXTRAS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    interpreter: ctx.env.FLOW_PYTHON || undefined,
+    cacheDir: dirname(ctx.settings.envsDir),
+    envsDir: ctx.settings.envsDir,
+    extras: ctx.settings.python.extras,
+    interpreter: ctx.settings.python.interpreter,
     log: ctx.log,
     signal: ctx.signal,
   });
@@ -216,7 +217,8 @@ function makeStepType(root: string, file: string): StepType {
     async run(ctx) {
       const python = await interpreter(ctx);
       const paramsFile = join(ctx.workDir, 'flow-params.json');
-      await writeFile(paramsFile, JSON.stringify({ step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir }, null, 2));
+      const params = { step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir, checkpoint_dir: ctx.checkpointDir };
+      await writeFile(paramsFile, JSON.stringify(params, null, 2));
       const launcher = ctx.with.launcher as Launcher | undefined;
       const launched = launcher !== undefined && launcher.type !== 'none';
       const eventsFile = join(ctx.workDir, 'flow-events.jsonl');
@@ -228,44 +230,40 @@ function makeStepType(root: string, file: string): StepType {
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',
-        ...(launched ? { FLOW_EVENTS_FILE: eventsFile } : { FLOW_EVENTS_FD: '3' }),
+        FLOW_EVENTS_FILE: eventsFile,
       };
-      if (launched) delete env.FLOW_EVENTS_FD;
-      else delete env.FLOW_EVENTS_FILE;
+      delete env.FLOW_EVENTS_FD;
 
       const errors: string[] = [];
       const stderrTail: string[] = [];
-      const tail = launched ? new LineTail(eventsFile, (l) => handleEvent(ctx, l, errors)) : undefined;
-      tail?.start();
-      let result;
-      try {
-        result = await runProcess({
-          file: python,
-          args: launchArgs(join(ctx.root, PY_DIR, script), paramsFile, launcher, ctx.gpus),
-          cwd: ctx.workDir,
-          env,
-          signal: ctx.signal,
-          onLine: (line, stream) => {
-            if (stream === 'stderr') {
-              stderrTail.push(line);
-              if (stderrTail.length > 20) stderrTail.shift();
-            }
-            ctx.log(line, stream);
-          },
-          extraFds: launched ? 0 : 1,
-          onExtraLine: (_fd, line) => handleEvent(ctx, line, errors),
-        });
-      } finally {
-        await tail?.stop();
-      }
+      const result = await ctx.exec({
+        file: python,
+        args: launchArgs(join(ctx.root, PY_DIR, script), paramsFile, launcher, ctx.gpus),
+        cwd: ctx.workDir,
+        env,
+        eventsFile,
+        // A direct launch may use a pipe (fd 3) where the executor is local.
+        eventsFd: !launched,
+        resources: { gpus: ctx.gpus.length },
+        name: { runId: ctx.runId, stepId: ctx.stepId },
+        signal: ctx.signal,
+        onLine: (line, stream) => {
+          if (stream === 'stderr') {
+            stderrTail.push(line);
+            if (stderrTail.length > 20) stderrTail.shift();
+          }
+          ctx.log(line, stream);
+        },
+        onEvent: (line) => handleEvent(ctx, line, errors),
+      });
       if (result.cancelled) throw new Error('cancelled');
       if (result.exitCode === 0) return;
-      // Exit 2 with an error event is a user error (bad params, missing package): no stack trace.
-      if (result.exitCode === 2 && errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
+      // An error event is a user error (bad params, missing package): no stack trace. Exit 2 is the
+      // runtime's code for it, but a launcher (torchrun) replaces its ranks' codes with its own.
+      if (errors.length && (result.exitCode === 2 || launched)) throw new StepError(`${name}: ${errors.join('; ')}`);
       const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
-      const err = new Error(`${name}: ${script} exited with ${result.exitCode ?? result.signal}${why ? `: ${why}` : ''}`);
-      (err as Error & { exitCode?: number | null }).exitCode = result.exitCode;
-      throw err;
+      const how = result.detail ?? `exited with ${result.exitCode ?? result.signal}`;
+      throw new StepError(`${name}: ${script} ${how}${why ? `: ${why}` : ''}`, result.signal || result.reason ? 'signal' : 'exit-code', result.exitCode);
     },
   };
 }

@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { RecipeError, UsageError } from './errors.js';
 import { recipeSchema } from './schema.js';
-import type { MatrixDef, Recipe, SourcePos, StepDef } from './types.js';
+import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validateRecipe = ajv.compile(recipeSchema);
@@ -55,6 +55,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     params?: Record<string, unknown>;
     matrix?: Record<string, unknown>;
     python?: Recipe['python'];
+    executor?: string | ExecutorConfig;
     steps: Record<string, Record<string, unknown>>;
   };
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
@@ -80,7 +81,11 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       inputs: (s.inputs as string[]) ?? [],
       outputs: (s.outputs as Record<string, string>) ?? {},
       needs: (s.needs as string[]) ?? [],
-      resources: { gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, positions.get(`steps.${id}.resources.gpus`) ?? pos, id) },
+      resources: {
+        ...(s.resources as Omit<Resources, 'gpus'>),
+        gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
+      },
+      executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
       env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
       pos,
     };
@@ -93,9 +98,15 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     params,
     matrix: data.matrix ? toMatrix(data.matrix) : undefined,
     python: data.python,
+    executor: executorConfig(data.executor),
     steps,
     positions,
   };
+}
+
+export function executorConfig(e: string | ExecutorConfig | undefined): ExecutorConfig | undefined {
+  if (e === undefined) return undefined;
+  return typeof e === 'string' ? { type: e } : e;
 }
 
 /** `resources.gpus` is a number or `${params.NAME}` naming a whole number, so `--set gpus=4` works. */

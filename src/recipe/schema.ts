@@ -4,6 +4,25 @@
 
 const scalar = { type: ['string', 'number', 'boolean', 'null'] };
 
+/** `executor: local` or `executor: { type: slurm, partition: gpu, ... }`; the type is checked against the registered executors. */
+export const executorSchema = {
+  description: "Where the step's process runs: 'local' (default) or { type: slurm, partition, account, time, extra }.",
+  anyOf: [
+    { type: 'string', pattern: '^[a-z][a-z0-9-]*$' },
+    {
+      type: 'object',
+      required: ['type'],
+      properties: {
+        type: { type: 'string', pattern: '^[a-z][a-z0-9-]*$' },
+        partition: { type: 'string' },
+        account: { type: 'string' },
+        time: { type: 'string' },
+        extra: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  ],
+} as const;
+
 export const stepSchema = {
   type: 'object',
   additionalProperties: false,
@@ -34,8 +53,13 @@ export const stepSchema = {
           anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\$\\{params\\.[A-Za-z_][A-Za-z0-9_]*\\}$' }],
           description: 'GPU ids handed to the step (CUDA_VISIBLE_DEVICES): a number, or ${params.NAME}.',
         },
+        cpus: { type: 'integer', minimum: 1, description: 'CPU cores (for batch schedulers such as Slurm).' },
+        memory: { type: 'string', pattern: '^[0-9]+[KMGT]?$', description: "Memory, e.g. '16G' (for batch schedulers)." },
+        time: { type: 'string', pattern: '^([0-9]+-)?[0-9]{1,2}:[0-9]{2}:[0-9]{2}$', description: "Time limit 'HH:MM:SS' or 'D-HH:MM:SS' (for batch schedulers)." },
+        nodes: { type: 'integer', minimum: 1, description: 'Nodes (for batch schedulers).' },
       },
     },
+    executor: executorSchema,
     env: { type: 'object', additionalProperties: scalar, description: 'Extra environment variables for the step.' },
   },
 } as const;
@@ -71,6 +95,7 @@ export const recipeSchema = {
         interpreter: { type: 'string', description: 'Use this Python instead of the managed environment.' },
       },
     },
+    executor: executorSchema,
     steps: {
       type: 'object',
       minProperties: 1,

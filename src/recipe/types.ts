@@ -21,13 +21,32 @@ export interface StepDef {
   outputs: Record<string, string>;
   /** Explicit dependencies beyond `${steps.X...}` references. */
   needs: string[];
-  resources: { gpus: number };
+  resources: Resources;
+  /** `steps.<id>.executor`, normalised; absent when the step does not name one. */
+  executor?: ExecutorConfig;
   env: Record<string, string>;
   /** Matrix values this step instance was expanded with; absent for shared steps. */
   variant?: Record<string, unknown>;
   /** The step id before matrix expansion ('train' for 'train[lora_rank=32]'). */
   baseId: string;
   pos: SourcePos;
+}
+
+/** What a step asks of the machine; gpus is always known, the rest only matters to batch schedulers. */
+export interface Resources {
+  gpus: number;
+  cpus?: number;
+  /** e.g. '16G' */
+  memory?: string;
+  /** 'HH:MM:SS' or 'D-HH:MM:SS' */
+  time?: string;
+  nodes?: number;
+}
+
+/** `executor: local` or `executor: { type: slurm, partition: gpu, ... }`, normalised to an object. */
+export interface ExecutorConfig {
+  type: string;
+  [option: string]: unknown;
 }
 
 export interface MatrixDef {
@@ -47,6 +66,8 @@ export interface Recipe {
   matrix?: MatrixDef;
   /** Python environment settings: extra requirement sets, or an existing interpreter. */
   python?: { extras?: string[]; interpreter?: string };
+  /** The recipe's default executor for its steps. */
+  executor?: ExecutorConfig;
   steps: Record<string, StepDef>;
   /** Maps a dotted field path ('steps.train.with.lora.rank') to its place in the file. */
   positions: Map<string, SourcePos>;

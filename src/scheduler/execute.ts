@@ -1,19 +1,22 @@
-// Executes one step: a fresh work dir, a log file, the step type's run(), then
-// an atomic commit of its outputs into the content store. A failure or a
-// cancel leaves no cache entry; the work dir stays for inspection until gc.
+// Executes one step: a fresh work dir, a log file, the step type's run() with
+// its context, then an atomic commit of its outputs into the content store.
+// A failure or a cancel leaves no cache entry; the work dir stays for
+// inspection until gc. Every outcome goes through the step's StepRun.
 
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, rename, symlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { getPath, setPath, type Fingerprint } from '../cache/key.js';
-import { resolveValue, resolveWith } from '../recipe/interpolate.js';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
-import { withValidator } from '../recipe/check.js';
+import type { FailureReason } from '../events.js';
+import { resolveValue } from '../recipe/interpolate.js';
 import type { Recipe } from '../recipe/types.js';
-import type { EngineEvent } from '../events.js';
-import type { StepRunContext } from '../steps/types.js';
+import { resolveStepWith } from '../steps/analyze.js';
+import type { Executor } from '../steps/process-spec.js';
+import type { StepRunContext, StepSettings } from '../steps/types.js';
 import type { PlannedStep } from './plan.js';
+import type { StepRun } from './step-run.js';
 import type { Workspace } from './workspace.js';
 
 export interface ExecuteArgs {
@@ -21,6 +24,7 @@ export interface ExecuteArgs {
   recipe: Recipe;
   runId: string;
   step: PlannedStep;
+  run: StepRun;
   key: string;
   fingerprint: Fingerprint;
   reasons: string[];
@@ -29,149 +33,126 @@ export interface ExecuteArgs {
   /** Absolute path of an upstream output (its committed entry). */
   outputPath(step: string, output: string): string;
   signal: AbortSignal;
-  emit(e: EngineEvent): void;
+  executor: Executor;
+  settings: StepSettings;
 }
 
-export type ExecuteResult =
-  | { status: 'done'; entry: Entry; outputs: Record<string, string> }
-  | { status: 'failed' | 'cancelled' };
+export type ExecuteResult = { status: 'done'; entry: Entry } | { status: 'failed' | 'cancelled' };
+
+/** One execution's scratch: its id, work dir, log and absolute output paths. */
+interface Execution {
+  id: string;
+  workDir: string;
+  logPath: string;
+  log: WriteStream;
+  outputs: Record<string, string>;
+}
 
 export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
-  const { ws, recipe, step, runId } = a;
-  const def = step.prepared.def;
-  const type = step.prepared.type;
-  const execId = randomUUID();
-  const workDir = ws.store.newExecDir(execId);
-  const logPath = ws.store.logPath(execId);
-  await mkdir(workDir, { recursive: true });
-  await mkdir(dirname(logPath), { recursive: true });
-  const log = createWriteStream(logPath);
-  const started = Date.now();
-  const now = () => Date.now();
-
-  const outputs = Object.fromEntries(Object.entries(step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
-  const resolveRef = (v: unknown) => resolveValue(recipe, v, a.outputPath);
-
-  let w: Record<string, unknown>;
-  if (def.run !== undefined) {
-    w = { command: resolveRef(def.run) };
-  } else {
-    w = resolveWith(recipe, def, a.outputPath);
-    for (const field of type.inputs) {
-      const v = getPath(w, field);
-      if (typeof v === 'string' && v !== '') setPath(w, field, resolve(recipe.dir, v));
-    }
-    withValidator(type)(w); // applies schema defaults
-  }
-
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
-  for (const [k, v] of Object.entries(def.env)) env[k] = String(resolveRef(v));
-  for (const [n, p] of Object.entries(outputs)) env[`FLOW_OUTPUT_${n.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = p;
-  Object.assign(env, {
-    FLOW_STEP_ID: def.id,
-    FLOW_STEP_KEY: a.key,
-    FLOW_RUN_ID: runId,
-    FLOW_CACHE_DIR: ws.cacheDir,
-    FLOW_RECIPE_DIR: recipe.dir,
-  });
-  // Python steps read the recipe's `python:` settings from here (run() sees no recipe).
-  if (recipe.python?.extras?.length) env.FLOW_PYTHON_EXTRAS = recipe.python.extras.join(',');
-  const py = recipe.python?.interpreter;
-  if (py) env.FLOW_PYTHON = py.includes('/') ? resolve(recipe.dir, py) : py;
-  // On a GPU machine a step gets exactly the GPUs it was handed; on a CPU machine nothing changes.
-  if (a.machineGpus > 0) env.CUDA_VISIBLE_DEVICES = a.gpus.join(',');
-
-  ws.records.startExecution({
-    id: execId,
-    runId,
-    stepId: def.id,
-    stepType: type.name,
-    variant: def.variant,
-    key: a.key,
-    logPath,
-    fingerprint: a.fingerprint,
-    gpus: a.gpus,
-  });
-  a.emit({ type: 'step-start', runId, step: def.id, key: a.key, execId, reasons: a.reasons, gpus: a.gpus, logPath, time: now() });
-
-  const lastValue = new Map<string, number>();
-  const ctx: StepRunContext = {
-    stepId: def.id,
-    workDir,
-    with: w,
-    outputs,
-    signal: a.signal,
-    gpus: a.gpus,
-    env,
-    root: ws.root,
-    log(line, stream = 'stdout') {
-      log.write(`${line}\n`);
-      a.emit({ type: 'step-log', runId, step: def.id, stream, line, time: now() });
-    },
-    progress(p) {
-      // A series point is kept when its value moves: trainers repeat the last logged loss on every step.
-      for (const [name, value] of Object.entries(p.values ?? {})) {
-        if (!Number.isFinite(value) || lastValue.get(name) === value) continue;
-        lastValue.set(name, value);
-        ws.records.addMetric(execId, name, value, p.current);
-      }
-      a.emit({ type: 'step-progress', runId, step: def.id, progress: p, time: now() });
-    },
-    metric(name, value) {
-      ws.records.addMetric(execId, name, value, null);
-      a.emit({ type: 'step-metric', runId, step: def.id, name, value, time: now() });
-    },
-    artifact(name, path) {
-      a.emit({ type: 'step-artifact', runId, step: def.id, name, path, time: now() });
-    },
-  };
-
+  const x = await openExecution(a);
+  const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
+  a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
   try {
-    await type.run(ctx);
+    await a.step.prepared.type.run(stepContext(a, x, w));
     if (a.signal.aborted) throw new Error('cancelled');
-    const durationMs = Date.now() - started;
-    let metrics: unknown;
-    if ('metrics' in outputs) {
-      try {
-        metrics = JSON.parse(await readFile(outputs.metrics!, 'utf8'));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`output metrics is not valid JSON: ${(e as Error).message}`);
-      }
-    }
-    const entry = await ws.store.commit(a.key, def.id, execId, workDir, step.prepared.outputs, durationMs);
-    const paths = ws.store.outputPaths(entry);
-    ws.records.finishExecution(execId, { status: 'done', durationMs, outputs: paths, metrics });
-    await closeStream(log);
-    await rm(workDir, { recursive: true, force: true });
-    await linkLatest(ws.cacheDir, recipe.name, def.id, ws.store.entryDir(a.key));
-    a.emit({ type: 'step-done', runId, step: def.id, key: a.key, durationMs, outputs: paths, metrics: metrics as Record<string, unknown> | undefined, time: now() });
-    return { status: 'done', entry, outputs: paths };
+    return await commitExecution(a, x);
   } catch (e) {
-    const durationMs = Date.now() - started;
-    await closeStream(log);
+    await closeStream(x.log);
     if (a.signal.aborted) {
-      ws.records.finishExecution(execId, { status: 'cancelled', durationMs, error: 'cancelled' });
-      a.emit({ type: 'step-cancelled', runId, step: def.id, time: now() });
+      a.run.cancelled();
       return { status: 'cancelled' };
     }
-    const err = e as Error & { exitCode?: number | null };
-    const message = e instanceof MissingOutputError || err.name === 'StepError' ? err.message : (err.stack ?? String(e));
-    ws.records.finishExecution(execId, { status: 'failed', durationMs, exitCode: err.exitCode ?? null, error: message });
-    a.emit({ type: 'step-failed', runId, step: def.id, durationMs, exitCode: err.exitCode ?? null, error: message.split('\n')[0]!, logPath, time: now() });
+    a.run.failed({ ...failureOf(e), logPath: x.logPath });
     return { status: 'failed' };
   }
 }
 
-function closeStream(s: NodeJS.WritableStream): Promise<void> {
-  return new Promise((r) => s.end(r));
+async function openExecution(a: ExecuteArgs): Promise<Execution> {
+  const id = randomUUID();
+  const workDir = a.ws.store.newExecDir(id);
+  const logPath = a.ws.store.logPath(id);
+  await mkdir(workDir, { recursive: true });
+  await mkdir(dirname(logPath), { recursive: true });
+  const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
+  return { id, workDir, logPath, log: createWriteStream(logPath), outputs };
 }
 
-/** <cache>/latest/<recipe>/<step> points at the step's newest result, for people looking for outputs. */
-export async function linkLatest(cacheDir: string, recipeName: string, stepId: string, target: string): Promise<void> {
-  const dir = join(cacheDir, 'latest', recipeName);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
-  await rm(tmp, { force: true });
-  await symlink(target, tmp);
-  await rename(tmp, join(dir, stepId));
+/** The child environment: flow's own, the step's env:, FLOW_* variables and the GPUs it holds. */
+function stepEnv(a: ExecuteArgs, x: Execution): Record<string, string> {
+  const def = a.step.prepared.def;
+  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  for (const [k, v] of Object.entries(def.env)) env[k] = String(resolveValue(a.recipe, v, a.outputPath));
+  for (const [n, p] of Object.entries(x.outputs)) env[`FLOW_OUTPUT_${n.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = p;
+  Object.assign(env, {
+    FLOW_STEP_ID: def.id,
+    FLOW_STEP_KEY: a.key,
+    FLOW_RUN_ID: a.runId,
+    FLOW_CACHE_DIR: a.ws.cacheDir,
+    FLOW_RECIPE_DIR: a.recipe.dir,
+  });
+  // On a GPU machine a step gets exactly the GPUs it was handed; on a CPU machine nothing changes.
+  if (a.machineGpus > 0) env.CUDA_VISIBLE_DEVICES = a.gpus.join(',');
+  return env;
+}
+
+function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): StepRunContext {
+  const run = a.run;
+  return {
+    stepId: a.step.prepared.def.id,
+    runId: a.runId,
+    workDir: x.workDir,
+    with: w,
+    outputs: x.outputs,
+    signal: a.signal,
+    gpus: a.gpus,
+    env: stepEnv(a, x),
+    root: a.ws.root,
+    checkpointDir: a.ws.store.checkpointDir(a.key),
+    settings: a.settings,
+    exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
+    log(line, stream = 'stdout') {
+      x.log.write(`${line}\n`);
+      run.log(line, stream);
+    },
+    progress: (p) => run.progress(p),
+    metric: (name, value) => run.metric(name, value),
+    artifact: (name, path) => run.artifact(name, path),
+    summary: (table) => run.summary(table),
+  };
+}
+
+/** An output named `metrics` is the execution's metrics (a JSON file), whatever the step type. */
+async function readMetrics(outputs: Record<string, string>): Promise<unknown> {
+  if (!('metrics' in outputs)) return undefined;
+  try {
+    return JSON.parse(await readFile(outputs.metrics!, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`output metrics is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteResult> {
+  const { ws } = a;
+  const def = a.step.prepared.def;
+  const metrics = await readMetrics(x.outputs);
+  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed());
+  await closeStream(x.log);
+  await rm(x.workDir, { recursive: true, force: true });
+  await ws.store.linkLatest(a.recipe.name, def.id, a.key);
+  a.run.done({ key: a.key, outputs: ws.store.outputPaths(entry), metrics });
+  return { status: 'done', entry };
+}
+
+/** How a step's error is reported: a user-facing one as its message, an unexpected one with its stack. */
+function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
+  const err = e as Error & { exitCode?: number | null; reason?: FailureReason };
+  if (e instanceof MissingOutputError) return { reason: 'missing-output', message: err.message, exitCode: null };
+  // By name too: a plugin may bring its own copy of the steps API.
+  if (err?.name === 'StepError') return { reason: err.reason ?? 'user-error', message: err.message, exitCode: err.exitCode ?? null };
+  return { reason: 'internal', message: err?.stack ?? String(e), exitCode: err?.exitCode ?? null };
+}
+
+function closeStream(s: NodeJS.WritableStream): Promise<void> {
+  return new Promise((r) => s.end(r));
 }

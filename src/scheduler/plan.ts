@@ -1,20 +1,18 @@
-// Loads a recipe and decides, for every step, whether its cached result can
+// Decides, for every step of an analysed recipe, whether its cached result can
 // be reused or it must run, and why. `flow plan`, `flow run --dry-run` and
 // `flow run` itself all start here.
 
 import { explainChange } from '../cache/reasons.js';
-import { implDigests, keyOf, localFingerprint, type Fingerprint } from '../cache/key.js';
-import { resolveWith } from '../recipe/interpolate.js';
+import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
-import { buildGraph, stepFields, type Graph } from '../graph/dag.js';
+import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
-import { checkRecipe, type PreparedStep } from '../recipe/check.js';
 import { RecipeError, UsageError } from '../recipe/errors.js';
-import { loadRecipe } from '../recipe/load.js';
-import { expandMatrix } from '../recipe/matrix.js';
-import { walkRefs } from '../recipe/refs.js';
 import type { Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
+import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
+import type { StepRegistry } from '../steps/registry.js';
+import type { StepType } from '../steps/types.js';
 import type { Workspace } from './workspace.js';
 
 export interface PlanOptions extends Selection {
@@ -42,80 +40,87 @@ export interface Plan {
   involved: string[];
 }
 
-/** Upstream digests a step's key depends on: referenced outputs, or all outputs for needs:. */
-export function upstreamDigests(recipe: Recipe, stepId: string, entryOf: (id: string) => Entry | undefined): Record<string, string> | undefined {
-  const step = recipe.steps[stepId]!;
-  const out: Record<string, string> = {};
-  for (const { ref } of walkRefs(stepFields(step), '')) {
-    if (ref.kind !== 'steps') continue;
-    const e = entryOf(ref.step);
-    if (!e) return undefined;
-    out[`${ref.step}.${ref.output}`] = e.outputs[ref.output]!.digest;
-  }
-  for (const n of step.needs) {
-    const e = entryOf(n);
-    if (!e) return undefined;
-    out[n] = e.digest;
-  }
-  return out;
+export async function makePlan(ws: Workspace, registry: StepRegistry, opts: PlanOptions): Promise<Plan> {
+  return planAnalysis(ws, await analyzeOrThrow(opts.recipeFile, opts.sets, registry), opts);
 }
 
-export async function makePlan(ws: Workspace, opts: PlanOptions): Promise<Plan> {
-  const recipe = expandMatrix(loadRecipe(opts.recipeFile, opts.sets));
-  const graph = buildGraph(recipe);
-  const prepared = await checkRecipe(recipe, ws.registry);
+export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: PlanOptions): Promise<Plan> {
+  const { recipe, graph } = analysis;
   const selected = new Set(selectSteps(recipe, graph, opts));
   const forced = new Set(opts.forceAll ? graph.order : opts.force?.length ? resolveNames(recipe, opts.force, '--force') : []);
+  await preflight(recipe, analysis.steps, selected);
+  const impl = implDigestsOnce(ws);
+  const steps = new Map<string, PlannedStep>();
+  for (const id of graph.order) {
+    const p = analysis.steps.get(id)!;
+    const local = await localFingerprint(recipe, p.def, p.type, await impl(p.type), ws.files);
+    const upstream = upstreamDigests(p.def, (d) => steps.get(d)!.entry);
+    const fingerprint = upstream ? { ...local, upstream } : undefined;
+    const key = fingerprint ? keyOf(fingerprint) : undefined;
+    const found = key ? await ws.store.lookup(key) : undefined;
+    const isForced = forced.has(id) && selected.has(id);
+    const status = found && !isForced ? 'cached' : 'run';
+    const reasons = status === 'run' ? whyRun(ws, recipe, graph, steps, id, isForced, fingerprint ?? local) : [];
+    const entry = status === 'cached' ? found : undefined;
+    steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });
+  }
+  const involved = involvedSteps(recipe, graph, steps, selected);
+  return { recipe, graph, steps, involved };
+}
 
-  // Steps whose implementation can't run on this machine fail now, not an hour in.
+/** Steps whose implementation can't run on this machine fail now, not an hour in. */
+async function preflight(recipe: Recipe, prepared: Map<string, PreparedStep>, selected: Set<string>): Promise<void> {
   for (const id of selected) {
     const p = prepared.get(id)!;
     if (!p.type.preflight) continue;
-    const problems = await p.type.preflight(resolveWith(recipe, p.def, () => undefined));
+    const problems = await p.type.preflight(p.with);
     if (problems.length) {
       throw new RecipeError(problems[0]!, recipe.positions.get(`steps.${p.def.baseId}.with`) ?? p.def.pos, `steps.${id}`);
     }
   }
+}
 
-  const implCache = new Map<string, Promise<Record<string, string>>>();
-  const steps = new Map<string, PlannedStep>();
-  for (const id of graph.order) {
-    const p = prepared.get(id)!;
-    let impl = implCache.get(p.type.name);
-    if (!impl) implCache.set(p.type.name, (impl = implDigests(p.type, ws.root, ws.files)));
-    const local = await localFingerprint(recipe, p.def, p.type, await impl, ws.files);
-    const upstream = upstreamDigests(recipe, id, (d) => {
-      const s = steps.get(d)!;
-      return s.status === 'cached' ? s.entry : undefined;
-    });
-    const fingerprint = upstream ? { ...local, upstream } : undefined;
-    const key = fingerprint ? keyOf(fingerprint) : undefined;
-    const entry = key ? await ws.store.lookup(key) : undefined;
-    const isForced = forced.has(id) && selected.has(id);
-    const status = entry && !isForced ? 'cached' : 'run';
-    const reasons: string[] = [];
-    if (status === 'run') {
-      if (isForced) reasons.push('forced');
-      const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
-      for (const d of rerunning) reasons.push(`upstream ${d} will run`);
-      const prev = ws.records.lastFingerprint(recipe.file, id);
-      if (!prev) reasons.push('never ran');
-      else if (!isForced) {
-        const diffs = explainChange(prev, fingerprint ?? local);
-        if (diffs.length) reasons.push(...diffs);
-        else if (!rerunning.length) reasons.push('no cached result (removed by gc, or never committed)');
-      }
-    }
-    steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });
+/** Implementation digests, computed once per step type. */
+function implDigestsOnce(ws: Workspace): (type: StepType) => Promise<Record<string, string>> {
+  const cache = new Map<string, Promise<Record<string, string>>>();
+  return (type) => {
+    let impl = cache.get(type.name);
+    if (!impl) cache.set(type.name, (impl = implDigests(type, ws.root, ws.files)));
+    return impl;
+  };
+}
+
+/** Why a step will run: forced, an upstream step runs, never ran, or what changed in its fingerprint. */
+function whyRun(
+  ws: Workspace,
+  recipe: Recipe,
+  graph: Graph,
+  steps: Map<string, PlannedStep>,
+  id: string,
+  isForced: boolean,
+  fingerprint: Fingerprint | Omit<Fingerprint, 'upstream'>,
+): string[] {
+  const reasons: string[] = [];
+  if (isForced) reasons.push('forced');
+  const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
+  for (const d of rerunning) reasons.push(`upstream ${d} will run`);
+  const prev = ws.records.lastFingerprint<Fingerprint>(recipe.file, id);
+  if (!prev) reasons.push('never ran');
+  else if (!isForced) {
+    const diffs = explainChange(prev, fingerprint);
+    if (diffs.length) reasons.push(...diffs);
+    else if (!rerunning.length) reasons.push('no cached result (removed by gc, or never committed)');
   }
+  return reasons;
+}
 
-  // An unselected upstream step must already have a cached result to read.
+/** Selected steps plus the unselected upstream steps they read; an unselected one must be cached already. */
+function involvedSteps(recipe: Recipe, graph: Graph, steps: Map<string, PlannedStep>, selected: Set<string>): string[] {
   const needed = new Set<string>();
   const visit = (id: string) => {
     for (const d of graph.deps.get(id)!) {
       if (selected.has(d) || needed.has(d)) continue;
-      const s = steps.get(d)!;
-      if (s.status !== 'cached') {
+      if (steps.get(d)!.status !== 'cached') {
         throw new UsageError(`step ${id} needs ${d}, which is not selected and has no cached result; run it first (flow run ${recipe.file} --until ${d})`);
       }
       needed.add(d);
@@ -123,6 +128,5 @@ export async function makePlan(ws: Workspace, opts: PlanOptions): Promise<Plan> 
     }
   };
   for (const id of selected) visit(id);
-  const involved = graph.order.filter((id) => selected.has(id) || needed.has(id));
-  return { recipe, graph, steps, involved };
+  return graph.order.filter((id) => selected.has(id) || needed.has(id));
 }

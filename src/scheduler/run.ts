@@ -5,21 +5,28 @@
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import PQueue from 'p-queue';
-import { keyOf, type Fingerprint } from '../cache/key.js';
+import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
-import { UsageError } from '../recipe/errors.js';
+import { acquireLock } from '../proc/lock.js';
+import { RecipeError, UsageError } from '../recipe/errors.js';
+import type { ExecutorConfig, Recipe } from '../recipe/types.js';
+import type { StepSettings } from '../steps/types.js';
 import { executeStep } from './execute.js';
+import { ExecutorPool, executorTypes, hasExecutor } from './executors/index.js';
 import { GpuSlots, gpuIds } from './gpus.js';
-import { acquireLock } from './lock.js';
-import { makePlan, upstreamDigests, type Plan, type PlanOptions } from './plan.js';
+import { makePlan, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
+import type { StepRegistry } from '../steps/registry.js';
+import { RunTally, type StepRun } from './step-run.js';
 import type { Workspace } from './workspace.js';
 
-export interface RunOptions extends PlanOptions {
+export interface RunOptions {
   jobs: number;
   gpus?: string;
+  /** `--executor`: the default for steps and recipes that name none. */
+  executor?: string;
   argv: string[];
   signal: AbortSignal;
   emit(e: EngineEvent): void;
@@ -32,9 +39,23 @@ export interface RunResult {
 
 type StepOutcome = { status: 'ok'; entry: Entry } | { status: 'failed' | 'cancelled' | 'skipped' };
 
-export async function runRecipe(ws: Workspace, opts: RunOptions): Promise<RunResult> {
-  const plan = await makePlan(ws, opts);
-  return executePlan(ws, plan, opts);
+/** Everything the steps of one run share. */
+interface RunScope {
+  ws: Workspace;
+  plan: Plan;
+  opts: RunOptions;
+  tally: RunTally;
+  gpus: GpuSlots;
+  queue: PQueue;
+  executors: ExecutorPool;
+  settings: StepSettings;
+  outcomes: Map<string, Promise<StepOutcome>>;
+  entries: Map<string, Entry>;
+}
+
+/** Plans and runs a recipe (the benchmarks' entry point; the CLI plans first to print a dry run). */
+export async function runRecipe(ws: Workspace, registry: StepRegistry, opts: RunOptions & PlanOptions): Promise<RunResult> {
+  return executePlan(ws, await makePlan(ws, registry, opts), opts);
 }
 
 function stepInfos(plan: Plan): StepInfo[] {
@@ -45,147 +66,193 @@ function stepInfos(plan: Plan): StepInfo[] {
   });
 }
 
-export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): Promise<RunResult> {
-  const { recipe } = plan;
-  const gpus = new GpuSlots(gpuIds(opts.gpus));
+/** The recipe settings steps read from their context (FLOW_PYTHON stays the user's way to pick an interpreter). */
+export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
+  const py = recipe.python?.interpreter ?? (process.env.FLOW_PYTHON || undefined);
+  return {
+    python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
+    envsDir: ws.store.envs,
+  };
+}
+
+/** The executor a step runs on: steps.<id>.executor, the recipe's executor:, --executor, else local. */
+export function executorOf(plan: Plan, s: PlannedStep, flag: string | undefined): ExecutorConfig {
+  // Built-in TypeScript steps run in-process, so they always run here.
+  return s.prepared.def.executor ?? plan.recipe.executor ?? (flag ? { type: flag } : { type: 'local' });
+}
+
+/** Unknown executor types are usage or recipe errors, reported before anything starts. */
+async function checkExecutors(plan: Plan, opts: RunOptions, pool: ExecutorPool): Promise<void> {
+  if (opts.executor && !hasExecutor(opts.executor)) {
+    throw new UsageError(`--executor ${opts.executor}: expected one of ${executorTypes().join(', ')}`);
+  }
+  const checked = new Set<string>();
+  for (const id of plan.involved) {
+    const s = plan.steps.get(id)!;
+    const config = executorOf(plan, s, opts.executor);
+    if (!hasExecutor(config.type)) {
+      const def = s.prepared.def;
+      const field = def.executor ? `steps.${def.baseId}.executor` : 'executor';
+      const pos = plan.recipe.positions.get(field) ?? plan.recipe.positions.get(`${field}@key`) ?? def.pos;
+      throw new RecipeError(`unknown executor "${config.type}" (known: ${executorTypes().join(', ')})`, pos, def.executor ? `steps.${id}.executor` : 'executor');
+    }
+    if (s.status !== 'run' || checked.has(config.type)) continue;
+    checked.add(config.type);
+    const problems = (await pool.get(config).check?.()) ?? [];
+    if (problems.length) throw new UsageError(`executor ${config.type}: ${problems[0]}`);
+  }
+}
+
+function checkGpuRequests(plan: Plan, gpus: GpuSlots): void {
   for (const id of plan.involved) {
     const want = plan.steps.get(id)!.prepared.def.resources.gpus;
     if (gpus.total > 0 && want > gpus.total) {
       throw new UsageError(`step ${id} asks for ${want} GPUs but only ${gpus.total} are available (--gpus ${gpus.ids.join(',')})`);
     }
   }
-  ws.records.markCrashedRuns();
-  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 6)}`;
-  ws.records.createRun({ id: runId, recipe: recipe.file, name: recipe.name, params: recipe.params, argv: opts.argv });
-  const started = Date.now();
-  const emit = opts.emit;
-  emit({ type: 'run-start', runId, recipe: recipe.file, name: recipe.name, steps: stepInfos(plan), time: started });
-  emit({
-    type: 'plan',
-    runId,
-    steps: plan.involved.map((id) => {
-      const s = plan.steps.get(id)!;
-      return { id, status: s.status, reasons: s.reasons, key: s.key };
-    }),
-    time: Date.now(),
+}
+
+function newRunId(): string {
+  return `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 6)}`;
+}
+
+function announce(scope: RunScope, started: number): void {
+  const { plan, tally } = scope;
+  const { runId, emit } = tally;
+  emit({ type: 'run-start', runId, recipe: plan.recipe.file, name: plan.recipe.name, steps: stepInfos(plan), time: started });
+  const steps = plan.involved.map((id) => {
+    const s = plan.steps.get(id)!;
+    return { id, status: s.status, reasons: s.reasons, key: s.key };
   });
-  if (gpus.total === 0) {
-    for (const id of plan.involved) {
-      const s = plan.steps.get(id)!;
-      if (s.status === 'run' && s.prepared.def.resources.gpus > 0) {
-        emit({ type: 'warning', runId, step: id, message: `no GPU found: ${id} asks for ${s.prepared.def.resources.gpus} and runs on the CPU`, time: Date.now() });
-      }
-    }
-  }
-
-  const queue = new PQueue({ concurrency: Math.max(1, opts.jobs) });
-  const outcomes = new Map<string, Promise<StepOutcome>>();
-  const counts = { done: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 };
-  let savedMs = 0;
-  const entries = new Map<string, Entry>();
-  const outputPath = (step: string, output: string) => join(ws.store.entryDir(entries.get(step)!.key), entries.get(step)!.outputs[output]!.path);
-
-  const cached = (id: string, entry: Entry, fingerprint: Fingerprint): StepOutcome => {
+  emit({ type: 'plan', runId, steps, time: Date.now() });
+  if (scope.gpus.total > 0) return;
+  for (const id of plan.involved) {
     const s = plan.steps.get(id)!;
-    const paths = ws.store.outputPaths(entry);
-    ws.store.touch(entry.key);
-    const orig = ws.records.recordCached({
-      id: randomUUID(),
-      runId,
-      stepId: id,
-      stepType: s.prepared.type.name,
-      variant: s.prepared.def.variant,
-      key: entry.key,
-      fingerprint,
-      outputs: paths,
-      originalExecId: entry.execId,
-    });
-    counts.cached++;
-    savedMs += entry.durationMs;
-    emit({ type: 'step-cached', runId, step: id, key: entry.key, savedMs: entry.durationMs, outputs: paths, metrics: orig.metrics as Record<string, unknown> | undefined, time: Date.now() });
-    entries.set(id, entry);
-    return { status: 'ok', entry };
-  };
-
-  const runStep = async (id: string): Promise<StepOutcome> => {
-    const s = plan.steps.get(id)!;
-    const depOutcomes = await Promise.all([...plan.graph.deps.get(id)!].map(async (d) => [d, await outcomes.get(d)!] as const));
-    const bad = depOutcomes.find(([, o]) => o.status !== 'ok');
-    if (bad || opts.signal.aborted) {
-      const reason = bad ? `upstream ${bad[0]} ${bad[1].status}` : 'run cancelled';
-      if (opts.signal.aborted) {
-        counts.cancelled++;
-        emit({ type: 'step-cancelled', runId, step: id, time: Date.now() });
-        return { status: 'cancelled' };
-      }
-      counts.skipped++;
-      emit({ type: 'step-skipped', runId, step: id, reason, time: Date.now() });
-      return { status: 'skipped' };
-    }
-    const upstream = upstreamDigests(recipe, id, (d) => entries.get(d))!;
-    const fingerprint = { ...s.local, upstream };
-    const key = keyOf(fingerprint);
-    if (!s.forced) {
-      const hit = await ws.store.lookup(key);
-      if (hit) return cached(id, hit, fingerprint);
-    }
-    if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
-    emit({ type: 'step-queued', runId, step: id, time: Date.now() });
     const want = s.prepared.def.resources.gpus;
-    const held = gpus.total > 0 ? await gpus.acquire(want) : [];
-    try {
-      return await queue.add(async (): Promise<StepOutcome> => {
-        if (opts.signal.aborted) {
-          counts.cancelled++;
-          emit({ type: 'step-cancelled', runId, step: id, time: Date.now() });
-          return { status: 'cancelled' };
-        }
-        const lock = await acquireLock(join(ws.cacheDir, 'locks', `${key}.lock`), opts.signal, (pid) =>
-          emit({ type: 'warning', runId, step: id, message: `waiting: another flow process (pid ${pid}) is running ${id} with the same key`, time: Date.now() }),
-        );
-        try {
-          // The other process may have committed it while we waited.
-          if (!s.forced) {
-            const hit = await ws.store.lookup(key);
-            if (hit) return cached(id, hit, fingerprint);
-          }
-          const r = await executeStep({
-            ws,
-            recipe,
-            runId,
-            step: s,
-            key,
-            fingerprint,
-            // Planned as cached but the key moved: an upstream step re-ran and changed its output.
-            reasons: s.status === 'run' ? s.reasons : ['upstream output changed'],
-            gpus: held,
-            machineGpus: gpus.total,
-            outputPath,
-            signal: opts.signal,
-            emit,
-          });
-          if (r.status === 'done') {
-            counts.done++;
-            entries.set(id, r.entry);
-            return { status: 'ok', entry: r.entry };
-          }
-          counts[r.status]++;
-          return { status: r.status };
-        } finally {
-          await lock.release();
-        }
-      });
-    } finally {
-      if (held.length) gpus.release(held);
-    }
-  };
+    if (s.status === 'run' && want > 0) emit({ type: 'warning', runId, step: id, message: `no GPU found: ${id} asks for ${want} and runs on the CPU`, time: Date.now() });
+  }
+}
 
-  for (const id of plan.involved) outcomes.set(id, runStep(id));
-  const settled = await Promise.allSettled([...outcomes.values()]);
+export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): Promise<RunResult> {
+  const gpus = new GpuSlots(gpuIds(opts.gpus));
+  checkGpuRequests(plan, gpus);
+  const executors = new ExecutorPool({ cacheDir: ws.cacheDir });
+  await checkExecutors(plan, opts, executors);
+  ws.records.markCrashedRuns();
+  const runId = newRunId();
+  ws.records.createRun({ id: runId, recipe: plan.recipe.file, name: plan.recipe.name, params: plan.recipe.params, argv: opts.argv });
+  const started = Date.now();
+  const scope: RunScope = {
+    ws, plan, opts, gpus, executors,
+    tally: new RunTally(runId, ws.records, opts.emit),
+    queue: new PQueue({ concurrency: Math.max(1, opts.jobs) }),
+    settings: stepSettings(plan.recipe, ws),
+    outcomes: new Map(),
+    entries: new Map(),
+  };
+  announce(scope, started);
+  const onAbort = () => void Promise.all(executors.all().map((e) => e.cancelAll?.())).catch(() => undefined);
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  for (const id of plan.involved) scope.outcomes.set(id, runStep(scope, id));
+  const settled = await Promise.allSettled([...scope.outcomes.values()]);
+  opts.signal.removeEventListener('abort', onAbort);
   const crash = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  const { counts, savedMs } = scope.tally;
   const status = opts.signal.aborted ? 'cancelled' : crash || counts.failed || counts.skipped ? 'failed' : 'done';
   ws.records.finishRun(runId, status);
-  emit({ type: 'run-end', runId, status, durationMs: Date.now() - started, savedMs, counts, time: Date.now() });
+  opts.emit({ type: 'run-end', runId, status, durationMs: Date.now() - started, savedMs, counts, time: Date.now() });
   if (crash) throw crash.reason;
   return { runId, status };
+}
+
+function outputPathIn(scope: RunScope): (step: string, output: string) => string {
+  return (step, output) => {
+    const e = scope.entries.get(step)!;
+    return join(scope.ws.store.entryDir(e.key), e.outputs[output]!.path);
+  };
+}
+
+/** Reuses a committed result: records, emits and counts it as cached. */
+function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerprint): StepOutcome {
+  scope.ws.store.touch(entry.key);
+  run.cached(entry, fingerprint, scope.ws.store.outputPaths(entry));
+  scope.entries.set(run.id, entry);
+  return { status: 'ok', entry };
+}
+
+/** Waits for the step's upstream steps; a failed one (or a cancel) ends this step as skipped (or cancelled). */
+async function upstreamBlocked(scope: RunScope, run: StepRun): Promise<StepOutcome | undefined> {
+  const deps = [...scope.plan.graph.deps.get(run.id)!];
+  const depOutcomes = await Promise.all(deps.map(async (d) => [d, await scope.outcomes.get(d)!] as const));
+  if (scope.opts.signal.aborted) {
+    run.cancelled();
+    return { status: 'cancelled' };
+  }
+  const bad = depOutcomes.find(([, o]) => o.status !== 'ok');
+  if (!bad) return undefined;
+  run.skipped(`upstream ${bad[0]} ${bad[1].status}`);
+  return { status: 'skipped' };
+}
+
+async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
+  const s = scope.plan.steps.get(id)!;
+  const run = scope.tally.step(id, s.prepared.type.name, s.prepared.def.variant);
+  const blocked = await upstreamBlocked(scope, run);
+  if (blocked) return blocked;
+  const upstream = upstreamDigests(s.prepared.def, (d) => scope.entries.get(d))!;
+  const fingerprint = { ...s.local, upstream };
+  const key = keyOf(fingerprint);
+  if (!s.forced) {
+    const hit = await scope.ws.store.lookup(key);
+    if (hit) return reuse(scope, run, hit, fingerprint);
+  }
+  if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
+  run.queued();
+  const held = scope.gpus.total > 0 ? await scope.gpus.acquire(s.prepared.def.resources.gpus) : [];
+  try {
+    return await scope.queue.add(() => runLocked(scope, s, run, key, fingerprint, held));
+  } finally {
+    if (held.length) scope.gpus.release(held);
+  }
+}
+
+/** Under the key's lock (two flow processes never execute one key at once): reuse what appeared, else execute. */
+async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: string, fingerprint: Fingerprint, held: number[]): Promise<StepOutcome> {
+  const { ws, opts } = scope;
+  if (opts.signal.aborted) {
+    run.cancelled();
+    return { status: 'cancelled' };
+  }
+  const lock = await acquireLock(ws.store.lockPath(key), opts.signal, (pid) =>
+    opts.emit({ type: 'warning', runId: scope.tally.runId, step: s.id, message: `waiting: another flow process (pid ${pid}) is running ${s.id} with the same key`, time: Date.now() }),
+  );
+  try {
+    // The other process may have committed it while we waited.
+    if (!s.forced) {
+      const hit = await ws.store.lookup(key);
+      if (hit) return reuse(scope, run, hit, fingerprint);
+    }
+    const r = await executeStep({
+      ws,
+      recipe: scope.plan.recipe,
+      runId: scope.tally.runId,
+      step: s,
+      run,
+      key,
+      fingerprint,
+      // Planned as cached but the key moved: an upstream step re-ran and changed its output.
+      reasons: s.status === 'run' ? s.reasons : ['upstream output changed'],
+      gpus: held,
+      machineGpus: scope.gpus.total,
+      outputPath: outputPathIn(scope),
+      signal: opts.signal,
+      executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
+      settings: scope.settings,
+    });
+    if (r.status !== 'done') return { status: r.status };
+    scope.entries.set(s.id, r.entry);
+    return { status: 'ok', entry: r.entry };
+  } finally {
+    await lock.release();
+  }
 }

@@ -1,12 +1,11 @@
 // Everything a command needs open at once: the cache dir, its database, the
-// content store, the file-state memo and the step registry.
+// content store (which owns every path under the cache) and the file-state memo.
 
 import { resolve } from 'node:path';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
 import { openDb, type DB } from '../store/db.js';
 import { Records } from '../store/records.js';
-import { StepRegistry } from '../steps/registry.js';
 import { ROOT } from '../root.js';
 
 export interface Workspace {
@@ -15,7 +14,6 @@ export interface Workspace {
   store: CacheStore;
   files: FileStates;
   records: Records;
-  registry: StepRegistry;
   root: string;
   close(): void;
 }
@@ -33,7 +31,6 @@ export function openWorkspace(cacheDir: string): Workspace {
     store: new CacheStore(cacheDir, db),
     files: new FileStates(db),
     records: new Records(db),
-    registry: new StepRegistry(ROOT),
     root: ROOT,
     close: () => db.close(),
   };

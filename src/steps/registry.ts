@@ -1,14 +1,20 @@
-// Finds step types by name: built-in TypeScript steps (steps/<name>/), Python
-// steps (python-steps/<name>.py + .json) and plugin folders listed in
-// FLOW_STEPS_PATH (each holding steps/<name>/index.js). Step modules load
-// lazily, so a run only imports the types it uses.
+// Finds step types by name: built-in TypeScript steps (steps/<name>/), plugin
+// folders listed in FLOW_STEPS_PATH (each holding steps/<name>/index.js), and
+// whatever providers the composition root (src/cli/registry.ts) hands in,
+// such as the Python steps. Step modules load lazily, so a run only imports
+// the types it uses; the registry never imports a provider itself.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, RUNNING_COMPILED } from '../root.js';
-import { loadPythonStepTypes } from '../python/step-types.js';
 import type { StepType } from './types.js';
+
+/** A source of step types other than steps/<name>/ modules (e.g. python-steps/). */
+export interface StepProvider {
+  /** Every type it offers, by name. Called once, on first use. */
+  load(): StepType[];
+}
 
 interface ModuleRef {
   file: string;
@@ -18,10 +24,13 @@ interface ModuleRef {
 
 export class StepRegistry {
   private readonly modules = new Map<string, ModuleRef>();
-  private python?: Map<string, StepType>;
+  private provided?: Map<string, StepType>;
   private readonly loaded = new Map<string, Promise<StepType>>();
 
-  constructor(private readonly root = ROOT) {
+  constructor(
+    root = ROOT,
+    private readonly providers: StepProvider[] = [],
+  ) {
     const stepsDir = join(root, 'steps');
     for (const name of subdirs(stepsDir)) {
       const file = RUNNING_COMPILED ? join(root, 'dist', 'steps', name, 'index.js') : join(stepsDir, name, 'index.ts');
@@ -36,25 +45,25 @@ export class StepRegistry {
     }
   }
 
-  private pythonTypes(): Map<string, StepType> {
-    this.python ??= new Map(loadPythonStepTypes(this.root).map((t) => [t.name, t]));
-    return this.python;
+  private providedTypes(): Map<string, StepType> {
+    this.provided ??= new Map(this.providers.flatMap((p) => p.load()).map((t) => [t.name, t]));
+    return this.provided;
   }
 
   names(): string[] {
-    return [...this.modules.keys(), ...this.pythonTypes().keys()].sort();
+    return [...this.modules.keys(), ...this.providedTypes().keys()].sort();
   }
 
   has(name: string): boolean {
-    return this.modules.has(name) || this.pythonTypes().has(name);
+    return this.modules.has(name) || this.providedTypes().has(name);
   }
 
   get(name: string): Promise<StepType> {
     let p = this.loaded.get(name);
     if (!p) {
-      const py = this.pythonTypes().get(name);
+      const provided = this.providedTypes().get(name);
       const mod = this.modules.get(name);
-      if (py) p = Promise.resolve(py);
+      if (provided) p = Promise.resolve(provided);
       else if (mod) p = import(pathToFileURL(mod.file).href).then((m: { default: StepType }) => withPluginSources(m.default, mod.pluginRoot));
       else p = Promise.reject(new Error(`unknown step type "${name}"`));
       this.loaded.set(name, p);

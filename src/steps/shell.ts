@@ -1,9 +1,9 @@
 // The step type behind `run:` steps: a bash command run in the step's work
-// directory, with the outputs the recipe declares.
+// directory, with the outputs the recipe declares, through the executor the
+// scheduler chose (ctx.exec).
 
 import type { StepDef } from '../recipe/types.js';
-import { runProcess } from '../scheduler/process.js';
-import { StepError, type StepType } from './types.js';
+import { failOnOutcome, type StepType } from './types.js';
 
 export const SHELL_TYPE = 'run';
 
@@ -17,19 +17,17 @@ export function shellStepType(step: StepDef): StepType {
     sources: [],
     async run(ctx) {
       const command = ctx.with.command as string;
-      const res = await runProcess({
+      const outcome = await ctx.exec({
         file: 'bash',
         args: ['-eo', 'pipefail', '-c', command],
         cwd: ctx.workDir,
         env: ctx.env,
+        name: { runId: ctx.runId, stepId: ctx.stepId },
+        resources: step.resources,
         signal: ctx.signal,
         onLine: (line, stream) => ctx.log(line, stream),
       });
-      if (res.cancelled) throw new StepError('cancelled');
-      if (res.exitCode !== 0) {
-        const why = res.signal ? `killed by ${res.signal}` : `exited with code ${res.exitCode}`;
-        throw Object.assign(new StepError(`command ${why}`), { exitCode: res.exitCode });
-      }
+      failOnOutcome('command', outcome);
     },
   };
 }

@@ -6,9 +6,20 @@
 // StepType. Python steps (python-steps/<name>.py + <name>.json manifest) are
 // adapted to the same interface by src/python/.
 
-import type { Progress } from '../events.js';
+import type { FailureReason, Progress, SummaryTable } from '../events.js';
+import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
+
+export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type JsonSchema = Record<string, unknown>;
+
+/** Recipe-wide settings a step may need, typed (not smuggled through environment variables). */
+export interface StepSettings {
+  /** The recipe's `python:` block; interpreter resolved against the recipe's folder (or FLOW_PYTHON). */
+  python: { extras: string[]; interpreter?: string };
+  /** Where managed environments live (the cache store's envs/ folder). */
+  envsDir: string;
+}
 
 export interface StepRunContext {
   stepId: string;
@@ -31,6 +42,18 @@ export interface StepRunContext {
   artifact(name: string, path: string): void;
   /** Absolute path of the repository root (where steps/, python-steps/ live). */
   root: string;
+  /**
+   * A folder that outlives this execution and belongs to the step's cache key, for training
+   * checkpoints: a re-run of the same key after a crash finds what the crashed run saved there.
+   */
+  checkpointDir: string;
+  settings: StepSettings;
+  /** Runs an external process where the scheduler placed this step (local process group, Slurm job). */
+  exec(spec: ProcessSpec): Promise<ProcessOutcome>;
+  /** Run id, for process names (ProcessSpec.name). */
+  runId: string;
+  /** A table the step publishes for reporters (e.g. sql-eval's accuracy by hardness). */
+  summary?(table: SummaryTable): void;
 }
 
 export interface StepType {
@@ -59,10 +82,24 @@ export interface StepType {
   run(ctx: StepRunContext): Promise<void>;
 }
 
+
 /** Thrown by a step for a user-facing failure (bad input): printed without a stack trace. */
 export class StepError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** 'user-error' for bad input; 'exit-code'/'signal' when a process it ran ended badly. */
+    readonly reason: FailureReason = 'user-error',
+    readonly exitCode: number | null = null,
+  ) {
     super(message);
     this.name = 'StepError';
   }
+}
+
+/** Turns a process outcome into the error a step throws (or nothing, for exit 0). */
+export function failOnOutcome(what: string, o: ProcessOutcome, why = ''): void {
+  if (o.cancelled) throw new StepError('cancelled', 'internal');
+  if (o.exitCode === 0) return;
+  const how = o.detail ?? (o.signal ? `killed by ${o.signal}` : `exited with code ${o.exitCode}`);
+  throw new StepError(`${what} ${how}${why ? `: ${why}` : ''}`, o.signal || o.reason ? 'signal' : 'exit-code', o.exitCode);
 }

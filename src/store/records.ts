@@ -3,7 +3,10 @@
 
 import type { DB } from './db.js';
 import { flattenMetrics } from './db.js';
-import type { Fingerprint } from '../cache/key.js';
+import { isAlive } from '../proc/alive.js';
+
+/** A step's cache fingerprint as stored (the cache layer defines its fields). */
+export type StoredFingerprint = object;
 
 export interface RunRow {
   id: string;
@@ -83,7 +86,7 @@ export class Records {
     variant?: Record<string, unknown>;
     key: string;
     logPath: string;
-    fingerprint: Fingerprint;
+    fingerprint: StoredFingerprint;
     gpus: number[];
   }): void {
     this.db
@@ -125,7 +128,7 @@ export class Records {
     stepType: string;
     variant?: Record<string, unknown>;
     key: string;
-    fingerprint: Fingerprint;
+    fingerprint: StoredFingerprint;
     outputs: Record<string, string>;
     originalExecId: string;
   }): { metrics?: unknown; logPath?: string } {
@@ -151,9 +154,9 @@ export class Records {
   }
 
   /** The fingerprint of the last successful execution of a step of this recipe. */
-  lastFingerprint(recipe: string, stepId: string): Fingerprint | undefined {
+  lastFingerprint<F extends StoredFingerprint>(recipe: string, stepId: string): F | undefined {
     const row = this.lastFp.get(recipe, stepId);
-    return row ? (JSON.parse(row.fingerprint) as Fingerprint) : undefined;
+    return row ? (JSON.parse(row.fingerprint) as F) : undefined;
   }
 
   recentRuns(limit: number): RunRow[] {
@@ -167,14 +170,5 @@ export class Records {
 
   executions(runId: string): ExecutionRow[] {
     return this.db.prepare<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

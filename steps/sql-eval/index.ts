@@ -1,9 +1,10 @@
 // `uses: sql-eval`: scores predicted SQL against Spider gold the way the
 // official test-suite evaluator does (or with its plain bugs fixed, compat: strict).
 import { renameSync, writeFileSync } from 'node:fs';
+import type { SummaryTable } from '../../src/events.js';
 import type { StepType } from '../../src/steps/types.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
-import { renderReport } from './metrics.js';
+import { ALL_LEVELS, renderReport, type Metrics } from './metrics.js';
 
 /** Writes beside the target then renames, so a failed run leaves no half file. */
 function writeAtomic(file: string, text: string | Buffer): void {
@@ -41,7 +42,7 @@ const step: StepType = {
     chart_png: 'accuracy-by-hardness.png',
   },
   inputs: ['predictions', 'gold', 'db_dir', 'tables'],
-  sources: ['steps/sql-eval', 'src/experiments/charts.ts'],
+  sources: ['steps/sql-eval', 'src/charts/charts.ts'],
   async run(ctx) {
     const w = ctx.with;
     let last = 0;
@@ -71,15 +72,26 @@ const step: StepType = {
     writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
     // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot` (loaded only here: Vega is heavy).
-    const { hardnessBarsChart } = await import('../../src/experiments/charts.js');
+    const { hardnessBarsChart } = await import('../../src/charts/charts.js');
     const chart = await hardnessBarsChart(metrics).catch(() => hardnessBarsChart({ ex: { all: 0 } }));
     writeAtomic(ctx.outputs.chart!, chart.svg);
     writeAtomic(ctx.outputs.chart_png!, chart.png);
     ctx.artifact('chart', ctx.outputs.chart_png!);
     writeAtomic(ctx.outputs.metrics!, JSON.stringify(metrics, null, 2) + '\n');
+    ctx.summary?.(summaryTable(metrics));
     if (metrics.ex) ctx.metric('ex', metrics.ex.all);
     if (metrics.em) ctx.metric('em', metrics.em.all);
   },
 };
+
+/** EX/EM by hardness level as a table reporters show without knowing Spider's levels. */
+function summaryTable(metrics: Metrics): SummaryTable {
+  const rows: SummaryTable['rows'] = {};
+  for (const k of ['count', 'ex', 'em'] as const) {
+    const per = metrics[k];
+    if (per) rows[k] = Object.fromEntries(ALL_LEVELS.map((l) => [l, per[l] ?? null]));
+  }
+  return { title: 'accuracy by hardness', columns: [...ALL_LEVELS], rows };
+}
 
 export default step;

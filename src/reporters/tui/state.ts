@@ -144,6 +144,7 @@ export class RunState {
       }
       return;
     }
+    if (e.type === 'error') return;
     const r = this.ensure(e.step);
     switch (e.type) {
       case 'step-queued':

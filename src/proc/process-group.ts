@@ -38,7 +38,7 @@ let reaper: ChildProcess | undefined;
 function tellReaper(line: string): void {
   if (!reaper) {
     // Compiled JS in both cases: under vitest this module runs from source, the reaper from dist/.
-    const script = RUNNING_COMPILED ? fileURLToPath(new URL('./reaper.js', import.meta.url)) : join(ROOT, 'dist/src/scheduler/reaper.js');
+    const script = RUNNING_COMPILED ? fileURLToPath(new URL('./reaper.js', import.meta.url)) : join(ROOT, 'dist/src/proc/reaper.js');
     reaper = spawn(process.execPath, [script], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
     reaper.unref();
     (reaper.stdin as NodeJS.WritableStream & { unref?: () => void }).on('error', () => undefined);

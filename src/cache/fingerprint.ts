@@ -1,24 +1,19 @@
 // A step's cache key is the SHA-256 of its fingerprint: everything that can
-// change what the step produces, and nothing else.
-//
-//   v         the fingerprint format version (bumped when this composition changes)
-//   type      step type ('python:sft', 'spider-sft', 'run')
-//   impl      content digest of each of the step type's source files
-//   fields    the step's with/run/inputs/outputs/env as written, references unresolved
-//   params    the value of every ${params.X} the step references
-//   env       the value of every ${env.X} the step references
-//   inputs    content digest of every input file or folder (with: path fields, inputs: globs)
-//   upstream  content digest of every upstream output it references (or all outputs, for needs:)
+// change what the step produces, and nothing else (after wireit's
+// fingerprint.ts). Each field is documented on the interface below.
 //
 // Paths of upstream outputs never enter the key, their content does: a step
-// whose upstream re-ran but produced identical bytes stays cached.
+// whose upstream re-ran but produced identical bytes stays cached (early
+// cut-off). What does NOT enter it, on purpose: the executor (local or Slurm
+// produce the same bytes), resources (GPU count changes speed, not results),
+// the run id and every absolute path of the cache.
 
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { stepFields } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
+import { getPath, stepFields } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepType } from '../steps/types.js';
@@ -28,14 +23,29 @@ import { canonicalJson, sha256 } from './hash.js';
 export const FINGERPRINT_VERSION = 1;
 
 export interface Fingerprint {
+  /** The fingerprint format version, bumped when this composition changes (so old keys miss, not collide). */
   v: number;
+  /** The step type: 'python:sft', 'spider-sft', or 'run' for shell steps. */
   type: string;
+  /** Content digest of each of the step type's source files (folders expand): editing sft.py re-runs train. */
   impl: Record<string, string>;
+  /** The step's with/run/inputs/outputs/env as written in the recipe, references unresolved. */
   fields: Record<string, unknown>;
+  /** The value of every ${params.X} the step references (and only those: other params do not touch it). */
   params: Record<string, unknown>;
+  /** The value of every ${env.X} the step references; null when unset. */
   env: Record<string, string | null>;
+  /** Content digest of every input file or folder: `with:` fields the type declares as paths, `inputs:` globs. */
   inputs: Record<string, string>;
+  /** Content digest of every upstream output the step references ('train.adapter'), or of a whole result for `needs:`. */
   upstream: Record<string, string>;
+}
+
+/** The digests `upstreamDigests` needs of an upstream result (a cache entry). */
+export interface UpstreamResult {
+  /** Digest of the whole result (all outputs). */
+  digest: string;
+  outputs: Record<string, { digest: string }>;
 }
 
 export function keyOf(fp: Fingerprint): string {
@@ -105,22 +115,22 @@ function hasStepRef(v: unknown): boolean {
   return typeof v === 'string' && [...walkRefs(v, '')].some(({ ref }) => ref.kind === 'steps');
 }
 
-
-export function getPath(obj: unknown, dotted: string): unknown {
-  let cur = obj;
-  for (const k of dotted.split('.')) {
-    if (!cur || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[k];
+/**
+ * Upstream digests a step's key depends on: referenced outputs, or whole results for needs:.
+ * Undefined while some upstream result is not known yet (it has still to run).
+ */
+export function upstreamDigests(step: StepDef, resultOf: (id: string) => UpstreamResult | undefined): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const { ref } of walkRefs(stepFields(step), '')) {
+    if (ref.kind !== 'steps') continue;
+    const e = resultOf(ref.step);
+    if (!e) return undefined;
+    out[`${ref.step}.${ref.output}`] = e.outputs[ref.output]!.digest;
   }
-  return cur;
-}
-
-export function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
-  const keys = dotted.split('.');
-  let cur: Record<string, unknown> = obj;
-  for (const k of keys.slice(0, -1)) {
-    if (!cur[k] || typeof cur[k] !== 'object') return;
-    cur = cur[k] as Record<string, unknown>;
+  for (const n of step.needs) {
+    const e = resultOf(n);
+    if (!e) return undefined;
+    out[n] = e.digest;
   }
-  cur[keys[keys.length - 1]!] = value;
+  return out;
 }

@@ -5,7 +5,7 @@
 
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isAlive } from '../store/records.js';
+import { isAlive } from './alive.js';
 
 export interface Lock {
   release(): Promise<void>;

@@ -7,10 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from '../root.js';
-import { StepRegistry } from '../steps/registry.js';
-import { recipeSchema, stepSchema } from './schema.js';
+import { recipeSchema, stepSchema } from '../recipe/schema.js';
+import type { StepRegistry } from '../steps/registry.js';
+import { createStepRegistry } from './registry.js';
 
-export async function buildEditorSchema(registry = new StepRegistry()): Promise<object> {
+export async function buildEditorSchema(registry: StepRegistry = createStepRegistry()): Promise<object> {
   const branches = [];
   for (const name of registry.names()) {
     const type = await registry.get(name);

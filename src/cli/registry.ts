@@ -1,0 +1,11 @@
+// The composition root of step types: the registry gets the built-in steps
+// from steps/ itself and the Python steps from here, so src/steps never
+// imports a plugin.
+
+import { loadPythonStepTypes } from '../python/step-types.js';
+import { ROOT } from '../root.js';
+import { StepRegistry } from '../steps/registry.js';
+
+export function createStepRegistry(root = ROOT): StepRegistry {
+  return new StepRegistry(root, [{ load: () => loadPythonStepTypes(root) }]);
+}

@@ -1,0 +1,29 @@
+// The fields of a step whose `${...}` references create dependencies (graph)
+// and enter its key (cache). One definition, so the two never disagree.
+
+import type { StepDef } from './types.js';
+
+export function stepFields(step: StepDef): Record<string, unknown> {
+  return { with: step.with, run: step.run, inputs: step.inputs, outputs: step.outputs, env: step.env };
+}
+
+/** The value at a dotted path ('lora.rank') of a nested object. */
+export function getPath(obj: unknown, dotted: string): unknown {
+  let cur = obj;
+  for (const k of dotted.split('.')) {
+    if (!cur || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Sets the value at a dotted path when its parent object exists. */
+export function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let cur: Record<string, unknown> = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (!cur[k] || typeof cur[k] !== 'object') return;
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1]!] = value;
+}

@@ -1,0 +1,53 @@
+// Executors by type. A new one (Slurm) is a file beside local.ts plus one
+// registerExecutor line below; the scheduler picks one per step from
+// steps.<id>.executor, the recipe's executor:, --executor, else local.
+
+import type { ExecutorConfig } from '../../recipe/types.js';
+import type { Executor } from '../../steps/process-spec.js';
+import { createLocalExecutor, LOCAL } from './local.js';
+
+/** What an executor factory gets besides its recipe options. */
+export interface ExecutorEnv {
+  cacheDir: string;
+}
+
+export type ExecutorFactory = (config: ExecutorConfig, env: ExecutorEnv) => Executor;
+
+const factories = new Map<string, ExecutorFactory>();
+
+export function registerExecutor(type: string, factory: ExecutorFactory): void {
+  factories.set(type, factory);
+}
+
+registerExecutor(LOCAL, () => createLocalExecutor());
+
+export function executorTypes(): string[] {
+  return [...factories.keys()].sort();
+}
+
+export function hasExecutor(type: string): boolean {
+  return factories.has(type);
+}
+
+/** One executor per distinct configuration in a run, so a Slurm executor can cancel all its jobs at the end. */
+export class ExecutorPool {
+  private readonly made = new Map<string, Executor>();
+
+  constructor(private readonly env: ExecutorEnv) {}
+
+  get(config: ExecutorConfig): Executor {
+    const id = JSON.stringify(config);
+    let e = this.made.get(id);
+    if (!e) {
+      const factory = factories.get(config.type);
+      if (!factory) throw new Error(`unknown executor "${config.type}" (known: ${executorTypes().join(', ')})`);
+      e = factory(config, this.env);
+      this.made.set(id, e);
+    }
+    return e;
+  }
+
+  all(): Executor[] {
+    return [...this.made.values()];
+  }
+}
