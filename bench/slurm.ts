@@ -12,8 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SlurmExecutor, JOB_DIR, type ProcessSpec } from '../src/scheduler/executors/slurm.js';
-import { runProcess } from '../src/scheduler/process.js';
+import { SlurmExecutor, JOB_DIR } from '../src/scheduler/executors/slurm.js';
+import type { ProcessSpec } from '../src/steps/process-spec.js';
+import { createLocalExecutor } from '../src/scheduler/executors/local.js';
 import { startSlurmCluster } from '../tests/helpers/slurm-cluster.js';
 
 const steps = Number(process.argv[2] ?? 100);
@@ -85,12 +86,13 @@ async function main(): Promise<void> {
     });
     const slurmWall = Date.now() - t0;
 
+    const localEx = createLocalExecutor();
     const t1 = Date.now();
     const local = await pool(steps, concurrency, async (i) => {
       const cwd = join(root, `local-${i}`);
       mkdirSync(cwd);
       const started = Date.now();
-      const o = await runProcess(specFor(cwd, i));
+      const o = await localEx.exec(specFor(cwd, i));
       if (o.exitCode !== 0) throw new Error(`local step ${i} failed`);
       return Date.now() - started;
     });

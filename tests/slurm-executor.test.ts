@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlurmExecutor, type ProcessSpec } from '../src/scheduler/executors/slurm.js';
+import { SlurmExecutor } from '../src/scheduler/executors/slurm.js';
+import type { ProcessSpec } from '../src/steps/process-spec.js';
 import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
 
 let cluster: SlurmCluster | undefined;
@@ -195,7 +196,7 @@ describe('slurm executor on a real cluster', () => {
     const { spec: s, seen } = spec('sleep 600', { resources: { gpus: 0, time: '00:01:00' } });
     const o = await new SlurmExecutor().exec(s);
     expect(o).toMatchObject({ cancelled: false, reason: 'time-limit' });
-    expect(o.detail).toMatch(/TIMEOUT/);
+    expect(o.detail).toMatch(/time limit: TIMEOUT/);
     expect(seen.states.at(-1)!.state).toBe('TIMEOUT');
   }, 150_000);
 });

@@ -23,38 +23,10 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineTail } from '../../python/tail.js';
+import { LineTail } from '../../proc/tail.js';
 
-// --- The executor contract (a copy until the engine's own definition lands; see /work/executor-contract.md).
-export interface ProcessSpec {
-  file: string;
-  args: string[];
-  cwd: string;
-  env: Record<string, string>;
-  eventsFile?: string;
-  eventsFd?: boolean;
-  resources?: { gpus: number; cpus?: number; memory?: string; time?: string; nodes?: number };
-  name: { runId: string; stepId: string };
-  onLine(line: string, stream: 'stdout' | 'stderr'): void;
-  onEvent?(line: string): void;
-  onState?(state: { executor: string; jobId?: string; state: string; detail?: string }): void;
-  signal: AbortSignal;
-  graceS?: number;
-}
-export interface ProcessOutcome {
-  exitCode: number | null;
-  signal: string | null;
-  cancelled: boolean;
-  reason?: string;
-  detail?: string;
-}
-export interface Executor {
-  readonly name: string;
-  exec(spec: ProcessSpec): Promise<ProcessOutcome>;
-  check?(): Promise<string[]>;
-  cancelAll?(): Promise<void>;
-}
-// ---
+import type { Executor, ProcessOutcome, ProcessSpec } from '../../steps/process-spec.js';
+import type { ExecutorConfig } from '../../recipe/types.js';
 
 export interface SlurmSettings {
   partition?: string;
@@ -187,7 +159,11 @@ export class SlurmExecutor implements Executor {
   private readonly live = new Set<string>();
   private readonly poller = new StatePoller(STATE_POLL_MS);
 
-  constructor(private readonly settings: SlurmSettings = {}) {}
+  /** cacheDir: where adoption records live (<cache>/slurm/<key>.json); the shared filesystem. */
+  constructor(
+    private readonly settings: SlurmSettings = {},
+    private readonly cacheDir?: string,
+  ) {}
 
   async check(): Promise<string[]> {
     const r = await run('sbatch', ['--version']);
@@ -202,7 +178,8 @@ export class SlurmExecutor implements Executor {
 
   async exec(spec: ProcessSpec): Promise<ProcessOutcome> {
     const key = spec.env.FLOW_STEP_KEY ?? '';
-    const recordPath = spec.env.FLOW_CACHE_DIR && key ? join(spec.env.FLOW_CACHE_DIR, 'slurm', `${key}.json`) : undefined;
+    const cacheDir = this.cacheDir ?? spec.env.FLOW_CACHE_DIR;
+    const recordPath = cacheDir && key ? join(cacheDir, 'slurm', `${key}.json`) : undefined;
     const state = (s: string, jobId?: string, detail?: string) => spec.onState?.({ executor: 'slurm', jobId, state: s, detail });
 
     // A job of an earlier coordinator for this very step: wait for it, or take its result.
@@ -217,7 +194,7 @@ export class SlurmExecutor implements Executor {
       if ('error' in submitted) {
         spec.onLine(submitted.error, 'stderr');
         state('SUBMIT-FAILED', undefined, submitted.error);
-        return { exitCode: null, signal: null, cancelled: false, reason: 'submit-failed', detail: submitted.error };
+        return { exitCode: null, signal: null, cancelled: false, reason: 'submit-failed', detail: `was rejected by sbatch: ${submitted.error}` };
       }
       job = submitted;
       if (recordPath) {
@@ -346,7 +323,7 @@ export class SlurmExecutor implements Executor {
         const s = await finalState(job.jobId);
         const reason = s ? REASONS[s.state] : undefined;
         state(s?.state ?? 'FAILED', job.jobId);
-        return finish({ exitCode: code, signal: null, cancelled: false, reason, detail: reason ? `${s!.state} (job ${job.jobId})` : undefined });
+        return finish({ exitCode: code, signal: null, cancelled: false, reason, detail: reason ? describe(s!, job.jobId) : undefined });
       };
 
       const onSlurm = (s: JobState | undefined) => {
@@ -367,11 +344,11 @@ export class SlurmExecutor implements Executor {
         goneSince ||= Date.now();
         if (Date.now() - goneSince < 3000) return void onExitFile();
         if (existsSync(exitPath)) return void onExitFile();
-        const reason = cancelled ? 'cancelled' : s ? (REASONS[s.state] ?? 'failed') : 'lost';
-        const detail = s ? `${s.state}${s.reason && s.reason !== 'None' ? ` (${s.reason})` : ''} (job ${job.jobId})` : `job ${job.jobId} vanished from Slurm without an exit status`;
+        const reason = s ? (REASONS[s.state] ?? 'failed') : 'lost';
+        const detail = s ? describe(s, job.jobId) : `vanished from Slurm without an exit status (job ${job.jobId})`;
         state(s?.state ?? 'LOST', job.jobId, detail);
-        if (!cancelled) spec.onLine(`flow: Slurm job ${job.jobId} ended without an exit status: ${detail}`, 'stderr');
-        void finish({ exitCode: null, signal: null, cancelled, reason, detail });
+        spec.onLine(`flow: Slurm job ${job.jobId} ended without an exit status: ${detail}`, 'stderr');
+        void finish({ exitCode: null, signal: null, cancelled: false, reason, detail });
       };
 
       const onAbort = () => {
@@ -396,6 +373,31 @@ export class SlurmExecutor implements Executor {
       void onExitFile();
     });
   }
+}
+
+/** One line for the step's failure, e.g. "hit its time limit: TIMEOUT (job 12)". */
+function describe(s: JobState, jobId: string): string {
+  const what: Record<string, string> = {
+    'time-limit': 'hit its time limit',
+    'out-of-memory': 'ran out of memory',
+    'node-fail': 'lost its node',
+    preempted: 'was preempted',
+    cancelled: 'was cancelled outside flow',
+  };
+  const reason = REASONS[s.state];
+  const slurm = `${s.state}${s.reason && s.reason !== 'None' ? ` (${s.reason})` : ''}, job ${jobId}`;
+  return reason ? `${what[reason]}: ${slurm}` : `ended in Slurm state ${slurm}`;
+}
+
+/** Executor options from the recipe (`executor: { type: slurm, partition, account, time, extra }`). */
+export function slurmSettings(config: ExecutorConfig): SlurmSettings {
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  return {
+    partition: str(config.partition),
+    account: str(config.account),
+    time: str(config.time),
+    extra: Array.isArray(config.extra) ? config.extra.map(String) : undefined,
+  };
 }
 
 /** The job's state once Slurm has finished with it (a few seconds at most), if it still knows the job. */
