@@ -82,6 +82,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
     'dry-run': { type: 'boolean' },
     jobs: { type: 'string' },
     gpus: { type: 'string' },
+    executor: { type: 'string' },
     ui: { type: 'string' },
     color: { type: 'boolean' },
     'no-color': { type: 'boolean' },
@@ -116,7 +117,8 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
     reporter = await createReporter(ui, color, () => current.abort());
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
     const gpus = values.gpus as string | undefined;
-    let result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
+    const executor = values.executor as string | undefined;
+    let result = await executePlan(ws, plan, { ...opts, jobs, gpus, executor, argv: fullArgv, signal: current.signal, emit });
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
     while (reporter.nextAction && !signals.signal.aborted) {
       const next = await reporter.nextAction();
@@ -125,7 +127,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
       ws.files.forget();
       current = new AbortController();
       plan = await makePlan(ws, registry, opts);
-      result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
+      result = await executePlan(ws, plan, { ...opts, jobs, gpus, executor, argv: fullArgv, signal: current.signal, emit });
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
   } finally {

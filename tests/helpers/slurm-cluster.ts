@@ -119,6 +119,8 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
       'MpiDefault=none',
       'ReturnToService=2',
       'SchedulerType=sched/backfill',
+      // The main scheduling pass every second (default 60 s): a job queued behind another starts at once.
+      'SchedulerParameters=sched_interval=1',
       // Finished jobs stay visible to scontrol/squeue for 5 minutes (there is no accounting).
       'MinJobAge=300',
       // Time limits bite exactly at the limit and the kill follows quickly (time-limit test).

@@ -331,7 +331,7 @@ export class SlurmExecutor implements Executor {
         const shown = s ? `${s.state}|${s.reason}|${s.nodes}` : 'GONE';
         if (shown !== last) {
           last = shown;
-          if (s?.state === 'PENDING') state('PENDING', job.jobId, s.reason);
+          if (s?.state === 'PENDING') state('PENDING', job.jobId, s.reason !== 'None' ? s.reason : undefined);
           else if (s?.state === 'RUNNING') state('RUNNING', job.jobId, s.nodes ? `on ${s.nodes}` : undefined);
           else if (s && !TERMINAL.has(s.state)) state(s.state, job.jobId, s.reason !== 'None' ? s.reason : undefined);
         }
