@@ -4,23 +4,9 @@ import { cmdCompare, cmdMetricsDiff, cmdPlot, cmdReport } from '../experiments/c
 import { UsageError } from '../recipe/errors.js';
 import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
 
-/** Pulls the common --cache-dir flag out; the experiment commands parse the rest. */
-function takeCacheDir(argv: string[]): { cacheDir?: string; rest: string[] } {
-  const rest: string[] = [];
-  let cacheDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--cache-dir') cacheDir = argv[++i];
-    else if (a.startsWith('--cache-dir=')) cacheDir = a.slice('--cache-dir='.length);
-    else rest.push(a);
-  }
-  return { cacheDir, rest };
-}
-
-export async function cmdExperiments(cmd: string, argv: string[]): Promise<number> {
-  const { cacheDir, rest } = takeCacheDir(argv);
+export async function cmdExperiments(cmd: string, rest: string[], cacheDir: string | undefined): Promise<number> {
   const ws = openWorkspace(cacheDirFrom(cacheDir));
-  const ctx = { db: ws.db, cacheDir: ws.cacheDir, stdout: process.stdout };
+  const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.reports, stdout: process.stdout, errorPrefix: 'error:' };
   try {
     switch (cmd) {
       case 'compare':

@@ -1,39 +1,28 @@
-// flow status / log / dag / gc: reading the records and the store.
+// flow status / runs / log / dag: reading the records and the graph.
 
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { buildGraph } from '../graph/dag.js';
+import { readFile } from 'node:fs/promises';
 import { UsageError } from '../recipe/errors.js';
-import { loadRecipe } from '../recipe/load.js';
-import { expandMatrix } from '../recipe/matrix.js';
-import { formatBytes, formatDuration } from '../reporters/format.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
-import { EXIT, parse } from './args.js';
+import { didYouMean } from '../recipe/suggest.js';
+import { formatDuration } from '../reporters/format.js';
+import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
+import { analyzeGraph } from '../steps/analyze.js';
+import { RunLookupError } from '../store/runs.js';
+import { EXIT } from './args.js';
 
-export async function cmdStatus(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { limit: { type: 'string' } });
-  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
+/** The run a user named, or a usage error (unknown, or an ambiguous prefix listing its matches). */
+function runNamed(ws: Workspace, ref: string) {
+  try {
+    return ws.records.findRun(ref);
+  } catch (e) {
+    throw e instanceof RunLookupError ? new UsageError(e.message) : e;
+  }
+}
+
+export async function cmdStatus(runRef: string | undefined, o: { limit: number; cacheDir?: string }): Promise<number> {
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
     ws.records.markCrashedRuns();
-    const out: string[] = [];
-    if (positionals[0]) {
-      const run = ws.records.findRun(positionals[0]);
-      if (!run) throw new UsageError(`no run "${positionals[0]}" in ${ws.cacheDir}`);
-      out.push(`run ${run.id}  ${run.name}  ${run.status}  ${new Date(run.started_at).toISOString()}  ${run.recipe}`);
-      for (const e of ws.records.executions(run.id)) {
-        const d = e.duration_ms !== null ? formatDuration(e.duration_ms) : '';
-        out.push(`  ${e.step_id.padEnd(24)} ${e.status.padEnd(9)} ${d.padStart(8)}  ${e.key?.slice(0, 12) ?? ''}${e.error ? `  ${e.error.split('\n')[0]}` : ''}`);
-      }
-    } else {
-      const runs = ws.records.recentRuns(Number(values.limit ?? 10));
-      if (!runs.length) out.push(`no runs yet in ${ws.cacheDir}`);
-      for (const r of runs) {
-        const execs = ws.records.executions(r.id);
-        const n = (s: string) => execs.filter((e) => e.status === s).length;
-        const dur = r.ended_at ? formatDuration(r.ended_at - r.started_at) : '';
-        out.push(`${r.id}  ${r.name.padEnd(16)} ${r.status.padEnd(9)} ${dur.padStart(8)}  ${n('done')} ran, ${n('cached')} cached${n('failed') ? `, ${n('failed')} failed` : ''}`);
-      }
-    }
+    const out = runRef ? runLines(ws, runNamed(ws, runRef).id) : recentLines(ws, o.limit);
     process.stdout.write(`${out.join('\n')}\n`);
     return EXIT.ok;
   } finally {
@@ -41,15 +30,34 @@ export async function cmdStatus(argv: string[]): Promise<number> {
   }
 }
 
-export async function cmdLog(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {});
-  if (positionals.length !== 2) throw new UsageError('usage: flow log <run|last> <step>');
-  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
+function runLines(ws: Workspace, runId: string): string[] {
+  const run = ws.records.findRun(runId);
+  const out = [`run ${run.id}  ${run.name}  ${run.status}  ${new Date(run.started_at).toISOString()}  ${run.recipe}`];
+  for (const e of ws.records.executions(run.id)) {
+    const d = e.duration_ms !== null ? formatDuration(e.duration_ms) : '';
+    out.push(`  ${e.step_id.padEnd(24)} ${e.status.padEnd(9)} ${d.padStart(8)}  ${e.key?.slice(0, 12) ?? ''}${e.error ? `  ${e.error.split('\n')[0]}` : ''}`);
+  }
+  return out;
+}
+
+function recentLines(ws: Workspace, limit: number): string[] {
+  const runs = ws.records.recentRuns(limit);
+  if (!runs.length) return [`no runs yet in ${ws.cacheDir}`];
+  return runs.map((r) => {
+    const execs = ws.records.executions(r.id);
+    const n = (s: string) => execs.filter((e) => e.status === s).length;
+    const dur = r.ended_at ? formatDuration(r.ended_at - r.started_at) : '';
+    return `${r.id}  ${r.name.padEnd(16)} ${r.status.padEnd(9)} ${dur.padStart(8)}  ${n('done')} ran, ${n('cached')} cached${n('failed') ? `, ${n('failed')} failed` : ''}`;
+  });
+}
+
+export async function cmdLog(runRef: string, step: string, o: { cacheDir?: string }): Promise<number> {
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
-    const run = ws.records.findRun(positionals[0]!);
-    if (!run) throw new UsageError(`no run "${positionals[0]}" in ${ws.cacheDir}`);
-    const exec = ws.records.executions(run.id).filter((e) => e.step_id === positionals[1]).pop();
-    if (!exec) throw new UsageError(`run ${run.id} has no step "${positionals[1]}"`);
+    const run = runNamed(ws, runRef);
+    const execs = ws.records.executions(run.id);
+    const exec = execs.filter((e) => e.step_id === step).pop();
+    if (!exec) throw new UsageError(`run ${run.id} has no step "${step}"${didYouMean(step, new Set(execs.map((e) => e.step_id)))}`);
     if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
     process.stdout.write(await readFile(exec.log_path, 'utf8'));
     return EXIT.ok;
@@ -58,19 +66,11 @@ export async function cmdLog(argv: string[]): Promise<number> {
   }
 }
 
-export async function cmdDag(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { format: { type: 'string' }, set: { type: 'string', multiple: true } });
-  if (positionals.length !== 1) throw new UsageError('usage: flow dag <recipe> [--format mermaid|dot]');
-  const format = (values.format as string | undefined) ?? 'mermaid';
-  if (format !== 'mermaid' && format !== 'dot') throw new UsageError(`--format ${format}: expected mermaid or dot`);
-  const recipe = expandMatrix(loadRecipe(positionals[0]!, (values.set as string[]) ?? []));
-  const graph = buildGraph(recipe);
-  const label = (id: string) => {
-    const s = recipe.steps[id]!;
-    return `${id}\\n${s.uses ?? 'run'}`;
-  };
+export async function cmdDag(file: string, o: { format: 'mermaid' | 'dot'; set: string[] }): Promise<number> {
+  const { recipe, graph } = analyzeGraph(file, o.set);
+  const label = (id: string) => `${id}\\n${recipe.steps[id]!.uses ?? 'run'}`;
   const lines: string[] = [];
-  if (format === 'mermaid') {
+  if (o.format === 'mermaid') {
     const node = (id: string) => `s${graph.order.indexOf(id)}`;
     lines.push('graph TD');
     for (const id of graph.order) lines.push(`  ${node(id)}["${label(id).replace('\\n', '<br/>')}"]`);
@@ -83,58 +83,4 @@ export async function cmdDag(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return EXIT.ok;
-}
-
-/**
- * Keeps the entries the last N runs used; deletes other entries, objects no
- * entry links to any more, work dirs of finished executions, and tmp/.
- */
-export async function cmdGc(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { keep: { type: 'string' } });
-  const keep = Number(values.keep ?? 5);
-  if (!Number.isInteger(keep) || keep < 0) throw new UsageError(`--keep ${values.keep}: expected a whole number`);
-  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
-  try {
-    ws.records.markCrashedRuns();
-    const running = ws.db.prepare<[], { n: number }>("SELECT count(*) n FROM runs WHERE status = 'running'").get()!.n;
-    if (running) throw new UsageError(`${running} run(s) in progress on ${ws.cacheDir}; gc when they end`);
-    const runs = ws.records.recentRuns(keep).map((r) => r.id);
-    const live = new Set<string>();
-    for (const r of runs) for (const e of ws.records.executions(r)) if (e.key) live.add(e.key);
-    let freed = 0;
-    let removed = 0;
-    const sizeOf = async (p: string): Promise<number> => {
-      const st = await stat(p).catch(() => undefined);
-      if (!st) return 0;
-      if (!st.isDirectory()) return st.nlink <= 1 ? st.size : 0;
-      let n = 0;
-      for (const e of await readdir(p)) n += await sizeOf(join(p, e));
-      return n;
-    };
-    for (const key of await readdir(ws.store.steps).catch(() => [] as string[])) {
-      if (live.has(key)) continue;
-      await rm(join(ws.store.steps, key), { recursive: true, force: true });
-      ws.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
-      removed++;
-    }
-    // An object whose only link is its own name is no longer part of any entry.
-    for (const shard of await readdir(ws.store.objects).catch(() => [] as string[])) {
-      for (const name of await readdir(join(ws.store.objects, shard))) {
-        const p = join(ws.store.objects, shard, name);
-        const st = await stat(p);
-        if (st.nlink <= 1) {
-          freed += st.size;
-          await rm(p, { force: true });
-        }
-      }
-    }
-    for (const dir of [ws.store.work, ws.store.tmp]) {
-      freed += await sizeOf(dir);
-      await rm(dir, { recursive: true, force: true });
-    }
-    process.stdout.write(`gc: kept entries of the last ${runs.length} run(s); removed ${removed} entr${removed === 1 ? 'y' : 'ies'}, freed ${formatBytes(freed)}\n`);
-    return EXIT.ok;
-  } finally {
-    ws.close();
-  }
 }

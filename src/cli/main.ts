@@ -1,67 +1,139 @@
-// flow's command line. Each command is a small function; errors in a recipe or
-// in the arguments print one line and exit 2, a failed step exits 1, a
-// cancelled run 130.
+// flow's command line (commander). Every subcommand answers --help/-h; option
+// values are checked by the parsers in args.ts; every error is one `error:`
+// line. Exit codes (args.ts): 0 ok, 1 a step failed, 2 usage or validation
+// error, 130 cancelled. Command modules load lazily, so `flow --version` and
+// `flow --help` load no database, no step type and no renderer.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
 import { RecipeError, UsageError } from '../recipe/errors.js';
-import { EXIT } from './args.js';
-import { cmdRun, cmdPlan, cmdValidate } from './run.js';
-import { cmdDag, cmdGc, cmdLog, cmdStatus } from './inspect.js';
+import { ROOT } from '../root.js';
+import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
+import { errorEvent } from './error-event.js';
 
-const HELP = `flow — Text-to-SQL fine-tuning pipelines as a cached DAG
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-Usage: flow <command> [options]
+let exitCode: number = EXIT.ok;
+const setExit = (code: number) => {
+  exitCode = code;
+};
 
-  run <recipe>        run the recipe's steps, reusing cached results
-      --only s[,t]  --from s  --until s  --force s[,t]  --force-all
-      --set k=v (repeatable)  --dry-run  --jobs N  --gpus 0,1
-      --ui tui|plain|json  --no-color
-  plan <recipe>       say which steps are cached or will run, and why  [--json] [selection flags]
-  validate <recipe>   check schema, references and the DAG (exit 0 or 2)
-  dag <recipe>        print the step graph  [--format mermaid|dot]
-  status [run]        recent runs, or one run's steps
-  log <run> <step>    print a step execution's log (run may be "last")
-  gc                  delete cache entries the last N runs do not use  [--keep N]
-  compare             EX/EM by hardness across variants and runs  [--recipe r] [--format md|csv|json] [--metric ex|em|rouge]
-  metrics diff A B    metric deltas between two runs
-  plot <run>          loss curves and EX bars as SVG and PNG
-  report <run>        self-contained HTML and markdown report
+/** Flags shared by the commands that select steps of a recipe. */
+function selection(cmd: Command): Command {
+  return cmd
+    .option('--only <steps>', 'run just these steps (comma-separated), reading cached upstream results')
+    .option('--from <step>', 'this step and everything downstream of it')
+    .option('--until <step>', 'this step and everything upstream of it')
+    .option('--force <steps>', 're-run these steps even if cached')
+    .option('--force-all', 're-run every selected step')
+    .option('--set <key=value>', 'override a param (repeatable; the value is read as YAML)', collect, []);
+}
 
-Common options: --cache-dir DIR (or FLOW_CACHE; default: cache/ in the flow checkout)
-Exit codes: 0 ok, 1 a step failed, 2 usage or validation error, 130 cancelled.`;
+const cacheDir = (cmd: Command) => cmd.option('--cache-dir <dir>', 'the cache (default: FLOW_CACHE, else cache/ in the flow checkout)');
+
+function program(): Command {
+  const p = new Command('flow')
+    .description('Text-to-SQL fine-tuning pipelines as a cached DAG')
+    .version(`flow ${VERSION}`, '-V, --version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) })
+    .addHelpText('after', '\nExit codes: 0 ok, 1 a step failed, 2 usage or validation error, 130 cancelled.');
+
+  const run = selection(cacheDir(p.command('run').argument('<recipe>', 'recipe file (YAML)')))
+    .description("run the recipe's steps, reusing cached results")
+    .option('--dry-run', 'print the plan and stop')
+    .option('--jobs <n>', 'steps run at once', positiveInt, 2)
+    .option('--gpus <ids>', 'GPU ids to hand out, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all)', gpuList)
+    .addOption(new Option('--ui <mode>', 'reporter (default: tui on a terminal, else plain)').choices(['tui', 'plain', 'json']))
+    .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)")
+    .option('--color', 'colour even when not a terminal')
+    .option('--no-color', 'no colour');
+  run.action(async (recipe: string, o) => setExit(await (await import('./run.js')).cmdRun(recipe, o, process.argv.slice(2))));
+
+  selection(cacheDir(p.command('plan').argument('<recipe>')))
+    .description('say which steps are cached or will run, and why')
+    .option('--json', 'print the plan as JSON')
+    .action(async (recipe: string, o) => setExit(await (await import('./run.js')).cmdPlan(recipe, o)));
+
+  cacheDir(p.command('validate').argument('<recipe>'))
+    .description('check schema, references and the DAG (exit 0 or 2)')
+    .option('--set <key=value>', 'override a param (repeatable)', collect, [])
+    .action(async (recipe: string, o) => setExit(await (await import('./run.js')).cmdValidate(recipe, o)));
+
+  cacheDir(p.command('dag').argument('<recipe>'))
+    .description('print the step graph')
+    .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
+    .option('--set <key=value>', 'override a param (repeatable)', collect, [])
+    .action(async (recipe: string, o) => setExit(await (await import('./inspect.js')).cmdDag(recipe, o)));
+
+  cacheDir(p.command('status').argument('[run]', 'a run id, a unique prefix of one, or "last"'))
+    .description("recent runs, or one run's steps")
+    .option('--limit <n>', 'how many runs to list', positiveInt, 10)
+    .action(async (run: string | undefined, o) => setExit(await (await import('./inspect.js')).cmdStatus(run, o)));
+
+  cacheDir(p.command('runs'))
+    .description('recent runs (as flow status)')
+    .option('--limit <n>', 'how many runs to list', positiveInt, 10)
+    .action(async (o) => setExit(await (await import('./inspect.js')).cmdStatus(undefined, o)));
+
+  cacheDir(p.command('log').argument('<run>', 'a run id, a unique prefix, or "last"').argument('<step>'))
+    .description("print a step execution's log")
+    .action(async (run: string, step: string, o) => setExit(await (await import('./inspect.js')).cmdLog(run, step, o)));
+
+  cacheDir(p.command('gc'))
+    .description('free the cache: entries, checkpoints, logs, work dirs and envs the last N runs do not use')
+    .option('--keep <n>', 'keep what the last N runs used', wholeNumber, 5)
+    .action(async (o) => setExit(await (await import('./gc.js')).cmdGc(o)));
+
+  // These parse their own flags (src/experiments/commands.ts); --help is answered here.
+  const passThrough = (name: string, description: string, usage: string) =>
+    cacheDir(p.command(name))
+      .description(description)
+      .usage(usage)
+      .argument('[args...]')
+      .allowUnknownOption()
+      .action(async (_args: string[], o: { cacheDir?: string }, cmd: Command) =>
+        setExit(await (await import('./experiments.js')).cmdExperiments(name, cmd.args, o.cacheDir)),
+      );
+  passThrough('compare', 'EX/EM by hardness across variants and runs', '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]');
+  passThrough('metrics', 'metric deltas between two runs', 'diff <runA> <runB> [--metric NAME]');
+  passThrough('plot', 'loss curves and EX bars as SVG and PNG', '<run|compare> [--recipe NAME] [--out DIR]');
+  passThrough('report', 'self-contained HTML and markdown report', '[run] [--out DIR]');
+
+  for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
+  return p;
+}
+
+/** Commander's message and its suggestion on one line: `error: unknown option '--forse' (Did you mean --force?)`. */
+function oneLine(s: string): string {
+  return s.trim().split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+}
+
+/** `--ui json` prints failures as a JSON event too, so a consumer of the stream sees why nothing ran. */
+function wantsJson(argv: string[]): boolean {
+  const i = argv.indexOf('--ui');
+  return (i >= 0 && argv[i + 1] === 'json') || argv.includes('--ui=json');
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'run':
-      return cmdRun(rest, argv);
-    case 'plan':
-      return cmdPlan(rest);
-    case 'validate':
-      return cmdValidate(rest);
-    case 'dag':
-      return cmdDag(rest);
-    case 'status':
-      return cmdStatus(rest);
-    case 'log':
-      return cmdLog(rest);
-    case 'gc':
-      return cmdGc(rest);
-    case 'compare':
-    case 'metrics':
-    case 'plot':
-    case 'report':
-      return (await import('./experiments.js')).cmdExperiments(cmd, rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${HELP}\n`);
-      return cmd === undefined ? EXIT.usage : EXIT.ok;
-    case '--version':
-      process.stdout.write('flow 0.1.0\n');
-      return EXIT.ok;
-    default:
-      throw new UsageError(`unknown command "${cmd}" (flow --help lists them)`);
+  const p = program();
+  if (argv.length === 0) {
+    process.stdout.write(p.helpInformation());
+    return EXIT.usage;
+  }
+  try {
+    await p.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      if (wantsJson(argv)) process.stdout.write(`${JSON.stringify(errorEvent('usage', e.message.replace(/^error: /, '')))}\n`);
+      return EXIT.usage;
+    }
+    throw e;
   }
 }
 
@@ -77,7 +149,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.usage;
     } else {
-      process.stderr.write(`flow: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.stderr.write(`error: internal: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exitCode = EXIT.failed;
     }
   },

@@ -1,66 +1,46 @@
 // flow run / plan / validate.
 
-import { UsageError } from '../recipe/errors.js';
-import { displayPath } from '../recipe/load.js';
 import type { EngineEvent, Reporter } from '../events.js';
-import { createJsonReporter } from '../reporters/json.js';
-import { createPlainReporter } from '../reporters/plain.js';
-import { makePlan, type PlanOptions } from '../scheduler/plan.js';
+import { displayPath } from '../recipe/load.js';
+import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
 import { executePlan } from '../scheduler/run.js';
 import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
+import { EXIT, list } from './args.js';
+import { errorEventOf } from './error-event.js';
 import { createStepRegistry } from './registry.js';
-import { EXIT, parse, type Options } from './args.js';
 
-const SELECTION: Options = {
-  only: { type: 'string' },
-  from: { type: 'string' },
-  until: { type: 'string' },
-  force: { type: 'string' },
-  'force-all': { type: 'boolean' },
-  set: { type: 'string', multiple: true },
-};
-
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
-
-function recipeArg(positionals: string[], cmd: string): string {
-  if (positionals.length !== 1) throw new UsageError(`usage: flow ${cmd} <recipe.yml>`);
-  return positionals[0]!;
+interface SelectionFlags {
+  only?: string;
+  from?: string;
+  until?: string;
+  force?: string;
+  forceAll?: boolean;
+  set: string[];
+  cacheDir?: string;
 }
 
-function planOptions(values: Record<string, unknown>, recipeFile: string): PlanOptions {
-  return {
-    recipeFile,
-    sets: (values.set as string[]) ?? [],
-    only: list(values.only as string),
-    from: values.from as string | undefined,
-    until: values.until as string | undefined,
-    force: list(values.force as string),
-    forceAll: Boolean(values['force-all']),
-  };
+function planOptions(o: SelectionFlags, recipeFile: string): PlanOptions {
+  return { recipeFile, sets: o.set, only: list(o.only), from: o.from, until: o.until, force: list(o.force), forceAll: Boolean(o.forceAll) };
 }
 
-export async function cmdValidate(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { set: { type: 'string', multiple: true } });
-  const file = recipeArg(positionals, 'validate');
-  const { recipe } = await analyzeOrThrow(file, (values.set as string[]) ?? [], createStepRegistry());
+export async function cmdValidate(file: string, o: { set: string[] }): Promise<number> {
+  const { recipe } = await analyzeOrThrow(file, o.set, createStepRegistry());
   process.stdout.write(`ok: ${displayPath(recipe.file)} (${Object.keys(recipe.steps).length} steps)\n`);
   return EXIT.ok;
 }
 
-export async function cmdPlan(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...SELECTION, json: { type: 'boolean' } });
-  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
+export async function cmdPlan(file: string, o: SelectionFlags & { json?: boolean }): Promise<number> {
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
-    const plan = await makePlan(ws, createStepRegistry(), planOptions(values, recipeArg(positionals, 'plan')));
-    printPlan(plan, Boolean(values.json));
+    printPlan(await makePlan(ws, createStepRegistry(), planOptions(o, file)), Boolean(o.json));
     return EXIT.ok;
   } finally {
     ws.close();
   }
 }
 
-function printPlan(plan: Awaited<ReturnType<typeof makePlan>>, json: boolean): void {
+function printPlan(plan: Plan, json: boolean): void {
   const steps = plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     return { id, status: s.status, reasons: s.reasons, key: s.key ?? null, type: s.prepared.type.name, selected: s.selected };
@@ -76,25 +56,30 @@ function printPlan(plan: Awaited<ReturnType<typeof makePlan>>, json: boolean): v
   }
 }
 
-export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...SELECTION,
-    'dry-run': { type: 'boolean' },
-    jobs: { type: 'string' },
-    gpus: { type: 'string' },
-    executor: { type: 'string' },
-    ui: { type: 'string' },
-    color: { type: 'boolean' },
-    'no-color': { type: 'boolean' },
-  });
-  const file = recipeArg(positionals, 'run');
-  const jobs = values.jobs === undefined ? 2 : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs ${values.jobs}: expected a positive integer`);
-  const ui = (values.ui as string | undefined) ?? (process.stdout.isTTY && process.stdin.isTTY ? 'tui' : 'plain');
-  if (!['tui', 'plain', 'json'].includes(ui)) throw new UsageError(`--ui ${ui}: expected tui, plain or json`);
-  const color = !values['no-color'] && !process.env.NO_COLOR && (Boolean(values.color) || Boolean(process.stdout.isTTY));
+interface RunFlags extends SelectionFlags {
+  dryRun?: boolean;
+  jobs: number;
+  gpus?: string;
+  ui?: 'tui' | 'plain' | 'json';
+  executor?: string;
+  color?: boolean;
+}
 
-  const ws = openWorkspace(cacheDirFrom(values['cache-dir'] as string | undefined));
+export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Promise<number> {
+  const ui = o.ui ?? (process.stdout.isTTY && process.stdin.isTTY ? 'tui' : 'plain');
+  try {
+    return await runCommand(file, o, ui, fullArgv);
+  } catch (e) {
+    // A bad recipe or bad arguments: in the JSON stream too, then the usual one line on stderr.
+    const event = ui === 'json' ? errorEventOf(e) : undefined;
+    if (event) process.stdout.write(`${JSON.stringify(event)}\n`);
+    throw e;
+  }
+}
+
+async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json', fullArgv: string[]): Promise<number> {
+  const color = o.color !== false && !process.env.NO_COLOR && (o.color === true || Boolean(process.stdout.isTTY));
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   // SIGINT/SIGTERM end the whole command; the TUI's cancel key ends only the current run,
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();
@@ -107,18 +92,17 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
   process.on('SIGTERM', onSignal);
   let reporter: Reporter | undefined;
   try {
-    let opts = planOptions(values, file);
     const registry = createStepRegistry();
+    let opts = planOptions(o, file);
     let plan = await makePlan(ws, registry, opts);
-    if (values['dry-run']) {
+    if (o.dryRun) {
       printPlan(plan, ui === 'json');
       return EXIT.ok;
     }
     reporter = await createReporter(ui, color, () => current.abort());
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
-    const gpus = values.gpus as string | undefined;
-    const executor = values.executor as string | undefined;
-    let result = await executePlan(ws, plan, { ...opts, jobs, gpus, executor, argv: fullArgv, signal: current.signal, emit });
+    const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, executor: o.executor, argv: fullArgv, signal: current.signal, emit });
+    let result = await executePlan(ws, plan, runOpts());
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
     while (reporter.nextAction && !signals.signal.aborted) {
       const next = await reporter.nextAction();
@@ -127,7 +111,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
       ws.files.forget();
       current = new AbortController();
       plan = await makePlan(ws, registry, opts);
-      result = await executePlan(ws, plan, { ...opts, jobs, gpus, executor, argv: fullArgv, signal: current.signal, emit });
+      result = await executePlan(ws, plan, runOpts());
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
   } finally {
@@ -139,8 +123,8 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
 }
 
 async function createReporter(ui: string, color: boolean, cancel: () => void): Promise<Reporter> {
-  if (ui === 'json') return createJsonReporter();
-  if (ui === 'plain') return createPlainReporter({ color });
+  if (ui === 'json') return (await import('../reporters/json.js')).createJsonReporter();
+  if (ui === 'plain') return (await import('../reporters/plain.js')).createPlainReporter({ color });
   // ink draws only a last frame when CI or CONTINUOUS_INTEGRATION is set (read once, when ink loads).
   // The TUI runs only on a terminal or when asked for, so hide them from ink, and only from ink:
   // steps still see the environment as it was.

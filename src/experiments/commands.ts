@@ -19,7 +19,13 @@ export interface CmdContext {
   stdout: Writable;
   /** Defaults to process.stderr. */
   stderr?: Writable;
+  /** Default output folder of plot/report/compare (the cache store's reports/); defaults to <cacheDir>/reports. */
+  reportsDir?: string;
+  /** What error lines start with: the CLI passes 'error:' like every other command; default 'flow:'. */
+  errorPrefix?: string;
 }
+
+const reportsDir = (ctx: CmdContext) => ctx.reportsDir ?? join(ctx.cacheDir, 'reports');
 
 class UsageError extends Error {}
 
@@ -35,11 +41,11 @@ async function guarded(ctx: CmdContext, usage: string, body: () => Promise<void>
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       // parseArgs explains at length; its first sentence is the useful one.
       const message = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
-      stderr.write(`flow: ${message} (usage: ${usage})\n`);
+      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${message} (usage: ${usage})\n`);
       return 2;
     }
     if (err instanceof ExperimentError) {
-      stderr.write(`flow: ${err.message}\n`);
+      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${err.message}\n`);
       return 1;
     }
     throw err;
@@ -109,13 +115,13 @@ export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
     if (positionals[0] === 'compare') {
       const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
       const table = compare(ctx.db, { runs: positionals.slice(1), recipe: values.recipe, metric });
-      const out = values.out ?? join(ctx.cacheDir, 'reports', 'compare');
+      const out = values.out ?? join(reportsDir(ctx), 'compare');
       files = await plotRun(ctx.db, table, out);
     } else {
       if (positionals.length > 1) throw new UsageError('expected one run id');
       if (values.recipe || values.metric) throw new UsageError('--recipe and --metric go with `flow plot compare`');
       const run = findRun(ctx.db, positionals[0] ?? 'last').id;
-      files = await plotRun(ctx.db, run, values.out ?? join(ctx.cacheDir, 'reports', run));
+      files = await plotRun(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
     }
     ctx.stdout.write(files.map((f) => `${f}\n`).join(''));
   });
@@ -129,7 +135,7 @@ export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
     if (positionals.length > 1) throw new UsageError('expected one run id');
     const run = findRun(ctx.db, positionals[0] ?? 'last').id;
     const { report } = await import('./report.js');
-    const files = await report(ctx.db, run, values.out ?? join(ctx.cacheDir, 'reports', run));
+    const files = await report(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
     ctx.stdout.write(`${files.html}\n${files.md}\n`);
   });
 }

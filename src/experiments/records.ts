@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import type { DB } from '../store/db.js';
 import type { ExecutionRow as ExecRow, RunRow } from '../store/records.js';
+import { resolveRun, RunLookupError } from '../store/runs.js';
 
 /** A user-facing failure (unknown run, nothing recorded): printed as one line, no stack trace. */
 export class ExperimentError extends Error {
@@ -70,20 +71,14 @@ export function baseStepId(stepId: string): string {
   return i > 0 && stepId.endsWith(']') ? stepId.slice(0, i) : stepId;
 }
 
-/** A run by exact id, by a unique id prefix (users paste ids shortened), or 'last'/'latest'. */
+/** A run by exact id, by a unique id prefix (users paste ids shortened), or 'last'/'latest' (store/runs.ts). */
 export function findRun(db: DB, idOrPrefix: string): RunRecord {
-  if (idOrPrefix === 'last' || idOrPrefix === 'latest') {
-    const latest = latestRuns(db)[0];
-    if (!latest) throw new ExperimentError('no runs recorded in this cache yet');
-    return latest;
+  try {
+    return toRun(resolveRun(db, idOrPrefix));
+  } catch (e) {
+    if (e instanceof RunLookupError) throw new ExperimentError(e.message);
+    throw e;
   }
-  const exact = db.prepare('SELECT * FROM runs WHERE id = ?').get(idOrPrefix) as RunRow | undefined;
-  if (exact) return toRun(exact);
-  const like = idOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
-  const rows = db.prepare("SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3").all(like) as RunRow[];
-  if (rows.length === 1) return toRun(rows[0]!);
-  if (rows.length > 1) throw new ExperimentError(`run '${idOrPrefix}' is ambiguous: ${rows.map((r) => r.id).join(', ')}, ...`);
-  throw new ExperimentError(`no run '${idOrPrefix}' in this cache (see flow runs)`);
 }
 
 /** Runs of a recipe, given by name or by path, oldest first. */

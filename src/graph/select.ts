@@ -2,6 +2,7 @@
 // id exactly ('train[lora_rank=32]') or every matrix instance of a base id ('train').
 
 import { UsageError } from '../recipe/errors.js';
+import { didYouMean } from '../recipe/suggest.js';
 import type { Recipe } from '../recipe/types.js';
 import { reachable, type Graph } from './dag.js';
 
@@ -18,7 +19,9 @@ export function resolveNames(recipe: Recipe, names: string[], flag: string): str
       .filter((s) => s.id === name || s.baseId === name)
       .map((s) => s.id);
     if (!hits.length) {
-      throw new UsageError(`${flag} ${name}: no such step (steps: ${Object.keys(recipe.steps).join(', ')})`);
+      const ids = Object.keys(recipe.steps);
+      const bases = new Set(Object.values(recipe.steps).map((s) => s.baseId));
+      throw new UsageError(`${flag} ${name}: no such step (steps: ${ids.join(', ')})${didYouMean(name, new Set([...bases, ...ids]))}`);
     }
     out.push(...hits);
   }

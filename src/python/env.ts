@@ -10,7 +10,7 @@
 // console scripts' shebangs keep the temp path, and flow never calls those.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -89,6 +89,15 @@ export function envKey(version: string, platform: string, files: string[]): stri
   return h.digest('hex').slice(0, 16);
 }
 
+function touchMarker(dir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(join(dir, MARKER), now, now);
+  } catch {
+    // A read-only cache still works; gc then judges the env by when it was built.
+  }
+}
+
 /** Env dir -> the build this process has under way for it. */
 const building = new Map<string, Promise<PythonEnv>>();
 
@@ -103,7 +112,10 @@ export async function ensurePythonEnv(opts: PythonEnvOptions): Promise<PythonEnv
   const files = opts.requirementFiles ?? requirementFiles(opts.root, opts.extras);
   const key = envKey(version, platform, files);
   const dir = join(opts.envsDir ?? join(opts.cacheDir, 'envs'), key);
-  if (existsSync(join(dir, MARKER))) return { python: join(dir, 'bin', 'python'), key, dir, created: false };
+  if (existsSync(join(dir, MARKER))) {
+    touchMarker(dir); // gc keeps envs used since the oldest run it keeps
+    return { python: join(dir, 'bin', 'python'), key, dir, created: false };
+  }
 
   // The file lock keeps other processes out; this keeps concurrent requests of this process in line
   // (the lock takes a holder with our own pid for a stale one).

@@ -4,6 +4,7 @@
 import type { DB } from './db.js';
 import { flattenMetrics } from './db.js';
 import { isAlive } from '../proc/alive.js';
+import { resolveRun } from './runs.js';
 
 /** A step's cache fingerprint as stored (the cache layer defines its fields). */
 export type StoredFingerprint = object;
@@ -163,9 +164,9 @@ export class Records {
     return this.db.prepare<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
   }
 
-  findRun(idOrPrefix: string): RunRow | undefined {
-    if (idOrPrefix === 'last' || idOrPrefix === 'latest') return this.recentRuns(1)[0];
-    return this.db.prepare<[string], RunRow>("SELECT * FROM runs WHERE id LIKE ? || '%' ORDER BY started_at DESC LIMIT 1").get(idOrPrefix);
+  /** A run by id, unique prefix or 'last'; throws RunLookupError (one line) otherwise. */
+  findRun(idOrPrefix: string): RunRow {
+    return resolveRun(this.db, idOrPrefix);
   }
 
   executions(runId: string): ExecutionRow[] {

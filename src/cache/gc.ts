@@ -1,0 +1,137 @@
+// Garbage collection over every folder the cache store owns. What the last N
+// runs used stays; everything else goes, per kind:
+//   entries      steps/<key> of keys no kept run used (and their index rows)
+//   objects      objects/ files no remaining entry links to (link count 1)
+//   work, tmp    scratch of finished executions and half-built commits
+//   checkpoints  checkpoints/<key> of keys no kept run needs
+//   logs         logs/<exec>.log no kept run's execution points at
+//   locks        lock files whose owner process is gone
+//   envs         managed Python envs not used since the oldest kept run started, and half-built ones
+//   file states  file_state rows of paths that no longer exist
+// It refuses to run while a run is in progress on the same cache.
+
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlive } from '../proc/alive.js';
+import type { DB } from '../store/db.js';
+import type { Records } from '../store/records.js';
+import type { CacheStore } from './store.js';
+
+export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'file states';
+
+export interface GcReport {
+  /** Runs whose results were kept. */
+  keptRuns: number;
+  /** Cache entries removed. */
+  entries: number;
+  /** Per kind: items removed and bytes freed (file states: rows, 0 bytes). */
+  freed: Record<GcKind, { items: number; bytes: number }>;
+}
+
+export class GcRefused extends Error {}
+
+interface GcScope {
+  db: DB;
+  store: CacheStore;
+  records: Records;
+}
+
+/** Bytes a path holds on its own: a file shared by hard links (objects) counts where its last link goes. */
+async function sizeOf(p: string): Promise<number> {
+  const st = await stat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.nlink <= 1 ? st.size : 0;
+  let n = 0;
+  for (const e of await readdir(p)) n += await sizeOf(join(p, e));
+  return n;
+}
+
+const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+
+export async function collectGarbage(ws: GcScope, keep: number): Promise<GcReport> {
+  ws.records.markCrashedRuns();
+  const running = ws.db.prepare<[], { n: number }>("SELECT count(*) n FROM runs WHERE status = 'running'").get()!.n;
+  if (running) throw new GcRefused(`${running} run(s) in progress on ${ws.store.dir}; gc when they end`);
+  const runs = ws.records.recentRuns(keep);
+  const liveKeys = new Set<string>();
+  const liveLogs = new Set<string>();
+  for (const r of runs) {
+    for (const e of ws.records.executions(r.id)) {
+      if (e.key) liveKeys.add(e.key);
+      if (e.log_path) liveLogs.add(e.log_path);
+    }
+  }
+  const freed = Object.fromEntries(
+    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'file states'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
+  ) as GcReport['freed'];
+  const drop = async (kind: GcKind, path: string) => {
+    freed[kind].bytes += await sizeOf(path);
+    freed[kind].items++;
+    await rm(path, { recursive: true, force: true });
+  };
+
+  const entries = await dropEntries(ws, liveKeys);
+  await dropObjects(ws.store, freed);
+  for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp]] as const) for (const n of await list(dir)) await drop(kind, join(dir, n));
+  for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
+  for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
+  for (const dir of [ws.store.locks, ws.store.envs]) {
+    for (const n of (await list(dir)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(dir, n))) await drop('locks', join(dir, n));
+  }
+  const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
+  for (const n of await list(ws.store.envs)) {
+    if (n.endsWith('.lock')) continue;
+    if (n.includes('.tmp-') || (await lastUsed(join(ws.store.envs, n))) < since) await drop('envs', join(ws.store.envs, n));
+  }
+  freed['file states'].items = await dropFileStates(ws.db);
+  return { keptRuns: runs.length, entries, freed };
+}
+
+async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> {
+  let removed = 0;
+  for (const key of await list(ws.store.steps)) {
+    if (liveKeys.has(key)) continue;
+    await rm(ws.store.entryDir(key), { recursive: true, force: true });
+    ws.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+    removed++;
+  }
+  return removed;
+}
+
+/** An object whose only link is its own name is no longer part of any entry. */
+async function dropObjects(store: CacheStore, freed: GcReport['freed']): Promise<void> {
+  for (const shard of await list(store.objects)) {
+    for (const name of await list(join(store.objects, shard))) {
+      const p = join(store.objects, shard, name);
+      const st = await stat(p);
+      if (st.nlink > 1) continue;
+      freed.objects.bytes += st.size;
+      freed.objects.items++;
+      await rm(p, { force: true });
+    }
+  }
+}
+
+async function staleLock(path: string): Promise<boolean> {
+  const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+  return !pid || !isAlive(pid);
+}
+
+/** When an env was last used: its marker's mtime (ensurePythonEnv touches it on every use). */
+async function lastUsed(envDir: string): Promise<number> {
+  const st = await stat(join(envDir, 'flow-env.json')).catch(() => undefined);
+  return st ? st.mtimeMs : 0;
+}
+
+/** file_state rows of paths that are gone: they can never match again. */
+async function dropFileStates(db: DB): Promise<number> {
+  const rows = db.prepare<[], { path: string }>('SELECT path FROM file_state').all();
+  const del = db.prepare('DELETE FROM file_state WHERE path = ?');
+  let n = 0;
+  for (const { path } of rows) {
+    if (await stat(path).then(() => true, () => false)) continue;
+    del.run(path);
+    n++;
+  }
+  return n;
+}

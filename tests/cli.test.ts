@@ -1,0 +1,91 @@
+// The command line as a user meets it: every subcommand answers --help, every
+// bad argument is one `error:` line with exit 2 (no JS stack), unknown names
+// get a "did you mean", a bad recipe under --ui json is a JSON event, and
+// `flow --version` loads none of the heavy modules.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const FLOW = join(ROOT, 'bin', 'flow.js');
+const cache = mkdtempSync(join(tmpdir(), 'flow-cli-'));
+
+async function flow(args: string[], nodeArgs: string[] = []) {
+  const r = await execa(process.execPath, [...nodeArgs, FLOW, ...args], { reject: false, env: { FLOW_CACHE: cache, NO_COLOR: '1' } });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+
+const recipe = join(cache, 'r.yml');
+writeFileSync(recipe, 'name: r\nsteps:\n  train:\n    run: echo hi > a.txt\n    outputs: { a: a.txt }\n');
+
+describe('usage errors: one line, exit 2', () => {
+  it.each([
+    [['run', recipe, '--gpus', 'a,b'], /^error: option '--gpus <ids>' argument 'a,b' is invalid\. bad GPU id "a"/],
+    [['status', '--limit', 'abc'], /^error: option '--limit <n>' argument 'abc' is invalid/],
+    [['gc', '--keep', '-1'], /^error: option '--keep <n>' argument '-1' is invalid/],
+    [['run', recipe, '--ui', 'xml'], /^error: option '--ui <mode>' argument 'xml' is invalid\. Allowed choices are tui, plain, json\.$/],
+    [['rn', recipe], /^error: unknown command 'rn' \(Did you mean run\?\)$/],
+    [['run', recipe, '--forse', 'train'], /^error: unknown option '--forse' \(Did you mean --force\?\)$/],
+    [['run', recipe, '--only', 'trian'], /^error: --only trian: no such step \(steps: train\); did you mean "train"\?$/],
+    [['run', recipe, '--executor', 'nope'], /^error: --executor nope: expected one of local/],
+    [['plan'], /^error: missing required argument 'recipe'$/],
+  ])('flow %j', async (args, message) => {
+    const r = await flow(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('an unknown executor in the recipe names its line', async () => {
+    const bad = join(cache, 'bad-executor.yml');
+    writeFileSync(bad, 'name: r\nexecutor: slurmm\nsteps:\n  a:\n    run: echo hi > a.txt\n    outputs: { a: a.txt }\n');
+    const r = await flow(['run', bad, '--ui', 'plain']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: .*bad-executor\.yml:2:\d+: executor: unknown executor "slurmm" \(known: local\)$/);
+  });
+
+  it('compare with an unknown run points at a command that exists', async () => {
+    const r = await flow(['compare', 'zzz']);
+    expect(r.stderr).toBe("error: no run 'zzz' in this cache (see flow runs)");
+    expect((await flow(['runs'])).code).toBe(0);
+  });
+});
+
+describe('help and version', () => {
+  it.each(['run', 'plan', 'validate', 'dag', 'status', 'runs', 'log', 'gc', 'compare', 'metrics', 'plot', 'report'])('flow %s --help', async (cmd) => {
+    const r = await flow([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: flow ${cmd} `));
+    expect((await flow([cmd, '-h'])).stdout).toBe(r.stdout);
+  });
+
+  it('flow help run is flow run --help', async () => {
+    expect((await flow(['help', 'run'])).stdout).toBe((await flow(['run', '--help'])).stdout);
+  });
+
+  it('--version loads no database, step type or renderer', async () => {
+    const hook = join(cache, 'log-loads.mjs');
+    writeFileSync(hook, "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
+    const reg = join(cache, 'register.mjs');
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hook}`)});\n`);
+    const r = await flow(['--version'], ['--import', reg]);
+    expect(r.stdout).toMatch(/^flow \d+\.\d+\.\d+$/);
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOAD '));
+    expect(loaded.length).toBeGreaterThan(3);
+    expect(loaded.filter((l) => /better-sqlite3|\/ink\/|\/react\/|\/vega|resvg|marked|sql-eval|scheduler|cache\//.test(l))).toEqual([]);
+  });
+});
+
+it('--ui json prints a bad recipe as a JSON error event', async () => {
+  const bad = join(cache, 'bad.yml');
+  writeFileSync(bad, 'name: r\nsteps:\n  a:\n    run: echo ${params.nope}\n');
+  const r = await flow(['run', bad, '--ui', 'json']);
+  expect(r.code).toBe(2);
+  const event = JSON.parse(r.stdout);
+  expect(event).toMatchObject({ type: 'error', kind: 'validation', line: 4, field: 'steps.a.run' });
+  expect(event.message).toMatch(/unknown param "nope"/);
+  expect(r.stderr).toMatch(/^error: .*bad\.yml:4:\d+: steps\.a\.run: unknown param "nope"$/);
+});
