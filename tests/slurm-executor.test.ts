@@ -100,7 +100,7 @@ describe('slurm executor on a real cluster', () => {
   it('runs four jobs at once (from the start and end times Slurm records)', async (t) => {
     if (skip) return t.skip(skip);
     const ex = new SlurmExecutor();
-    const runs = Array.from({ length: 4 }, () => spec('echo "$SLURM_JOB_ID" > job-id; sleep 3', { resources: { gpus: 1 } }));
+    const runs = Array.from({ length: 4 }, () => spec('echo "$SLURM_JOB_ID" > job-id; sleep 5', { resources: { gpus: 1 } }));
     const outcomes = await Promise.all(runs.map((r) => ex.exec(r.spec)));
     expect(outcomes.map((o) => o.exitCode)).toEqual([0, 0, 0, 0]);
     const infos = runs.map((r) => jobInfo(readFileSync(join(r.cwd, 'job-id'), 'utf8').trim()));

@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Chalk } from 'chalk';
 import type { EngineEvent } from '../src/events.js';
+import { RunState } from '../src/reporters/tui/state.js';
+import { stepRowText } from '../src/reporters/tui/step-row.js';
 import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
 import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
 
@@ -69,11 +72,11 @@ steps:
     run: echo local-$$ > prep.txt
     outputs: { out: prep.txt }
   train:
-    run: cat \${steps.prepare.outputs.out} > model.txt; echo "job $SLURM_JOB_ID on $SLURMD_NODENAME" | tee -a model.txt
+    run: sleep 2; cat \${steps.prepare.outputs.out} > model.txt; echo "job $SLURM_JOB_ID on $SLURMD_NODENAME" | tee -a model.txt
     resources: { gpus: 1, cpus: 1, memory: 64M, time: '00:05:00' }
     outputs: { model: model.txt }
   eval:
-    run: wc -l < \${steps.train.outputs.model} > score.txt
+    run: sleep 2; wc -l < \${steps.train.outputs.model} > score.txt
     outputs: { score: score.txt }
 `;
 
@@ -100,9 +103,22 @@ describe('flow run on a Slurm cluster', () => {
     const evalDone = first.events.find((e) => e.type === 'step-done' && e.step === 'eval');
     expect(evalDone && evalDone.type === 'step-done' && readFileSync(evalDone.outputs.score!, 'utf8').trim()).toBe('2');
 
+    // The TUI's row for train, drawn from the events up to its RUNNING state, shows the job and its node.
+    const tui = new RunState();
+    for (const e of first.events) {
+      tui.apply(e);
+      if (e.type === 'step-state' && e.step === 'train' && e.state === 'RUNNING') break;
+    }
+    const row = stepRowText(new Chalk({ level: 0 }), tui.row('train')!, false, Date.now(), { idWidth: 8, gpuWidth: 0, columns: 200 });
+    expect(row).toContain(`slurm job ${trainJob} RUNNING on ${jobInfo(trainJob).NodeList}`);
+
     const second = await s.flow(['run', 'r.yml', '--ui', 'json']);
     expect(second.code).toBe(0);
     expect(s.executions(runIdOf(second.events))).toEqual({ prepare: 'cached', train: 'cached', eval: 'cached' });
+    // The plain reporter (CI logs) says where each cluster step runs; a fully cached run submits nothing.
+    const plain = await s.flow(['run', 'r.yml', '--ui', 'plain', '--force', 'eval']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/eval +│ slurm job \d+ RUNNING on \S+/);
     expect(states(second.events)).toEqual([]);
   });
 
@@ -137,7 +153,7 @@ steps:
   it('Ctrl-C mid-run scancels the jobs: nothing is left in squeue, the step is recorded cancelled', async (t) => {
     if (skip) return t.skip(skip);
     const s = sandbox();
-    s.write('c.yml', `name: cancel\nexecutor: slurm\nsteps:\n  a: { run: sleep 300 }\n  b: { run: sleep 300 }\n`);
+    s.write('c.yml', `name: cancel\nexecutor: slurm\nsteps:\n  a: { run: sleep 300 && echo a }\n  b: { run: sleep 300 && echo b }\n`);
     const run = startRun(s, ['c.yml']);
     await run.waitFor((e) => e.type === 'step-state' && e.step === 'a' && e.state === 'RUNNING');
     await run.waitFor((e) => e.type === 'step-state' && e.step === 'b' && e.state === 'RUNNING');

@@ -3,7 +3,7 @@
 
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
-import { formatDuration, hardnessTable } from './format.js';
+import { formatDuration, formatJobState, hardnessTable } from './format.js';
 
 export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
   const out = opts.out ?? process.stdout;
@@ -41,6 +41,9 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(`${p.current}/${p.total}${p.unit ? ` ${p.unit}` : ''}`)}${values ? ` ${c.dim(values)}` : ''}`);
           break;
         }
+        case 'step-state':
+          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(formatJobState(e))}`);
+          break;
         case 'step-log':
           if (opts.logs !== false) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
           break;

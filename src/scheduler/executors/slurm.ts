@@ -187,8 +187,8 @@ export class SlurmExecutor implements Executor {
     let job: JobRecord;
     if (adopted) {
       job = adopted;
-      spec.onLine(`flow: adopting Slurm job ${job.jobId} (${job.jobName}) started by an earlier run`, 'stderr');
-      state('ADOPTED', job.jobId, job.workDir);
+      spec.onLine(`flow: adopting Slurm job ${job.jobId} (${job.jobName}) started by an earlier run in ${job.workDir}`, 'stderr');
+      state('ADOPTED', job.jobId, 'started by an earlier run');
     } else {
       const submitted = await this.submit(spec, key);
       if ('error' in submitted) {
