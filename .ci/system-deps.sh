@@ -14,8 +14,8 @@ fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core fontconfig)
 if [ "${1:-}" = test ]; then
   command -v tmux >/dev/null || need+=(tmux)
   command -v chromium >/dev/null || need+=(chromium)
-  { command -v sbatch && command -v slurmctld && command -v slurmd; } >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ] || need+=(slurm-wlm)
-  command -v munged >/dev/null || [ -x /usr/sbin/munged ] || need+=(munge)
+  { command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ]; } || need+=(slurm-wlm)
+  [ -x /usr/sbin/munged ] || need+=(munge)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

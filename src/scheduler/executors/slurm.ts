@@ -217,7 +217,7 @@ export class SlurmExecutor implements Executor {
   /** A running job for this key (by job name), or a finished one whose work dir holds a clean exit. */
   private async findEarlier(key: string, recordPath: string | undefined): Promise<JobRecord | undefined> {
     const tag = `-${keyTag(key)}`;
-    const q = await run('squeue', ['-h', '-o', '%i|%j|%T|%Z']);
+    const q = await run('squeue', ['-h', '--me', '-o', '%i|%j|%T|%Z']);
     if (q.code === 0) {
       for (const line of q.stdout.split('\n')) {
         const [jobId, jobName, st, workDir] = line.trim().split('|');
