@@ -103,7 +103,10 @@ describe('slurm executor on a real cluster', () => {
     const runs = Array.from({ length: 4 }, () => spec('echo "$SLURM_JOB_ID" > job-id; sleep 5', { resources: { gpus: 1 } }));
     const outcomes = await Promise.all(runs.map((r) => ex.exec(r.spec)));
     expect(outcomes.map((o) => o.exitCode)).toEqual([0, 0, 0, 0]);
-    const infos = runs.map((r) => jobInfo(readFileSync(join(r.cwd, 'job-id'), 'utf8').trim()));
+    const ids = runs.map((r) => readFileSync(join(r.cwd, 'job-id'), 'utf8').trim());
+    // flow sees the exit file before slurmctld has closed the job: wait for Slurm's own end times.
+    await until(() => ids.every((id) => jobInfo(id).JobState === 'COMPLETED'));
+    const infos = ids.map(jobInfo);
     const starts = infos.map((i) => Date.parse(i.StartTime!));
     const ends = infos.map((i) => Date.parse(i.EndTime!));
     // Every job started before any of them ended: all four ran concurrently.

@@ -143,7 +143,8 @@ steps:
     expect(r.code).toBe(0);
     const ids = jobIds(r.events);
     expect(ids).toHaveLength(4);
-    // From Slurm's own records: every job started before any of them ended.
+    // From Slurm's own records (once it has closed the jobs): every job started before any of them ended.
+    for (const end = Date.now() + 30_000; !ids.every((id) => jobInfo(id).JobState === 'COMPLETED') && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
     const infos = ids.map(jobInfo);
     const latestStart = Math.max(...infos.map((i) => Date.parse(i.StartTime!)));
     const earliestEnd = Math.min(...infos.map((i) => Date.parse(i.EndTime!)));

@@ -114,6 +114,7 @@ export function sbatchOptions(settings: SlurmSettings, resources: ProcessSpec['r
 class StatePoller {
   private readonly watchers = new Map<string, (s: JobState | undefined) => void>();
   private timer?: NodeJS.Timeout;
+  private polling = false;
 
   constructor(private readonly intervalMs: number) {}
 
@@ -134,10 +135,16 @@ class StatePoller {
   }
 
   private async poll(ids = [...this.watchers.keys()]): Promise<void> {
-    if (ids.length === 0) return;
-    const states = await queryJobs(ids);
-    if (!states) return; // controller unreachable this time: keep the last state.
-    for (const id of ids) this.watchers.get(id)?.(states.get(id));
+    // A slow controller must not pile up squeue calls: skip a tick while one is out.
+    if (ids.length === 0 || this.polling) return;
+    this.polling = true;
+    try {
+      const states = await queryJobs(ids);
+      if (!states) return; // controller unreachable this time: keep the last state.
+      for (const id of ids) this.watchers.get(id)?.(states.get(id));
+    } finally {
+      this.polling = false;
+    }
   }
 }
 
