@@ -192,14 +192,4 @@ describe('slurm executor on a real cluster', () => {
       process.env.PATH = path;
     }
   });
-
-  it('a job over its time limit is reported as a time-limit failure', async (t) => {
-    if (skip) return t.skip(skip);
-    // Slurm's smallest limit is one minute; slurmctld enforces it on its periodic pass.
-    const { spec: s, seen } = spec('sleep 600', { resources: { gpus: 0, time: '00:01:00' } });
-    const o = await new SlurmExecutor().exec(s);
-    expect(o).toMatchObject({ cancelled: false, reason: 'time-limit' });
-    expect(o.detail).toMatch(/time limit: TIMEOUT/);
-    expect(seen.states.at(-1)!.state).toBe('TIMEOUT');
-  }, 150_000);
 });

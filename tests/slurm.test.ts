@@ -196,6 +196,20 @@ steps:
     expect(failed && failed.type === 'step-failed' && failed.error).toMatch(/rejected by sbatch: .*invalid partition/i);
   });
 
+  it('a job over its resources.time is failed as a time limit, and nothing is committed', async (t) => {
+    if (skip) return t.skip(skip);
+    // Slurm's smallest limit is one minute, enforced on slurmctld's 30-second pass.
+    const s = sandbox();
+    s.write('t.yml', `name: slow\nexecutor: slurm\nsteps:\n  train:\n    run: sleep 600 > out.txt\n    resources: { time: '00:01:00' }\n    outputs: { out: out.txt }\n`);
+    const r = await s.flow(['run', 't.yml', '--ui', 'json']);
+    expect(r.code).toBe(1);
+    const failed = r.events.find((e) => e.type === 'step-failed');
+    expect(failed && failed.type === 'step-failed' && failed.error).toMatch(/hit its time limit: TIMEOUT.*job \d+/);
+    expect(states(r.events).at(-1)!.state).toBe('TIMEOUT');
+    expect(s.executions(runIdOf(r.events))).toEqual({ train: 'failed' });
+    expect(r.events.some((e) => e.type === 'step-done')).toBe(false);
+  }, 180_000);
+
   it('--executor slurm without sbatch: one line, exit 2', async () => {
     const s = sandbox();
     s.write('n.yml', `name: nosbatch\nsteps:\n  a: { run: touch ran }\n`);
