@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runIdOf, sandbox } from './engine/cli.js';
+import { lineFrom, runIdOf, sandbox } from './engine/cli.js';
 
 /** True while a process exists and is not a zombie waiting for a parent that will never reap it. */
 function isRunning(pid: number): boolean {
@@ -223,10 +223,16 @@ describe('failures and interruptions', () => {
 
   it('a second flow waits for the step another flow is running, then reuses its result', async () => {
     const s = sandbox();
-    s.write('r.yml', `name: l\nsteps:\n  slow:\n    run: sleep 2; date +%s%N > o.txt\n    outputs: { o: o.txt }\n`);
+    const gate = s.gate('slow');
+    s.write('r.yml', `name: l\nsteps:\n  slow:\n    run: ${gate.command}; date +%s%N > o.txt\n    outputs: { o: o.txt }\n`);
     const first = s.spawn(['run', 'r.yml', '--ui', 'json']);
-    await new Promise<void>((resolve) => first.stdout!.on('data', (d: Buffer) => d.toString().includes('step-start') && resolve()));
-    const second = await s.flow(['run', 'r.yml', '--ui', 'json']);
+    await lineFrom(first, (l) => l.includes('step-start'));
+    // The slow step stays blocked until the second flow says it waits for it.
+    const args = ['run', 'r.yml', '--ui', 'json'];
+    const waiting = s.spawn(args);
+    await lineFrom(waiting, (l) => l.includes('another flow process'));
+    await gate.release();
+    const second = await s.collect(waiting, args);
     const a = await first;
     expect(a.exitCode).toBe(0);
     expect(second.code).toBe(0);

@@ -118,7 +118,7 @@ describe('flow run on a Slurm cluster', () => {
     // The plain reporter (CI logs) says where each cluster step runs; a fully cached run submits nothing.
     const plain = await s.flow(['run', 'r.yml', '--ui', 'plain', '--force', 'eval']);
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/eval +│ slurm job \d+ RUNNING on \S+/);
+    expect(plain.stdout).toMatch(/eval +│ slurm job \d+: RUNNING \(on \S+\)/);
     expect(states(second.events)).toEqual([]);
   });
 

@@ -244,7 +244,7 @@ function makeStepType(root: string, file: string): StepType {
         eventsFile,
         // A direct launch may use a pipe (fd 3) where the executor is local.
         eventsFd: !launched,
-        resources: { gpus: ctx.gpus.length },
+        resources: ctx.resources ?? { gpus: ctx.gpus.length },
         name: { runId: ctx.runId, stepId: ctx.stepId },
         signal: ctx.signal,
         onLine: (line, stream) => {

@@ -1,5 +1,7 @@
 // Small formatting helpers shared by the text reporters and CLI commands.
 
+import type { SummaryTable } from '../events.js';
+
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
   if (ms < 1000) return `${Math.round(ms)}ms`;
@@ -22,6 +24,17 @@ export function formatBytes(n: number): string {
   return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
+/** A step's published summary table (e.g. sql-eval's accuracy by hardness) as aligned text lines. */
+export function summaryLines(table: SummaryTable): string[] {
+  const cell = (row: string, v: number | null | undefined) => (typeof v !== 'number' ? '-' : row === 'count' ? String(v) : v.toFixed(3));
+  const lines = [`${''.padEnd(6)}${table.columns.map((l) => l.padStart(8)).join('')}`];
+  for (const [row, values] of Object.entries(table.rows)) {
+    lines.push(`${row.toUpperCase().padEnd(6)}${table.columns.map((l) => cell(row, values[l]).padStart(8)).join('')}`);
+  }
+  return lines;
+}
+
+// Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
 const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
 
 /** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */

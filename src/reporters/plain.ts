@@ -3,7 +3,8 @@
 
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
-import { formatDuration, formatJobState, hardnessTable } from './format.js';
+import type { SummaryTable } from '../events.js';
+import { formatDuration, hardnessTable, summaryLines } from './format.js';
 
 export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
   const out = opts.out ?? process.stdout;
@@ -12,6 +13,8 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
   let width = 8;
   const pad = (id: string) => id.padEnd(width);
   let evalMetrics: Record<string, unknown> | undefined;
+  // A table a step published (step-summary) wins over one read from an eval step's metrics.
+  let published: SummaryTable | undefined;
   // Progress is printed at each tenth of the way, so a CI log shows a long step moving without flooding.
   const lastTenth = new Map<string, number>();
 
@@ -41,9 +44,6 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(`${p.current}/${p.total}${p.unit ? ` ${p.unit}` : ''}`)}${values ? ` ${c.dim(values)}` : ''}`);
           break;
         }
-        case 'step-state':
-          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(formatJobState(e))}`);
-          break;
         case 'step-log':
           if (opts.logs !== false) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
           break;
@@ -60,6 +60,14 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
         case 'step-skipped':
           w(`${c.dim('-')} ${pad(e.step)} ${c.dim(`skipped: ${e.reason}`)}`);
           break;
+        case 'step-summary':
+          published = e.table;
+          break;
+        case 'step-state':
+          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.dim(`${e.executor}${e.jobId ? ` job ${e.jobId}` : ''}: ${e.state}${e.detail ? ` (${e.detail})` : ''}`)}`);
+          break;
+        case 'error':
+          break; // printed on stderr by the CLI
         case 'warning':
           w(c.yellow(`warning: ${e.step ? `${e.step}: ` : ''}${e.message}`));
           break;
@@ -70,7 +78,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           if (n.skipped) parts.push(`${n.skipped} skipped`);
           if (n.cancelled) parts.push(`${n.cancelled} cancelled`);
           const colour = e.status === 'done' ? c.green : e.status === 'failed' ? c.red : c.yellow;
-          const table = hardnessTable(evalMetrics);
+          const table = published ? summaryLines(published) : hardnessTable(evalMetrics);
           if (table) {
             w('');
             for (const line of table) w(`  ${line}`);

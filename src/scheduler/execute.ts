@@ -108,6 +108,7 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     env: stepEnv(a, x),
     root: a.ws.root,
     checkpointDir: a.ws.store.checkpointDir(a.key),
+    resources: a.step.prepared.def.resources,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
     log(line, stream = 'stdout') {

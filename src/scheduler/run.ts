@@ -225,7 +225,14 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
   }
   const lock = await acquireLock(ws.store.lockPath(key), opts.signal, (pid) =>
     opts.emit({ type: 'warning', runId: scope.tally.runId, step: s.id, message: `waiting: another flow process (pid ${pid}) is running ${s.id} with the same key`, time: Date.now() }),
-  );
+  ).catch((e: unknown) => {
+    if (opts.signal.aborted) return undefined; // cancelled while waiting for the other process
+    throw e;
+  });
+  if (!lock) {
+    run.cancelled();
+    return { status: 'cancelled' };
+  }
   try {
     // The other process may have committed it while we waited.
     if (!s.forced) {

@@ -23,7 +23,7 @@ export function shellStepType(step: StepDef): StepType {
         cwd: ctx.workDir,
         env: ctx.env,
         name: { runId: ctx.runId, stepId: ctx.stepId },
-        resources: step.resources,
+        resources: ctx.resources ?? step.resources,
         signal: ctx.signal,
         onLine: (line, stream) => ctx.log(line, stream),
       });

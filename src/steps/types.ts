@@ -7,6 +7,7 @@
 // adapted to the same interface by src/python/.
 
 import type { FailureReason, Progress, SummaryTable } from '../events.js';
+import type { Resources } from '../recipe/types.js';
 import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
@@ -50,6 +51,8 @@ export interface StepRunContext {
   settings: StepSettings;
   /** Runs an external process where the scheduler placed this step (local process group, Slurm job). */
   exec(spec: ProcessSpec): Promise<ProcessOutcome>;
+  /** The step's `resources:` (gpus, and cpus/memory/time/nodes for batch schedulers), for ProcessSpec.resources. */
+  resources?: Resources;
   /** Run id, for process names (ProcessSpec.name). */
   runId: string;
   /** A table the step publishes for reporters (e.g. sql-eval's accuracy by hardness). */

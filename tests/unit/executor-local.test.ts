@@ -1,0 +1,82 @@
+// The local executor behind ctx.exec: output lines, events over fd 3 or a
+// tailed file, exit codes, and a cancel that stops the whole process group.
+
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { createLocalExecutor } from '../../src/scheduler/executors/local.js';
+import type { ProcessSpec } from '../../src/steps/process-spec.js';
+import { isAlive } from '../../src/proc/alive.js';
+
+const local = createLocalExecutor();
+
+function spec(script: string, over: Partial<ProcessSpec> = {}) {
+  const lines: string[] = [];
+  const events: string[] = [];
+  const cwd = mkdtempSync(join(tmpdir(), 'flow-exec-'));
+  const s: ProcessSpec = {
+    file: 'bash',
+    args: ['-c', script],
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    name: { runId: 'r', stepId: 's' },
+    signal: new AbortController().signal,
+    onLine: (l, stream) => lines.push(`${stream}:${l}`),
+    onEvent: (l) => events.push(l),
+    ...over,
+  };
+  return { s, lines, events, cwd };
+}
+
+it('streams stdout and stderr lines and reports the exit code', async () => {
+  const { s, lines } = spec('echo out; echo err >&2; exit 3');
+  const o = await local.exec(s);
+  expect(o).toMatchObject({ exitCode: 3, signal: null, cancelled: false });
+  expect(lines.sort()).toEqual(['stderr:err', 'stdout:out']);
+});
+
+it('events come over fd 3 when asked, else from the events file', async () => {
+  const viaFd = spec('echo "$FLOW_EVENTS_FD" ; echo \'{"type":"metric"}\' >&3', { eventsFd: true });
+  viaFd.s.eventsFile = join(viaFd.cwd, 'events.jsonl');
+  viaFd.s.env.FLOW_EVENTS_FILE = viaFd.s.eventsFile;
+  await local.exec(viaFd.s);
+  expect(viaFd.lines).toEqual(['stdout:3']);
+  expect(viaFd.events).toEqual(['{"type":"metric"}']);
+
+  const viaFile = spec('echo \'{"type":"progress"}\' >> "$FLOW_EVENTS_FILE"; echo \'{"type":"metric"}\' >> "$FLOW_EVENTS_FILE"');
+  viaFile.s.eventsFile = join(viaFile.cwd, 'events.jsonl');
+  viaFile.s.env.FLOW_EVENTS_FILE = viaFile.s.eventsFile;
+  await local.exec(viaFile.s);
+  expect(viaFile.events).toEqual(['{"type":"progress"}', '{"type":"metric"}']);
+});
+
+it('a cancel stops the whole process group, grandchildren included', async () => {
+  const ac = new AbortController();
+  const { s, cwd } = spec('sleep 30 & echo $! > child.pid; wait', { signal: ac.signal, graceS: 1 });
+  const execution = local.exec(s);
+  let pid = 0;
+  for (let i = 0; i < 100 && !pid; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    pid = Number(readFileSyncSafe(join(cwd, 'child.pid')));
+  }
+  expect(pid).toBeGreaterThan(0);
+  ac.abort();
+  const o = await execution;
+  expect(o).toMatchObject({ cancelled: true, reason: 'cancelled' });
+  // Killed: gone, or a zombie waiting for a reaper (a container's init may not reap).
+  let alive = true;
+  for (let i = 0; i < 40 && alive; i++) {
+    alive = isAlive(pid) && !/^\S+ \(.*\) Z/.test(readFileSyncSafe(`/proc/${pid}/stat`)) && existsSync(`/proc/${pid}`);
+    if (alive) await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(alive).toBe(false);
+});
+
+function readFileSyncSafe(p: string): string {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,72 @@
+// gc over every folder the cache store owns: what the kept runs use stays,
+// the rest goes, and the report says what was freed per kind.
+
+import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { collectGarbage, GcRefused } from '../../src/cache/gc.js';
+import { openWorkspace } from '../../src/scheduler/workspace.js';
+
+const fp = { v: 1, type: 'run', impl: {}, fields: {}, params: {}, env: {}, inputs: {}, upstream: {} };
+
+function file(path: string, content = 'x') {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, content);
+}
+
+it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no kept run needs', async () => {
+  const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
+  const { store, records } = ws;
+  // An old run used key "old"; the kept (newest) run used key "live".
+  for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
+    records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
+    ws.db.prepare('UPDATE runs SET started_at = ? WHERE id = ?').run(t, run);
+    records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: store.logPath(`e-${key}`), fingerprint: fp, gpus: [] });
+    records.finishExecution(`e-${key}`, { status: 'done', durationMs: 1 });
+    records.finishRun(run, 'done');
+    file(join(store.entryDir(key), 'out.txt'));
+    file(store.logPath(`e-${key}`), 'log line\n');
+    file(join(store.checkpointDir(key), 'checkpoint-1', 'state.json'), '{}');
+  }
+  file(join(store.work, 'exec-1', 'scratch'), 'abc');
+  file(join(store.tmp, 'entry-x', 'y'));
+  file(store.lockPath('dead'), '999999999');
+  file(store.lockPath('mine'), String(process.pid));
+  file(join(store.envs, 'oldenv', 'flow-env.json'), '{}');
+  utimesSync(join(store.envs, 'oldenv', 'flow-env.json'), new Date(1500), new Date(1500));
+  file(join(store.envs, 'newenv', 'flow-env.json'), '{}');
+  file(join(store.envs, 'half.tmp-123-ab', 'bin'), '');
+  ws.db.prepare('INSERT INTO file_state (path, size, mtime_ns, inode, digest, checked_at) VALUES (?, 1, ?, ?, ?, 0)').run('/nonexistent/flow-gc', '1', '1', 'd');
+
+  const r = await collectGarbage(ws, 1);
+  expect(r.keptRuns).toBe(1);
+  expect(r.entries).toBe(1);
+  expect(existsSync(store.entryDir('live'))).toBe(true);
+  expect(existsSync(store.entryDir('old'))).toBe(false);
+  expect(existsSync(store.checkpointDir('live'))).toBe(true);
+  expect(existsSync(store.checkpointDir('old'))).toBe(false);
+  expect(existsSync(store.logPath('e-live'))).toBe(true);
+  expect(existsSync(store.logPath('e-old'))).toBe(false);
+  expect(existsSync(store.lockPath('mine'))).toBe(true);
+  expect(existsSync(store.lockPath('dead'))).toBe(false);
+  expect(existsSync(join(store.envs, 'newenv'))).toBe(true);
+  expect(existsSync(join(store.envs, 'oldenv'))).toBe(false);
+  expect(r.freed).toMatchObject({
+    checkpoints: { items: 1, bytes: 2 },
+    logs: { items: 1, bytes: 9 },
+    locks: { items: 1 },
+    work: { items: 1, bytes: 3 },
+    tmp: { items: 1, bytes: 1 },
+    envs: { items: 2 },
+    'file states': { items: 1 },
+  });
+  ws.close();
+});
+
+it('refuses while a run is in progress', async () => {
+  const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
+  ws.records.createRun({ id: 'r', recipe: '/r.yml', name: 'r', params: {}, argv: [] });
+  await expect(collectGarbage(ws, 1)).rejects.toBeInstanceOf(GcRefused);
+  ws.close();
+});
