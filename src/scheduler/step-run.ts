@@ -33,8 +33,6 @@ export class RunTally {
 
 type State = 'pending' | 'queued' | 'running' | 'done' | 'cached' | 'failed' | 'cancelled' | 'skipped';
 
-const FINAL: ReadonlySet<State> = new Set(['done', 'cached', 'failed', 'cancelled', 'skipped']);
-
 export class StepRun {
   private state: State = 'pending';
   private execId?: string;
@@ -166,9 +164,5 @@ export class StepRun {
     this.to('skipped', ['pending']);
     this.run.counts.skipped++;
     this.event('step-skipped', { reason });
-  }
-
-  get finished(): boolean {
-    return FINAL.has(this.state);
   }
 }
