@@ -50,3 +50,9 @@ export function hardnessTable(metrics: Record<string, unknown> | undefined): str
   for (const k of rows) lines.push(`${k.toUpperCase().padEnd(6)}${LEVELS.map((l) => cell(k, l).padStart(8)).join('')}`);
   return lines;
 }
+
+/** A step's executor state in one phrase: "slurm job 12 PENDING (Resources)", "slurm job 12 RUNNING on node1". */
+export function formatJobState(j: { executor: string; jobId?: string; state: string; detail?: string }): string {
+  const detail = j.detail ? (j.detail.startsWith('on ') ? ` ${j.detail}` : ` (${j.detail})`) : '';
+  return `${j.executor}${j.jobId ? ` job ${j.jobId}` : ''} ${j.state}${detail}`;
+}

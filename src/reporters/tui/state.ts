@@ -90,6 +90,8 @@ export interface StepRow {
   error?: string;
   exitCode?: number | null;
   skipReason?: string;
+  /** Where the step's process runs when not here: a Slurm job's id and state. */
+  job?: { executor: string; jobId?: string; state: string; detail?: string };
 }
 
 export interface RunEnd {
@@ -195,6 +197,9 @@ export class RunState {
       case 'step-skipped':
         r.status = 'skipped';
         r.skipReason = e.reason;
+        break;
+      case 'step-state':
+        r.job = { executor: e.executor, jobId: e.jobId, state: e.state, detail: e.detail };
         break;
     }
   }

@@ -4,6 +4,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { RowStatus, StepRow } from './state.js';
 import { progressRate } from './state.js';
+import { formatJobState } from '../format.js';
 import { fit, formatCount, formatDuration, formatValue, progressBar, sparkline } from './format.js';
 
 const ICON: Record<RowStatus, string> = {
@@ -90,8 +91,12 @@ function rowDetail(c: ChalkInstance, r: StepRow, width: number): string {
     case 'pending':
     case 'queued':
       return r.reasons.length ? c.dim(r.reasons.join('; ')) : '';
-    default:
-      return r.progress ? progressText(c, r, width) : '';
+    default: {
+      // A cluster job: its id and Slurm state (PENDING with reason, RUNNING on node) beside any progress.
+      const job = r.job && r.status === 'running' ? formatJobState(r.job) : '';
+      if (!r.progress) return c.dim(job);
+      return job ? `${progressText(c, r, width)}  ${c.dim(job)}` : progressText(c, r, width);
+    }
   }
 }
 

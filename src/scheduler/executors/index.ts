@@ -5,6 +5,7 @@
 import type { ExecutorConfig } from '../../recipe/types.js';
 import type { Executor } from '../../steps/process-spec.js';
 import { createLocalExecutor, LOCAL } from './local.js';
+import { SlurmExecutor, slurmSettings } from './slurm.js';
 
 /** What an executor factory gets besides its recipe options. */
 export interface ExecutorEnv {
@@ -20,6 +21,7 @@ export function registerExecutor(type: string, factory: ExecutorFactory): void {
 }
 
 registerExecutor(LOCAL, () => createLocalExecutor());
+registerExecutor('slurm', (config, env) => new SlurmExecutor(slurmSettings(config), env.cacheDir));
 
 export function executorTypes(): string[] {
   return [...factories.keys()].sort();
