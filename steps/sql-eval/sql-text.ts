@@ -13,12 +13,67 @@ export function replaceCurYear(q: string): string {
 /**
  * Lexes SQL the way sqlparse splits it for remove_distinct(): quoted strings,
  * comments and words are single tokens, so only a bare DISTINCT keyword goes.
+ * Tokens: a run of whitespace; `-- comment` to the end of the line; `/* comment *\/`
+ * (or to the end); '...' and "..." with doubled quotes inside, unterminated to the
+ * end; `...` and [...]; a run of letters, digits, _ and $; else one code point.
+ * A scanner, not one regular expression: an alternation under `*` makes V8's
+ * regex engine keep a backtrack entry per character, and a 10 MB string literal
+ * overflowed its stack (RangeError).
  */
-const LEX = /\s+|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)|'(?:[^']|'')*'?|"(?:[^"]|"")*"?|`[^`]*`?|\[[^\]]*\]?|[\p{L}\p{N}_$]+|[\s\S]/gu;
-
 export function sqlLex(s: string): string[] {
-  return s.match(LEX) ?? [];
+  const out: string[] = [];
+  const n = s.length;
+  let i = 0;
+  while (i < n) {
+    const start = i;
+    const c = s[i]!;
+    if (SPACE.test(c)) {
+      WHITESPACE_RUN.lastIndex = i;
+      WHITESPACE_RUN.test(s);
+      i = WHITESPACE_RUN.lastIndex;
+    } else if (c === '-' && s[i + 1] === '-') {
+      const nl = s.indexOf('\n', i);
+      i = nl < 0 ? n : nl;
+    } else if (c === '/' && s[i + 1] === '*') {
+      const end = s.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else if (c === "'" || c === '"') {
+      // Up to the closing quote; a doubled quote is part of the string.
+      i++;
+      for (;;) {
+        const q = s.indexOf(c, i);
+        if (q < 0) {
+          i = n;
+          break;
+        }
+        if (s[q + 1] === c) i = q + 2;
+        else {
+          i = q + 1;
+          break;
+        }
+      }
+    } else if (c === '`' || c === '[') {
+      const end = s.indexOf(c === '`' ? '`' : ']', i + 1);
+      i = end < 0 ? n : end + 1;
+    } else if (WORD_CHAR.test(c) || (isHighSurrogate(c) && WORD_CHAR.test(s.slice(i, i + 2)))) {
+      WORD_RUN.lastIndex = i;
+      WORD_RUN.test(s);
+      i = WORD_RUN.lastIndex;
+    } else {
+      i += isHighSurrogate(c) && i + 1 < n && isLowSurrogate(s[i + 1]!) ? 2 : 1;
+    }
+    out.push(s.slice(start, i));
+  }
+  return out;
 }
+
+const SPACE = /^\s$/;
+// Runs of one character class: V8 scans these without a backtrack entry per character.
+const WHITESPACE_RUN = /\s+/y;
+const WORD_CHAR = /^[\p{L}\p{N}_$]$/u;
+const WORD_RUN = /[\p{L}\p{N}_$]+/uy;
+const isHighSurrogate = (c: string) => c >= '\ud800' && c <= '\udbff';
+const isLowSurrogate = (c: string) => c >= '\udc00' && c <= '\udfff';
 
 /**
  * remove_distinct(): drops every DISTINCT token, keeping all other text byte for
@@ -70,14 +125,29 @@ export function literalValues(q: string): string[] {
   return sqlLex(q).filter((t, i, all) => isLiteral(t) && !(i > 0 && all[i - 1] === '.'));
 }
 
+/** The gold's distinct literal values and the positions of the prediction's literal slots among its tokens. */
+function plugSlots(gold: string, pred: string): { values: string[]; toks: string[]; slots: number[] } {
+  const values = [...new Set(literalValues(gold))];
+  const toks = sqlLex(pred);
+  const slots = toks.map((t, i) => (isLiteral(t) && !(i > 0 && toks[i - 1] === '.') ? i : -1)).filter((i) => i >= 0);
+  return { values, toks, slots };
+}
+
+/** How many candidates plugValues() yields, without building them. */
+export function plugValueCount(gold: string, pred: string, limit = PLUG_LIMIT): number {
+  const { values, slots } = plugSlots(gold, pred);
+  if (values.length === 0 || slots.length === 0) return 0;
+  return Math.min(values.length ** slots.length, limit);
+}
+
+const PLUG_LIMIT = 10_000;
+
 /**
  * plug_value: every way of filling the prediction's literal slots with the gold's
  * literal values (the official get_all_preds_for_execution), capped at `limit`.
  */
-export function* plugValues(gold: string, pred: string, limit = 10_000): Generator<string> {
-  const values = [...new Set(literalValues(gold))];
-  const toks = sqlLex(pred);
-  const slots = toks.map((t, i) => (isLiteral(t) && !(i > 0 && toks[i - 1] === '.') ? i : -1)).filter((i) => i >= 0);
+export function* plugValues(gold: string, pred: string, limit = PLUG_LIMIT): Generator<string> {
+  const { values, toks, slots } = plugSlots(gold, pred);
   if (values.length === 0 || slots.length === 0) return;
   const total = values.length ** slots.length;
   for (let n = 0; n < Math.min(total, limit); n++) {
