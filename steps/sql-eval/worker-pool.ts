@@ -5,6 +5,11 @@
 // Either way the item is scored wrong with the reason and the rest go on; the
 // item is then matched again without execution, so that its hardness and exact
 // match stand (the parse is what hung when that is lost too).
+//
+// Messages go in batches both ways (a write per item cost a fifth of the CPU),
+// so when a worker is lost the parent cannot tell which of the items it held
+// was running: all of them go again "solo", where the worker reports each item
+// as soon as it is done and so the item running is the first unanswered one.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -45,6 +50,8 @@ interface Task {
   outcome: ItemOutcome;
   /** The match-only second try of an item lost on its first. */
   retry?: boolean;
+  /** Answered at once by the worker: sent again after a worker was lost while holding it. */
+  solo?: boolean;
   resolve(o: ItemOutcome): void;
   reject(e: Error): void;
 }
@@ -70,11 +77,11 @@ export interface PoolOptions {
 }
 
 /**
- * Items sent ahead to each worker, so it never waits on a round trip; few, so
- * that the workers finish together. An item's clock starts when the one before
- * it in the same worker has finished.
+ * Items sent ahead to each worker, so it never waits on a round trip and
+ * batches are worth it; few, so that the workers finish together. An item's
+ * clock starts when the answer to the one before it in the same worker arrives.
  */
-const PIPELINE = 4;
+const PIPELINE = 16;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -83,6 +90,7 @@ export class WorkerPool {
   private closed = false;
   private readonly script = workerScript();
   private readonly onAbort = () => this.close(new Error('aborted'));
+  private pumpQueued = false;
 
   constructor(private readonly opts: PoolOptions) {
     for (let i = 0; i < opts.size; i++) this.workers.push(this.spawn());
@@ -98,7 +106,10 @@ export class WorkerPool {
     });
     const w: Worker = { child, inflight: [] };
     child.stderr?.resume();
-    child.on('message', (m: ItemReply) => this.onReply(w, m));
+    child.on('message', (batch: ItemReply[]) => {
+      for (const m of batch) this.onReply(w, m);
+      this.pump();
+    });
     child.on('exit', () => this.onExit(w));
     return w;
   }
@@ -121,14 +132,23 @@ export class WorkerPool {
     }, limit);
   }
 
-  /** The running item is lost with `why`; the ones queued behind it go back to the pool. */
+  /**
+   * The worker is lost (killed for time, or crashed). A solo head is the item
+   * that was running: it is lost with `why` and the rest go back to the pool.
+   * Otherwise any held item may have been running: all go again, solo.
+   */
   private retire(w: Worker, why: string): void {
     clearTimeout(w.timer);
     w.timer = undefined;
     w.dead = true;
-    const [head, ...rest] = w.inflight.splice(0);
-    this.queue.unshift(...rest.map((r) => r.task));
+    const held = w.inflight.splice(0);
+    const head = held[0];
     if (!head) return;
+    if (!head.task.solo) {
+      this.queue.unshift(...held.map((h) => ({ ...h.task, solo: true })));
+      return;
+    }
+    this.queue.unshift(...held.slice(1).map((h) => h.task));
     const task = head.task;
     if (task.retry) {
       task.resolve(task.outcome);
@@ -157,7 +177,6 @@ export class WorkerPool {
     w.inflight.shift();
     head.task.resolve(out);
     this.startClock(w);
-    this.pump();
   }
 
   private onExit(w: Worker): void {
@@ -171,13 +190,15 @@ export class WorkerPool {
   private pump(): void {
     for (const w of this.workers) {
       if (w.dead || !w.child.connected) continue;
+      const batch: ItemRequest[] = [];
       while (this.queue.length > 0 && w.inflight.length < PIPELINE) {
         const task = this.queue.shift()!;
         const id = this.nextId++;
         w.inflight.push({ id, task });
-        w.child.send({ ...task.req, id } satisfies ItemRequest);
+        batch.push({ ...task.req, id, solo: task.solo });
         if (w.inflight.length === 1) this.startClock(w);
       }
+      if (batch.length > 0) w.child.send(batch);
     }
   }
 
@@ -185,7 +206,14 @@ export class WorkerPool {
     if (this.closed) return Promise.reject(new Error('pool closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ req, outcome: {}, resolve, reject });
-      this.pump();
+      // Once the caller has queued all it has, so the first batches are full.
+      if (!this.pumpQueued) {
+        this.pumpQueued = true;
+        queueMicrotask(() => {
+          this.pumpQueued = false;
+          this.pump();
+        });
+      }
     });
   }
 

@@ -1,7 +1,7 @@
 // Messages between the evaluator and its worker processes. A task is one
 // item: the worker parses and matches it, then runs its queries, so only
-// verdicts cross the process boundary, never rows or parse trees. One reply
-// per item (two with plug_value): each message costs a write on both sides.
+// verdicts cross the process boundary, never rows or parse trees. Both sides
+// send arrays of these, batched: each message costs a write and a wake-up.
 import type { PartialScores } from './exact-match.js';
 import type { Hardness } from './hardness.js';
 
@@ -35,6 +35,8 @@ export interface ItemTask {
 
 export interface ItemRequest extends ItemTask {
   id: number;
+  /** Report this item as soon as it is done, and everything before it before starting it. */
+  solo?: boolean;
 }
 
 /** Everything but execution. */
