@@ -26,53 +26,72 @@ export function sqlLex(s: string): string[] {
   let i = 0;
   while (i < n) {
     const start = i;
-    const c = s[i]!;
-    if (SPACE.test(c)) {
-      WHITESPACE_RUN.lastIndex = i;
-      WHITESPACE_RUN.test(s);
-      i = WHITESPACE_RUN.lastIndex;
-    } else if (c === '-' && s[i + 1] === '-') {
+    const c = s.charCodeAt(i);
+    if (isSpace(c)) {
+      i++;
+      while (i < n && isSpace(s.charCodeAt(i))) i++;
+    } else if (c === 0x2d /* - */ && s.charCodeAt(i + 1) === 0x2d) {
       const nl = s.indexOf('\n', i);
       i = nl < 0 ? n : nl;
-    } else if (c === '/' && s[i + 1] === '*') {
+    } else if (c === 0x2f /* / */ && s.charCodeAt(i + 1) === 0x2a /* * */) {
       const end = s.indexOf('*/', i + 2);
       i = end < 0 ? n : end + 2;
-    } else if (c === "'" || c === '"') {
+    } else if (c === 0x27 /* ' */ || c === 0x22 /* " */) {
       // Up to the closing quote; a doubled quote is part of the string.
+      const q = s[i]!;
       i++;
       for (;;) {
-        const q = s.indexOf(c, i);
-        if (q < 0) {
+        const close = s.indexOf(q, i);
+        if (close < 0) {
           i = n;
           break;
         }
-        if (s[q + 1] === c) i = q + 2;
+        if (s[close + 1] === q) i = close + 2;
         else {
-          i = q + 1;
+          i = close + 1;
           break;
         }
       }
-    } else if (c === '`' || c === '[') {
-      const end = s.indexOf(c === '`' ? '`' : ']', i + 1);
+    } else if (c === 0x60 /* ` */ || c === 0x5b /* [ */) {
+      const end = s.indexOf(c === 0x60 ? '`' : ']', i + 1);
       i = end < 0 ? n : end + 1;
-    } else if (WORD_CHAR.test(c) || (isHighSurrogate(c) && WORD_CHAR.test(s.slice(i, i + 2)))) {
-      WORD_RUN.lastIndex = i;
-      WORD_RUN.test(s);
-      i = WORD_RUN.lastIndex;
+    } else if (isAsciiWord(c)) {
+      i++;
+      while (i < n && isAsciiWord(s.charCodeAt(i))) i++;
+      // A word that goes on in other scripts: the Unicode rule takes the whole run.
+      if (i < n && s.charCodeAt(i) >= 0x80) i = unicodeWordEnd(s, start);
+    } else if (c >= 0x80 && WORD_CHAR.test(String.fromCodePoint(s.codePointAt(i)!))) {
+      i = unicodeWordEnd(s, start);
     } else {
-      i += isHighSurrogate(c) && i + 1 < n && isLowSurrogate(s[i + 1]!) ? 2 : 1;
+      i += c >= 0xd800 && c <= 0xdbff && i + 1 < n && isLowSurrogate(s[i + 1]!) ? 2 : 1;
     }
     out.push(s.slice(start, i));
   }
   return out;
 }
 
-const SPACE = /^\s$/;
-// Runs of one character class: V8 scans these without a backtrack entry per character.
-const WHITESPACE_RUN = /\s+/y;
+/** JavaScript's \s. */
+function isSpace(c: number): boolean {
+  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  return (
+    c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
+
+/** [A-Za-z0-9_$] */
+function isAsciiWord(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x24;
+}
+
+function unicodeWordEnd(s: string, from: number): number {
+  WORD_RUN.lastIndex = from;
+  WORD_RUN.test(s);
+  return WORD_RUN.lastIndex;
+}
+
 const WORD_CHAR = /^[\p{L}\p{N}_$]$/u;
+// A run of one character class: V8 scans it without a backtrack entry per character.
 const WORD_RUN = /[\p{L}\p{N}_$]+/uy;
-const isHighSurrogate = (c: string) => c >= '\ud800' && c <= '\udbff';
 const isLowSurrogate = (c: string) => c >= '\udc00' && c <= '\udfff';
 
 /**
