@@ -63,6 +63,8 @@ interface Worker {
   timer?: NodeJS.Timeout;
   /** Killed and not yet replaced: takes no work. */
   dead?: boolean;
+  /** The start of what it wrote to stderr, to say why it died. */
+  stderr: string;
 }
 
 export interface PoolOptions {
@@ -83,6 +85,12 @@ export interface PoolOptions {
  */
 const PIPELINE = 16;
 
+/**
+ * An item that crashes its worker does so up to 3 times (in a batch, solo, matching only), so a
+ * batch of such items can cause 3·PIPELINE crashes in a row; more means no worker can run at all.
+ */
+const MAX_CRASHES_IN_A_ROW = 3 * PIPELINE + 2;
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly queue: Task[] = [];
@@ -91,6 +99,8 @@ export class WorkerPool {
   private readonly script = workerScript();
   private readonly onAbort = () => this.close(new Error('aborted'));
   private pumpQueued = false;
+  /** Workers that died on their own since the last reply from any: many in a row means none can work. */
+  private crashesInARow = 0;
 
   constructor(private readonly opts: PoolOptions) {
     for (let i = 0; i < opts.size; i++) this.workers.push(this.spawn());
@@ -104,9 +114,13 @@ export class WorkerPool {
       // No inherited --inspect or loaders.
       execArgv: [],
     });
-    const w: Worker = { child, inflight: [] };
-    child.stderr?.resume();
+    const w: Worker = { child, inflight: [], stderr: '' };
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      if (w.stderr.length < 4000) w.stderr += d;
+    });
     child.on('message', (batch: ItemReply[]) => {
+      this.crashesInARow = 0;
       for (const m of batch) this.onReply(w, m);
       this.pump();
     });
@@ -182,7 +196,15 @@ export class WorkerPool {
   private onExit(w: Worker): void {
     const i = this.workers.indexOf(w);
     if (i < 0 || this.closed) return;
-    if (!w.dead) this.retire(w, 'the item crashed its worker process');
+    if (!w.dead) {
+      if (++this.crashesInARow > MAX_CRASHES_IN_A_ROW) {
+        const lines = w.stderr.split('\n').map((l) => l.trim());
+        const why = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.find((l) => l !== '') ?? 'no output';
+        this.close(new Error(`sql-eval: the worker processes die before answering (${MAX_CRASHES_IN_A_ROW} in a row); last output: ${why}`));
+        return;
+      }
+      this.retire(w, 'the item crashed its worker process');
+    }
     this.workers[i] = this.spawn();
     this.pump();
   }
