@@ -1,18 +1,18 @@
-// The evaluation itself, independent of the engine so bench/ can call it:
-// per item hardness, exact set match and execution match, then the official
-// aggregation.
+// The evaluation itself, independent of the engine so bench/ can call it: the
+// inputs are read here, each item is scored in a worker process (hardness,
+// exact set match, execution match), then the official aggregation. Nothing
+// about a prediction is parsed in this process, so no prediction can stop the run.
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StepError } from '../../src/steps/types.js';
-import { ExecPool } from './exec-pool.js';
-import { buildForeignKeyMap, exactMatch, rebuildForMatch, type PartialScores, type TablesEntry } from './exact-match.js';
+import type { PartialScores } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readGold, readPredictions, readTables } from './inputs.js';
-import { emptySql, parseSpiderSql, type Schema, type Sql } from './parse.js';
-import { normalizeSql, rouge } from './rouge.js';
+import { parseSpiderSql } from './parse.js';
 import { schemaFromSqlite, schemaFromTables } from './schema.js';
-import { orderBySubstring, orderByTopLevel, plugValues, postprocess, removeDistinct, replaceCurYear } from './sql-text.js';
+import { WorkerPool, type ItemOutcome } from './worker-pool.js';
+import type { ItemOptions, ItemTask } from './worker-protocol.js';
 import { aggregate, type Metrics } from './metrics.js';
 
 export type Etype = 'exec' | 'match' | 'all';
@@ -72,23 +72,20 @@ function dbFiles(dbDir: string, db: string): string[] | null {
 }
 
 export async function evaluate(o: EvalOptions): Promise<EvalOutput> {
-  const wantExec = o.etype !== 'match';
-  // Children boot (~0.2 s each) while the inputs are read and parsed.
-  const pool = wantExec
-    ? new ExecPool({
-        size: o.workers ?? Math.max(1, os.availableParallelism()),
-        timeoutMs: o.timeoutS * 1000,
-        signal: o.signal,
-      })
-    : null;
+  // The workers boot (~0.1 s each) while the inputs are read.
+  const pool = new WorkerPool({
+    size: o.workers ?? Math.max(1, os.availableParallelism()),
+    timeoutMs: o.timeoutS * 1000,
+    signal: o.signal,
+  });
   try {
     return await evaluateWith(o, pool);
   } finally {
-    pool?.close();
+    pool.close();
   }
 }
 
-async function evaluateWith(o: EvalOptions, pool: ExecPool | null): Promise<EvalOutput> {
+async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutput> {
   const gold = readGold(o.gold);
   const preds = readPredictions(o.predictions, gold.length);
   const tables = readTables(o.tables);
@@ -100,139 +97,92 @@ async function evaluateWith(o: EvalOptions, pool: ExecPool | null): Promise<Eval
   if (preds.length < gold.length) {
     o.warn?.(`sql-eval: ${o.predictions} has ${preds.length} predictions for ${gold.length} gold items; the missing ${gold.length - preds.length} count as wrong`);
   }
-  const wantExec = pool !== null;
-  const wantMatch = o.etype !== 'exec';
   const testSuite = o.compat === 'test-suite';
-
-  const schemas = new Map<string, Schema>();
-  const kmaps = new Map<string, Map<string, string>>();
+  const options: ItemOptions = {
+    match: o.etype !== 'exec',
+    exec: o.etype !== 'match',
+    plugValue: o.plugValue,
+    keepDistinct: o.keepDistinct,
+    testSuite,
+    maxRows: o.maxRows,
+    maxBytes: MAX_BYTES,
+  };
   const files = new Map<string, string[] | null>();
-  const entryOf = (db: string, line: number): TablesEntry => {
-    const e = tables.get(db);
-    if (!e) throw new StepError(`sql-eval: ${o.gold}:${line}: db_id "${db}" is not in ${o.tables}`);
-    return e;
-  };
+  const schemaFile = (db: string) => path.join(o.dbDir, db, `${db}.sqlite`);
 
-  async function execMatch(dbs: string[], predSql: string, goldSql: string): Promise<{ ex: number; error: string | null }> {
-    let p = postprocess(predSql);
-    let g = postprocess(goldSql);
-    if (!o.keepDistinct) {
-      p = removeDistinct(p, testSuite);
-      g = removeDistinct(g, testSuite);
-    }
-    const orderMatters = testSuite ? orderBySubstring(g) : orderByTopLevel(g);
-    const candidates: Iterable<string> = o.plugValue ? [p, ...plugValues(g, p)] : [p];
-    let firstError: string | null = null;
-    for (const cand of candidates) {
-      const v = await pool!.run({
-        files: dbs,
-        gold: replaceCurYear(g),
-        pred: replaceCurYear(cand),
-        orderMatters,
-        quickReject: testSuite,
-        maxRows: o.maxRows,
-        maxBytes: MAX_BYTES,
-      });
-      if (v.goldError !== undefined) return { ex: 0, error: `gold query failed: ${v.goldError}` };
-      if (v.ex === 1) return { ex: 1, error: null };
-      firstError ??= v.error;
-    }
-    return { ex: 0, error: firstError };
-  }
-
-  // A prediction often repeats its gold text; parse each (db, SQL) once and hand out copies,
-  // since rebuilding for matching rewrites the tree in place.
-  const parsed = new Map<string, Sql | Error>();
-  const parse = (schema: Schema, db: string, sql: string): Sql => {
-    const key = `${db}\u0000${sql}`;
-    let r = parsed.get(key);
-    if (r === undefined) {
-      try {
-        r = parseSpiderSql(schema, sql);
-      } catch (e) {
-        r = e as Error;
-      }
-      parsed.set(key, r);
-    }
-    if (r instanceof Error) throw r;
-    return structuredClone(r);
-  };
-
-  let done = 0;
-  const evalItem = async (g: (typeof gold)[number], index: number): Promise<ItemResult> => {
-    const hasPred = index < preds.length;
-    const raw = hasPred ? preds[index]! : '';
-    // The official evaluator turns the placeholder " value " of value-less models into 1.
-    const pred = testSuite ? raw.replaceAll(' value ', ' 1 ') : raw;
-    const entry = entryOf(g.db, g.line);
-    if (!files.has(g.db)) files.set(g.db, dbFiles(o.dbDir, g.db));
-    const dbs = files.get(g.db)!;
-    if (!schemas.has(g.db)) schemas.set(g.db, dbs ? schemaFromSqlite(path.join(o.dbDir, g.db, `${g.db}.sqlite`)) : schemaFromTables(entry));
-    const schema = schemas.get(g.db)!;
-    let goldSql: Sql;
+  /**
+   * Hardness of an item whose worker was lost before it answered (a prediction
+   * that hung or crashed the parser): from the gold alone, parsed here.
+   */
+  const hardnessHere = (g: (typeof gold)[number], hasDb: boolean): Hardness => {
     try {
-      goldSql = parse(schema, g.db, g.sql);
+      const entry = tables.get(g.db)!;
+      return evalHardness(parseSpiderSql(hasDb ? schemaFromSqlite(schemaFile(g.db)) : schemaFromTables(entry), g.sql));
     } catch (e) {
-      throw new StepError(`sql-eval: ${o.gold}:${g.line}: the gold SQL cannot be parsed into Spider's structure (${(e as Error).message})`);
+      throw goldUnparsable(g, (e as Error).message);
     }
-    const r = rouge(pred, g.sql);
+  };
+  const goldUnparsable = (g: (typeof gold)[number], why: string) =>
+    new StepError(`sql-eval: ${o.gold}:${g.line}: the gold SQL cannot be parsed into Spider's structure (${why})`);
+
+  const toResult = (g: (typeof gold)[number], index: number, t: ItemTask, r: ItemOutcome): ItemResult => {
+    if (r.goldUnparsable !== undefined) throw goldUnparsable(g, r.goldUnparsable);
+    const m = r.matched;
+    const hasDb = t.files !== null;
     const item: ItemResult = {
       index,
       db_id: g.db,
-      hardness: evalHardness(goldSql),
+      hardness: m?.hardness ?? hardnessHere(g, hasDb),
       ex: null,
       em: null,
-      missing_db: dbs === null,
-      error: hasPred ? (pred.trim() === '' ? 'empty prediction' : null) : 'no prediction',
-      pred,
+      missing_db: !hasDb,
+      error: t.predError ?? r.lost ?? r.executed?.error ?? null,
+      pred: t.pred,
       gold: g.sql,
-      ...r,
-      string_match: normalizeSql(pred) === normalizeSql(g.sql) ? 1 : 0,
+      partial: m?.partial,
+      // An item lost before matching gets no text scores: computing them here could hang this process.
+      rouge1: m?.rouge1 ?? 0,
+      rouge2: m?.rouge2 ?? 0,
+      rougeL: m?.rougeL ?? 0,
+      string_match: m?.string_match ?? 0,
     };
-    if (dbs === null) {
-      item.error = `database ${path.join(o.dbDir, g.db, `${g.db}.sqlite`)} not found`;
+    if (!hasDb) {
+      item.error = `database ${schemaFile(g.db)} not found`;
       return item;
     }
-    // Queue the queries first so the children work while this process does the matching.
-    const execution = wantExec && !item.error ? execMatch(dbs, pred, g.sql) : null;
-    if (wantMatch) {
-      let predSql: Sql;
-      try {
-        predSql = parse(schema, g.db, pred);
-      } catch {
-        predSql = emptySql();
-      }
-      if (!kmaps.has(g.db)) kmaps.set(g.db, buildForeignKeyMap(entry));
-      const kmap = kmaps.get(g.db)!;
-      const m = exactMatch(rebuildForMatch(predSql, schema, kmap), rebuildForMatch(goldSql, schema, kmap));
-      item.em = m.exact;
-      item.partial = m.partial;
-    }
-    if (wantExec) {
-      if (!execution) item.ex = 0;
-      else {
-        const r2 = await execution;
-        item.ex = r2.ex;
-        item.error = r2.error;
-      }
-    }
+    if (options.match) item.em = m?.em ?? 0;
+    if (options.exec) item.ex = r.executed?.ex ?? 0;
     return item;
   };
 
-  {
-    const pending: Array<Promise<ItemResult>> = [];
-    for (let i = 0; i < gold.length; i++) {
-      pending.push(evalItem(gold[i]!, i).then((r) => (o.onProgress?.(++done, gold.length), r)));
-      // Let replies from the children in between, so they are fed while this process parses.
-      if (i % 16 === 15) await new Promise((r) => setImmediate(r));
-      o.signal?.throwIfAborted();
-    }
-    const items = await Promise.all(pending);
-    const missing = items.filter((it) => it.missing_db);
-    if (missing.length > 0) {
-      const dbsMissing = [...new Set(missing.map((m) => m.db_id))].join(', ');
-      o.warn?.(`sql-eval: ${missing.length} items skipped: database missing (${dbsMissing}); they are excluded from the accuracy denominators`);
-    }
-    return { metrics: aggregate(items, o), items };
+  // Every input error before the first item goes out, so a bad line leaves no work running.
+  for (const g of gold) {
+    if (!tables.has(g.db)) throw new StepError(`sql-eval: ${o.gold}:${g.line}: db_id "${g.db}" is not in ${o.tables}`);
   }
+  let done = 0;
+  const pending: Array<Promise<ItemResult>> = [];
+  gold.forEach((g, index) => {
+    const hasPred = index < preds.length;
+    const raw = hasPred ? preds[index]! : '';
+    if (!files.has(g.db)) files.set(g.db, dbFiles(o.dbDir, g.db));
+    const task: ItemTask = {
+      db: g.db,
+      gold: g.sql,
+      // The official evaluator turns the placeholder " value " of value-less models into 1.
+      pred: testSuite ? raw.replaceAll(' value ', ' 1 ') : raw,
+      predError: hasPred ? (raw.trim() === '' ? 'empty prediction' : null) : 'no prediction',
+      files: files.get(g.db)!,
+      schemaFile: schemaFile(g.db),
+      tables: o.tables,
+      options,
+    };
+    pending.push(pool.run(task).then((r) => (o.onProgress?.(++done, gold.length), toResult(g, index, task, r))));
+  });
+  const items = await Promise.all(pending);
+  const missing = items.filter((it) => it.missing_db);
+  if (missing.length > 0) {
+    const dbsMissing = [...new Set(missing.map((m) => m.db_id))].join(', ');
+    o.warn?.(`sql-eval: ${missing.length} items skipped: database missing (${dbsMissing}); they are excluded from the accuracy denominators`);
+  }
+  return { metrics: aggregate(items, o), items };
 }

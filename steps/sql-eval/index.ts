@@ -45,6 +45,10 @@ const step: StepType = {
   sources: ['steps/sql-eval', 'src/charts/charts.ts'],
   async run(ctx) {
     const w = ctx.with;
+    // The chart's code (Vega) is heavy to load: it loads while the workers evaluate, when this
+    // process mostly waits. Awaited below, where a failure to load surfaces.
+    const charts = import('../../src/charts/charts.js');
+    charts.catch(() => {});
     let last = 0;
     const { metrics, items } = await evaluate({
       predictions: w.predictions as string,
@@ -71,8 +75,8 @@ const step: StepType = {
     ctx.signal.throwIfAborted();
     writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
-    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot` (loaded only here: Vega is heavy).
-    const { hardnessBarsChart } = await import('../../src/charts/charts.js');
+    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot`.
+    const { hardnessBarsChart } = await charts;
     const chart = await hardnessBarsChart(metrics).catch(() => hardnessBarsChart({ ex: { all: 0 } }));
     writeAtomic(ctx.outputs.chart!, chart.svg);
     writeAtomic(ctx.outputs.chart_png!, chart.png);

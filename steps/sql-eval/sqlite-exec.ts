@@ -1,8 +1,8 @@
-// Child process that runs untrusted SQL. It is a separate process because
-// SQLite cannot be interrupted from another thread through better-sqlite3: the
-// parent enforces the time limit by killing this process.
+// Running untrusted SQL, read-only, in a worker process (item-worker.ts). It
+// runs in a separate process because SQLite cannot be interrupted from another
+// thread through better-sqlite3: the parent enforces the time limit by killing
+// the process.
 import Database from 'better-sqlite3';
-import type { ExecReply, ExecRequest } from './exec-protocol.js';
 import type { Row } from './py-value.js';
 import { resultEq } from './result-eq.js';
 
@@ -120,23 +120,36 @@ function execute(file: string, sql: string, maxRows: number, maxBytes: number): 
     }
     return { rows };
   } catch (e) {
-    return { error: e instanceof Error ? e.message : String(e) };
+    return { error: clip(e instanceof Error ? e.message : String(e)) };
   }
+}
+
+/** SQLite quotes the offending text in its errors: a 1 MB identifier would fill results.jsonl. */
+function clip(message: string): string {
+  return message.length <= 500 ? message : `${message.slice(0, 500)}… (${message.length} characters)`;
+}
+
+export interface CandidateVerdict {
+  ex: 0 | 1;
+  /** Why the prediction failed to run (null when it ran). */
+  error: string | null;
+  /** Set when the gold query itself failed: the item cannot be judged. */
+  goldError?: string;
+}
+
+export interface ExecLimits {
+  maxRows: number;
+  maxBytes: number;
 }
 
 /** eval_exec_match for one candidate: it must give the gold's denotation on every file. */
-function run(req: ExecRequest): ExecReply {
-  for (const file of req.files) {
-    const g = query(file, req.gold, req.maxRows, req.maxBytes);
-    if ('error' in g) return { id: req.id, ex: 0, error: null, goldError: g.error };
-    const p = query(file, req.pred, req.maxRows, req.maxBytes);
-    if ('error' in p) return { id: req.id, ex: 0, error: p.error };
-    if (!resultEq(g.rows, p.rows, req.orderMatters, { quickReject: req.quickReject })) return { id: req.id, ex: 0, error: null };
+export function execMatch(files: string[], gold: string, pred: string, orderMatters: boolean, quickReject: boolean, lim: ExecLimits): CandidateVerdict {
+  for (const file of files) {
+    const g = query(file, gold, lim.maxRows, lim.maxBytes);
+    if ('error' in g) return { ex: 0, error: null, goldError: g.error };
+    const p = query(file, pred, lim.maxRows, lim.maxBytes);
+    if ('error' in p) return { ex: 0, error: p.error };
+    if (!resultEq(g.rows, p.rows, orderMatters, { quickReject })) return { ex: 0, error: null };
   }
-  return { id: req.id, ex: 1, error: null };
+  return { ex: 1, error: null };
 }
-
-process.on('message', (req: ExecRequest) => {
-  process.send!(run(req));
-});
-process.on('disconnect', () => process.exit(0));
