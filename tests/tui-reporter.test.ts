@@ -56,6 +56,7 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
     color: false,
     stdout: stdout as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
+    stay: true,
   });
   const events = withLogFiles(readEvents('failed.ndjson'), mkdtempSync(join(tmpdir(), 'flow-tui-')));
   logWritingSink((e) => reporter.onEvent(e))(events);

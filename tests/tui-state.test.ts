@@ -83,7 +83,6 @@ describe('RunState under a log flood', () => {
     expect(row.log.last(1_000_000)).toHaveLength(LOG_TAIL_LINES);
     expect(row.log.last(2).map((l) => l.text)).toEqual(['line 99999', 'line 100000']);
     expect(row.loss.length).toBeLessThanOrEqual(65);
-    expect(row.rateSamples.length).toBeLessThanOrEqual(12);
     expect(progressRate(row)).toBeCloseTo(1000, 5);
   });
 

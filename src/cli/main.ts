@@ -14,7 +14,7 @@ Usage: flow <command> [options]
   run <recipe>        run the recipe's steps, reusing cached results
       --only s[,t]  --from s  --until s  --force s[,t]  --force-all
       --set k=v (repeatable)  --dry-run  --jobs N  --gpus 0,1
-      --ui tui|plain|json  --no-color
+      --ui tui|plain|json  --no-color  --stay (keep the TUI open after the run)
   plan <recipe>       say which steps are cached or will run, and why  [--json] [selection flags]
   validate <recipe>   check schema, references and the DAG (exit 0 or 2)
   dag <recipe>        print the step graph  [--format mermaid|dot]

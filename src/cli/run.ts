@@ -89,6 +89,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
     ui: { type: 'string' },
     color: { type: 'boolean' },
     'no-color': { type: 'boolean' },
+    stay: { type: 'boolean' },
   });
   const file = recipeArg(positionals, 'run');
   const jobs = values.jobs === undefined ? 2 : Number(values.jobs);
@@ -116,7 +117,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
       printPlan(plan, ui === 'json');
       return EXIT.ok;
     }
-    reporter = await createReporter(ui, color, () => current.abort());
+    reporter = await createReporter(ui, color, () => current.abort(), Boolean(values.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
     const gpus = values.gpus as string | undefined;
     let result = await executePlan(ws, plan, { ...opts, jobs, gpus, argv: fullArgv, signal: current.signal, emit });
@@ -139,7 +140,7 @@ export async function cmdRun(argv: string[], fullArgv: string[]): Promise<number
   }
 }
 
-async function createReporter(ui: string, color: boolean, cancel: () => void): Promise<Reporter> {
+async function createReporter(ui: string, color: boolean, cancel: () => void, stay: boolean): Promise<Reporter> {
   if (ui === 'json') return createJsonReporter();
   if (ui === 'plain') return createPlainReporter({ color });
   // ink draws only a last frame when CI or CONTINUOUS_INTEGRATION is set (read once, when ink loads).
@@ -150,7 +151,7 @@ async function createReporter(ui: string, color: boolean, cancel: () => void): P
   process.env.CONTINUOUS_INTEGRATION = '0';
   try {
     const { createTuiReporter } = await import('../reporters/tui/index.js');
-    return createTuiReporter({ control: { cancel }, color });
+    return createTuiReporter({ control: { cancel }, color, stay });
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
