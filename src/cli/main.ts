@@ -19,6 +19,7 @@ Usage: flow <command> [options]
   validate <recipe>   check schema, references and the DAG (exit 0 or 2)
   dag <recipe>        print the step graph  [--format mermaid|dot]
   status [run]        recent runs, or one run's steps
+  attach [run]        follow a run started elsewhere, live, read-only (alias: watch)  [--stay]
   log <run> <step>    print a step execution's log (run may be "last")
   gc                  delete cache entries the last N runs do not use  [--keep N]
   compare             EX/EM by hardness across variants and runs  [--recipe r] [--format md|csv|json] [--metric ex|em|rouge]
@@ -46,6 +47,9 @@ async function main(argv: string[]): Promise<number> {
       return cmdLog(rest);
     case 'gc':
       return cmdGc(rest);
+    case 'attach':
+    case 'watch':
+      return (await import('./attach.js')).cmdAttach(rest);
     case 'compare':
     case 'metrics':
     case 'plot':
