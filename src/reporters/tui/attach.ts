@@ -3,12 +3,8 @@
 // follows the run live from the store and the log files (follow.ts) until the
 // run ends, read-only: q leaves the run running.
 
-import { parseArgs } from 'node:util';
-import type { EngineEvent, Reporter, StepInfo } from '../../events.js';
-import { buildGraph } from '../../graph/dag.js';
-import { selectSteps } from '../../graph/select.js';
-import { loadRecipe } from '../../recipe/load.js';
-import { expandMatrix } from '../../recipe/matrix.js';
+import type { EngineEvent, Reporter } from '../../events.js';
+import { runSteps } from '../../experiments/run-steps.js';
 import type { DB } from '../../store/db.js';
 import type { RunRow } from '../../store/records.js';
 import { RunFollower } from './follow.js';
@@ -31,37 +27,6 @@ export function pickRun(db: DB, idOrPrefix?: string): RunRow {
   return latest;
 }
 
-/**
- * The run's steps, in order, from its recipe and the selection and --set values
- * on its command line; undefined when the recipe cannot be read any more (moved,
- * edited into something invalid): rows then appear as steps start.
- */
-export function runSteps(run: RunRow): StepInfo[] | undefined {
-  try {
-    const argv = JSON.parse(run.argv) as string[];
-    const { values } = parseArgs({
-      args: argv.slice(1),
-      strict: false,
-      allowPositionals: true,
-      options: { set: { type: 'string', multiple: true }, only: { type: 'string' }, from: { type: 'string' }, until: { type: 'string' } },
-    });
-    const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
-    const recipe = expandMatrix(loadRecipe(run.recipe, (values.set as string[] | undefined) ?? []));
-    const graph = buildGraph(recipe);
-    const ids = selectSteps(recipe, graph, {
-      only: list(values.only),
-      from: typeof values.from === 'string' ? values.from : undefined,
-      until: typeof values.until === 'string' ? values.until : undefined,
-    });
-    return ids.map((id) => {
-      const def = recipe.steps[id]!;
-      return { id, type: def.uses ?? 'run', needs: [...(graph.deps.get(id) ?? [])], gpus: def.resources.gpus, variant: def.variant };
-    });
-  } catch {
-    return undefined;
-  }
-}
-
 export interface AttachOptions {
   db: DB;
   run: RunRow;
@@ -82,7 +47,7 @@ export async function followRun(opts: AttachOptions): Promise<'done' | 'failed' 
     if (e.type === 'run-end') status = e.status;
     reporter.onEvent(e);
   };
-  const follower = new RunFollower(opts.db, opts.run.id, runSteps(opts.run), emit);
+  const follower = new RunFollower(opts.db, opts.run.id, runSteps(opts.run.recipe, JSON.parse(opts.run.argv) as string[]), emit);
   let quit = false;
   // The TUI's q answers nextAction with quit, during the run or (with --stay) after it.
   const next = reporter.nextAction?.().then(() => {
