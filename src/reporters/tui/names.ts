@@ -26,7 +26,7 @@ function differingAxes(steps: StepInfo[]): string[] {
   return [...seen].filter(([, values]) => values.size > 1).map(([k]) => k);
 }
 
-/** Shortens `text` to `width` cells with an ellipsis, keeping its end when the end is what tells it apart. */
+/** Shortens `text` to `width` cells, an ellipsis marking the cut. */
 function cut(text: string, width: number): string {
   if (text.length <= width) return text;
   if (width <= 1) return '…';
