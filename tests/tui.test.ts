@@ -431,11 +431,11 @@ describe('width', () => {
   test('below 100 columns lr and tok/s go before anything else; big numbers are grouped', async () => {
     const progress = (n: number) =>
       ev('step-progress', { step: 'train', progress: { current: n * 10, total: 12620, unit: 'steps', values: { loss: 1 / n, lr: 0.0002, tokens_per_s: 12620 } } }, 1000 * n);
-    const run = [
+    const run = withTempLogs([
       ev('run-start', { recipe: 'x.yml', name: 'x', steps: [info('train')] }, 0),
       ev('step-start', { step: 'train', key: 'k', execId: 'e', reasons: [], gpus: [], logPath: 'train.log' }, 1),
       ...Array.from({ length: 12 }, (_, i) => progress(i + 1)),
-    ];
+    ]);
     h = await mountTui('cached.ndjson', { columns: 140 });
     await h.send(run);
     let row = rowOf(h.frame(), 'train');
