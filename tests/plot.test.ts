@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
-import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart } from '../src/charts/charts.js';
+import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart, hardnessBarsSpec, renderChart } from '../src/charts/charts.js';
 import { cmdPlot } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';
@@ -37,7 +37,7 @@ describe('plots', () => {
   it('writes loss curves and EX bars of a run as SVG and PNG of the expected size', async () => {
     const out = join(dir, 'run');
     const files = await plotRun(db, 'r3-sweep', out);
-    expect(files.map((f) => basename(f))).toEqual(['loss.svg', 'loss.png', 'ex-by-hardness.svg', 'ex-by-hardness.png']);
+    expect(files.map((f) => basename(f))).toEqual(['loss.svg', 'loss.png', 'ex-by-hardness.svg', 'ex-by-hardness.png', 'em-by-hardness.svg', 'em-by-hardness.png']);
 
     for (const f of files.filter((f) => f.endsWith('.png'))) {
       const png = readFileSync(f);
@@ -54,9 +54,33 @@ describe('plots', () => {
 
     const bars = readFileSync(join(out, 'ex-by-hardness.svg'), 'utf8');
     expect(bars).toContain('>EX by hardness</text>');
-    for (const h of ['easy', 'medium', 'hard', 'extra', 'all']) expect(bars).toContain(`>${h}</text>`);
+    // Each hardness with its item count; each bar with its value.
+    for (const [h, n] of [['easy', 232], ['medium', 416], ['hard', 160], ['extra', 164], ['all', 972]]) expect(bars).toContain(`>${h} (n=${n})</text>`);
+    expect(bars).toContain('>0.640</text>');
     // 3 variants x 5 hardness levels.
     expect(bars.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(15);
+    // EM is charted too.
+    const em = readFileSync(join(out, 'em-by-hardness.svg'), 'utf8');
+    expect(em).toContain('>EM by hardness</text>');
+    expect(em).toContain('>0.540</text>');
+  });
+
+  it('a 0 reads 0.000 over an empty bar, a missing value n/a with no bar', async () => {
+    const { svg } = await renderChart(
+      hardnessBarsSpec(
+        [
+          { group: 'A', hardness: 'easy', value: 0, count: 4 },
+          { group: 'A', hardness: 'all', value: 0.5, count: 12 },
+          { group: 'B', hardness: 'easy', value: null, count: 4 },
+          { group: 'B', hardness: 'all', value: 0.25, count: 12 },
+        ],
+        'EX by hardness',
+        'EX',
+      ),
+    );
+    expect(svg).toContain('>0.000</text>');
+    expect(svg).toContain('>n/a</text>');
+    expect(svg.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(3);
   });
 
   it('plots a comparison across runs, bars labelled by run', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdReport } from '../src/experiments/commands.js';
 import { report } from '../src/experiments/report.js';
 import type { DB } from '../src/store/db.js';
-import { recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -42,7 +42,10 @@ describe('flow report', () => {
       'loss.png',
       'ex-by-hardness.svg',
       'ex-by-hardness.png',
+      'em-by-hardness.svg',
+      'em-by-hardness.png',
     ]);
+    expect(md).toContain('![EM by hardness](em-by-hardness.png)');
     for (const f of files.charts) expect(existsSync(f)).toBe(true);
   });
 
@@ -61,7 +64,7 @@ describe('flow report', () => {
     const files = await report(db, 'r5-<b>', join(dir, 'failed'));
     const md = readFileSync(files.md, 'utf8');
     expect(md).toContain('# broken\\|recipe: run r5-&lt;b&gt;');
-    expect(md).toContain('- **train** : CUDA out of memory at step 3');
+    expect(md).toContain('- **train** failed (exit 1): CUDA out of memory');
     const html = readFileSync(files.html, 'utf8');
     expect(html).not.toContain('<script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -77,6 +80,87 @@ describe('flow report', () => {
     expect(code).toBe(0);
     const out = join(dir, 'reports', 'r3-sweep');
     expect(stdout).toBe(`${join(out, 'report.html')}\n${join(out, 'report.md')}\n`);
+  });
+
+  it('freezes what a run reused: a later run of the same key does not change its cache figures', async () => {
+    const before = readFileSync((await report(db, 'r3-sweep', join(dir, 'frozen-1'))).md, 'utf8');
+    expect(before).toContain('| steps    | 7 (5 from cache, saving 2m 33s) |');
+    // A later --force of train[lora_rank=32,finetuning=lora] commits the same key again, faster.
+    recordRun(db, {
+      id: 'r7-forced',
+      name: 'sweep',
+      startedAt: 1_700_000_300_000,
+      steps: [{ stepId: 'train[lora_rank=32,finetuning=lora]', type: 'python:sft', variant: { lora_rank: 32, finetuning: 'lora' }, durationMs: 5_000, key: 'k-t1' }],
+    });
+    const after = readFileSync((await report(db, 'r3-sweep', join(dir, 'frozen-2'))).md, 'utf8');
+    expect(after).toContain('| steps    | 7 (5 from cache, saving 2m 33s) |');
+    expect(after).toMatch(/train\[lora_rank=32,finetuning=lora\] +\| python:sft +\| cached +\| +3ms +\| +1m \|/);
+  });
+
+  it("a failed run's report lists every step, those that never started too, with error text and log path", async () => {
+    const recipeDir = mkdtempSync(join(tmpdir(), 'flow-report-recipe-'));
+    const recipe = join(recipeDir, 'recipe.yml');
+    copyFileSync(join(import.meta.dirname, 'fixtures/tui/recipe.yml'), recipe);
+    recordRun(db, {
+      id: 'r8-failed',
+      name: 'tui-e2e',
+      recipe,
+      startedAt: 1_700_000_400_000,
+      status: 'failed',
+      steps: [{ stepId: 'make', status: 'failed', error: 'command exited with code 1' }],
+    });
+    db.prepare("UPDATE executions SET log_path = '/cache/logs/r8-make.log' WHERE run_id = 'r8-failed'").run();
+    const md = readFileSync((await report(db, 'r8-failed', join(dir, 'r8'))).md, 'utf8');
+    expect(md).toMatch(/\| make +\| run +\| failed +\|/);
+    expect(md).toMatch(/\| count +\| run +\| not run +\|/);
+    expect(md).toMatch(/\| report +\| run +\| not run +\|/);
+    expect(md).toContain('- **make** failed (exit 1): command exited with code 1\n  log: `/cache/logs/r8-make.log`');
+    expect(md).toContain('- **count** not run: the run failed before it could start');
+    expect(md).toContain('- **report** not run: the run failed before it could start');
+  });
+
+  it('shows the first wrong predictions per hardness from the eval results', async () => {
+    const results = join(dir, 'results.jsonl');
+    const item = (i: number, hardness: string, ex: number) =>
+      JSON.stringify({ index: i, hardness, ex, em: ex, pred: `SELECT ${i} FROM t`, gold: `SELECT ${i} FROM gold`, error: ex ? null : i % 2 ? 'no such column: x' : null });
+    const lines = [
+      ...Array.from({ length: 8 }, (_, i) => item(i, 'easy', i < 7 ? 0 : 1)),
+      item(20, 'hard', 0),
+      item(21, 'hard', 1),
+    ];
+    writeFileSync(results, lines.join('\n') + '\n');
+    recordRun(db, {
+      id: 'r9-eval',
+      name: 'evalonly',
+      startedAt: 1_700_000_500_000,
+      steps: [{ stepId: 'eval', type: 'sql-eval', metrics: evalMetrics([0.1, 0.2, 0.3, 0.4, 0.2]) }],
+    });
+    db.prepare("UPDATE executions SET outputs = ? WHERE run_id = 'r9-eval'").run(JSON.stringify({ results }));
+    const md = readFileSync((await report(db, 'r9-eval', join(dir, 'r9'))).md, 'utf8');
+    expect(md).toContain('## Wrong predictions: eval');
+    expect(md).toContain('The first 5 of 8 wrong items per hardness (of 10).');
+    expect(md).toContain('| easy (7 wrong) | `SELECT 0 FROM gold` | `SELECT 0 FROM t` |  |');
+    expect(md).toContain('| easy (7 wrong) | `SELECT 1 FROM gold` | `SELECT 1 FROM t` | no such column: x |');
+    expect(md).not.toContain('SELECT 5 FROM t');
+    expect(md).toContain('| hard (1 wrong) | `SELECT 20 FROM gold` | `SELECT 20 FROM t` |  |');
+    expect(md).not.toContain('SELECT 21 FROM t');
+  });
+
+  it('report --compare A B writes a comparison into a folder of its own', async () => {
+    let stdout = '';
+    const ctx = { db, cacheDir: dir, stdout: { write: (s: string) => (stdout += s) } };
+    expect(await cmdReport(['--compare', 'r1-sweep', 'r3-sweep'], ctx)).toBe(0);
+    const out = join(dir, 'reports', 'compare-r1-sweep-vs-r3-sweep');
+    expect(stdout).toBe(`${join(out, 'report.html')}\n${join(out, 'report.md')}\n`);
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('# Comparison: r1-sweep vs r3-sweep');
+    expect(md).toContain('## EX by hardness');
+    expect(md).toContain('## EM by hardness');
+    expect(md).toContain('![EX by hardness](ex-by-hardness.png)');
+    expect(existsSync(join(out, 'ex-by-hardness.png'))).toBe(true);
+    // Neither run's own report folder is touched.
+    expect(existsSync(join(dir, 'reports', 'r1-sweep'))).toBe(false);
+    expect(await cmdReport(['--compare', 'r1-sweep'], ctx)).toBe(2);
   });
 });
 
@@ -128,7 +212,13 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       expect(images).toEqual([
         { alt: 'Training loss', complete: true, w: 640, h: 360 },
         { alt: 'EX by hardness', complete: true, w: 640, h: 360 },
+        { alt: 'EM by hardness', complete: true, w: 640, h: 360 },
       ]);
+      // Charts take the full width of the text column, not their 640 px.
+      await page.setViewportSize({ width: 1200, height: 900 });
+      const widths = await page.$$eval('img', (imgs) => imgs.map((i) => [i.getBoundingClientRect().width, i.parentElement!.getBoundingClientRect().width]));
+      for (const [img, column] of widths) expect(img).toBe(column);
+      expect(widths[0]![0]).toBeGreaterThan(640);
     } finally {
       await browser.close();
     }

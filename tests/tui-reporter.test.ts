@@ -56,6 +56,7 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
     color: false,
     stdout: stdout as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
+    stay: true,
   });
   const events = withLogFiles(readEvents('failed.ndjson'), mkdtempSync(join(tmpdir(), 'flow-tui-')));
   logWritingSink((e) => reporter.onEvent(e))(events);
@@ -72,4 +73,38 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
   expect(stdout.output).toContain('Run failed in 2.2s');
   expect(stdout.output).toContain('Re-running data…');
   expect(stdout.output).not.toContain('\u001B[31m');
+});
+
+test('without --stay: quits at run-end and leaves one final frame per run (a re-run is a new run below)', async () => {
+  const stdout = new FakeStdout();
+  const stdin = new FakeStdin();
+  const reporter = createTuiReporter({
+    control: { cancel: () => undefined },
+    color: false,
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stdin: stdin as unknown as NodeJS.ReadStream,
+  });
+  const events = withLogFiles(readEvents('failed.ndjson'), mkdtempSync(join(tmpdir(), 'flow-tui-')));
+  const end = events.findIndex((e) => e.type === 'run-end');
+  const feed = logWritingSink((e) => reporter.onEvent(e));
+  feed(events.slice(0, end));
+  await new Promise((r) => setTimeout(r, 20));
+  // r during the run: data re-runs after it, then the TUI quits by itself.
+  stdin.write('g');
+  stdin.write('r');
+  const first = reporter.nextAction!();
+  feed(events.slice(end));
+  expect(await first).toEqual({ type: 'rerun', step: 'data' });
+  const second = reporter.nextAction!();
+  feed(events.map((e) => ({ ...e, runId: 'r2' }) as typeof e));
+  expect(await second).toEqual({ type: 'quit' });
+  const before = stdout.output.length;
+  await reporter.close();
+  const left = stdout.output.slice(before);
+  // Both runs' frames, in order, as plain lines after the live frame is erased.
+  const runs = [...left.matchAll(/Run failed in 2\.2s/g)];
+  expect(runs).toHaveLength(2);
+  expect(left).toMatch(/✖ train\[lora_rank=8\]\s+failed/);
+  expect(left).toContain('✖ train[lora_rank=8]: exit 1 · torch.OutOfMemoryError');
+  expect(left).not.toContain('q quit');
 });

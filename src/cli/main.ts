@@ -51,7 +51,8 @@ function program(): Command {
     .addOption(new Option('--ui <mode>', 'reporter (default: tui on a terminal, else plain)').choices(['tui', 'plain', 'json']))
     .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)")
     .option('--color', 'colour even when not a terminal')
-    .option('--no-color', 'no colour');
+    .option('--no-color', 'no colour')
+    .option('--stay', 'keep the TUI open after the run to browse it (or press s during the run)');
   run.action(async (recipe: string, o) => setExit(await (await import('./run.js')).cmdRun(recipe, o, process.argv.slice(2))));
 
   selection(cacheDir(p.command('plan').argument('<recipe>')))
@@ -88,6 +89,13 @@ function program(): Command {
     .description('free the cache: entries, checkpoints, logs, work dirs and envs the last N runs do not use')
     .option('--keep <n>', 'keep what the last N runs used', wholeNumber, 5)
     .action(async (o) => setExit(await (await import('./gc.js')).cmdGc(o)));
+
+  cacheDir(p.command('attach').alias('watch').argument('[run]', 'a run id, a unique prefix of one, or "last" (default: the newest running, else the newest)'))
+    .description('follow a run started elsewhere (another terminal, nohup, a cluster job), read-only, to its end')
+    .addOption(new Option('--ui <mode>', 'reporter (default: tui on a terminal, else plain)').choices(['tui', 'plain']))
+    .option('--stay', 'keep the TUI open after the run ends')
+    .option('--no-color', 'no colour')
+    .action(async (run: string | undefined, o) => setExit(await (await import('./attach.js')).cmdAttach(run, o)));
 
   cacheDir(p.command('verify'))
     .description('re-hash every cached object and report damaged results (like git fsck)')

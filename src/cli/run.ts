@@ -63,6 +63,7 @@ interface RunFlags extends SelectionFlags {
   ui?: 'tui' | 'plain' | 'json';
   executor?: string;
   color?: boolean;
+  stay?: boolean;
 }
 
 export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Promise<number> {
@@ -99,7 +100,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
       printPlan(plan, ui === 'json');
       return EXIT.ok;
     }
-    reporter = await createReporter(ui, color, () => current.abort());
+    reporter = await createReporter(ui, color, () => current.abort(), Boolean(o.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
     const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, executor: o.executor, argv: fullArgv, signal: current.signal, emit });
     let result = await executePlan(ws, plan, runOpts());
@@ -122,22 +123,8 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
   }
 }
 
-async function createReporter(ui: string, color: boolean, cancel: () => void): Promise<Reporter> {
+async function createReporter(ui: string, color: boolean, cancel: () => void, stay: boolean): Promise<Reporter> {
   if (ui === 'json') return (await import('../reporters/json.js')).createJsonReporter();
   if (ui === 'plain') return (await import('../reporters/plain.js')).createPlainReporter({ color });
-  // ink draws only a last frame when CI or CONTINUOUS_INTEGRATION is set (read once, when ink loads).
-  // The TUI runs only on a terminal or when asked for, so hide them from ink, and only from ink:
-  // steps still see the environment as it was.
-  const saved = { CI: process.env.CI, CONTINUOUS_INTEGRATION: process.env.CONTINUOUS_INTEGRATION };
-  process.env.CI = '0';
-  process.env.CONTINUOUS_INTEGRATION = '0';
-  try {
-    const { createTuiReporter } = await import('../reporters/tui/index.js');
-    return createTuiReporter({ control: { cancel }, color });
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  return (await import('../reporters/tui/load.js')).loadTuiReporter({ control: { cancel }, color, stay });
 }

@@ -127,12 +127,19 @@ export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
   });
 }
 
-const REPORT_USAGE = 'flow report [RUN] [--out DIR]';
+const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR]';
 
 export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
   return guarded(ctx, REPORT_USAGE, async () => {
-    const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' } });
-    if (positionals.length > 1) throw new UsageError('expected one run id');
+    const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' }, compare: { type: 'boolean' } });
+    if (values.compare) {
+      if (positionals.length < 2) throw new UsageError('--compare expects two or more run ids');
+      const { compareReport } = await import('./report.js');
+      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir);
+      ctx.stdout.write(`${files.html}\n${files.md}\n`);
+      return;
+    }
+    if (positionals.length > 1) throw new UsageError('expected one run id (or --compare A B)');
     const run = findRun(ctx.db, positionals[0] ?? 'last').id;
     const { report } = await import('./report.js');
     const files = await report(ctx.db, run, values.out ?? join(reportsDir(ctx), run));

@@ -29,13 +29,20 @@ export async function buildCharts(db: DB, source: string | CompareTable): Promis
   if (points.length) {
     out.push({ name: 'loss', title: 'Training loss', chart: await renderChart(lossCurvesSpec(points)) });
   }
-  if (table) {
-    const what = table.metric === 'rouge' ? 'ROUGE' : `${table.metric.toUpperCase()} by hardness`;
-    const bars: BarPoint[] = table.rows.flatMap((r) =>
-      table.columns.flatMap((c) => (r.values[c] === null ? [] : [{ group: r.label, hardness: c, value: r.values[c]! }])),
-    );
-    const chart = await renderChart(hardnessBarsSpec(bars, what, table.metric.toUpperCase()));
-    out.push({ name: `${table.metric}-by-hardness`, title: what, chart });
+  // EX and EM both: a run evaluated with etype all has both, and they disagree in telling ways.
+  const tables = table ? [table] : [];
+  if (typeof source === 'string') {
+    const em = tryCompare(db, source, 'em');
+    if (em) tables.push(em);
+  }
+  for (const t of tables) {
+    const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
+    const bars: BarPoint[] = t.rows.flatMap((r) => {
+      const counts = countsOf(db, r.runId, r.stepId);
+      return t.columns.map((c) => ({ group: r.label, hardness: c, value: r.values[c] ?? null, count: counts?.[c] }));
+    });
+    const chart = await renderChart(hardnessBarsSpec(bars, what, t.metric.toUpperCase()));
+    out.push({ name: `${t.metric}-by-hardness`, title: what, chart });
   }
   return out;
 }
@@ -59,9 +66,17 @@ export async function plotRun(db: DB, runOrCompare: string | CompareTable, outDi
   return files;
 }
 
-function tryCompare(db: DB, runId: string): CompareTable | null {
+/** Items per hardness of an evaluation (metrics.json's count), when it recorded them. */
+function countsOf(db: DB, runId: string, stepId: string): Record<string, number> | undefined {
+  const e = executionsOf(db, runId).find((x) => x.stepId === stepId);
+  const count = e?.metrics?.count;
+  if (!count || typeof count !== 'object') return undefined;
+  return Object.fromEntries(Object.entries(count).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+}
+
+function tryCompare(db: DB, runId: string, metric: 'ex' | 'em' = 'ex'): CompareTable | null {
   try {
-    return compare(db, { runs: [runId], metric: 'ex' });
+    return compare(db, { runs: [runId], metric });
   } catch (err) {
     if (err instanceof ExperimentError) return null;
     throw err;

@@ -42,6 +42,8 @@ export interface ExecRecord {
   /** The step's metrics.json; for a cache hit, the original execution's. */
   metrics: Record<string, unknown> | null;
   error: string | null;
+  exitCode: number | null;
+  logPath: string | null;
 }
 
 function toRun(r: RunRow): RunRecord {
@@ -118,16 +120,23 @@ export function executionsOf(db: DB, runId: string): ExecRecord[] {
       outputs: parseJson(r.outputs),
       metrics,
       error: r.error,
+      exitCode: r.exit_code,
+      logPath: r.log_path,
     };
   });
 }
 
-/** The execution that produced a cache entry: the latest finished one with the same key. */
-function originalOf(db: DB, e: { key: string | null }): ExecRow | undefined {
+/**
+ * The execution that produced the cache entry a hit reused: the latest finished
+ * one with the same key that started before the hit. Later executions of the key
+ * (a --force) must not change what an old run's report says it reused.
+ */
+function originalOf(db: DB, e: { key: string | null; started_at?: number; startedAt?: number }): ExecRow | undefined {
   if (!e.key) return undefined;
+  const before = e.started_at ?? e.startedAt ?? Number.MAX_SAFE_INTEGER;
   return db
-    .prepare("SELECT * FROM executions WHERE key = ? AND status = 'done' ORDER BY started_at DESC LIMIT 1")
-    .get(e.key) as ExecRow | undefined;
+    .prepare("SELECT * FROM executions WHERE key = ? AND status = 'done' AND started_at <= ? ORDER BY started_at DESC, rowid DESC LIMIT 1")
+    .get(e.key, before) as ExecRow | undefined;
 }
 
 /**

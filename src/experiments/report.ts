@@ -9,8 +9,10 @@ import prettyMs from 'pretty-ms';
 import type { DB } from '../store/db.js';
 import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
 import { type NamedChart, buildCharts } from './plot.js';
-import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf, variantText } from './records.js';
+import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf } from './records.js';
 import { renderTable } from './table.js';
+import { runSteps } from './run-steps.js';
+import { WRONG_PER_HARDNESS, wrongPredictions } from './wrong.js';
 
 export interface ReportFiles {
   html: string;
@@ -38,6 +40,62 @@ export async function report(db: DB, runId: string, outDir: string): Promise<Rep
   const files = { md: join(outDir, 'report.md'), html: join(outDir, 'report.html'), charts: chartFiles };
   writeFileSync(files.md, md);
   writeFileSync(files.html, html);
+  return files;
+}
+
+/**
+ * `flow report --compare A B ...`: the runs side by side (EX/EM by hardness,
+ * charts) in a folder of its own, named after the runs, so it never
+ * overwrites a run's report or another comparison.
+ */
+export async function compareReport(db: DB, runIds: string[], outDir?: string, cacheDir = '.'): Promise<ReportFiles> {
+  if (runIds.length < 2) throw new ExperimentError('--compare needs at least two runs');
+  const runs = runIds.map((id) => findRun(db, id));
+  const dir = outDir ?? join(cacheDir, 'reports', `compare-${runs.map((r) => r.id).join('-vs-')}`);
+  const tables: CompareTable[] = [];
+  for (const metric of COMPARE_METRICS) {
+    try {
+      tables.push(compare(db, { runs: runs.map((r) => r.id), metric }));
+    } catch (err) {
+      if (!(err instanceof ExperimentError)) throw err;
+    }
+  }
+  if (tables.length === 0) throw new ExperimentError(`none of the runs ${runs.map((r) => r.id).join(', ')} recorded evaluation metrics to compare`);
+  const charts: NamedChart[] = [];
+  for (const t of tables) {
+    for (const c of await buildCharts(db, t)) if (!charts.some((x) => x.name === c.name)) charts.push(c);
+  }
+  mkdirSync(dir, { recursive: true });
+  const chartFiles: string[] = [];
+  for (const c of charts) {
+    writeFileSync(join(dir, `${c.name}.svg`), c.chart.svg);
+    writeFileSync(join(dir, `${c.name}.png`), c.chart.png);
+    chartFiles.push(join(dir, `${c.name}.svg`), join(dir, `${c.name}.png`));
+  }
+  const markdown = (imageSrc: (c: NamedChart) => string) => {
+    const out = [`# Comparison: ${runs.map((r) => cell(r.id)).join(' vs ')}`, ''];
+    out.push(
+      renderTable(
+        'md',
+        ['run', 'recipe', 'status', 'started', 'duration'],
+        runs.map((r) => [cell(r.id), cell(r.name), r.status, when(r.startedAt), r.endedAt === null ? 'still running' : duration(r.endedAt - r.startedAt)]),
+        'lllll',
+      ),
+    );
+    for (const t of tables) {
+      const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
+      out.push(`## ${what}`, '', 'Best per column in bold.', '', formatCompare(inertTable(t), 'md'));
+    }
+    if (charts.length) {
+      out.push('## Charts', '');
+      for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
+    }
+    return out.join('\n');
+  };
+  const files = { md: join(dir, 'report.md'), html: join(dir, 'report.html'), charts: chartFiles };
+  writeFileSync(files.md, markdown((c) => `${c.name}.png`));
+  const embedded = markdown((c) => `data:image/svg+xml;base64,${Buffer.from(c.chart.svg).toString('base64')}`);
+  writeFileSync(files.html, htmlPage(`comparison: ${runs.map((r) => r.id).join(' vs ')}`, await marked.parse(embedded)));
   return files;
 }
 
@@ -78,18 +136,25 @@ function reportMarkdown(
     out.push(renderTable('md', ['param', 'value'], params.map(([k, v]) => [cell(k), cell(typeof v === 'string' ? v : JSON.stringify(v))]), 'll'));
   }
 
+  // Steps that never started (skipped after a failure, or the run was cancelled) left no
+  // execution: the recipe says which they were.
+  const ran = new Set(execs.map((e) => e.stepId));
+  const notRun = (runSteps(run.recipe, run.argv) ?? []).filter((s) => !ran.has(s.id));
   out.push('## Steps', '');
   out.push(
     renderTable(
       'md',
       ['step', 'type', 'status', 'duration', 'saved by cache'],
-      execs.map((e) => [
-        cell(e.stepId),
-        cell(e.stepType),
-        e.status,
-        e.durationMs === null ? '-' : duration(e.durationMs),
-        e.status === 'cached' ? duration(savedMsOf(db, e)) : '',
-      ]),
+      [
+        ...execs.map((e) => [
+          cell(e.stepId),
+          cell(e.stepType),
+          e.status,
+          e.durationMs === null ? '-' : duration(e.durationMs),
+          e.status === 'cached' ? duration(savedMsOf(db, e)) : '',
+        ]),
+        ...notRun.map((s) => [cell(s.id), cell(s.type), 'not run', '-', '']),
+      ],
       'lllrr',
     ),
   );
@@ -104,10 +169,17 @@ function reportMarkdown(
     for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
   }
 
-  const failed = execs.filter((e) => e.status === 'failed');
-  if (failed.length) {
+  out.push(...wrongPredictions(execs, WRONG_PER_HARDNESS));
+
+  const failed = execs.filter((e) => e.status === 'failed' || e.status === 'crashed' || e.status === 'cancelled');
+  if (failed.length || (run.status !== 'done' && notRun.length)) {
     out.push('## Failures', '');
-    for (const e of failed) out.push(`- **${cell(e.stepId)}** ${cell(variantText(e.variant))}: ${cell(e.error ?? 'failed')}`);
+    for (const e of failed) {
+      const exit = e.exitCode !== null && e.exitCode !== 0 ? ` (exit ${e.exitCode})` : '';
+      out.push(`- **${cell(e.stepId)}** ${e.status}${exit}: ${cell((e.error ?? e.status).split('\n')[0]!)}`);
+      if (e.logPath) out.push(`  log: \`${e.logPath.replace(/`/g, "'")}\``);
+    }
+    for (const s of notRun) out.push(`- **${cell(s.id)}** not run: the run ${cell(run.status)} before it could start`);
     out.push('');
   }
   return out.join('\n');
@@ -150,7 +222,8 @@ function htmlPage(title: string, body: string): string {
   th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; }
   th { background: #f4f4f4; }
   td { font-variant-numeric: tabular-nums; }
-  img { max-width: 100%; height: auto; display: block; margin: 1rem 0; }
+  img { width: 100%; height: auto; display: block; margin: 1rem 0; }
+  td.sql { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.85em; }
   code { background: #f4f4f4; padding: 0 0.2rem; }
 </style>
 </head>

@@ -35,6 +35,21 @@ export function summaryLines(table: SummaryTable): string[] {
 }
 
 // Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
+const GROUPED = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/**
+ * A number as every reporter prints it: thousands grouped (`12,620`, never
+ * `1.262e+4`), four significant digits below 1000 (`0.7322`), exponent form only
+ * for tiny values such as learning rates (`2.0e-4`).
+ */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const abs = Math.abs(n);
+  if (abs >= 1000 || Number.isInteger(n)) return GROUPED.format(n);
+  if (abs < 1e-2) return n.toExponential(1);
+  return n.toPrecision(4).replace(/\.?0+$/, '');
+}
+
 const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
 
 /** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */

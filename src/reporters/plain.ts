@@ -4,7 +4,7 @@
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
 import type { SummaryTable } from '../events.js';
-import { formatDuration, hardnessTable, summaryLines } from './format.js';
+import { formatDuration, formatNumber, hardnessTable, summaryLines } from './format.js';
 
 export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
   const out = opts.out ?? process.stdout;
@@ -39,9 +39,9 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           if (tenth <= (lastTenth.get(e.step) ?? 0)) break;
           lastTenth.set(e.step, tenth);
           const values = Object.entries(p.values ?? {})
-            .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`)
+            .map(([k, v]) => `${k} ${formatNumber(v)}`)
             .join(', ');
-          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(`${p.current}/${p.total}${p.unit ? ` ${p.unit}` : ''}`)}${values ? ` ${c.dim(values)}` : ''}`);
+          w(`${c.dim(`  ${pad(e.step)} │`)} ${c.cyan(`${formatNumber(p.current)}/${formatNumber(p.total)}${p.unit ? ` ${p.unit}` : ''}`)}${values ? ` ${c.dim(values)}` : ''}`);
           break;
         }
         case 'step-log':

@@ -28,7 +28,11 @@ export interface Harness {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-export async function mountTui(fixture: string, opts: { color?: boolean } = {}): Promise<Harness> {
+/**
+ * `stay` defaults to true here: most component tests browse the finished run,
+ * which the real TUI does with --stay; tests of the default exit pass false.
+ */
+export async function mountTui(fixture: string, opts: { color?: boolean; stay?: boolean; columns?: number } = {}): Promise<Harness> {
   const logDir = mkdtempSync(join(tmpdir(), 'flow-tui-'));
   const events = withLogFiles(readEvents(fixture), logDir);
   let cancelled = 0;
@@ -37,8 +41,14 @@ export async function mountTui(fixture: string, opts: { color?: boolean } = {}):
     control,
     color: opts.color ?? false,
     now: () => ctl.run.lastEventTime,
+    stay: opts.stay ?? true,
   });
   const app = render(createElement(TuiApp, { ctl }));
+  // ink-testing-library's stdout is 100 columns; a test may ask for another width.
+  if (opts.columns) {
+    Object.defineProperty(app.stdout, 'columns', { value: opts.columns, configurable: true });
+    app.stdout.emit('resize');
+  }
   const deliver = logWritingSink((e) => ctl.onEvent(e));
   const h: Harness = {
     ctl,

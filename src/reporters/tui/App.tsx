@@ -5,8 +5,9 @@
 import { Box, Text, useInput, useStdin, useStdout } from 'ink';
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { TuiController } from './controller.js';
-import { fit, formatDuration, sanitizeLogLine } from './format.js';
-import { stepRowText, statusColor, tableHeader, type RowLayout } from './step-row.js';
+import { fit, sanitizeLogLine } from './format.js';
+import { colorLine } from './failure.js';
+import { headerLines, previousRunLines, rowLayout, tableLines } from './layout.js';
 import { summaryLines } from './summary.js';
 
 function Lines({ lines }: { lines: string[] }) {
@@ -27,40 +28,6 @@ function rule(title: string, columns: number): string {
   return head + '─'.repeat(Math.max(0, columns - head.length));
 }
 
-function Header({ ctl }: { ctl: TuiController }) {
-  const { run, chalk: c } = ctl;
-  const status = run.end ? run.end.status : run.started ? 'running' : 'starting';
-  const elapsed = run.end
-    ? run.end.durationMs
-    : run.startTime !== undefined
-      ? ctl.now() - run.startTime
-      : undefined;
-  const rows = [...run.steps.values()];
-  const finished = rows.filter((r) => ['done', 'cached', 'failed', 'cancelled', 'skipped'].includes(r.status)).length;
-  const cached = rows.filter((r) => r.status === 'cached').length;
-  const running = rows.filter((r) => r.status === 'running').length;
-  const line =
-    `${c.bold('flow')} ${run.name || run.recipe || ''}  ` +
-    statusColor(c, status === 'starting' ? 'starting' : status)(status) +
-    (elapsed !== undefined ? `  ${formatDuration(elapsed)}` : '') +
-    `  ${finished}/${rows.length} steps finished · ${running} running · ${cached} cached`;
-  return <Lines lines={[line]} />;
-}
-
-function StepTable({ ctl, height, layout }: { ctl: TuiController; height: number; layout: RowLayout }) {
-  const { run, chalk: c } = ctl;
-  const order = run.order;
-  const sel = Math.max(0, ctl.selectedId ? order.indexOf(ctl.selectedId) : 0);
-  // Scroll so the selected row stays in view when there are more steps than rows.
-  const first = Math.min(Math.max(0, sel - Math.floor(height / 2)), Math.max(0, order.length - height));
-  const now = ctl.now();
-  const lines = [c.dim(tableHeader(layout))];
-  for (const id of order.slice(first, first + height)) {
-    lines.push(stepRowText(c, run.row(id)!, id === ctl.selectedId, now, layout));
-  }
-  return <Lines lines={lines} />;
-}
-
 function LogPane({ ctl, height, columns }: { ctl: TuiController; height: number; columns: number }) {
   const { chalk: c } = ctl;
   const row = ctl.selectedId ? ctl.run.row(ctl.selectedId) : undefined;
@@ -69,41 +36,45 @@ function LogPane({ ctl, height, columns }: { ctl: TuiController; height: number;
   const tail = row.log.last(height);
   const lines = [c.dim(rule(title, columns))];
   if (tail.length === 0 && height > 0) {
-    lines.push(c.dim(row.status === 'cached' ? '(cached: the step did not run)' : '(no output yet)'));
+    const finished = ['done', 'failed', 'cancelled', 'skipped'].includes(row.status);
+    lines.push(c.dim(row.status === 'cached' ? '(cached: the step did not run)' : finished ? '(no output)' : '(no output yet)'));
   }
-  for (const l of tail) {
-    const text = sanitizeLogLine(l.text);
-    lines.push(l.stream === 'stderr' ? c.yellow(text) : text);
-  }
+  for (const l of tail) lines.push(colorLine(c, sanitizeLogLine(l.text)));
   return <Lines lines={lines} />;
 }
 
-const MAIN_KEYS = '↑↓/jk select · enter/l full log · r re-run · c cancel · q quit · ? help';
+function mainKeys(ctl: TuiController): string {
+  const keys = ['↑↓/jk select', 'enter/l full log'];
+  if (!ctl.readOnly) keys.push('r re-run', 'c cancel');
+  if (ctl.runActive) keys.push(ctl.stay ? 's quit at end' : 's stay open');
+  keys.push('q quit', '? help');
+  return keys.join(' · ');
+}
 
 function Footer({ ctl, keys }: { ctl: TuiController; keys: string }) {
   const { chalk: c } = ctl;
-  let status = '';
-  if (ctl.prompt === 'cancel') status = c.yellow.bold('Cancel the run? [y/N]');
-  else if (ctl.prompt === 'quit') status = c.yellow.bold('A run is active. Cancel it and quit? [y/N]');
-  else if (ctl.notice) status = c.yellow(ctl.notice);
-  else if (ctl.run.warnings.length) status = c.yellow(`⚠ ${ctl.run.warnings[ctl.run.warnings.length - 1]}`);
-  else if (ctl.run.end) status = 'Run finished: r re-runs the selected step, q quits.';
-  return <Lines lines={[status, c.dim(keys)]} />;
+  const said: string[] = [];
+  if (ctl.prompt === 'cancel') said.push(c.yellow.bold('Cancel the run? [y/N]'));
+  else if (ctl.prompt === 'quit') said.push(c.yellow.bold('A run is active. Cancel it and quit? [y/N]'));
+  else if (ctl.prompt === 'search') said.push(c.bold(`/${ctl.searchInput}▏`));
+  else if (ctl.notice) said.push(c.yellow(ctl.notice));
+  else if (ctl.run.warnings.length) said.push(c.yellow(`⚠ ${ctl.run.warnings[ctl.run.warnings.length - 1]}`));
+  else if (ctl.run.end) said.push(ctl.readOnly ? 'Run finished: q quits.' : 'Run finished: r re-runs the selected step, q quits.');
+  const queued = ctl.queuedNotice();
+  if (queued) said.unshift(c.yellow.bold(queued));
+  return <Lines lines={[said.join(' · '), c.dim(keys)]} />;
 }
 
 function MainView({ ctl }: { ctl: TuiController }) {
   const { columns, rows } = ctl.viewport;
   const ids = ctl.run.order;
-  const gpuWidth = Math.max(0, ...[...ctl.run.steps.values()].map((r) => (r.info.gpus > 0 ? Math.max(3, r.gpus.join(',').length) : 0)));
-  const layout: RowLayout = {
-    columns,
-    gpuWidth,
-    idWidth: Math.min(Math.max(8, ...ids.map((id) => id.length)), Math.max(12, Math.floor(columns / 4))),
-  };
-  const summary = summaryLines(ctl.chalk, ctl.run);
-  // Rows: header, table head, steps, [summary rule + summary], log rule, log, 2 footer;
+  const layout = rowLayout(ctl);
+  const header = headerLines(ctl);
+  const earlier = previousRunLines(ctl).slice(-2);
+  const summary = summaryLines(ctl.chalk, ctl.run, { columns, labels: layout.labels });
+  // Rows: header, earlier runs, table head, steps, [summary rule + summary], log rule, log, 2 footer;
   // one spare row so the frame never reaches the terminal's height.
-  let budget = rows - 1 - 1 - 1 - 1 - 2;
+  let budget = rows - 1 - header.length - earlier.length - 1 - 1 - 2;
   const minLog = 3;
   const stepsShown = Math.min(ids.length, Math.max(3, budget - (summary.length ? summary.length + 1 : 0) - minLog));
   budget -= stepsShown;
@@ -112,11 +83,11 @@ function MainView({ ctl }: { ctl: TuiController }) {
   const logShown = Math.max(0, budget);
   return (
     <Box flexDirection="column">
-      <Header ctl={ctl} />
-      <StepTable ctl={ctl} height={stepsShown} layout={layout} />
+      <Lines lines={[...header, ...earlier]} />
+      <Lines lines={tableLines(ctl, stepsShown, layout)} />
       {summaryShown > 0 && <Lines lines={[ctl.chalk.dim(rule('summary', columns)), ...summary.slice(0, summaryShown)]} />}
       <LogPane ctl={ctl} height={logShown} columns={columns} />
-      <Footer ctl={ctl} keys={MAIN_KEYS} />
+      <Footer ctl={ctl} keys={mainKeys(ctl)} />
     </Box>
   );
 }
@@ -125,15 +96,20 @@ function LogView({ ctl }: { ctl: TuiController }) {
   const lv = ctl.logView!;
   const { chalk: c } = ctl;
   const page = ctl.logPageSize();
-  const shown = lv.lines.slice(lv.top, lv.top + page);
-  const range = lv.lines.length ? `lines ${lv.top + 1}-${lv.top + shown.length} of ${lv.lines.length}` : 'empty';
+  const all = ctl.logDisplayLines();
+  const shown = all.slice(lv.top, lv.top + page).map((line, i) => {
+    const at = lv.top + i;
+    if (lv.query && at === lv.match) return c.inverse(line);
+    return colorLine(c, line);
+  });
+  const range = all.length ? `lines ${lv.top + 1}-${lv.top + shown.length} of ${all.length}` : 'empty';
   const status = ctl.run.row(lv.step)?.status ?? '';
-  const title = `${lv.step} · full log · ${range}${lv.follow ? ' · following' : ''} · ${status}`;
+  const title = `${lv.step} · full log · ${range}${lv.follow ? ' · following' : ''} · ${status}${lv.wrap ? ' · wrap' : ''}`;
   return (
     <Box flexDirection="column">
       <Lines lines={[c.bold(rule(title, ctl.viewport.columns)), lv.note ? c.dim(lv.note) : '']} />
       <Lines lines={shown} />
-      <Footer ctl={ctl} keys="↑↓/jk scroll · PgUp/PgDn/b/space page · g/G top/end · esc/q back" />
+      <Footer ctl={ctl} keys="↑↓/jk scroll · PgUp/PgDn/b/space page · g/G top/end · w wrap · / search · n/N next/prev · esc/q back" />
     </Box>
   );
 }
@@ -142,8 +118,10 @@ const HELP: Array<[string, string]> = [
   ['↑ ↓  k j', 'select a step'],
   ['g G', 'first / last step'],
   ['enter  l', "open the selected step's full log (esc or q to go back)"],
+  ['w  /  n N', 'in the full log: wrap long lines, search, next / previous match'],
   ['r', 're-run the selected step and what depends on it (after the current run)'],
   ['c', 'cancel the run (asks first)'],
+  ['s', 'stay open when the run ends (by default flow exits and leaves the last frame)'],
   ['q', 'quit (asks first while a run is active); ctrl-c quits at once'],
   ['?', 'this help'],
 ];
@@ -172,8 +150,10 @@ export function TuiApp({ ctl }: { ctl: TuiController }) {
       stdout.off('resize', onResize);
     };
   }, [stdout]);
-  useInput((input, key) => ctl.handleInput(input, key), { isActive: isRawModeSupported === true });
+  useInput((input, key) => ctl.handleInput(input, key), { isActive: isRawModeSupported === true && ctl.view !== 'closed' });
   ctl.viewport = size;
+  // Closing: the live frame is erased and the reporter prints the final frames as plain text.
+  if (ctl.view === 'closed') return null;
   if (ctl.view === 'help') return <Help ctl={ctl} />;
   if (ctl.view === 'log' && ctl.logView) return <LogView ctl={ctl} />;
   return <MainView ctl={ctl} />;

@@ -22,6 +22,8 @@ export interface KeyInput {
   return?: boolean;
   escape?: boolean;
   ctrl?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
 }
 
 export interface TuiControllerOptions {
@@ -33,9 +35,13 @@ export interface TuiControllerOptions {
   frameMs?: number;
   /** How often elapsed times and an open log of a running step refresh. */
   tickMs?: number;
+  /** Stay open after the run ends (--stay); otherwise the TUI quits and leaves its last frame. */
+  stay?: boolean;
+  /** Following a run another process drives (flow attach): no re-run, no cancel. */
+  readOnly?: boolean;
 }
 
-export type Prompt = 'cancel' | 'quit';
+export type Prompt = 'cancel' | 'quit' | 'search';
 
 export interface LogViewState {
   step: string;
@@ -44,6 +50,12 @@ export interface LogViewState {
   /** Stick to the end of the log as it grows (like `tail -f`). */
   follow: boolean;
   note?: string;
+  /** Long lines wrap onto several rows (w toggles); off, they are cut at the edge. */
+  wrap: boolean;
+  /** The text searched for with / (n and N jump between matches). */
+  query?: string;
+  /** Display line holding the current match. */
+  match?: number;
 }
 
 /** Terminal rows the full-log view spends on its header and footer. */
@@ -54,19 +66,30 @@ export class TuiController {
   readonly chalk: ChalkInstance;
   readonly now: () => number;
   selectedId?: string;
-  view: 'main' | 'log' | 'help' = 'main';
+  view: 'main' | 'log' | 'help' | 'closed' = 'main';
   prompt?: Prompt;
   notice?: string;
   logView?: LogViewState;
   viewport = { columns: 100, rows: 30 };
   /** From creation until run-end, and again once a re-run is handed to the CLI. */
   runActive = true;
+  /** Stay open once the run ends (--stay or the s key); otherwise the run's end quits. */
+  stay: boolean;
+  readonly readOnly: boolean;
+  /** What is typed after / in the full-log view, until enter. */
+  searchInput = '';
+  /** Headlines of the runs this TUI finished before the current one (re-runs add runs). */
+  readonly previousRuns: string[] = [];
+  /** Called at each run-end with the controller in its final state (the reporter keeps the frame). */
+  onRunEnd?: () => void;
 
   private readonly control: RunControl;
   private readonly frameMs: number;
   private readonly tickMs: number;
   /** The user moved the selection: stop jumping to the step that started last. */
   private userSelected = false;
+  /** A step failed in this run and was selected for the user. */
+  private failureSelected = false;
   private cancelRequested = false;
   private pending?: NextAction;
   private waiter?: (action: NextAction) => void;
@@ -81,6 +104,8 @@ export class TuiController {
     this.now = opts.now ?? Date.now;
     this.frameMs = opts.frameMs ?? 50;
     this.tickMs = opts.tickMs ?? 1000;
+    this.stay = opts.stay ?? false;
+    this.readOnly = opts.readOnly ?? false;
   }
 
   // --- store interface for React (useSyncExternalStore) ---
@@ -118,10 +143,12 @@ export class TuiController {
   // --- engine side ---
 
   onEvent(e: EngineEvent): void {
+    if (e.type === 'run-start' && this.run.end) this.previousRuns.push(this.run.headline());
     this.run.apply(e);
     switch (e.type) {
       case 'run-start':
         this.runActive = true;
+        this.failureSelected = false;
         this.cancelRequested = false;
         this.notice = undefined;
         if (!this.selectedId || !this.run.steps.has(this.selectedId)) this.selectedId = this.run.order[0];
@@ -129,8 +156,15 @@ export class TuiController {
         this.startTicker();
         break;
       case 'step-start':
-        if (!this.userSelected) this.selectedId = e.step;
+        if (!this.userSelected && !this.failureSelected) this.selectedId = e.step;
         if (this.logView?.step === e.step) this.loadLog(true);
+        break;
+      case 'step-failed':
+        // The first failure takes the selection and keeps it, whatever else is still running.
+        if (!this.failureSelected) {
+          this.failureSelected = true;
+          this.selectedId = e.step;
+        }
         break;
       case 'run-end':
         this.runActive = false;
@@ -138,6 +172,9 @@ export class TuiController {
         this.stopTicker();
         if (this.logView) this.loadLog(this.logView.follow);
         this.notice = this.pending?.type === 'rerun' ? `Re-running ${this.pending.step}…` : undefined;
+        if (this.failureSelected && !this.userSelected) this.selectedId = this.run.firstFailure() ?? this.selectedId;
+        this.onRunEnd?.();
+        if (!this.pending && !this.stay) this.pending = { type: 'quit' };
         this.deliver();
         this.flush();
         return;
@@ -191,6 +228,7 @@ export class TuiController {
 
   private dispatch(input: string, key: KeyInput): void {
     if (key.ctrl && input === 'c') return this.quit(true);
+    if (this.prompt === 'search') return this.searchKeys(input, key);
     if (this.prompt) {
       const prompt = this.prompt;
       this.prompt = undefined;
@@ -208,8 +246,9 @@ export class TuiController {
     if (key.home || input === 'g') return this.move(-Infinity);
     if (key.end || input === 'G') return this.move(Infinity);
     if (key.return || input === 'l') return this.openLog();
-    if (input === 'r') return this.rerun();
-    if (input === 'c') return this.askCancel();
+    if (input === 'r' && !this.readOnly) return this.rerun();
+    if (input === 'c' && !this.readOnly) return this.askCancel();
+    if (input === 's') return this.toggleStay();
     if (input === 'q') return this.quit(false);
     if (input === '?') this.view = 'help';
   }
@@ -227,10 +266,20 @@ export class TuiController {
     const step = this.selectedId;
     if (!step || this.pending?.type === 'quit') return;
     this.pending = { type: 'rerun', step };
-    this.notice = this.runActive
-      ? `${step} will re-run when this run ends (c cancels the run now)`
-      : `Re-running ${step}…`;
+    this.notice = this.runActive ? undefined : `Re-running ${step}…`;
     this.deliver();
+  }
+
+  private toggleStay(): void {
+    if (!this.runActive) return;
+    this.stay = !this.stay;
+    this.notice = this.stay ? 'Will stay open after the run (s: quit when it ends)' : 'Will quit when the run ends';
+  }
+
+  /** The notice of a queued re-run: shown until the re-run starts, whatever else is said. */
+  queuedNotice(): string | undefined {
+    if (this.pending?.type !== 'rerun' || !this.runActive) return undefined;
+    return `${this.pending.step} will re-run when this run ends (c cancels the run now)`;
   }
 
   private askCancel(): void {
@@ -250,6 +299,12 @@ export class TuiController {
 
   /** Quitting an active run cancels it; the CLI gets `quit` once run-end arrives. */
   private quit(confirmed: boolean): void {
+    if (this.readOnly) {
+      // Attached to another process's run: leaving does not touch it.
+      this.pending = { type: 'quit' };
+      this.runActive = false;
+      return this.deliver();
+    }
     if (this.runActive && !confirmed) {
       this.prompt = 'quit';
       return;
@@ -271,7 +326,7 @@ export class TuiController {
 
   private openLog(): void {
     if (!this.selectedId) return;
-    this.logView = { step: this.selectedId, lines: [], top: 0, follow: true };
+    this.logView = { step: this.selectedId, lines: [], top: 0, follow: true, wrap: true };
     this.loadLog(true);
     this.view = 'log';
   }
@@ -279,6 +334,25 @@ export class TuiController {
   private closeLog(): void {
     this.logView = undefined;
     this.view = 'main';
+  }
+
+  private wrapped?: { lines: string[]; width: number; out: string[] };
+
+  /** The log as shown: one row per line, or several per long line when wrapping. */
+  logDisplayLines(): string[] {
+    const lv = this.logView;
+    if (!lv) return [];
+    if (!lv.wrap) return lv.lines;
+    const width = Math.max(10, this.viewport.columns);
+    const w = this.wrapped;
+    if (w && w.lines === lv.lines && w.width === width) return w.out;
+    const out: string[] = [];
+    for (const line of lv.lines) {
+      if (line.length <= width) out.push(line);
+      else for (let i = 0; i < line.length; i += width) out.push(line.slice(i, i + width));
+    }
+    this.wrapped = { lines: lv.lines, width, out };
+    return out;
   }
 
   /** (Re)reads the log file; the in-memory tail stands in when there is no file. */
@@ -301,8 +375,13 @@ export class TuiController {
       lv.note =
         row?.status === 'cached' ? 'cached in this run: no log was written' : 'no log file yet; showing the lines received';
     }
-    const bottom = Math.max(0, lv.lines.length - this.logPageSize());
-    lv.top = toEnd ? bottom : Math.min(lv.top, bottom);
+    this.scrollTo(toEnd ? Infinity : lv.top);
+  }
+
+  private scrollTo(top: number): void {
+    const lv = this.logView!;
+    const bottom = Math.max(0, this.logDisplayLines().length - this.logPageSize());
+    lv.top = Math.min(bottom, Math.max(0, top));
     lv.follow = lv.top === bottom;
   }
 
@@ -313,8 +392,19 @@ export class TuiController {
     }
     // Going to the end re-reads the file: it is also the way to catch up at once.
     if (key.end || input === 'G') return this.loadLog(true);
+    if (input === 'w') {
+      // Keep the first line on screen in view across the change of layout.
+      const first = this.sourceLineAt(lv.top);
+      lv.wrap = !lv.wrap;
+      return this.scrollTo(this.displayLineOf(first));
+    }
+    if (input === '/') {
+      this.prompt = 'search';
+      this.searchInput = '';
+      return;
+    }
+    if (input === 'n' || input === 'N') return this.findNext(input === 'n' ? 1 : -1);
     const page = this.logPageSize();
-    const bottom = Math.max(0, lv.lines.length - page);
     let top = lv.top;
     if (key.upArrow || input === 'k') top -= 1;
     else if (key.downArrow || input === 'j') top += 1;
@@ -322,7 +412,70 @@ export class TuiController {
     else if (key.pageDown || input === ' ') top += page;
     else if (key.home || input === 'g') top = 0;
     else return;
-    lv.top = Math.min(bottom, Math.max(0, top));
-    lv.follow = lv.top === bottom;
+    this.scrollTo(top);
+  }
+
+  private searchKeys(input: string, key: KeyInput): void {
+    if (key.escape) {
+      this.prompt = undefined;
+      return;
+    }
+    if (key.return) {
+      this.prompt = undefined;
+      const lv = this.logView;
+      if (!lv || this.searchInput === '') return;
+      lv.query = this.searchInput;
+      lv.match = undefined;
+      return this.findNext(1);
+    }
+    if (key.backspace || key.delete || input === '\x7f' || input === '\b') {
+      this.searchInput = this.searchInput.slice(0, -1);
+      return;
+    }
+    if (!key.ctrl && input) this.searchInput += input;
+  }
+
+  /** Moves to the next (or previous) display line containing the query, wrapping around the log. */
+  private findNext(dir: 1 | -1): void {
+    const lv = this.logView;
+    if (!lv?.query) return;
+    const lines = this.logDisplayLines();
+    const q = lv.query.toLowerCase();
+    const from = lv.match ?? (dir === 1 ? lv.top - 1 : lv.top + this.logPageSize());
+    for (let k = 1; k <= lines.length; k++) {
+      const i = (((from + dir * k) % lines.length) + lines.length) % lines.length;
+      if (lines[i]!.toLowerCase().includes(q)) {
+        lv.match = i;
+        this.notice = undefined;
+        // Bring the match into view a few rows from the top, so its context shows.
+        if (i < lv.top || i >= lv.top + this.logPageSize()) this.scrollTo(i - 2);
+        return;
+      }
+    }
+    lv.match = undefined;
+    this.notice = `not found: ${lv.query}`;
+  }
+
+  /** Index in lv.lines of the line shown at display row `row`. */
+  private sourceLineAt(row: number): number {
+    const lv = this.logView!;
+    if (!lv.wrap) return row;
+    const width = Math.max(10, this.viewport.columns);
+    let shown = 0;
+    for (let i = 0; i < lv.lines.length; i++) {
+      shown += Math.max(1, Math.ceil(lv.lines[i]!.length / width));
+      if (shown > row) return i;
+    }
+    return lv.lines.length;
+  }
+
+  /** Display row of the first part of source line `line`. */
+  private displayLineOf(line: number): number {
+    const lv = this.logView!;
+    if (!lv.wrap) return line;
+    const width = Math.max(10, this.viewport.columns);
+    let row = 0;
+    for (let i = 0; i < line && i < lv.lines.length; i++) row += Math.max(1, Math.ceil(lv.lines[i]!.length / width));
+    return row;
   }
 }

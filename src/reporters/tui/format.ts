@@ -1,26 +1,7 @@
 // Pure text helpers for the TUI: durations, numbers, bars and sparklines.
 // Kept free of React and chalk so frames can be reasoned about as plain text.
 
-export { formatDuration } from '../format.js';
-
-/** Compact number for rates and counters: 950, 1.2k, 3.4M. */
-export function formatCount(n: number): string {
-  const abs = Math.abs(n);
-  if (abs >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
-  if (abs >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (abs >= 1e5) return `${(n / 1e3).toFixed(0)}k`;
-  if (Number.isInteger(n)) return String(n);
-  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
-  return abs >= 100 ? n.toFixed(0) : abs >= 10 ? n.toFixed(1) : n.toFixed(2);
-}
-
-/** A metric value as people read it: learning rates in exponent form, losses with 4 digits. */
-export function formatValue(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (n !== 0 && Math.abs(n) < 1e-2) return n.toExponential(1);
-  if (Number.isInteger(n)) return formatCount(n);
-  return Math.abs(n) >= 1000 ? formatCount(n) : n.toPrecision(4).replace(/\.?0+$/, '');
-}
+export { formatDuration, formatNumber } from '../format.js';
 
 const PARTIAL = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 

@@ -4,6 +4,7 @@
 // a few rate samples) whatever the length of the run.
 
 import type { EngineEvent, Progress, StepInfo, StepStatus } from '../../events.js';
+import { formatDuration } from '../format.js';
 
 /** `pending`: known from run-start but no event about it yet. */
 export type RowStatus = StepStatus | 'pending';
@@ -82,13 +83,17 @@ export interface StepRow {
   gpus: number[];
   logPath?: string;
   progress?: Progress;
-  /** Recent (time, current) pairs to derive a rate when the step reports none. */
-  rateSamples: Array<{ time: number; current: number }>;
+  /** The previous progress sample, to measure the interval to the next one. */
+  lastSample?: { time: number; current: number };
+  /** Units per second, smoothed (EMA over RATE_TAU_MS) so one slow interval does not swing the ETA. */
+  rate?: number;
   loss: DownsampledSeries;
   log: LogTail;
   metrics?: Record<string, unknown>;
   error?: string;
   exitCode?: number | null;
+  /** When the step failed: the order in which failures came, the first one is put in front. */
+  failedAt?: number;
   skipReason?: string;
   /** Where the step's process runs when not here: a Slurm job's id and state. */
   job?: { executor: string; jobId?: string; state: string; detail?: string };
@@ -102,7 +107,8 @@ export interface RunEnd {
 }
 
 export const LOG_TAIL_LINES = 500;
-const RATE_SAMPLES = 12;
+/** Time constant of the rate's moving average: long enough to smooth, short enough to follow a real change. */
+export const RATE_TAU_MS = 20_000;
 const LOSS_BUCKETS = 64;
 const WARNINGS_KEPT = 3;
 
@@ -117,6 +123,7 @@ export class RunState {
   warnings: string[] = [];
   /** Time of the newest event: the clock for replays, where wall time is meaningless. */
   lastEventTime = 0;
+  private failures = 0;
 
   get started(): boolean {
     return this.runId !== undefined;
@@ -124,6 +131,41 @@ export class RunState {
 
   row(id: string): StepRow | undefined {
     return this.steps.get(id);
+  }
+
+  /** The step that failed first in this run. */
+  firstFailure(): string | undefined {
+    let first: StepRow | undefined;
+    for (const r of this.steps.values()) {
+      if (r.status === 'failed' && (!first || (r.failedAt ?? 0) < (first.failedAt ?? 0))) first = r;
+    }
+    return first?.info.id;
+  }
+
+  /** Steps by status, as the header and the run's headline count them. */
+  counts(): Record<RowStatus, number> {
+    const n: Record<RowStatus, number> = { pending: 0, queued: 0, running: 0, done: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 };
+    for (const r of this.steps.values()) n[r.status]++;
+    return n;
+  }
+
+  /** Fraction of the run done: finished steps count whole, running ones by their progress. */
+  fractionDone(): number {
+    if (this.steps.size === 0) return 0;
+    let done = 0;
+    for (const r of this.steps.values()) {
+      if (['done', 'cached', 'failed', 'cancelled', 'skipped'].includes(r.status)) done += 1;
+      else if (r.status === 'running' && r.progress?.total) done += Math.min(1, r.progress.current / r.progress.total);
+    }
+    return done / this.steps.size;
+  }
+
+  /** One line for a finished run, kept above the next one when the TUI re-runs a step. */
+  headline(): string {
+    const end = this.end;
+    if (!end) return `run ${this.runId ?? ''} did not end`;
+    const n = end.counts;
+    return `run ${this.runId ?? ''} ${end.status} in ${formatDuration(end.durationMs)}: ${n.done} ran · ${n.cached} cached · ${n.failed} failed · ${n.cancelled} cancelled · ${n.skipped} skipped`;
   }
 
   apply(e: EngineEvent): void {
@@ -188,6 +230,7 @@ export class RunState {
         r.durationMs = e.durationMs;
         r.error = e.error;
         r.exitCode = e.exitCode;
+        r.failedAt = ++this.failures;
         if (e.logPath) r.logPath = e.logPath;
         break;
       case 'step-cancelled':
@@ -217,11 +260,17 @@ export class RunState {
   }
 
   private progress(r: StepRow, p: Progress, time: number): void {
-    // A counter that goes back means the step restarted its loop: old samples lie.
-    const lastSample = r.rateSamples[r.rateSamples.length - 1];
-    if (lastSample && p.current < lastSample.current) r.rateSamples = [];
-    r.rateSamples.push({ time, current: p.current });
-    if (r.rateSamples.length > RATE_SAMPLES) r.rateSamples.shift();
+    const last = r.lastSample;
+    if (last && p.current < last.current) {
+      // A counter that goes back means the step restarted its loop: the old rate lies.
+      r.rate = undefined;
+    } else if (last && time > last.time) {
+      const instant = ((p.current - last.current) * 1000) / (time - last.time);
+      // Time-weighted EMA: irregular sample spacing weighs each interval by its length.
+      const alpha = 1 - Math.exp(-(time - last.time) / RATE_TAU_MS);
+      r.rate = r.rate === undefined ? instant : r.rate + alpha * (instant - r.rate);
+    }
+    if (!last || time > last.time || p.current < last.current) r.lastSample = { time, current: p.current };
     r.progress = p;
     const loss = p.values?.loss;
     if (loss !== undefined) r.loss.push(loss);
@@ -238,7 +287,6 @@ export class RunState {
       status: 'pending',
       reasons: [],
       gpus: [],
-      rateSamples: [],
       loss: new DownsampledSeries(LOSS_BUCKETS),
       log: new LogTail(LOG_TAIL_LINES),
     };
@@ -248,14 +296,9 @@ export class RunState {
   }
 }
 
-/** Units per second: measured from recent samples, else what the step reported. */
+/** Units per second: the smoothed measured rate, else what the step reported. */
 export function progressRate(r: StepRow): number | undefined {
-  const s = r.rateSamples;
-  if (s.length >= 2) {
-    const a = s[0]!;
-    const b = s[s.length - 1]!;
-    if (b.time > a.time) return ((b.current - a.current) * 1000) / (b.time - a.time);
-  }
+  if (r.rate !== undefined) return r.rate;
   const v = r.progress?.values;
   if (!v) return undefined;
   const unit = r.progress?.unit;

@@ -5,7 +5,8 @@ import type { ChalkInstance } from 'chalk';
 import type { RowStatus, StepRow } from './state.js';
 import { progressRate } from './state.js';
 import { formatJobState } from '../format.js';
-import { fit, formatCount, formatDuration, formatValue, progressBar, sparkline } from './format.js';
+import { fit, formatDuration, formatNumber, progressBar, sparkline } from './format.js';
+import { failureHeadline, lastErrorLines } from './failure.js';
 
 const ICON: Record<RowStatus, string> = {
   pending: '·',
@@ -37,6 +38,8 @@ export function statusColor(c: ChalkInstance, status: RowStatus | 'starting'): C
 
 export interface RowLayout {
   idWidth: number;
+  /** Display label per step id (see names.ts); the id itself when absent. */
+  labels?: Map<string, string>;
   /** 0 when no step of the run asks for GPUs: the column is left out. */
   gpuWidth: number;
   columns: number;
@@ -62,7 +65,7 @@ export function stepRowText(c: ChalkInstance, r: StepRow, selected: boolean, now
         : '';
   const cache = r.cacheHit === true ? 'hit' : r.cacheHit === false ? 'miss' : '';
   const gpus = r.gpus.length ? r.gpus.join(',') : '';
-  const id = fit(r.info.id, layout.idWidth);
+  const id = fit(layout.labels?.get(r.info.id) ?? r.info.id, layout.idWidth);
   const cells = [
     selected ? c.bold('▸') : ' ',
     color(ICON[r.status]),
@@ -73,34 +76,46 @@ export function stepRowText(c: ChalkInstance, r: StepRow, selected: boolean, now
   ];
   if (layout.gpuWidth) cells.push(fit(gpus, layout.gpuWidth));
   const head = cells.join(' ');
-  const detail = rowDetail(c, r, Math.max(10, layout.columns - fixedWidth(layout)));
+  const detail = rowDetail(c, r, Math.max(10, layout.columns - fixedWidth(layout)), layout.columns >= WIDE);
   return detail ? `${head} ${detail}` : head;
 }
 
-function rowDetail(c: ChalkInstance, r: StepRow, width: number): string {
+/** From this many columns on, rows also carry lr, tok/s and the loss sparkline. */
+export const WIDE = 100;
+/** Fewer loss points than this draw a sparkline that means nothing. */
+export const SPARK_MIN_POINTS = 8;
+
+function rowDetail(c: ChalkInstance, r: StepRow, width: number, wide: boolean): string {
   switch (r.status) {
     case 'cached':
       return c.dim(`saved ${formatDuration(r.savedMs ?? 0)}`);
     case 'failed': {
-      const firstLine = (r.error ?? 'failed').split('\n')[0]!;
-      const exit = r.exitCode !== undefined && r.exitCode !== null ? `exit ${r.exitCode}: ` : '';
-      return c.red(exit + firstLine);
+      const headline = failureHeadline(r);
+      const last = lastErrorLines(r, 1)[0]?.trim();
+      return c.red(headline + (last && !headline.includes(last) ? ` · ${last}` : ''));
+    }
+    case 'running': {
+      // A cluster job: its id and Slurm state (PENDING with reason, RUNNING on node) beside any progress.
+      const job = r.job ? c.dim(formatJobState(r.job)) : '';
+      if (!r.progress) return job || c.dim('starting…');
+      return job ? `${progressText(c, r, width, wide)}  ${job}` : progressText(c, r, width, wide);
     }
     case 'skipped':
       return c.dim(r.skipReason ?? '');
     case 'pending':
     case 'queued':
       return r.reasons.length ? c.dim(r.reasons.join('; ')) : '';
-    default: {
-      // A cluster job: its id and Slurm state (PENDING with reason, RUNNING on node) beside any progress.
-      const job = r.job && r.status === 'running' ? formatJobState(r.job) : '';
-      if (!r.progress) return c.dim(job);
-      return job ? `${progressText(c, r, width)}  ${c.dim(job)}` : progressText(c, r, width);
-    }
+    default:
+      return r.progress ? progressText(c, r, width, wide) : '';
   }
 }
 
-function progressText(c: ChalkInstance, r: StepRow, width: number): string {
+/**
+ * Most telling first, since the row is cut at the terminal's edge: bar, count,
+ * ETA, loss, the rate (one, in the progress unit); lr, tok/s and the sparkline
+ * only on wide terminals.
+ */
+function progressText(c: ChalkInstance, r: StepRow, width: number, wide: boolean): string {
   const p = r.progress!;
   const unit = p.unit ?? '';
   const parts: string[] = [];
@@ -110,29 +125,26 @@ function progressText(c: ChalkInstance, r: StepRow, width: number): string {
     const bar = progressBar(p.current / p.total, barWidth);
     parts.push(r.status === 'running' ? c.yellow(bar) : bar);
     // The unit shows with the rate; here it would push the loss off narrow screens.
-    parts.push(`${formatCount(p.current)}/${formatCount(p.total)}`);
+    parts.push(`${formatNumber(p.current)}/${formatNumber(p.total)}`);
   } else {
-    parts.push(`${formatCount(p.current)}${unit ? ' ' + unit : ''}`);
+    parts.push(`${formatNumber(p.current)}${unit ? ' ' + unit : ''}`);
   }
   const running = rate !== undefined && rate > 0 && r.status === 'running';
-  // Most telling first: the row is cut at the terminal's edge.
   if (running && p.total !== undefined && p.total > p.current) {
     parts.push(`ETA ${formatDuration(((p.total - p.current) / rate) * 1000)}`);
   }
   const loss = p.values?.loss;
   if (loss !== undefined) {
-    const spark = r.loss.length > 1 ? ' ' + c.cyan(sparkline(r.loss.values(), 16)) : '';
-    parts.push(`loss ${formatValue(loss)}${spark}`);
+    const spark = wide && r.loss.length >= SPARK_MIN_POINTS ? ' ' + c.cyan(sparkline(r.loss.values(), 16)) : '';
+    parts.push(`loss ${formatNumber(loss)}${spark}`);
   }
-  if (running) parts.push(`${formatCount(rate)} ${unit || 'it'}/s`);
+  if (running) parts.push(`${formatNumber(rate)} ${unit || 'it'}/s`);
   for (const [name, value] of Object.entries(p.values ?? {})) {
     if (name === 'loss') continue;
-    if (name === 'lr') parts.push(`lr ${formatValue(value)}`);
-    else if (name === 'tokens_per_s') parts.push(`${formatCount(value)} tok/s`);
-    else if (name.endsWith('_per_s')) {
-      // Already shown as the bar's rate when it matches the unit.
-      if (name !== `${unit}_per_s` || rate === undefined) parts.push(`${formatCount(value)} ${name.slice(0, -6)}/s`);
-    } else parts.push(`${name} ${formatValue(value)}`);
+    if (name === 'lr' || name === 'tokens_per_s') {
+      if (wide) parts.push(name === 'lr' ? `lr ${formatNumber(value)}` : `${formatNumber(value)} tok/s`);
+    } else if (!name.endsWith('_per_s')) parts.push(`${name} ${formatNumber(value)}`);
+    // Other rates are left out: a row shows one rate, in one unit.
   }
   return parts.join('  ');
 }
