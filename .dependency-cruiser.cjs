@@ -67,9 +67,10 @@ module.exports = {
     },
     {
       name: 'experiments-read-the-store',
+      comment: 'experiments (compare, report, plot, attach) read records and recipes after the fact; they never run, plan or cache',
       severity: 'error',
       from: { path: '^src/experiments/' },
-      to: { path: '^src/', pathNot: '^src/(experiments|store|charts|proc)/' },
+      to: { path: '^src/', pathNot: '^src/((experiments|store|charts|proc|recipe|graph)/|events\\.ts)' },
     },
     {
       name: 'charts-leaf',

@@ -44,7 +44,7 @@ describe('usage errors: one line, exit 2', () => {
     writeFileSync(bad, 'name: r\nexecutor: slurmm\nsteps:\n  a:\n    run: echo hi > a.txt\n    outputs: { a: a.txt }\n');
     const r = await flow(['run', bad, '--ui', 'plain']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: .*bad-executor\.yml:2:\d+: executor: unknown executor "slurmm" \(known: local\)$/);
+    expect(r.stderr).toMatch(/^error: .*bad-executor\.yml:2:\d+: executor: unknown executor "slurmm" \(known: local, slurm\)$/);
   });
 
   it('compare with an unknown run points at a command that exists', async () => {

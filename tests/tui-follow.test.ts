@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import type { EngineEvent } from '../src/events.js';
-import { RunFollower } from '../src/reporters/tui/follow.js';
+import { RunFollower } from '../src/experiments/follow.js';
 import { RunState } from '../src/reporters/tui/state.js';
 import { openDb } from '../src/store/db.js';
 

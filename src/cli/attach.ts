@@ -1,6 +1,6 @@
 // flow attach [run] (alias: watch): thin wiring around src/reporters/tui/attach.ts.
 
-import { AttachError, followRun, pickRun } from '../reporters/tui/attach.js';
+import { AttachError, followRun, pickRun } from '../experiments/attach.js';
 import { createPlainReporter } from '../reporters/plain.js';
 import { loadTuiReporter } from '../reporters/tui/load.js';
 import { UsageError } from '../recipe/errors.js';

@@ -3,10 +3,10 @@
 // follows the run live from the store and the log files (follow.ts) until the
 // run ends, read-only: q leaves the run running.
 
-import type { EngineEvent, Reporter } from '../../events.js';
-import { runSteps } from '../../experiments/run-steps.js';
-import type { DB } from '../../store/db.js';
-import type { RunRow } from '../../store/records.js';
+import type { EngineEvent, Reporter } from '../events.js';
+import { runSteps } from './run-steps.js';
+import type { DB } from '../store/db.js';
+import type { RunRow } from '../store/records.js';
 import { RunFollower } from './follow.js';
 
 export class AttachError extends Error {}

@@ -5,9 +5,9 @@
 // it. Read-only: nothing here writes to the store.
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { EngineEvent, StepInfo } from '../../events.js';
-import type { DB } from '../../store/db.js';
-import type { ExecutionRow, RunRow } from '../../store/records.js';
+import type { EngineEvent, StepInfo } from '../events.js';
+import type { DB } from '../store/db.js';
+import type { ExecutionRow, RunRow } from '../store/records.js';
 
 type RunEndCounts = Extract<EngineEvent, { type: 'run-end' }>['counts'];
 
