@@ -53,6 +53,7 @@ interface Launcher {
 }
 
 const PY_DIR = 'python-steps';
+const RUNTIME_PKG = 'flow_runtime';
 
 function getPath(obj: Record<string, unknown>, dotted: string): unknown {
   let v: unknown = obj;
@@ -191,6 +192,12 @@ async function interpreter(ctx: StepRunContext): Promise<string> {
   return env.python;
 }
 
+/** The files of the shared runtime package, python-steps/flow_runtime/ (named one by one: a folder
+ * digest would also take in the __pycache__ that Python writes there). */
+function runtimeModules(root: string): string[] {
+  return readdirSync(join(root, PY_DIR, RUNTIME_PKG)).filter((f) => f.endsWith('.py')).sort().map((f) => `${RUNTIME_PKG}/${f}`);
+}
+
 function makeStepType(root: string, file: string): StepType {
   const m = readManifest(file);
   const base = basename(file, '.json');
@@ -211,7 +218,7 @@ function makeStepType(root: string, file: string): StepType {
     outputs,
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
-    sources: [script, basename(file), 'flow_runtime.py', 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
+    sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
     preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
     async run(ctx) {
       const python = await interpreter(ctx);

@@ -1,4 +1,4 @@
-"""Shared runtime of flow's Python steps.
+"""The runtime every step shares: params, events, user errors.
 
 The engine (src/python/step-types.ts) writes a params file
 {"step", "with", "outputs", "work_dir"} and runs `python <step>.py --params FILE`
@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+# python-steps/: the manifests and configs sit beside the step scripts.
+HERE = Path(__file__).resolve().parent.parent
 
 
 class UserError(Exception):
@@ -171,20 +172,6 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-def read_records(path: str, field: str) -> list[dict]:
-    """Alpaca-style records {instruction, input, output, history, db_id}."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"with.{field}: cannot read {path}: {e}") from None
-    if not isinstance(data, list):
-        raise UserError(f"with.{field}: {path}: expected a JSON array of records")
-    for i, r in enumerate(data):
-        if not isinstance(r, dict) or not isinstance(r.get("instruction", ""), str):
-            raise UserError(f"with.{field}: {path}: item {i}: expected an object with string 'instruction'")
-    return data
 
 
 def main(step: str, body) -> None:
