@@ -19,6 +19,7 @@ def deepspeed_config(w: dict) -> dict | None:
     if not ds:
         raise UserError("with.tp: tensor parallelism runs through DeepSpeed AutoTP; set with.deepspeed: zero2")
     require_module("deepspeed", "with.deepspeed")
+    use_cpu_accelerator()
     if ds in ("zero2", "zero3"):
         cfg = json.loads((HERE / "configs" / f"ds_{ds}.json").read_text())
     else:
@@ -33,7 +34,28 @@ def deepspeed_config(w: dict) -> dict | None:
         if w["finetuning"] != "full":
             raise UserError("with.tp: tensor parallelism is for finetuning: full")
         cfg["tensor_parallel"] = {"autotp_size": tp}
+    zero = cfg.setdefault("zero_optimization", {})
+    if zero.get("stage", 0) == 3 or tp > 1:
+        # Without it the Trainer's save writes only a DeepSpeed checkpoint: ZeRO-3 shards and
+        # AutoTP slices are gathered into a model folder only when this is set.
+        zero.setdefault("stage3_gather_16bit_weights_on_model_save", True)
     return cfg
+
+
+def use_cpu_accelerator() -> None:
+    """DeepSpeed on a machine without CUDA: its CPU accelerator, over gloo. DeepSpeed would JIT-
+    compile a shared-memory allreduce for it (minutes, and a C++ compiler); gloo's is enough."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    import deepspeed.ops
+
+    # DeepSpeed's table of ops it may build; the comm backend builds the shm op only if listed.
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
 def leave_together() -> None:

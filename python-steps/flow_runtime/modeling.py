@@ -3,7 +3,7 @@ class of a model type, the pad token, LoRA / QLoRA wrapping and adapters."""
 
 from __future__ import annotations
 
-from .runtime import UserError, is_main_process, require_module
+from .runtime import UserError, is_main_process, local_rank, require_module
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
@@ -64,34 +64,54 @@ def lora_config(lo: dict, seq2seq: bool):
     )
 
 
-def load_for_training(w: dict):
-    """(model, tokenizer) for `python:sft`: the base model, quantized for qlora, wrapped in LoRA
-    for lora/qlora."""
+def load_base(w: dict):
+    """The base model as `python:sft` trains it: 4-bit for qlora (on this rank's GPU under a
+    launcher, so N ranks do not all quantize onto cuda:0), bf16 when asked."""
     import torch
 
-    seq2seq = w["model_type"] == "seq2seq"
-    tokenizer = load_tokenizer(w["model"])
     kwargs: dict = {}
     if w["finetuning"] == "qlora":
         kwargs["quantization_config"] = quantization_config(w["qlora"])
         kwargs["dtype"] = dtype_of(w["qlora"]["compute_dtype"])
+        if torch.cuda.is_available():
+            kwargs["device_map"] = {"": local_rank()}
     elif w["bf16"]:
         kwargs["dtype"] = torch.bfloat16
-    model = auto_class(seq2seq).from_pretrained(w["model"], **kwargs)
+    model = auto_class(w["model_type"] == "seq2seq").from_pretrained(w["model"], **kwargs)
+    if w["finetuning"] == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=w["gradient_checkpointing"])
+    return model
+
+
+def load_for_training(w: dict):
+    """(model, tokenizer) for `python:sft`: the base model, wrapped in LoRA for lora/qlora."""
+    tokenizer = load_tokenizer(w["model"])
+    model = load_base(w)
     if w["gradient_checkpointing"]:
         model.config.use_cache = False
     if w["finetuning"] in ("lora", "qlora"):
-        from peft import get_peft_model, prepare_model_for_kbit_training
+        from peft import get_peft_model
 
-        if w["finetuning"] == "qlora":
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=w["gradient_checkpointing"])
         try:
-            model = get_peft_model(model, lora_config(w["lora"], seq2seq))
+            model = get_peft_model(model, lora_config(w["lora"], w["model_type"] == "seq2seq"))
         except ValueError as e:
             raise UserError(f"with.lora.target_modules: {e}") from None
         if is_main_process():
             model.print_trainable_parameters()
     return model, tokenizer
+
+
+def load_trained(w: dict, out: str):
+    """What `python:sft` saved in `out`, loaded back the way a later step loads it: the full model
+    folder, or the adapter on the base model."""
+    if w["finetuning"] == "full":
+        import torch
+
+        dtype = torch.bfloat16 if w["bf16"] else None
+        return auto_class(w["model_type"] == "seq2seq").from_pretrained(out, **({"dtype": dtype} if dtype else {}))
+    return attach_adapter(load_base(w), out)
 
 
 def adapter_is_seq2seq(adapter: str) -> bool:

@@ -35,9 +35,15 @@ def make_callback(collator, history: list[dict]):
 
         def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
-                self.last = {"loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0))}
-                history.append({"step": state.global_step, **self.last})
-                events.emit("loss", step=state.global_step, **self.last)
+                self.last.update(loss=float(logs["loss"]), lr=float(logs.get("learning_rate", 0.0)))
+                history.append({"step": state.global_step, "loss": self.last["loss"], "lr": self.last["lr"]})
+                events.emit("loss", step=state.global_step, loss=self.last["loss"], lr=self.last["lr"])
+            if logs and "eval_loss" in logs:
+                # Validation loss on the held-out split, every eval_steps.
+                self.last["eval_loss"] = float(logs["eval_loss"])
+                history.append({"step": state.global_step, "eval_loss": self.last["eval_loss"]})
+                events.emit("loss", step=state.global_step, eval_loss=self.last["eval_loss"])
+                events.progress(state.global_step, state.max_steps, "step", **self.last)
 
         def on_step_end(self, args, state, control, **kw):
             dt = max(time.time() - self.t0, 1e-6)

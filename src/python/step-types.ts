@@ -25,6 +25,8 @@ export interface GpuRule {
   gt?: number;
   /** Minimum compute capability (bf16 needs 8.0). */
   capability?: number;
+  /** Runs on CPU too; only a GPU's capability can refuse it. */
+  cpu_ok?: boolean;
   why: string;
 }
 
@@ -73,7 +75,8 @@ function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
   return undefined;
 }
 
-/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them). */
+/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them).
+ * The step's runtime applies the same manifest rules again with torch (flow_runtime/runtime.py). */
 export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): string[] {
   const errors: string[] = [];
   const cuda = cudaPresent(env);
@@ -81,6 +84,7 @@ export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, u
     const v = ruleMatches(rule, w);
     if (v === undefined) continue;
     const option = `${rule.field}: ${typeof v === 'string' ? v : JSON.stringify(v)}`;
+    if (!cuda && rule.cpu_ok) continue;
     if (!cuda) {
       errors.push(
         `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
@@ -149,6 +153,8 @@ interface StepEvent {
   value?: number;
   path?: string;
   message?: string;
+  /** For 'error': 'user' (bad input) or 'check' (a result failed its check). */
+  kind?: string;
   step?: number;
 }
 
@@ -232,6 +238,8 @@ function makeStepType(root: string, file: string): StepType {
         TRANSFORMERS_OFFLINE: '1',
         HF_HUB_DISABLE_TELEMETRY: '1',
         TOKENIZERS_PARALLELISM: 'false',
+        // DeepSpeed (and its launcher) on a machine without CUDA: its CPU accelerator, over gloo.
+        ...(cudaPresent(ctx.env) ? {} : { DS_ACCELERATOR: 'cpu' }),
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',
@@ -267,8 +275,9 @@ function makeStepType(root: string, file: string): StepType {
       }
       if (result.cancelled) throw new Error('cancelled');
       if (result.exitCode === 0) return;
-      // Exit 2 with an error event is a user error (bad params, missing package): no stack trace.
-      if (result.exitCode === 2 && errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
+      // An error event is the step's own one-line diagnosis (bad params, a failed load check): no
+      // stack trace. Under torchrun/deepspeed the launcher's exit code replaces the rank's 2.
+      if (errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
       const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
       const err = new Error(`${name}: ${script} exited with ${result.exitCode ?? result.signal}${why ? `: ${why}` : ''}`);
       (err as Error & { exitCode?: number | null }).exitCode = result.exitCode;
