@@ -14,21 +14,9 @@ import json
 import time
 
 from flow_runtime import UserError, cuda_available, events, log, main, read_records, require_module, write_json
+from flow_runtime.modeling import attach_adapter, auto_class, dtype_of, load_tokenizer
 from prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
 from sql_clean import clean
-
-
-def load_tokenizer(w: dict):
-    from transformers import AutoTokenizer
-
-    # An adapter folder carries the tokenizer it was trained with.
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(w.get("adapter") or w["model"])
-    except (OSError, ValueError):
-        tokenizer = AutoTokenizer.from_pretrained(w["model"])
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def encode_prompts(w: dict, records: list[dict], tokenizer) -> list[list[int]]:
@@ -48,20 +36,15 @@ def decoding(w: dict) -> dict:
 
 def generate_hf(w: dict, records: list[dict]) -> list[str]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     seq2seq = w["model_type"] == "seq2seq"
-    tokenizer = load_tokenizer(w)
+    tokenizer = load_tokenizer(w.get("adapter") or w["model"], fallback=w["model"])
     # Left padding keeps every prompt's end next to its generated tokens.
     tokenizer.padding_side = "right" if seq2seq else "left"
-    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     device = "cuda" if cuda_available() else "cpu"
-    dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[w["dtype"]]
-    model = auto.from_pretrained(w["model"], dtype=dtype).to(device)
+    model = auto_class(seq2seq).from_pretrained(w["model"], dtype=dtype_of(w["dtype"])).to(device)
     if w.get("adapter"):
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, w["adapter"])
+        model = attach_adapter(model, w["adapter"])
     model.eval()
     if w["do_sample"]:
         torch.manual_seed(w["seed"])
@@ -96,7 +79,7 @@ def generate_vllm(w: dict, records: list[dict]) -> list[str]:
     from vllm.inputs import TokensPrompt
     from vllm.lora.request import LoRARequest
 
-    tokenizer = load_tokenizer(w)
+    tokenizer = load_tokenizer(w.get("adapter") or w["model"], fallback=w["model"])
     lora = {}
     if w.get("adapter"):
         lora = {"enable_lora": True, "max_lora_rank": adapter_rank(w["adapter"])}

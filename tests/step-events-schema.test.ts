@@ -21,13 +21,14 @@ function lines(file: string): Array<Record<string, unknown>> {
 }
 
 const EMIT_ALL = `
-from flow_runtime import Events
+from flow_runtime.runtime import Events
 e = Events()
 e.progress(3, 10, "step", loss=1.5, lr=2e-4, tokens_per_s=99.5)
 e.progress(1, None, "item")
 e.metric("train_loss", 1.25)
 e.artifact("adapter", "/tmp/adapter")
 e.emit("loss", step=3, loss=1.5, lr=2e-4)
+e.emit("loss", step=4, eval_loss=1.7)
 e.emit("resumed", step=2)
 `;
 
@@ -41,7 +42,7 @@ describe('step events schema', () => {
     const file = join(tmp('events'), 'events.jsonl');
     await execa(python, ['-c', EMIT_ALL], { cwd: join(ROOT, 'python-steps'), env: { FLOW_EVENTS_FILE: file } });
     const events = lines(file);
-    expect(events.map((e) => e.type)).toEqual(['progress', 'progress', 'metric', 'artifact', 'loss', 'resumed']);
+    expect(events.map((e) => e.type)).toEqual(['progress', 'progress', 'metric', 'artifact', 'loss', 'loss', 'resumed']);
     for (const e of events) expect(validEvent(e), JSON.stringify(validEvent.errors)).toBe(true);
   });
 
@@ -61,6 +62,7 @@ describe('step events schema', () => {
     expect(run.exitCode).toBe(2);
     const events = lines(file);
     expect(events.map((e) => e.type)).toEqual(['error']);
+    expect(events[0]!.kind).toBe('user');
     expect(validEvent(events[0]), JSON.stringify(validEvent.errors)).toBe(true);
   });
 
@@ -68,6 +70,7 @@ describe('step events schema', () => {
     expect(validEvent({ type: 'metric', time: 1, name: 'x' })).toBe(false);
     expect(validEvent({ type: 'progress', time: 1, current: 1, total: 2, unit: 'step', values: { loss: 'high' } })).toBe(false);
     expect(validEvent({ type: 'telemetry', time: 1 })).toBe(false);
+    expect(validEvent({ type: 'loss', time: 1, step: 1 })).toBe(false);
     expect(validParams({ step: 's', with: {}, outputs: {} })).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
-# The step modules import each other by plain name, as they do when the engine runs them.
+"""The steps import `flow_runtime` and `prompting` from python-steps/, as a step script does."""
+
 import sys
 from pathlib import Path
 

@@ -24,20 +24,21 @@ def read_events(path: Path) -> list[dict]:
 
 
 def test_every_event_the_runtime_writes_matches(tmp_path, monkeypatch):
-    import flow_runtime
+    from flow_runtime.runtime import Events
 
     path = tmp_path / "events.jsonl"
     monkeypatch.setenv("FLOW_EVENTS_FILE", str(path))
     monkeypatch.delenv("FLOW_EVENTS_FD", raising=False)
-    events = flow_runtime.Events()
+    events = Events()
     events.progress(3, 10, "step", loss=1.5, lr=2e-4, tokens_per_s=123.4, skipped=None)
     events.progress(1, None, "item")
     events.metric("train_loss", 1)
     events.artifact("adapter", tmp_path / "adapter")
     events.emit("loss", step=3, loss=1.5, lr=2e-4)
+    events.emit("loss", step=4, eval_loss=1.7)
     events.emit("resumed", step=2)
     got = read_events(path)
-    assert [e["type"] for e in got] == ["progress", "progress", "metric", "artifact", "loss", "resumed"]
+    assert [e["type"] for e in got] == ["progress", "progress", "metric", "artifact", "loss", "loss", "resumed"]
     v = validator("event")
     for e in got:
         v.validate(e)
@@ -56,6 +57,7 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
     got = read_events(tmp_path / "events.jsonl")
     assert [e["type"] for e in got] == ["error"]
     assert "with.dev_file" in got[0]["message"]
+    assert got[0]["kind"] == "user"
     validator("event").validate(got[0])
 
 
@@ -63,6 +65,8 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
     {"type": "progress", "time": 1.0, "current": 1, "total": 2, "unit": "step", "values": {"loss": "high"}},
     {"type": "metric", "time": 1.0, "name": "x"},
     {"type": "loss", "time": 1.0, "step": 1, "loss": 0.5, "lr": 0.1, "extra": 1},
+    {"type": "loss", "time": 1.0, "step": 1},
+    {"type": "error", "time": 1.0, "message": "x", "kind": "oops"},
     {"type": "telemetry", "time": 1.0},
 ])
 def test_the_schema_rejects_what_the_engine_could_not_read(bad):
