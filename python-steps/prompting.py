@@ -252,7 +252,7 @@ def truncate_seq2seq_source(ids: list[int], tokenizer, max_source: int) -> list[
         return ids
     eos = tokenizer.eos_token_id
     if eos is not None and ids and ids[-1] == eos:
-        return [eos] if max_source == 1 else ids[len(ids) - max_source + 1:-1] + [eos]
+        return ids[len(ids) - max_source:-1] + [eos]
     return ids[len(ids) - max_source:]
 
 
