@@ -72,3 +72,35 @@ def test_a_long_prompt_keeps_its_end_in_training_as_in_predict():
     answer = encode_turns(rec, "qwen", tok)[-1][1]
     assert enc["input_ids"] == prompt[-20:] + answer
     assert enc["labels"] == [-100] * 20 + answer
+
+
+CHATML = (
+    "{% for m in messages %}"
+    "{% if loop.first and m['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_the_tokenizers_own_chat_template_splits_each_turn_at_the_generation_prompt():
+    tok = tokenizer("bpe")
+    tok.chat_template = CHATML
+    rec = RECORDS[1]
+    turns = encode_turns(rec, "tokenizer", tok)
+    assert len(turns) == 2
+    msgs = [{"role": "user", "content": rec["history"][0][0]}, {"role": "assistant", "content": rec["history"][0][1]},
+            {"role": "user", "content": user_text(rec)}, {"role": "assistant", "content": rec["output"]}]
+    full = tok.apply_chat_template(msgs, tokenize=False)
+    assert tok.decode([i for u, a in turns for i in u + a]) == full
+    # The answer is what the template puts after the generation prompt, end-of-turn included.
+    assert tok.decode(turns[-1][1]) == rec["output"] + "<|im_end|>\n"
+    assert tok.decode(prompt_ids(rec, "tokenizer", tok)).endswith("<|im_start|>assistant\n")
+
+
+def test_a_tokenizer_without_a_chat_template_is_a_user_error():
+    from flow_runtime import UserError
+
+    tok = tokenizer("bpe")
+    with pytest.raises(UserError, match="has no chat template"):
+        encode_turns(RECORDS[0], "tokenizer", tok)
