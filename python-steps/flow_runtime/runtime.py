@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import quiet
+
 # python-steps/: the manifests and configs sit beside the step scripts.
 HERE = Path(__file__).resolve().parent.parent
 
@@ -233,6 +235,7 @@ def main(step: str, body) -> None:
     """Runs a step body with user errors reported as one line and exit code 2, failed checks
     as one line and exit code 1. Each goes to the event channel too: a launcher (torchrun,
     deepspeed) replaces a rank's exit code with its own, so the code alone cannot tell."""
+    quiet.install()
     try:
         params = load_params(step)
         body(params)
