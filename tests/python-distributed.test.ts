@@ -52,7 +52,7 @@ describe('distributed saves on CPU ranks', () => {
   it('LoRA under ZeRO-3 on 2 ranks saves the whole adapter', async () => {
     // Rank 16: each LoRA matrix (16 x 64) exceeds ZeRO-3's persistence threshold (10 x hidden),
     // so it is partitioned, as in any real model.
-    const r = await sft({ model: models.qwen2, deepspeed: 'zero3', lora: { rank: 16 }, launcher: torchrun() });
+    const r = await sft({ model: models.qwen2, finetuning: 'lora', deepspeed: 'zero3', lora: { rank: 16 }, launcher: torchrun() });
     expectLoadCheck(r.logs, 'adapter');
     const a = await checkArtifact(models.qwen2!, r.ctx.outputs.adapter!, 'adapter');
     expect(a.empty_tensors).toEqual([]);
@@ -75,6 +75,16 @@ describe('distributed saves on CPU ranks', () => {
     const a = await checkArtifact(models.qwen2!, r.ctx.outputs.model!, 'model');
     expect(a.empty_tensors).toEqual([]);
     expect(a.moved).toBeGreaterThan(1e-3);
+  }, 600_000);
+});
+
+describe('errors under a launcher', () => {
+  it('a user error on torchrun ranks is reported as one, with its message', async () => {
+    // torchrun exits 1 whatever its ranks' codes were: the message must come through the events.
+    const r = makeCtx(stepType('python:sft'), { model: models.qwen2, train_file: train, finetuning: 'full', tp: 2, launcher: torchrun() }, { python });
+    const err = await stepType('python:sft').run(r.ctx).then(() => null, (e: Error) => e);
+    expect(err?.name).toBe('StepError');
+    expect(err?.message).toMatch(/^python:sft: with\.tp: tensor parallelism runs through DeepSpeed AutoTP; set with\.deepspeed: zero2$/);
   }, 600_000);
 });
 
