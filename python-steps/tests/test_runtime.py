@@ -97,3 +97,12 @@ def test_check_gpu_rules_refuses_fp16_without_cuda(monkeypatch):
     runtime.check_gpu_rules(rules, {"bf16": True, "finetuning": "qlora"})
     with pytest.raises(UserError, match=r"^with\.fp16: true needs a CUDA GPU"):
         runtime.check_gpu_rules(rules, {"fp16": True})
+
+
+def test_require_module_names_the_fix(monkeypatch):
+    runtime.require_module("json", "with.x")
+    monkeypatch.setitem(runtime.EXTRA_OF, "no_such_module_flow_gpu", "gpu")
+    with pytest.raises(UserError, match=r"^with\.engine: vllm needs .*'no_such_module_flow_gpu'.*extras: \[gpu\]"):
+        runtime.require_module("no_such_module_flow_gpu", "with.engine: vllm")
+    with pytest.raises(UserError, match="managed env has it"):
+        runtime.require_module("no_such_module_flow", "with.deepspeed")
