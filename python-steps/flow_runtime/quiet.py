@@ -13,6 +13,8 @@ HARMLESS_WARNINGS = [
     (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
     # DeepSpeed's ZeRO collectives use torch's old names.
     (FutureWarning, r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated"),
+    # accelerate on CPU ranks, announcing the thread count it picked.
+    (UserWarning, r"OMP_NUM_THREADS/MKL_NUM_THREADS unset"),
 ]
 
 # DeepSpeed log lines: AutoTP explaining how it shards a tied lm_head / embedding.
