@@ -6,7 +6,9 @@ key (flow_runtime.runtime.checkpoint_dir), so a re-run after a crash resumes fro
 last complete checkpoint instead of step 0. Distributed runs come from the
 launcher the engine wraps this script in (torchrun / deepspeed / accelerate);
 DeepSpeed ZeRO and AutoTP tensor parallelism are set through the DeepSpeed
-config the Trainer receives.
+config the Trainer receives (on CPU: DeepSpeed's CPU accelerator over gloo).
+The result is saved with the Trainer's gathering save and then reloaded and
+compared with the trained model (flow_runtime.load_check) before the step ends.
 """
 
 from __future__ import annotations

@@ -124,10 +124,10 @@ describe('parameter validation', () => {
   });
 
   it('refuses GPU-only options when torch sees no CUDA, naming the option', async () => {
-    const r = makeCtx(stepType('python:sft'), { model, train_file: train, finetuning: 'qlora' }, { python });
+    const r = makeCtx(stepType('python:sft'), { model, train_file: train, fp16: true }, { python });
     const err = await stepType('python:sft').run(r.ctx).then(() => null, (e: Error) => e);
     expect(err?.name).toBe('StepError');
-    expect(err?.message).toMatch(/finetuning: qlora.*needs a CUDA GPU/);
+    expect(err?.message).toMatch(/with\.fp16: true needs a CUDA GPU/);
   });
 });
 

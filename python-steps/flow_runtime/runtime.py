@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import quiet
+
 # python-steps/: the manifests and configs sit beside the step scripts.
 HERE = Path(__file__).resolve().parent.parent
 
@@ -212,14 +214,22 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+# Packages of python-steps/requirements-<extra>.txt; every other one is in requirements.txt.
+EXTRA_OF = {"vllm": "gpu"}
+
+
 def require_module(module: str, option: str) -> None:
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
-        raise UserError(
-            f"{option} needs the Python package '{module}', which is not installed: "
-            "set `python: {{ extras: [gpu] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
-        )
+    if importlib.util.find_spec(module) is not None:
+        return
+    extra = EXTRA_OF.get(module)
+    if extra:
+        fix = f"set `python: {{ extras: [{extra}] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
+    else:
+        fix = ("flow's managed env has it (python-steps/requirements.txt); the interpreter given by "
+               "`python.interpreter` / FLOW_PYTHON lacks it")
+    raise UserError(f"{option} needs the Python package '{module}', which is not installed: {fix}")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -233,6 +243,7 @@ def main(step: str, body) -> None:
     """Runs a step body with user errors reported as one line and exit code 2, failed checks
     as one line and exit code 1. Each goes to the event channel too: a launcher (torchrun,
     deepspeed) replaces a rank's exit code with its own, so the code alone cannot tell."""
+    quiet.install()
     try:
         params = load_params(step)
         body(params)

@@ -78,3 +78,31 @@ def test_write_json_replaces_atomically(tmp_path):
     runtime.write_json(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
     assert not any(n.endswith(".tmp") for n in os.listdir(target.parent))
+
+
+def test_gpu_rules_come_from_the_manifest_and_spare_cpu_capable_options():
+    rules = runtime.load_manifest("sft")["gpu_options"]
+    hit = lambda w: [(r["field"], v) for r, v in runtime.gpu_rules_hit(rules, w)]  # noqa: E731
+    assert hit({"finetuning": "qlora", "deepspeed": "zero3", "tp": 2, "bf16": False, "fp16": False}) == []
+    assert hit({"fp16": True, "launcher": {"type": "deepspeed"}}) == [("fp16", True)]
+    bf16 = runtime.gpu_rules_hit(rules, {"bf16": True})
+    assert bf16[0][0]["cpu_ok"] and bf16[0][0]["capability"] == 8.0
+
+
+def test_check_gpu_rules_refuses_fp16_without_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rules = runtime.load_manifest("sft")["gpu_options"]
+    runtime.check_gpu_rules(rules, {"bf16": True, "finetuning": "qlora"})
+    with pytest.raises(UserError, match=r"^with\.fp16: true needs a CUDA GPU"):
+        runtime.check_gpu_rules(rules, {"fp16": True})
+
+
+def test_require_module_names_the_fix(monkeypatch):
+    runtime.require_module("json", "with.x")
+    monkeypatch.setitem(runtime.EXTRA_OF, "no_such_module_flow_gpu", "gpu")
+    with pytest.raises(UserError, match=r"^with\.engine: vllm needs .*'no_such_module_flow_gpu'.*extras: \[gpu\]"):
+        runtime.require_module("no_such_module_flow_gpu", "with.engine: vllm")
+    with pytest.raises(UserError, match="managed env has it"):
+        runtime.require_module("no_such_module_flow", "with.deepspeed")

@@ -82,3 +82,30 @@ def test_deepspeed_config_refusals(tmp_path):
         deepspeed_config(base(deepspeed="zero2", tp=2, finetuning="lora"))
     with pytest.raises(UserError, match="cannot read DeepSpeed config"):
         deepspeed_config(base(deepspeed_config=str(tmp_path / "nope.json")))
+
+
+def test_deepspeed_saves_gather_weights_under_zero3_and_autotp():
+    assert deepspeed_config(base(deepspeed="zero3"))["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    assert deepspeed_config(base(deepspeed="zero2", tp=2))["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    assert "stage3_gather_16bit_weights_on_model_save" not in deepspeed_config(base(deepspeed="zero2"))["zero_optimization"]
+
+
+def test_held_out_count_fraction_or_count():
+    from sft import held_out_count
+
+    assert held_out_count(0, 50) == 0
+    assert held_out_count(0.1, 56) == 6
+    assert held_out_count(4, 56) == 4
+
+
+def test_load_check_compare():
+    from flow_runtime.load_check import compare
+
+    a = torch.tensor([[1.0, -2.0, 3.0]])
+    assert compare(a, a.clone()) == (True, 0.0)
+    ok, rel = compare(a, a + 0.01)
+    assert not ok and abs(rel - 0.01 / 3) < 1e-6
+    # Half precision keeps ~3 digits.
+    assert compare(a.bfloat16(), (a + 0.01).bfloat16())[0]
+    with pytest.raises(ValueError, match="shape"):
+        compare(a, torch.zeros(1, 2))
