@@ -1,4 +1,4 @@
-"""python:init-model: a tiny model of a real architecture (Qwen2, Llama or T5),
+"""python:init-model: a tiny model of a real architecture (Qwen2, Qwen3, Llama or T5),
 randomly initialised, with a byte-level BPE tokenizer trained on the recipe's
 own training text. Saved as a normal transformers folder (safetensors, tokenizer,
 chat template), so tests and the quickstart need no downloaded weights."""
@@ -8,7 +8,9 @@ from __future__ import annotations
 from flow_runtime import UserError, events, log, main, read_records, write_json
 from prompting import user_text
 
-# ChatML, the format of the `qwen` template in prompting.py.
+# Each family's chat format and special tokens, so `template: tokenizer` renders as the real
+# model's tokenizer does (structure and markers; the tiny BPE vocabulary is the training text's).
+# Qwen2 / Qwen2.5: ChatML with a default system turn (the `qwen` template in prompting.py).
 CHATML = (
     "{% for m in messages %}"
     "{% if loop.first and m['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
@@ -16,7 +18,29 @@ CHATML = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Qwen3: ChatML without a default system turn; non-thinking answers start with an empty think block.
+QWEN3 = (
+    "{% for m in messages %}"
+    "<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+# Llama 2 / CodeLlama-Instruct: [INST] turns, the system prompt folded into the first one.
+LLAMA2 = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content | trim + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content | trim + ' ' + eos_token }}{% endif %}"
+    "{% endfor %}"
+)
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<s>", "</s>", "<pad>", "<unk>"]
+THINK = ["<think>", "</think>"]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, arch: str):
@@ -28,7 +52,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, arch: str):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL,
+        special_tokens=SPECIAL + (THINK if arch == "qwen3" else []),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -39,16 +63,22 @@ def train_tokenizer(texts: list[str], vocab_size: int, arch: str):
             single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
         return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
     if arch == "llama":
+        # Llama's tokenizer starts every text with <s> (the template writes it itself).
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
         return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                       unk_token="<unk>", chat_template=CHATML,
-                                       additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+                                       unk_token="<unk>", chat_template=LLAMA2)
+    if arch == "qwen3":
+        return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                       chat_template=QWEN3,
+                                       additional_special_tokens=["<|im_start|>", "<think>", "</think>"])
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    chat_template=CHATML, additional_special_tokens=["<|im_start|>"])
 
 
 def build_model(w: dict, tokenizer):
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, LlamaConfig, Qwen2Config, T5Config
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, LlamaConfig, Qwen2Config, Qwen3Config, T5Config
 
     torch.manual_seed(w["seed"])
     arch, h, n_layers, heads = w["arch"], w["hidden_size"], w["layers"], w["heads"]
@@ -61,7 +91,12 @@ def build_model(w: dict, tokenizer):
     common = dict(vocab_size=len(tokenizer), hidden_size=h, num_hidden_layers=n_layers, num_attention_heads=heads,
                   num_key_value_heads=w["kv_heads"] or heads, intermediate_size=w["intermediate_size"],
                   max_position_embeddings=w["max_position"], tie_word_embeddings=True, **ids)
-    cfg = LlamaConfig(bos_token_id=tokenizer.bos_token_id, **common) if arch == "llama" else Qwen2Config(**common)
+    if arch == "llama":
+        cfg = LlamaConfig(bos_token_id=tokenizer.bos_token_id, **common)
+    elif arch == "qwen3":
+        cfg = Qwen3Config(head_dim=h // heads, **common)
+    else:
+        cfg = Qwen2Config(**common)
     return AutoModelForCausalLM.from_config(cfg)
 
 

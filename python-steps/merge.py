@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flow_runtime import UserError, events, log, main, write_json
+from flow_runtime.modeling import adapter_is_seq2seq, attach_adapter, auto_class, dtype_of
 
 
 def untie_if_diverged(model) -> None:
@@ -22,20 +23,15 @@ def untie_if_diverged(model) -> None:
 
 
 def run(p) -> None:
-    import torch
-    from peft import PeftConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     w = p.with_
     adapter = Path(w["adapter"])
     if not (adapter / "adapter_config.json").is_file():
         raise UserError(f"with.adapter: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
     base = w["base"]
-    seq2seq = PeftConfig.from_pretrained(str(adapter)).task_type == "SEQ_2_SEQ_LM"
-    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[w["dtype"]]
-    model = auto.from_pretrained(base, dtype=dtype)
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model = auto_class(adapter_is_seq2seq(str(adapter))).from_pretrained(base, dtype=dtype_of(w["dtype"]))
+    model = attach_adapter(model, str(adapter)).merge_and_unload()
     untie_if_diverged(model)
     out = p.output("model")
     model.save_pretrained(str(out), safe_serialization=True)

@@ -3,7 +3,7 @@
 // same tokens as base+adapter -> predict one line per dev item; full SFT with a
 // falling loss; parameter validation in the runtime.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -28,12 +28,15 @@ beforeAll(async () => {
 describe('python step types', () => {
   it('load every manifest as python:<name> with its sources', () => {
     const sft = stepType('python:sft');
+    const runtime = readdirSync(join(ROOT, 'python-steps', 'flow_runtime')).filter((f) => f.endsWith('.py')).sort()
+      .map((f) => `python-steps/flow_runtime/${f}`);
+    expect(runtime).toContain('python-steps/flow_runtime/runtime.py');
     expect(sft.sources).toEqual([
-      'python-steps/sft.py', 'python-steps/sft.json', 'python-steps/flow_runtime.py', 'python-steps/requirements.txt',
+      'python-steps/sft.py', 'python-steps/sft.json', ...runtime, 'python-steps/requirements.txt',
       'python-steps/prompting.py', 'python-steps/configs/ds_zero2.json', 'python-steps/configs/ds_zero3.json',
     ]);
     expect(stepType('python:init-model').sources.slice(0, 3)).toEqual([
-      'python-steps/init_model.py', 'python-steps/init-model.json', 'python-steps/flow_runtime.py',
+      'python-steps/init_model.py', 'python-steps/init-model.json', runtime[0],
     ]);
     for (const s of sft.sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
     const outputs = sft.outputs as (w: Record<string, unknown>) => Record<string, string>;
@@ -121,10 +124,10 @@ describe('parameter validation', () => {
   });
 
   it('refuses GPU-only options when torch sees no CUDA, naming the option', async () => {
-    const r = makeCtx(stepType('python:sft'), { model, train_file: train, finetuning: 'qlora' }, { python });
+    const r = makeCtx(stepType('python:sft'), { model, train_file: train, fp16: true }, { python });
     const err = await stepType('python:sft').run(r.ctx).then(() => null, (e: Error) => e);
     expect(err?.name).toBe('StepError');
-    expect(err?.message).toMatch(/finetuning: qlora.*needs a CUDA GPU/);
+    expect(err?.message).toMatch(/with\.fp16: true needs a CUDA GPU/);
   });
 });
 

@@ -54,6 +54,38 @@ describe('spider-sft', () => {
     expect(readFileSync(outputs!.gold!, 'utf8')).toBe(readFileSync(join(SPIDER, 'dev_gold.sql'), 'utf8'));
   });
 
+  it('describes a composite primary key as DB-GPT-Hub does', async () => {
+    // Spider's tables.json has none; a user's may. The expected text is what
+    // DB-GPT-Hub's sql_data_process.py (ProcessSqlData.decode_json_file, at its
+    // current head) wrote for this tables.json, including its quirk of adding
+    // "The combination of () are the primary key." under every other table.
+    const s = sandbox();
+    const dir = join(s.dir, 'spider');
+    cpSync(MINI, dir, { recursive: true });
+    const tables = JSON.parse(readFileSync(join(dir, 'tables.json'), 'utf8'));
+    tables.find((t: { db_id: string }) => t.db_id === 'concert_singer').primary_keys = [1, 8, 15, [20, 21]];
+    writeFileSync(join(dir, 'tables.json'), JSON.stringify(tables));
+    const { outputs } = await runData('', dir);
+    const dev = JSON.parse(readFileSync(outputs!.dev!, 'utf8'));
+    const rec = dev.find((d: { db_id: string }) => d.db_id === 'concert_singer');
+    expect(rec.instruction).toBe(
+      "I want you to act as a SQL terminal in front of an example database, you need only to return the sql command to me.Below is an instruction that describes a task, Write a response that appropriately completes the request.\n" +
+      "\"\n" +
+      "##Instruction:\n" +
+      "concert_singer contains tables such as stadium, singer, concert, singer_in_concert. Table stadium has columns such as Stadium_ID, Location, Name, Capacity, Highest, Lowest, Average. Stadium_ID is the primary key.\n" +
+      "The combination of () are the primary key.\n" +
+      "Table singer has columns such as Singer_ID, Name, Country, Song_Name, Song_release_year, Age, Is_male. Singer_ID is the primary key.\n" +
+      "The combination of () are the primary key.\n" +
+      "Table concert has columns such as concert_ID, concert_Name, Theme, Stadium_ID, Year. concert_ID is the primary key.\n" +
+      "The combination of () are the primary key.\n" +
+      "Table singer_in_concert has columns such as concert_ID, Singer_ID. The combination of (concert_ID, Singer_ID) are the primary key.\n" +
+      "The Stadium_ID of concert is the foreign key of Stadium_ID of stadium.\n" +
+      "The Singer_ID of singer_in_concert is the foreign key of Singer_ID of singer.\n" +
+      "The concert_ID of singer_in_concert is the foreign key of concert_ID of concert.\n" +
+      "\n",
+    );
+  });
+
   it('renders CREATE TABLE with keys and sample rows read from the database', async () => {
     const { outputs } = await runData(', schema_format: create-table, sample_rows: 1, limit_dev: 1');
     const [rec] = JSON.parse(readFileSync(outputs!.dev!, 'utf8'));

@@ -25,6 +25,8 @@ export interface GpuRule {
   gt?: number;
   /** Minimum compute capability (bf16 needs 8.0). */
   capability?: number;
+  /** Runs on CPU too; only a GPU's capability can refuse it. */
+  cpu_ok?: boolean;
   why: string;
 }
 
@@ -53,6 +55,7 @@ interface Launcher {
 }
 
 const PY_DIR = 'python-steps';
+const RUNTIME_PKG = 'flow_runtime';
 
 function getPath(obj: Record<string, unknown>, dotted: string): unknown {
   let v: unknown = obj;
@@ -72,7 +75,8 @@ function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
   return undefined;
 }
 
-/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them). */
+/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them).
+ * The step's runtime applies the same manifest rules again with torch (flow_runtime/runtime.py). */
 export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): string[] {
   const errors: string[] = [];
   const cuda = cudaPresent(env);
@@ -80,6 +84,7 @@ export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, u
     const v = ruleMatches(rule, w);
     if (v === undefined) continue;
     const option = `${rule.field}: ${typeof v === 'string' ? v : JSON.stringify(v)}`;
+    if (!cuda && rule.cpu_ok) continue;
     if (!cuda) {
       errors.push(
         `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
@@ -148,6 +153,8 @@ interface StepEvent {
   value?: number;
   path?: string;
   message?: string;
+  /** For 'error': 'user' (bad input) or 'check' (a result failed its check). */
+  kind?: string;
   step?: number;
 }
 
@@ -192,6 +199,12 @@ async function interpreter(ctx: StepRunContext): Promise<string> {
   return env.python;
 }
 
+/** The files of the shared runtime package, python-steps/flow_runtime/ (named one by one: a folder
+ * digest would also take in the __pycache__ that Python writes there). */
+function runtimeModules(root: string): string[] {
+  return readdirSync(join(root, PY_DIR, RUNTIME_PKG)).filter((f) => f.endsWith('.py')).sort().map((f) => `${RUNTIME_PKG}/${f}`);
+}
+
 function makeStepType(root: string, file: string): StepType {
   const m = readManifest(file);
   const base = basename(file, '.json');
@@ -212,7 +225,7 @@ function makeStepType(root: string, file: string): StepType {
     outputs,
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
-    sources: [script, basename(file), 'flow_runtime.py', 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
+    sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
     preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
     async run(ctx) {
       const python = await interpreter(ctx);
@@ -227,6 +240,8 @@ function makeStepType(root: string, file: string): StepType {
         TRANSFORMERS_OFFLINE: '1',
         HF_HUB_DISABLE_TELEMETRY: '1',
         TOKENIZERS_PARALLELISM: 'false',
+        // DeepSpeed (and its launcher) on a machine without CUDA: its CPU accelerator, over gloo.
+        ...(cudaPresent(ctx.env) ? {} : { DS_ACCELERATOR: 'cpu' }),
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',
@@ -258,9 +273,9 @@ function makeStepType(root: string, file: string): StepType {
       });
       if (result.cancelled) throw new Error('cancelled');
       if (result.exitCode === 0) return;
-      // An error event is a user error (bad params, missing package): no stack trace. Exit 2 is the
-      // runtime's code for it, but a launcher (torchrun) replaces its ranks' codes with its own.
-      if (errors.length && (result.exitCode === 2 || launched)) throw new StepError(`${name}: ${errors.join('; ')}`);
+      // An error event is the step's own one-line diagnosis (bad params, a failed load check): no
+      // stack trace. Under torchrun/deepspeed the launcher's exit code replaces the rank's 2.
+      if (errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
       const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
       const how = result.detail ?? `exited with ${result.exitCode ?? result.signal}`;
       throw new StepError(`${name}: ${script} ${how}${why ? `: ${why}` : ''}`, result.signal || result.reason ? 'signal' : 'exit-code', result.exitCode);

@@ -20,12 +20,20 @@ export interface TableSchema {
  */
 export function dbgptHubSchema(t: TableSchema): string {
   const cols = t.column_names_original.slice(1);
-  const pks = t.primary_keys.flat();
   let s = `${t.db_id} contains tables such as ${t.table_names_original.join(', ')}. `;
   t.table_names_original.forEach((name, i) => {
     const names = cols.filter((c) => c[0] === i).map((c) => c[1]);
     s += `Table ${name} has columns such as ${names.join(', ')}. `;
-    for (const pk of pks) if (cols[pk - 1]![0] === i) s += `${cols[pk - 1]![1]} is the primary key.\n`;
+    for (const pk of t.primary_keys) {
+      if (!Array.isArray(pk)) {
+        if (cols[pk - 1]![0] === i) s += `${cols[pk - 1]![1]} is the primary key.\n`;
+        continue;
+      }
+      // A composite key: DB-GPT-Hub writes this sentence under every table, with
+      // the key's columns that belong to it ("()" under the others); kept as is.
+      const keys = pk.filter((k) => cols[k - 1]![0] === i).map((k) => cols[k - 1]![1]);
+      s += `The combination of (${keys.join(', ')}) are the primary key.\n`;
+    }
   });
   for (const [from, to] of t.foreign_keys) {
     const a = cols[from - 1]!;

@@ -1,4 +1,4 @@
-"""Shared runtime of flow's Python steps.
+"""The runtime every step shares: params, events, user errors.
 
 The engine (src/python/step-types.ts) writes a params file
 {"step", "with", "outputs", "work_dir"} and runs `python <step>.py --params FILE`
@@ -21,15 +21,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from . import quiet
+
+# python-steps/: the manifests and configs sit beside the step scripts.
+HERE = Path(__file__).resolve().parent.parent
 
 
 class UserError(Exception):
     """Bad input: printed as one line, no traceback, exit code 2."""
 
 
+class CheckFailed(Exception):
+    """The step ran but its result is wrong (a load check failed): one line, exit code 1."""
+
+
 def is_main_process() -> bool:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+    return rank() == 0
+
+
+def rank() -> int:
+    """This process's global rank under a launcher (torchrun, deepspeed, accelerate), else 0."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+def local_rank() -> int:
+    """This process's rank on its node: the index of its GPU."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
 class Events:
@@ -136,9 +153,50 @@ def load_params(step: str) -> Params:
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"{args.params}: cannot read params: {e}") from None
     with_ = validate(step, args.params, raw.get("with", {}))
+    check_gpu_rules(load_manifest(step).get("gpu_options", []), with_)
     work_dir = raw.get("work_dir") or os.getcwd()
     outputs = raw.get("outputs") or {}
     return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"))
+
+
+def _get(w: dict, dotted: str) -> Any:
+    for k in dotted.split("."):
+        if not isinstance(w, dict):
+            return None
+        w = w.get(k)
+    return w
+
+
+def gpu_rules_hit(rules: list[dict], w: dict) -> list[tuple[dict, Any]]:
+    """The manifest's `gpu_options` rules that `w` sets (the same rules the engine checks at plan
+    time, src/python/step-types.ts), with the value that matched."""
+    hits = []
+    for rule in rules:
+        v = _get(w, rule["field"])
+        if v is None:
+            continue
+        if ("in" in rule and v in rule["in"]) or rule.get("present") or \
+                ("gt" in rule and isinstance(v, (int, float)) and v > rule["gt"]):
+            hits.append((rule, v))
+    return hits
+
+
+def check_gpu_rules(rules: list[dict], w: dict) -> None:
+    """Plan time decided from the machine; here torch decides, where the step really runs."""
+    hits = gpu_rules_hit(rules, w)
+    if not hits:
+        return
+    import torch
+
+    cuda = torch.cuda.is_available()
+    for rule, v in hits:
+        option = f"with.{rule['field']}: {json.dumps(v) if not isinstance(v, str) else v}"
+        if not cuda and not rule.get("cpu_ok"):
+            raise UserError(f"{option} needs a CUDA GPU ({rule['why']}) and torch sees none")
+        if cuda and "capability" in rule:
+            major, minor = torch.cuda.get_device_capability(local_rank() % torch.cuda.device_count())
+            if major + minor / 10 < rule["capability"]:
+                raise UserError(f"{option}: {rule['why']}; this GPU has compute capability {major}.{minor}")
 
 
 def checkpoint_dir(params: Params) -> Path:
@@ -156,14 +214,22 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+# Packages of python-steps/requirements-<extra>.txt; every other one is in requirements.txt.
+EXTRA_OF = {"vllm": "gpu"}
+
+
 def require_module(module: str, option: str) -> None:
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
-        raise UserError(
-            f"{option} needs the Python package '{module}', which is not installed: "
-            "set `python: {{ extras: [gpu] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
-        )
+    if importlib.util.find_spec(module) is not None:
+        return
+    extra = EXTRA_OF.get(module)
+    if extra:
+        fix = f"set `python: {{ extras: [{extra}] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
+    else:
+        fix = ("flow's managed env has it (python-steps/requirements.txt); the interpreter given by "
+               "`python.interpreter` / FLOW_PYTHON lacks it")
+    raise UserError(f"{option} needs the Python package '{module}', which is not installed: {fix}")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -173,26 +239,17 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def read_records(path: str, field: str) -> list[dict]:
-    """Alpaca-style records {instruction, input, output, history, db_id}."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"with.{field}: cannot read {path}: {e}") from None
-    if not isinstance(data, list):
-        raise UserError(f"with.{field}: {path}: expected a JSON array of records")
-    for i, r in enumerate(data):
-        if not isinstance(r, dict) or not isinstance(r.get("instruction", ""), str):
-            raise UserError(f"with.{field}: {path}: item {i}: expected an object with string 'instruction'")
-    return data
-
-
 def main(step: str, body) -> None:
-    """Runs a step body with user errors reported as one line and exit code 2."""
+    """Runs a step body with user errors reported as one line and exit code 2, failed checks
+    as one line and exit code 1. Each goes to the event channel too: a launcher (torchrun,
+    deepspeed) replaces a rank's exit code with its own, so the code alone cannot tell."""
+    quiet.install()
     try:
         params = load_params(step)
         body(params)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        events.emit("error", message=str(e))
-        sys.exit(2)
+    except (UserError, CheckFailed) as e:
+        user = isinstance(e, UserError)
+        prefix = "error" if rank() == 0 else f"error (rank {rank()})"
+        print(f"{prefix}: {e}", file=sys.stderr, flush=True)
+        events.emit("error", message=str(e), kind="user" if user else "check")
+        sys.exit(2 if user else 1)

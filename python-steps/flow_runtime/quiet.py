@@ -1,0 +1,35 @@
+"""Known harmless library notices, silenced so the step log shows what matters. Only these
+exact messages: every other warning stays visible."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+# (category, message regex) of warnings the libraries raise on every run.
+HARMLESS_WARNINGS = [
+    # transformers calls its own deprecated alias while loading a model.
+    (FutureWarning, r"`is_gradient_checkpointing` is deprecated"),
+    # DeepSpeed's ZeRO collectives use torch's old names.
+    (FutureWarning, r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated"),
+    # accelerate on CPU ranks, announcing the thread count it picked.
+    (UserWarning, r"OMP_NUM_THREADS/MKL_NUM_THREADS unset"),
+]
+
+# DeepSpeed log lines: AutoTP explaining how it shards a tied lm_head / embedding.
+HARMLESS_LOG_LINES = ("supersedes the configured",)
+
+
+class _DropHarmless(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(s in msg for s in HARMLESS_LOG_LINES)
+
+
+def install() -> None:
+    for category, message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    # Per-tensor "Loading weights" bars: progress reaches the engine as events.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("DeepSpeed").addFilter(_DropHarmless())

@@ -1,0 +1,56 @@
+"""The Trainer's side of a flow step: events from its callbacks, and the checkpoints
+a re-run resumes from."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .runtime import events, log
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint that was written completely: the Trainer writes
+    trainer_state.json last, so a folder without it died mid-save."""
+    done = [d for d in folder.glob("checkpoint-*") if (d / "trainer_state.json").is_file()]
+    done = [d for d in done if d.name.split("-")[-1].isdigit()]
+    return max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
+
+
+def make_callback(collator, history: list[dict]):
+    """A TrainerCallback that reports loss, progress (with tokens/s) and checkpoints as events."""
+    from transformers import TrainerCallback
+
+    class FlowEvents(TrainerCallback):
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.tok0 = 0
+            self.last: dict = {}
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0, self.tok0 = time.time(), collator.tokens
+            if state.global_step:
+                log(f"sft: resumed at step {state.global_step} of {state.max_steps}")
+                events.emit("resumed", step=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.last.update(loss=float(logs["loss"]), lr=float(logs.get("learning_rate", 0.0)))
+                history.append({"step": state.global_step, "loss": self.last["loss"], "lr": self.last["lr"]})
+                events.emit("loss", step=state.global_step, loss=self.last["loss"], lr=self.last["lr"])
+            if logs and "eval_loss" in logs:
+                # Validation loss on the held-out split, every eval_steps.
+                self.last["eval_loss"] = float(logs["eval_loss"])
+                history.append({"step": state.global_step, "eval_loss": self.last["eval_loss"]})
+                events.emit("loss", step=state.global_step, eval_loss=self.last["eval_loss"])
+                events.progress(state.global_step, state.max_steps, "step", **self.last)
+
+        def on_step_end(self, args, state, control, **kw):
+            dt = max(time.time() - self.t0, 1e-6)
+            events.progress(state.global_step, state.max_steps, "step",
+                            tokens_per_s=round((collator.tokens - self.tok0) / dt, 1), **self.last)
+
+        def on_save(self, args, state, control, **kw):
+            events.artifact("checkpoint", Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+    return FlowEvents()

@@ -1,0 +1,6 @@
+"""The steps import `flow_runtime` and `prompting` from python-steps/, as a step script does."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

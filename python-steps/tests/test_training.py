@@ -1,0 +1,111 @@
+import json
+
+import pytest
+import torch
+
+from flow_runtime.data import Collator, read_records
+from flow_runtime.distributed import deepspeed_config
+from flow_runtime.modeling import dtype_of
+from flow_runtime.runtime import UserError
+from flow_runtime.training import latest_checkpoint
+
+
+def test_latest_checkpoint_skips_folders_that_died_mid_save(tmp_path):
+    assert latest_checkpoint(tmp_path) is None
+    for step, complete in [(5, True), (10, True), (15, False)]:
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        if complete:
+            (d / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-final").mkdir()
+    (tmp_path / "checkpoint-final" / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    # Numeric, not lexical: 100 is newer than 20.
+    for step in (20, 100):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-100"
+
+
+def test_dtype_of():
+    assert dtype_of("bfloat16") is torch.bfloat16
+    assert dtype_of("float16") is torch.float16
+    assert dtype_of("float32") is torch.float32
+    assert dtype_of("auto") == "auto"
+
+
+def test_collator_pads_right_and_masks_labels():
+    c = Collator(pad_id=0)
+    out = c([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}])
+    assert out["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert out["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert c.tokens == 4
+
+
+def test_collator_seq2seq_labels_pad_to_their_own_length():
+    out = Collator(pad_id=0)([{"input_ids": [1, 2, 3], "labels": [4], "decoder": True},
+                              {"input_ids": [1], "labels": [4, 5], "decoder": True}])
+    assert out["labels"].tolist() == [[4, -100], [4, 5]]
+
+
+def test_read_records_errors_name_the_field(tmp_path):
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps({"not": "a list"}))
+    with pytest.raises(UserError, match=r"with.train_file: .*expected a JSON array"):
+        read_records(str(f), "train_file")
+    f.write_text(json.dumps([{"instruction": 3}]))
+    with pytest.raises(UserError, match="item 0"):
+        read_records(str(f), "train_file")
+    with pytest.raises(UserError, match="cannot read"):
+        read_records(str(tmp_path / "missing.json"), "dev_file")
+
+
+def base(**kw):
+    return {"finetuning": "full", "tp": 1, **kw}
+
+
+def test_deepspeed_config_shipped_and_autotp():
+    assert deepspeed_config(base()) is None
+    z3 = deepspeed_config(base(deepspeed="zero3"))
+    assert z3["zero_optimization"]["stage"] == 3
+    tp = deepspeed_config(base(deepspeed="zero2", tp=2))
+    assert tp["tensor_parallel"] == {"autotp_size": 2}
+
+
+def test_deepspeed_config_refusals(tmp_path):
+    with pytest.raises(UserError, match="set with.deepspeed: zero2"):
+        deepspeed_config(base(tp=2))
+    with pytest.raises(UserError, match="ZeRO stages 0-2, not 3"):
+        deepspeed_config(base(deepspeed="zero3", tp=2))
+    with pytest.raises(UserError, match="finetuning: full"):
+        deepspeed_config(base(deepspeed="zero2", tp=2, finetuning="lora"))
+    with pytest.raises(UserError, match="cannot read DeepSpeed config"):
+        deepspeed_config(base(deepspeed_config=str(tmp_path / "nope.json")))
+
+
+def test_deepspeed_saves_gather_weights_under_zero3_and_autotp():
+    assert deepspeed_config(base(deepspeed="zero3"))["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    assert deepspeed_config(base(deepspeed="zero2", tp=2))["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    assert "stage3_gather_16bit_weights_on_model_save" not in deepspeed_config(base(deepspeed="zero2"))["zero_optimization"]
+
+
+def test_held_out_count_fraction_or_count():
+    from sft import held_out_count
+
+    assert held_out_count(0, 50) == 0
+    assert held_out_count(0.1, 56) == 6
+    assert held_out_count(4, 56) == 4
+
+
+def test_load_check_compare():
+    from flow_runtime.load_check import compare
+
+    a = torch.tensor([[1.0, -2.0, 3.0]])
+    assert compare(a, a.clone()) == (True, 0.0)
+    ok, rel = compare(a, a + 0.01)
+    assert not ok and abs(rel - 0.01 / 3) < 1e-6
+    # Half precision keeps ~3 digits.
+    assert compare(a.bfloat16(), (a + 0.01).bfloat16())[0]
+    with pytest.raises(ValueError, match="shape"):
+        compare(a, torch.zeros(1, 2))
