@@ -16,7 +16,7 @@ import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { getPath, stepFields } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
-import type { StepType } from '../steps/types.js';
+import type { StepSettings, StepType } from '../steps/types.js';
 import type { FileStates } from './file-state.js';
 import { canonicalJson, sha256 } from './hash.js';
 
@@ -53,13 +53,15 @@ export function keyOf(fp: Fingerprint): string {
 }
 
 /** Digest per source file of a step type (folders expand to their files). */
-export async function implDigests(type: StepType, root: string, files: FileStates): Promise<Record<string, string>> {
+export async function implDigests(type: StepType, root: string, files: FileStates, settings?: StepSettings): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const src of type.sources) {
     const abs = resolve(root, src);
     const d = await files.digest(abs);
     out[src] = d.digest;
   }
+  // The environment that runs the code is part of the implementation (step type's `runtime`).
+  if (type.runtime && settings) for (const [k, v] of Object.entries(await type.runtime(settings))) out[`runtime:${k}`] = v;
   return out;
 }
 

@@ -9,6 +9,7 @@
 // launcher's ranks are spawned without inherited fds (and a remote executor
 // has no pipe), so those write a file that the executor tails.
 
+import { pythonRuntime } from './runtime-identity.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -227,6 +228,7 @@ function makeStepType(root: string, file: string): StepType {
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
     preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
+    runtime: (settings) => pythonRuntime(root, settings),
     async run(ctx) {
       const python = await interpreter(ctx);
       const paramsFile = join(ctx.workDir, 'flow-params.json');

@@ -2,6 +2,7 @@
 // be reused or it must run, and why. `flow plan`, `flow run --dry-run` and
 // `flow run` itself all start here.
 
+import { isAbsolute, resolve } from 'node:path';
 import { explainChange } from '../cache/reasons.js';
 import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
@@ -12,7 +13,7 @@ import type { Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
 import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
 import type { StepRegistry } from '../steps/registry.js';
-import type { StepType } from '../steps/types.js';
+import type { StepSettings, StepType } from '../steps/types.js';
 import type { Workspace } from './workspace.js';
 
 export interface PlanOptions extends Selection {
@@ -51,7 +52,7 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
   const selected = new Set(selectSteps(recipe, graph, opts));
   const forced = new Set(opts.forceAll ? graph.order : opts.force?.length ? resolveNames(recipe, opts.force, '--force') : []);
   await preflight(recipe, analysis.steps, selected);
-  const impl = implDigestsOnce(ws);
+  const impl = implDigestsOnce(ws, stepSettings(recipe, ws));
   const steps = new Map<string, PlannedStep>();
   for (const id of graph.order) {
     const p = analysis.steps.get(id)!;
@@ -82,15 +83,25 @@ async function preflight(recipe: Recipe, prepared: Map<string, PreparedStep>, se
   }
 }
 
-/** Implementation digests, computed once per step type. */
-function implDigestsOnce(ws: Workspace): (type: StepType) => Promise<Record<string, string>> {
+/** Implementation digests (sources and runtime), computed once per step type. */
+function implDigestsOnce(ws: Workspace, settings: StepSettings): (type: StepType) => Promise<Record<string, string>> {
   const cache = new Map<string, Promise<Record<string, string>>>();
   return (type) => {
     let impl = cache.get(type.name);
-    if (!impl) cache.set(type.name, (impl = implDigests(type, ws.root, ws.files)));
+    if (!impl) cache.set(type.name, (impl = implDigests(type, ws.root, ws.files, settings)));
     return impl;
   };
 }
+
+/** The recipe settings steps read from their context (FLOW_PYTHON stays the user's way to pick an interpreter). */
+export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
+  const py = recipe.python?.interpreter ?? (process.env.FLOW_PYTHON || undefined);
+  return {
+    python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
+    envsDir: ws.store.envs,
+  };
+}
+
 
 /** Why a step will run: forced, an upstream step runs, never ran, or what changed in its fingerprint. */
 function whyRun(

@@ -5,18 +5,18 @@
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
 import { RecipeError, UsageError } from '../recipe/errors.js';
-import type { ExecutorConfig, Recipe } from '../recipe/types.js';
+import type { ExecutorConfig } from '../recipe/types.js';
 import type { StepSettings } from '../steps/types.js';
 import { executeStep } from './execute.js';
 import { ExecutorPool, executorTypes, hasExecutor } from './executors/index.js';
 import { GpuSlots, gpuIds } from './gpus.js';
-import { makePlan, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
+import { makePlan, stepSettings, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
 import type { StepRegistry } from '../steps/registry.js';
 import { RunTally, type StepRun } from './step-run.js';
 import type { Workspace } from './workspace.js';
@@ -65,14 +65,6 @@ function stepInfos(plan: Plan): StepInfo[] {
   });
 }
 
-/** The recipe settings steps read from their context (FLOW_PYTHON stays the user's way to pick an interpreter). */
-export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
-  const py = recipe.python?.interpreter ?? (process.env.FLOW_PYTHON || undefined);
-  return {
-    python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
-    envsDir: ws.store.envs,
-  };
-}
 
 /** The executor a step runs on: steps.<id>.executor, the recipe's executor:, --executor, else local. */
 export function executorOf(plan: Plan, s: PlannedStep, flag: string | undefined): ExecutorConfig {

@@ -85,6 +85,12 @@ export interface StepType {
    * Runs at plan time; returns error messages naming the option.
    */
   preflight?(w: Record<string, unknown>): string[] | Promise<string[]>;
+  /**
+   * What runs the step's code beyond its sources (the Python interpreter and its installed
+   * packages, the SQLite library): name -> identity. It enters the implementation digest, so a
+   * different environment never reuses a result made in another one.
+   */
+  runtime?(settings: StepSettings): Promise<Record<string, string>>;
   run(ctx: StepRunContext): Promise<void>;
 }
 

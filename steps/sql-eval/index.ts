@@ -1,6 +1,7 @@
 // `uses: sql-eval`: scores predicted SQL against Spider gold the way the
 // official test-suite evaluator does (or with its plain bugs fixed, compat: strict).
 import { renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { SummaryTable } from '../../src/events.js';
 import type { StepType } from '../../src/steps/types.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
@@ -42,6 +43,18 @@ const step: StepType = {
     chart_png: 'accuracy-by-hardness.png',
   },
   inputs: ['predictions', 'gold', 'db_dir', 'tables'],
+  // Execution results depend on the SQLite library that runs the queries, not only on this code.
+  async runtime() {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(':memory:');
+    try {
+      const { v } = db.prepare('SELECT sqlite_version() AS v').get() as { v: string };
+      const pkg = createRequire(import.meta.url)('better-sqlite3/package.json') as { version: string };
+      return { sqlite: `${v} (better-sqlite3 ${pkg.version})` };
+    } finally {
+      db.close();
+    }
+  },
   sources: ['steps/sql-eval', 'src/charts/charts.ts'],
   async run(ctx) {
     const w = ctx.with;
