@@ -119,7 +119,7 @@ function whyRun(
   if (damaged) reasons.push(damaged);
   const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
   for (const d of rerunning) reasons.push(`upstream ${d} will run`);
-  const prev = ws.records.lastFingerprint<Fingerprint>(recipe.file, id);
+  const prev = ws.records.lastFingerprint<Fingerprint>(recipe.name, id);
   if (!prev) reasons.push('never ran');
   else if (!isForced) {
     const diffs = explainChange(prev, fingerprint);

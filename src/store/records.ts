@@ -50,7 +50,7 @@ export class Records {
     this.insertMetric = db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)');
     this.lastFp = db.prepare<[string, string], { fingerprint: string }>(
       `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
-       WHERE r.recipe = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
+       WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
        ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
     );
   }
@@ -155,8 +155,9 @@ export class Records {
   }
 
   /** The fingerprint of the last successful execution of a step of this recipe. */
-  lastFingerprint<F extends StoredFingerprint>(recipe: string, stepId: string): F | undefined {
-    const row = this.lastFp.get(recipe, stepId);
+  /** The fingerprint of a step's last good execution in any run of a recipe of this name (not path: a moved checkout keeps its history). */
+  lastFingerprint<F extends StoredFingerprint>(recipeName: string, stepId: string): F | undefined {
+    const row = this.lastFp.get(recipeName, stepId);
     return row ? (JSON.parse(row.fingerprint) as F) : undefined;
   }
 
