@@ -66,6 +66,8 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
   stdin.write('r');
   expect(await next).toEqual({ type: 'rerun', step: 'data' });
   expect(cancels).toBe(0);
+  // ink draws at most one frame per slot: let the frame with the notice out before closing.
+  await new Promise((r) => setTimeout(r, 150));
   await reporter.close();
   expect(stdin.rawModes[0]).toBe(true);
   expect(stdin.rawModes[stdin.rawModes.length - 1]).toBe(false);

@@ -33,13 +33,12 @@ def test_validate_sft_defaults_and_errors_name_the_field(tmp_path):
         validate("sft", "p.json", {"model": "m", "train_file": "t", "finetuning": "qlorra"})
 
 
-def test_checkpoint_dir_is_keyed_by_the_cache_key(tmp_path, monkeypatch):
-    p = Params("sft", {}, {}, str(tmp_path / "work"))
-    monkeypatch.delenv("FLOW_STEP_KEY", raising=False)
-    assert checkpoint_dir(p) == tmp_path / "work" / "checkpoints"
-    monkeypatch.setenv("FLOW_STEP_KEY", "abc")
-    monkeypatch.setenv("FLOW_CACHE_DIR", str(tmp_path / "cache"))
-    assert checkpoint_dir(p) == tmp_path / "cache" / "checkpoints" / "abc"
+def test_checkpoint_dir_is_the_one_the_engine_hands_over(tmp_path):
+    # The engine owns the cache layout: it passes <cache>/checkpoints/<key> in the params file.
+    handed = tmp_path / "cache" / "checkpoints" / "abc"
+    assert checkpoint_dir(Params("sft", {}, {}, str(tmp_path / "work"), str(handed))) == handed
+    # Without one (a step run by hand), checkpoints stay in the work dir.
+    assert checkpoint_dir(Params("sft", {}, {}, str(tmp_path / "work"))) == tmp_path / "work" / "checkpoints"
 
 
 def test_output_creates_parent_and_refuses_unknown(tmp_path):

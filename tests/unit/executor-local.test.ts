@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { createLocalExecutor } from '../../src/scheduler/executors/local.js';
 import type { ProcessSpec } from '../../src/steps/process-spec.js';
-import { isAlive } from '../../src/proc/alive.js';
+import { isAlive } from '../../src/proc/identity.js';
 
 const local = createLocalExecutor();
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { collectGarbage, GcRefused } from '../../src/cache/gc.js';
+import { SELF_START } from '../../src/proc/identity.js';
 import { openWorkspace } from '../../src/scheduler/workspace.js';
 
 const fp = { v: 1, type: 'run', impl: {}, fields: {}, params: {}, env: {}, inputs: {}, upstream: {} };
@@ -31,8 +32,10 @@ it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no 
   }
   file(join(store.work, 'exec-1', 'scratch'), 'abc');
   file(join(store.tmp, 'entry-x', 'y'));
-  file(store.lockPath('dead'), '999999999');
-  file(store.lockPath('mine'), String(process.pid));
+  // Execution locks are rows: one of a process that is gone, one of this (live) process.
+  const lock = ws.db.prepare('INSERT INTO locks (key, pid, pid_start, acquired_at) VALUES (?, ?, ?, 0)');
+  lock.run('dead', 999999999, '1');
+  lock.run('mine', process.pid, SELF_START);
   file(join(store.envs, 'oldenv', 'flow-env.json'), '{}');
   utimesSync(join(store.envs, 'oldenv', 'flow-env.json'), new Date(1500), new Date(1500));
   file(join(store.envs, 'newenv', 'flow-env.json'), '{}');
@@ -48,8 +51,8 @@ it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no 
   expect(existsSync(store.checkpointDir('old'))).toBe(false);
   expect(existsSync(store.logPath('e-live'))).toBe(true);
   expect(existsSync(store.logPath('e-old'))).toBe(false);
-  expect(existsSync(store.lockPath('mine'))).toBe(true);
-  expect(existsSync(store.lockPath('dead'))).toBe(false);
+  const locks = ws.db.prepare('SELECT key FROM locks ORDER BY key').all() as Array<{ key: string }>;
+  expect(locks.map((l) => l.key)).toEqual(['mine']);
   expect(existsSync(join(store.envs, 'newenv'))).toBe(true);
   expect(existsSync(join(store.envs, 'oldenv'))).toBe(false);
   expect(r.freed).toMatchObject({

@@ -268,6 +268,8 @@ export class TuiController {
     this.pending = { type: 'rerun', step };
     this.notice = this.runActive ? undefined : `Re-running ${step}…`;
     this.deliver();
+    // Drawn now: the CLI may close the TUI right after taking the re-run, before the next tick.
+    this.flush();
   }
 
   private toggleStay(): void {
