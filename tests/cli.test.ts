@@ -90,6 +90,18 @@ describe('help and version', () => {
     expect(loaded.some((l) => l.includes('/scheduler/plan.js'))).toBe(true);
     expect(loaded.filter((l) => /\/execa\/|\/p-queue\/|\/ink\/|\/react\/|scheduler\/(run|execute)\.js|executors\//.test(l))).toEqual([]);
   });
+
+  it('plan does not compile the recipe schema again once a plan has (ajv itself stays unloaded)', async () => {
+    expect((await flow(['plan', recipe])).code).toBe(0);
+    // CommonJS loads (ajv is CommonJS, required lazily) do not pass the ESM hook: log them at Module._load.
+    const hook = join(cache, 'log-requires.cjs');
+    writeFileSync(hook, "const M = require('node:module'); const load = M._load; M._load = function (req, parent) { process.stderr.write('REQUIRE ' + (parent && parent.filename) + ' -> ' + req + '\\n'); return load.apply(this, arguments); };\n");
+    const r = await flow(['plan', recipe], ['--require', hook]);
+    expect(r.code).toBe(0);
+    const required = r.stderr.split('\n').filter((l) => l.startsWith('REQUIRE '));
+    expect(required.some((l) => l.includes('better-sqlite3'))).toBe(true); // the hook sees CommonJS loads
+    expect(required.filter((l) => /ajv\/dist\/(ajv|core)\.js|ajv\/dist\/compile\//.test(l))).toEqual([]);
+  });
 });
 
 it('--ui json prints a bad recipe as a JSON error event', async () => {
