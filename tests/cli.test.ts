@@ -66,16 +66,41 @@ describe('help and version', () => {
     expect((await flow(['help', 'run'])).stdout).toBe((await flow(['run', '--help'])).stdout);
   });
 
-  it('--version loads no database, step type or renderer', async () => {
+  /** Runs flow with a resolve hook that prints `LOAD <url>` on stderr for every module loaded. */
+  async function flowLogLoads(args: string[]) {
     const hook = join(cache, 'log-loads.mjs');
     writeFileSync(hook, "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
     const reg = join(cache, 'register.mjs');
     writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hook}`)});\n`);
-    const r = await flow(['--version'], ['--import', reg]);
+    return flow(args, ['--import', reg]);
+  }
+
+  it('--version loads no database, step type or renderer', async () => {
+    const r = await flowLogLoads(['--version']);
     expect(r.stdout).toMatch(/^flow \d+\.\d+\.\d+$/);
     const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOAD '));
     expect(loaded.length).toBeGreaterThan(3);
     expect(loaded.filter((l) => /better-sqlite3|\/ink\/|\/react\/|\/vega|resvg|marked|sql-eval|scheduler|cache\//.test(l))).toEqual([]);
+  });
+
+  it('plan loads neither the executors nor execa (start-up is most of a plan)', async () => {
+    const r = await flowLogLoads(['plan', recipe]);
+    expect(r.code).toBe(0);
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOAD '));
+    expect(loaded.some((l) => l.includes('/scheduler/plan.js'))).toBe(true);
+    expect(loaded.filter((l) => /\/execa\/|\/p-queue\/|\/ink\/|\/react\/|scheduler\/(run|execute)\.js|executors\//.test(l))).toEqual([]);
+  });
+
+  it('plan does not compile the recipe schema again once a plan has (ajv itself stays unloaded)', async () => {
+    expect((await flow(['plan', recipe])).code).toBe(0);
+    // CommonJS loads (ajv is CommonJS, required lazily) do not pass the ESM hook: log them at Module._load.
+    const hook = join(cache, 'log-requires.cjs');
+    writeFileSync(hook, "const M = require('node:module'); const load = M._load; M._load = function (req, parent) { process.stderr.write('REQUIRE ' + (parent && parent.filename) + ' -> ' + req + '\\n'); return load.apply(this, arguments); };\n");
+    const r = await flow(['plan', recipe], ['--require', hook]);
+    expect(r.code).toBe(0);
+    const required = r.stderr.split('\n').filter((l) => l.startsWith('REQUIRE '));
+    expect(required.some((l) => l.includes('better-sqlite3'))).toBe(true); // the hook sees CommonJS loads
+    expect(required.filter((l) => /ajv\/dist\/(ajv|core)\.js|ajv\/dist\/compile\//.test(l))).toEqual([]);
   });
 });
 

@@ -3,7 +3,6 @@
 import type { EngineEvent, Reporter } from '../events.js';
 import { displayPath } from '../recipe/load.js';
 import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
-import { executePlan } from '../scheduler/run.js';
 import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
 import { EXIT, list } from './args.js';
@@ -103,6 +102,8 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     reporter = await createReporter(ui, color, () => current.abort(), Boolean(o.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
     const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, executor: o.executor, argv: fullArgv, signal: current.signal, emit });
+    // Loaded only when something runs: `flow plan` and `--dry-run` never need the executors.
+    const { executePlan } = await import('../scheduler/run.js');
     let result = await executePlan(ws, plan, runOpts());
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
     while (reporter.nextAction && !signals.signal.aborted) {

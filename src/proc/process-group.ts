@@ -3,10 +3,10 @@
 // direct child. Output is streamed line by line; nothing is buffered whole.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { ROOT, RUNNING_COMPILED } from '../root.js';
 
 export interface ProcessOptions {
@@ -112,18 +112,43 @@ export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string,
   });
 }
 
+/** `${PATH}\0${file}` -> absolute path of an executable found on that PATH. */
+const resolved = new Map<string, string>();
+
+/**
+ * The absolute path `file` names on `path`, looked up once per (PATH, file) like a shell's hash
+ * table: spawning by bare name makes the child try execve in every PATH entry before the right
+ * one, on every step. A name not found is handed back as is, so the spawn reports ENOENT itself.
+ */
+export function resolveExecutable(file: string, path: string | undefined): string {
+  if (file.includes('/') || !path) return file;
+  const key = `${path}\0${file}`;
+  const hit = resolved.get(key);
+  if (hit) return hit;
+  for (const dir of path.split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue; // a relative entry depends on the step's cwd: leave it to execvp
+    const candidate = join(dir, file);
+    try {
+      accessSync(candidate, constants.X_OK);
+      resolved.set(key, candidate);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return file;
+}
+
 export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   installExitHook();
   const extra = opts.extraFds ?? 0;
-  const child = execa(opts.file, opts.args, {
+  // Plain child_process.spawn: execa's per-spawn machinery (and its 100-odd modules) bought nothing here.
+  const child = spawn(resolveExecutable(opts.file, opts.env.PATH), opts.args, {
+    argv0: opts.file, // what the program sees as its name stays what the step asked for
     cwd: opts.cwd,
     env: opts.env,
-    extendEnv: false,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
-    buffer: false,
-    reject: false,
-    cleanup: false,
   });
   const pid = child.pid;
   if (pid !== undefined) {
@@ -164,15 +189,19 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
 
   // The step ends when the group's leader exits, not when the last holder of its
   // stdout does: a background child left behind is stopped as on cancel.
-  const exit = await new Promise<{ code: number | null; signal: string | null }>((res) =>
-    child.once('exit', (code, signal) => res({ code, signal })),
-  );
+  // A process that cannot start (no such program, not executable) emits 'error' and never 'exit'.
+  const exit = await new Promise<{ code: number | null; signal: string | null }>((res) => {
+    child.once('exit', (code, signal) => res({ code, signal }));
+    child.on('error', (e) => {
+      opts.onLine(`flow: cannot start ${opts.file}: ${e.message}`, 'stderr');
+      res({ code: 127, signal: null });
+    });
+  });
   if (pid !== undefined && !cancelled && groupAlive(pid)) {
     opts.onLine(`flow: the step left background processes running; stopping them`, 'stderr');
     stopGroup();
   }
   await Promise.all(readers);
-  await child.catch(() => undefined);
   opts.signal.removeEventListener('abort', onAbort);
   if (killTimer) clearTimeout(killTimer);
   if (pid !== undefined) {

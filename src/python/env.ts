@@ -13,7 +13,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { acquireLock } from '../proc/lock.js';
 import { runProcess } from '../proc/process-group.js';
 import { StepError } from '../steps/types.js';
@@ -68,6 +67,7 @@ export function requirementFiles(root: string, extras: string[] = []): string[] 
 async function pythonVersion(python: string): Promise<{ version: string; platform: string }> {
   let out: string;
   try {
+    const { execa } = await import('execa'); // loaded here only: `flow plan` never needs it
     const r = await execa(python, ['-c', 'import sys, platform; print(sys.version.split()[0], platform.machine(), sys.platform)']);
     out = r.stdout.trim();
   } catch (e) {

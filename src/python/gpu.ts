@@ -7,7 +7,7 @@
 // checks torch.cuda.is_available() again when it runs.
 
 import { existsSync } from 'node:fs';
-import { execaSync } from 'execa';
+import { execFileSync } from 'node:child_process';
 
 export const NVIDIA_PROC = '/proc/driver/nvidia/version';
 
@@ -24,8 +24,8 @@ let capabilities: number[] | undefined;
 export function gpuCapabilities(): number[] {
   if (capabilities) return capabilities;
   try {
-    const r = execaSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { timeout: 10_000 });
-    capabilities = r.stdout.split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+    const stdout = execFileSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { timeout: 10_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    capabilities = stdout.split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
   } catch {
     capabilities = [];
   }

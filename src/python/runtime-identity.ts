@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { execa } from 'execa';
 import { StepError, type StepSettings } from '../steps/types.js';
 import { requirementFiles } from './env.js';
 
@@ -47,6 +46,7 @@ async function externalIdentity(interpreter: string): Promise<string> {
   const real = isAbsolute(exe) ? fileIdentity(exe) : exe;
   let listing: string;
   try {
+    const { execa } = await import('execa'); // loaded here only: start-up stays light
     listing = (await execa(exe, ['-c', LIST_PACKAGES])).stdout;
   } catch (e) {
     throw new StepError(`python: cannot run '${interpreter}': ${(e as Error).message.split('\n')[0]}`);

@@ -4,14 +4,14 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Node } from 'yaml';
+import { compiledValidator } from './compiled-validator.js';
 import { RecipeError, UsageError } from './errors.js';
 import { recipeSchema } from './schema.js';
 import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateRecipe = ajv.compile(recipeSchema);
+const validateRecipe = compiledValidator('recipe', recipeSchema, { allErrors: false, strict: false });
 
 /** Path for messages: relative to the cwd when that is shorter. */
 export function displayPath(file: string): string {

@@ -10,11 +10,12 @@
 // upstream paths at execution.
 
 import { resolve as resolvePath } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { buildGraph, type Graph } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
 import { getPath, setPath, stepFields } from '../recipe/fields.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
+import { compiledValidator } from '../recipe/compiled-validator.js';
 import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
 import { expandMatrix } from '../recipe/matrix.js';
 import { walkRefs } from '../recipe/refs.js';
@@ -41,13 +42,12 @@ export interface Analysis {
 
 export type AnalysisResult = { ok: true; analysis: Analysis } | { ok: false; diagnostic: RecipeError };
 
-const ajv = new Ajv({ allErrors: false, strict: false, useDefaults: true });
 const compiled = new Map<string, ValidateFunction>();
 
 function withValidator(type: StepType): ValidateFunction {
   let v = compiled.get(type.name);
   if (!v) {
-    v = ajv.compile(type.schema);
+    v = compiledValidator(`step-${type.name}`, type.schema, { allErrors: false, strict: false, useDefaults: true });
     compiled.set(type.name, v);
   }
   return v;

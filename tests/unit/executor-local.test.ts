@@ -80,3 +80,16 @@ function readFileSyncSafe(p: string): string {
     return '';
   }
 }
+
+it('a program that cannot start fails the step with a line saying why (it used to hang the run)', async () => {
+  const { s, lines } = spec('', { file: 'no-such-program-flow-test', args: [] });
+  const o = await local.exec(s);
+  expect(o).toMatchObject({ exitCode: 127, cancelled: false });
+  expect(lines).toEqual([expect.stringMatching(/^stderr:flow: cannot start no-such-program-flow-test: .*ENOENT/)]);
+});
+
+it('a program found on PATH sees the name it was asked for as argv[0]', async () => {
+  const { s, lines } = spec('echo "$0"');
+  expect((await local.exec(s)).exitCode).toBe(0);
+  expect(lines).toEqual(['stdout:bash']);
+});

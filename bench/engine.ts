@@ -1,0 +1,145 @@
+// bench/engine.ts — what the engine itself costs (issue 13): start-up and small
+// steps, each printed as "flow X, baseline Y, ratio Z" from this one run.
+//
+// 1. `flow --version` vs `node -e 0` (median of several runs, same process tree).
+// 2. `flow plan` of a small, fully cached shell recipe vs `node -e 0`.
+// 3. 500 trivial `echo` steps at `--jobs 2` (whole `flow run`, start-up included)
+//    vs `make -j2` on a generated Makefile running the same commands.
+// 4. Engine CPU per step (this process's user+system CPU, children excluded) for
+//    500 and 2,000 independent `echo` steps: it should not grow with the count.
+// Snakemake and DVC baselines are printed only where they are already installed.
+//
+// Run with `npm run bench` (or node dist/bench/engine.js after a build).
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStepRegistry } from '../src/cli/registry.js';
+import type { EngineEvent } from '../src/events.js';
+import { ROOT } from '../src/root.js';
+import { runRecipe } from '../src/scheduler/run.js';
+import { openWorkspace } from '../src/scheduler/workspace.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'flow-bench-engine-'));
+const FLOW = join(ROOT, 'bin', 'flow.js');
+const REPEATS = 7;
+
+/** Wall time of one command in ms; throws on a non-zero exit so a broken run is never timed. */
+function timeOnce(file: string, args: string[], cwd = dir): number {
+  const t0 = performance.now();
+  const r = spawnSync(file, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FLOW_CACHE: join(dir, 'cache') } });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Interleaves flow and baseline runs so machine load hits both alike; returns the medians. */
+function paired(flow: () => number, baseline: () => number, n = REPEATS): [number, number] {
+  const f: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < n; i++) {
+    f.push(flow());
+    b.push(baseline());
+  }
+  return [median(f), median(b)];
+}
+
+function line(what: string, flow: number, baseline: number, unit: string, goal?: number): void {
+  const ratio = flow / baseline;
+  const verdict = goal === undefined ? '' : `  (goal <= ${goal}x: ${ratio <= goal ? 'met' : 'MISSED'})`;
+  console.log(`${what}: flow ${flow.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(2)}${verdict}`);
+}
+
+function echoRecipe(file: string, n: number): void {
+  const lines = [`name: echo-${n}`, 'steps:'];
+  for (let i = 0; i < n; i++) lines.push(`  e${i}:`, `    run: echo ${i}`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+const nodeE0 = () => timeOnce(process.execPath, ['-e', '0']);
+
+function startup(): void {
+  const [v, n] = paired(() => timeOnce(process.execPath, [FLOW, '--version']), nodeE0);
+  line('flow --version vs node -e 0', v, n, 'ms', 1.5);
+
+  const recipe = join(dir, 'small.yml');
+  writeFileSync(
+    recipe,
+    [
+      'name: small',
+      'params: { n: 3 }',
+      'steps:',
+      '  a:',
+      '    run: seq ${params.n} > a.txt',
+      '    outputs: { a: a.txt }',
+      '  b:',
+      '    run: wc -l < ${steps.a.outputs.a} > b.txt',
+      '    outputs: { b: b.txt }',
+      '  c:',
+      '    run: cat ${steps.a.outputs.a} ${steps.b.outputs.b} > c.txt',
+      '    outputs: { c: c.txt }',
+      '',
+    ].join('\n'),
+  );
+  timeOnce(process.execPath, [FLOW, 'run', recipe, '--ui', 'plain']);
+  const [p, n2] = paired(() => timeOnce(process.execPath, [FLOW, 'plan', recipe]), nodeE0);
+  line('flow plan (3-step shell recipe, all cached) vs node -e 0', p, n2, 'ms', 2);
+}
+
+function smallSteps(): void {
+  const n = 500;
+  const recipe = join(dir, `echo-${n}.yml`);
+  echoRecipe(recipe, n);
+  const mk = join(dir, 'make');
+  mkdirSync(mk);
+  const targets = Array.from({ length: n }, (_, i) => `e${i}`);
+  const rules = targets.map((t, i) => `${t}:\n\t@echo ${i} > ${t}.out\n`);
+  writeFileSync(join(mk, 'Makefile'), `.PHONY: all ${targets.join(' ')}\nall: ${targets.join(' ')}\n${rules.join('')}`);
+  // Each flow run gets a fresh cache so every step really runs.
+  let k = 0;
+  const flow = () => timeOnce(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain', '--cache-dir', join(dir, `cache-echo-${k++}`)]);
+  const make = () => timeOnce('make', ['-s', '-j2', '-f', join(mk, 'Makefile')], mk);
+  const [f, m] = paired(flow, make, 3);
+  line(`${n} echo steps at --jobs 2 vs make -j2 (wall)`, f, m, 'ms', 3);
+  console.log(`  (${(f / n).toFixed(1)} ms of flow wall per step, ${(m / n).toFixed(1)} ms of make's)`);
+}
+
+async function cpuPerStep(n: number): Promise<number> {
+  const recipe = join(dir, `cpu-${n}.yml`);
+  echoRecipe(recipe, n);
+  const ws = openWorkspace(join(dir, `cache-cpu-${n}`));
+  const events: EngineEvent[] = [];
+  const c0 = process.cpuUsage();
+  const r = await runRecipe(ws, createStepRegistry(), { recipeFile: recipe, sets: [], jobs: 2, argv: [], signal: new AbortController().signal, emit: (e) => events.push(e) });
+  const c = process.cpuUsage(c0);
+  ws.close();
+  if (r.status !== 'done') throw new Error(`${n}-step run ${r.status}`);
+  return (c.user + c.system) / 1000 / n;
+}
+
+async function cpu(): Promise<void> {
+  await cpuPerStep(50); // warm up the JIT so the 500-step figure is not start-up
+  const small = await cpuPerStep(500);
+  const big = await cpuPerStep(2000);
+  line('engine CPU per step, 2,000 steps vs 500 steps', big, small, 'ms/step', 1.2);
+}
+
+function optionalBaselines(): void {
+  for (const tool of ['snakemake', 'dvc']) {
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+    console.log(`${tool}: ${found ? 'installed; no baseline for it in this bench yet (see bench/noop.ts for plan figures)' : 'not installed, baseline skipped'}`);
+  }
+}
+
+try {
+  console.log(`engine bench (${REPEATS} paired runs per start-up figure, medians)`);
+  startup();
+  smallSteps();
+  await cpu();
+  optionalBaselines();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
