@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { EngineEvent, StepInfo } from '../events.js';
 import type { DB } from '../store/db.js';
 import type { ExecutionRow, RunRow } from '../store/records.js';
+import { parseJson } from './records.js';
 
 type RunEndCounts = Extract<EngineEvent, { type: 'run-end' }>['counts'];
 
@@ -192,15 +193,6 @@ export class RunFollower {
       this.values.set(m.step_id, values);
       this.emit({ type: 'step-progress', runId: this.runId, step: m.step_id, progress: { current: m.at, unit: 'steps', values }, time: m.time });
     }
-  }
-}
-
-function parseJson<T>(text: string | null): T | null {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return null;
   }
 }
 

@@ -59,7 +59,8 @@ function toRun(r: RunRow): RunRecord {
   };
 }
 
-function parseJson<T>(text: string | null): T | null {
+/** A JSON column, or null when it is empty or unreadable (an old or damaged row). */
+export function parseJson<T>(text: string | null): T | null {
   if (text === null) return null;
   try {
     return JSON.parse(text) as T;
