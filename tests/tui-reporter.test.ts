@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import type { RunControl } from '../src/events.js';
-import { createTuiReporter } from '../src/reporters/tui/index.js';
+// Loaded as the CLI loads it: ink must not see CI=true (it would draw only a last frame).
+import { loadTuiReporter } from '../src/reporters/tui/load.js';
 import { logWritingSink, readEvents, withLogFiles } from './helpers/replay.js';
 
 class FakeStdout extends EventEmitter {
@@ -51,7 +52,7 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
   const stdin = new FakeStdin();
   let cancels = 0;
   const control: RunControl = { cancel: () => void cancels++ };
-  const reporter = createTuiReporter({
+  const reporter = await loadTuiReporter({
     control,
     color: false,
     stdout: stdout as unknown as NodeJS.WriteStream,
@@ -80,7 +81,7 @@ test('drives a run, hands over a re-run, and restores the terminal on close', as
 test('without --stay: quits at run-end and leaves one final frame per run (a re-run is a new run below)', async () => {
   const stdout = new FakeStdout();
   const stdin = new FakeStdin();
-  const reporter = createTuiReporter({
+  const reporter = await loadTuiReporter({
     control: { cancel: () => undefined },
     color: false,
     stdout: stdout as unknown as NodeJS.WriteStream,
