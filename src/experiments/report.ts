@@ -82,14 +82,7 @@ export async function compareReport(db: DB, runIds: string[], outDir?: string, c
         'lllll',
       ),
     );
-    for (const t of tables) {
-      const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
-      out.push(`## ${what}`, '', 'Best per column in bold.', '', formatCompare(inertTable(t), 'md'));
-    }
-    if (charts.length) {
-      out.push('## Charts', '');
-      for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
-    }
+    tablesAndCharts(out, tables, charts, imageSrc);
     return out.join('\n');
   };
   const files = { md: join(dir, 'report.md'), html: join(dir, 'report.html'), charts: chartFiles };
@@ -159,15 +152,7 @@ function reportMarkdown(
     ),
   );
 
-  for (const t of tables) {
-    const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
-    out.push(`## ${what}`, '', 'Best per column in bold.', '', formatCompare(inertTable(t), 'md'));
-  }
-
-  if (charts.length) {
-    out.push('## Charts', '');
-    for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
-  }
+  tablesAndCharts(out, tables, charts, imageSrc);
 
   out.push(...wrongPredictions(execs, WRONG_PER_HARDNESS));
 
@@ -186,6 +171,18 @@ function reportMarkdown(
 }
 
 /** Labels and column names come from recipes and metrics.json files: escape them like any user text. */
+/** The metric tables (best per column in bold) and the charts: the same sections in a run's and a comparison's report. */
+function tablesAndCharts(out: string[], tables: CompareTable[], charts: NamedChart[], imageSrc: (c: NamedChart) => string): void {
+  for (const t of tables) {
+    const what = t.metric === 'rouge' ? 'ROUGE' : `${t.metric.toUpperCase()} by hardness`;
+    out.push(`## ${what}`, '', 'Best per column in bold.', '', formatCompare(inertTable(t), 'md'));
+  }
+  if (charts.length) {
+    out.push('## Charts', '');
+    for (const c of charts) out.push(`![${cell(c.title)}](${imageSrc(c)})`, '');
+  }
+}
+
 function inertTable(t: CompareTable): CompareTable {
   const rekey = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [cell(k), v]));
   return {
