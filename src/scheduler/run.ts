@@ -195,7 +195,8 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   const fingerprint = { ...s.local, upstream };
   const key = keyOf(fingerprint);
   if (!s.forced) {
-    const hit = await scope.ws.store.lookup(key);
+    // The plan already found and checked this key's result; only a key that moved is looked up again.
+    const hit = s.entry && s.key === key ? s.entry : await scope.ws.store.lookup(key);
     if (hit) return reuse(scope, run, hit, fingerprint);
   }
   if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
