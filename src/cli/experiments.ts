@@ -8,6 +8,8 @@ export async function cmdExperiments(cmd: string, rest: string[], cacheDir: stri
   const ws = openWorkspace(cacheDirFrom(cacheDir));
   const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.reports, stdout: process.stdout, errorPrefix: 'error:' };
   try {
+    // A run whose flow process died is 'crashed', not 'running', in what these commands say.
+    ws.records.markCrashedRuns();
     switch (cmd) {
       case 'compare':
         return await cmdCompare(rest, ctx);

@@ -3,9 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../recipe/errors.js';
 import { didYouMean } from '../recipe/suggest.js';
+import { lookupStep, whyNotStarted } from '../experiments/not-started.js';
+import { recipeSteps } from '../experiments/run-steps.js';
+import { renderTable } from '../experiments/table.js';
 import { formatDuration } from '../reporters/format.js';
 import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
 import { analyzeGraph } from '../steps/analyze.js';
+import { renderTree } from '../graph/tree.js';
 import { RunLookupError } from '../store/runs.js';
 import { EXIT } from './args.js';
 
@@ -32,45 +36,75 @@ export async function cmdStatus(runRef: string | undefined, o: { limit: number; 
 
 function runLines(ws: Workspace, runId: string): string[] {
   const run = ws.records.findRun(runId);
-  const out = [`run ${run.id}  ${run.name}  ${run.status}  ${new Date(run.started_at).toISOString()}  ${run.recipe}`];
-  for (const e of ws.records.executions(run.id)) {
-    const d = e.duration_ms !== null ? formatDuration(e.duration_ms) : '';
-    out.push(`  ${e.step_id.padEnd(24)} ${e.status.padEnd(9)} ${d.padStart(8)}  ${e.key?.slice(0, 12) ?? ''}${e.error ? `  ${e.error.split('\n')[0]}` : ''}`);
-  }
-  return out;
+  const head = `run ${run.id}  ${run.name}  ${run.status}  ${new Date(run.started_at).toISOString()}  ${run.recipe}`;
+  const rows = ws.records.executions(run.id).map((e) => [
+    e.step_id,
+    e.status,
+    e.duration_ms !== null ? formatDuration(e.duration_ms) : '',
+    e.key?.slice(0, 12) ?? '',
+    e.error?.split('\n')[0] ?? '',
+  ]);
+  if (!rows.length) return [head, '(no step has started)'];
+  // The error column only when a step has one: most runs have none.
+  const errors = rows.some((r) => r[4]);
+  const headers = ['STEP', 'STATUS', 'TIME', 'KEY', ...(errors ? ['ERROR'] : [])];
+  return [head, ...renderTable('text', headers, errors ? rows : rows.map((r) => r.slice(0, 4)), 'llrll').trimEnd().split('\n')];
 }
 
 function recentLines(ws: Workspace, limit: number): string[] {
   const runs = ws.records.recentRuns(limit);
   if (!runs.length) return [`no runs yet in ${ws.cacheDir}`];
-  return runs.map((r) => {
+  const rows = runs.map((r) => {
     const execs = ws.records.executions(r.id);
     const n = (s: string) => execs.filter((e) => e.status === s).length;
     const dur = r.ended_at ? formatDuration(r.ended_at - r.started_at) : '';
-    return `${r.id}  ${r.name.padEnd(16)} ${r.status.padEnd(9)} ${dur.padStart(8)}  ${n('done')} ran, ${n('cached')} cached${n('failed') ? `, ${n('failed')} failed` : ''}`;
+    return [r.id, r.name, r.status, dur, String(n('done')), String(n('cached')), String(n('failed'))];
   });
+  return renderTable('text', ['RUN', 'RECIPE', 'STATUS', 'TIME', 'RAN', 'CACHED', 'FAILED'], rows, 'lllrrrr').trimEnd().split('\n');
 }
 
+/**
+ * A step execution's log. A step the recipe has but the run never started (skipped
+ * after a failure, left out by --only, not reached yet) is one line saying why, exit 1
+ * (nothing to show, as for a run without metrics); a name the recipe does not have is
+ * a usage error, exit 2, with "did you mean".
+ */
 export async function cmdLog(runRef: string, step: string, o: { cacheDir?: string }): Promise<number> {
   const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
+    ws.records.markCrashedRuns();
     const run = runNamed(ws, runRef);
     const execs = ws.records.executions(run.id);
-    const exec = execs.filter((e) => e.step_id === step).pop();
-    if (!exec) throw new UsageError(`run ${run.id} has no step "${step}"${didYouMean(step, new Set(execs.map((e) => e.step_id)))}`);
-    if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
-    process.stdout.write(await readFile(exec.log_path, 'utf8'));
-    return EXIT.ok;
+    const logOf = async (id: string) => {
+      const exec = execs.filter((e) => e.step_id === id).pop();
+      if (!exec) return false;
+      if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
+      process.stdout.write(await readFile(exec.log_path, 'utf8'));
+      return true;
+    };
+    if (await logOf(step)) return EXIT.ok;
+    const steps = recipeSteps(run.recipe, JSON.parse(run.argv) as string[]);
+    if (!steps) throw new UsageError(`run ${run.id} has no step "${step}"${didYouMean(step, new Set(execs.map((e) => e.step_id)))}`);
+    const { ids, known } = lookupStep(steps, step);
+    if (!ids.length) throw new UsageError(`no step "${step}" in recipe ${run.name} (steps: ${steps.all.map((s) => s.id).join(', ')})${didYouMean(step, known)}`);
+    if (ids.length > 1) throw new UsageError(`step "${step}" has ${ids.length} instances in run ${run.id}: name one of ${ids.join(', ')}`);
+    if (await logOf(ids[0]!)) return EXIT.ok;
+    const statuses = new Map(execs.map((e) => [e.step_id, e.status]));
+    process.stderr.write(`${whyNotStarted(steps, ids[0]!, run, statuses)}\n`);
+    return EXIT.failed;
   } finally {
     ws.close();
   }
 }
 
-export async function cmdDag(file: string, o: { format: 'mermaid' | 'dot'; set: string[] }): Promise<number> {
+export async function cmdDag(file: string, o: { format: 'tree' | 'mermaid' | 'dot'; set: string[] }): Promise<number> {
   const { recipe, graph } = analyzeGraph(file, o.set);
-  const label = (id: string) => `${id}\\n${recipe.steps[id]!.uses ?? 'run'}`;
+  const typeOf = (id: string) => recipe.steps[id]!.uses ?? 'run';
+  const label = (id: string) => `${id}\\n${typeOf(id)}`;
   const lines: string[] = [];
-  if (o.format === 'mermaid') {
+  if (o.format === 'tree') {
+    lines.push(`${recipe.name}: ${graph.order.length} steps`, ...renderTree(graph, typeOf));
+  } else if (o.format === 'mermaid') {
     const node = (id: string) => `s${graph.order.indexOf(id)}`;
     lines.push('graph TD');
     for (const id of graph.order) lines.push(`  ${node(id)}["${label(id).replace('\\n', '<br/>')}"]`);

@@ -66,8 +66,8 @@ function program(): Command {
     .action(async (recipe: string, o) => setExit(await (await import('./run.js')).cmdValidate(recipe, o)));
 
   cacheDir(p.command('dag').argument('<recipe>'))
-    .description('print the step graph')
-    .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
+    .description('print the step graph: a tree in the terminal, or Mermaid or Graphviz source')
+    .addOption(new Option('--format <format>', 'tree, or a graph language to render elsewhere').choices(['tree', 'mermaid', 'dot']).default('tree'))
     .option('--set <key=value>', 'override a param (repeatable)', collect, [])
     .action(async (recipe: string, o) => setExit(await (await import('./inspect.js')).cmdDag(recipe, o)));
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { DB } from '../store/db.js';
 import { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric, compare, formatCompare } from './compare.js';
 import { formatDiff, metricsDiff } from './metrics-diff.js';
-import { ExperimentError, findRun } from './records.js';
+import { ExperimentError, findRun, latestFinishedRun, type RunRecord } from './records.js';
 
 interface Writable {
   write(s: string): unknown;
@@ -100,6 +100,20 @@ export function cmdMetricsDiff(argv: string[], ctx: CmdContext): Promise<number>
   });
 }
 
+/**
+ * The run named, else the newest finished one, said on stderr (stdout keeps the
+ * file paths for scripts) with the newer runs it passed over and why.
+ */
+function runOrLatestFinished(ctx: CmdContext, ref: string | undefined, doing: string): RunRecord {
+  if (ref !== undefined) return findRun(ctx.db, ref);
+  const { run, passedOver } = latestFinishedRun(ctx.db);
+  const named = passedOver.slice(0, 3).map((r) => `${r.id} (${r.status})`);
+  if (passedOver.length > 3) named.push(`${passedOver.length - 3} more`);
+  const skipped = named.length ? `; passed over newer ${named.join(', ')}` : '';
+  (ctx.stderr ?? process.stderr).write(`${doing} run ${run.id} (${run.name}), the newest finished run${skipped}\n`);
+  return run;
+}
+
 const PLOT_USAGE = 'flow plot [RUN | compare [RUN...] [--recipe NAME] [--metric ex|em|rouge]] [--out DIR]';
 
 export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
@@ -120,7 +134,7 @@ export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
     } else {
       if (positionals.length > 1) throw new UsageError('expected one run id');
       if (values.recipe || values.metric) throw new UsageError('--recipe and --metric go with `flow plot compare`');
-      const run = findRun(ctx.db, positionals[0] ?? 'last').id;
+      const run = runOrLatestFinished(ctx, positionals[0], 'plotting').id;
       files = await plotRun(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
     }
     ctx.stdout.write(files.map((f) => `${f}\n`).join(''));
@@ -140,7 +154,7 @@ export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
       return;
     }
     if (positionals.length > 1) throw new UsageError('expected one run id (or --compare A B)');
-    const run = findRun(ctx.db, positionals[0] ?? 'last').id;
+    const run = runOrLatestFinished(ctx, positionals[0], 'reporting').id;
     const { report } = await import('./report.js');
     const files = await report(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
     ctx.stdout.write(`${files.html}\n${files.md}\n`);

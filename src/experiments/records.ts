@@ -84,6 +84,21 @@ export function findRun(db: DB, idOrPrefix: string): RunRecord {
   }
 }
 
+/**
+ * What `flow plot` and `flow report` describe when no run is named: the newest run
+ * that finished (status done), with the newer runs passed over (running, failed,
+ * cancelled, crashed) so the command can say why it did not pick those.
+ */
+export function latestFinishedRun(db: DB): { run: RunRecord; passedOver: RunRecord[] } {
+  const passedOver: RunRecord[] = [];
+  for (const r of latestRuns(db)) {
+    if (r.status === 'done') return { run: r, passedOver };
+    passedOver.push(r);
+  }
+  if (!passedOver.length) throw new ExperimentError('no runs recorded in this cache yet');
+  throw new ExperimentError(`no finished run in this cache (newest: ${passedOver[0]!.id} ${passedOver[0]!.status}); name one to use it anyway`);
+}
+
 /** Runs of a recipe, given by name or by path, oldest first. */
 export function runsOfRecipe(db: DB, recipe: string): RunRecord[] {
   const rows = db

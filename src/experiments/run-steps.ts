@@ -9,12 +9,19 @@ import { selectSteps } from '../graph/select.js';
 import { loadRecipe } from '../recipe/load.js';
 import { expandMatrix } from '../recipe/matrix.js';
 
+export interface RecipeSteps {
+  /** Every step of the recipe as the run's --set values expand it, in graph order. */
+  all: StepInfo[];
+  /** The ids the run's --only/--from/--until selected. */
+  selected: Set<string>;
+}
+
 /**
- * The run's steps, in order, from its recipe and the selection and --set values
- * on its command line; undefined when the recipe cannot be read any more (moved,
- * edited into something invalid): rows then appear as steps start.
+ * The recipe's steps and the run's selection, from its recipe and the selection
+ * and --set values on its command line; undefined when the recipe cannot be read
+ * any more (moved, edited into something invalid).
  */
-export function runSteps(recipeFile: string, argv: string[]): StepInfo[] | undefined {
+export function recipeSteps(recipeFile: string, argv: string[]): RecipeSteps | undefined {
   try {
     const { values } = parseArgs({
       args: argv.slice(1),
@@ -30,12 +37,18 @@ export function runSteps(recipeFile: string, argv: string[]): StepInfo[] | undef
       from: typeof values.from === 'string' ? values.from : undefined,
       until: typeof values.until === 'string' ? values.until : undefined,
     });
-    return ids.map((id) => {
+    const all = graph.order.map((id) => {
       const def = recipe.steps[id]!;
       return { id, type: def.uses ?? 'run', needs: [...(graph.deps.get(id) ?? [])], gpus: def.resources.gpus, variant: def.variant };
     });
+    return { all, selected: new Set(ids) };
   } catch {
     return undefined;
   }
 }
 
+/** The run's steps, in order; undefined when the recipe cannot be read any more: rows then appear as steps start. */
+export function runSteps(recipeFile: string, argv: string[]): StepInfo[] | undefined {
+  const r = recipeSteps(recipeFile, argv);
+  return r?.all.filter((s) => r.selected.has(s.id));
+}
