@@ -117,9 +117,10 @@ def run(p) -> None:
     with p.output("raw").open("w", encoding="utf-8") as f:
         for r, text, sql in zip(records, raw, preds):
             f.write(json.dumps({"db_id": r.get("db_id"), "question": r.get("input"), "raw": text, "sql": sql}) + "\n")
+    # The decoding and clean-up used go under "settings": flow reads the rest as metrics.
     write_json(p.output("metrics"), {"items": len(preds), "predict_seconds": round(elapsed, 2),
                                      "items_per_s": round(len(preds) / max(elapsed, 1e-6), 3),
-                                     "decoding": decoding(w), "clean": w["clean"]})
+                                     "settings": {"decoding": decoding(w), "clean": w["clean"]}})
     events.artifact("predictions", pred_path)
     log(f"predict: {len(preds)} predictions in {elapsed:.1f}s ({'sampled' if w['do_sample'] else 'greedy'}, "
         f"clean: {w['clean']}) -> {pred_path}")

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
 import { compare, formatCompare } from '../src/experiments/compare.js';
 import { metricsDiff } from '../src/experiments/metrics-diff.js';
-import type { DB } from '../src/store/db.js';
-import { sweepStore } from './fixtures/experiments/store.js';
+import { openDb, type DB } from '../src/store/db.js';
+import { recordRun, sweepStore } from './fixtures/experiments/store.js';
 
 let dir: string;
 let db: DB;
@@ -140,7 +140,7 @@ describe('flow compare', () => {
 
 describe('flow metrics diff', () => {
   it('matches steps by id and shows B - A', async () => {
-    const r = await run(cmdMetricsDiff, ['r1-sweep', 'r3-sweep', '--metric', 'ex']);
+    const r = await run(cmdMetricsDiff, ['r1-sweep', 'r3-sweep', '--metric', 'ex', '--all']);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('step metric                                    r1-sweep  r3-sweep    delta');
@@ -149,8 +149,34 @@ describe('flow metrics diff', () => {
     expect(lines).toHaveLength(1 + 15 + 1);
   });
 
+  it('by default only the rows that changed', async () => {
+    const r = await run(cmdMetricsDiff, ['r1-sweep', 'r3-sweep', '--metric', 'ex']);
+    const lines = r.stdout.trim().split('\n');
+    // Only the rank-128 evaluation was re-run, and its ex.hard came out the same; the cached ones are equal.
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 2).join(' '))).toEqual(
+      ['easy', 'medium', 'extra', 'all'].map((lv) => `eval[lora_rank=128,finetuning=lora] ex.${lv}`),
+    );
+    expect(lines).not.toContain('eval[lora_rank=32,finetuning=lora] ex.all        0.6000    0.6000        0');
+  });
+
+  it('one final loss: final_loss, the last logged training loss, and no second name for it', () => {
+    const d = metricsDiff(db, 'r1-sweep', 'r3-sweep');
+    const train = d.rows.filter((r) => r.step === 'train[lora_rank=128,finetuning=lora]');
+    expect(train.map((r) => r.metric)).toEqual(['train_loss', 'final_loss']);
+    const series = db.prepare("SELECT value FROM metrics WHERE exec_id = 'r3-sweep-e2' AND name = 'loss' ORDER BY step").all() as Array<{ value: number }>;
+    expect(train[1]!.b).toBe(series.at(-1)!.value);
+    // python:sft writes final_loss into metrics.json beside the series it logged: still one row.
+    const own = openDb(join(dir, 'sft.db'));
+    for (const id of ['s1', 's2']) {
+      recordRun(own, { id, name: 'sft', startedAt: id === 's1' ? 1 : 2, steps: [{ stepId: 'train', loss: [[1, 2.5], [2, 1.25]], metrics: { train_loss: 1.9, final_loss: 1.25 } }] });
+    }
+    const rows = metricsDiff(own, 's1', 's2').rows;
+    own.close();
+    expect(rows.map((r) => [r.metric, r.a])).toEqual([['train_loss', 1.9], ['final_loss', 1.25]]);
+  });
+
   it('includes the final training loss, from the original execution on a cache hit', () => {
-    const d = metricsDiff(db, 'r1-sweep', 'r3-sweep', 'loss');
+    const d = metricsDiff(db, 'r1-sweep', 'r3-sweep', 'final_loss');
     const byStep = Object.fromEntries(d.rows.map((r) => [r.step, r]));
     // Cached in r3: the same series as r1, so no change.
     expect(byStep['train[lora_rank=32,finetuning=lora]']).toMatchObject({ a: 0.9275, b: 0.9275, delta: 0 });

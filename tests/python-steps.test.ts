@@ -65,7 +65,16 @@ describe('LoRA pipeline', () => {
     expect(last.values?.tokens_per_s).toBeGreaterThan(0);
     const history = JSON.parse(readFileSync(sft.ctx.outputs.loss_history!, 'utf8')) as Array<{ step: number; loss: number }>;
     expect(history.map((h) => h.step)).toEqual([2, 4, 6, 8, 10, 12]);
-    expect(JSON.parse(readFileSync(sft.ctx.outputs.metrics!, 'utf8')).steps).toBe(12);
+    const metrics = JSON.parse(readFileSync(sft.ctx.outputs.metrics!, 'utf8')) as Record<string, unknown>;
+    expect(metrics.steps).toBe(12);
+    // One final loss: metrics.json's final_loss, the loss the progress line ends on and the end of
+    // the series the engine stores (a point wherever the value moves) are all the last logged loss.
+    expect(Object.keys(metrics).filter((k) => /final/.test(k))).toEqual(['final_loss']);
+    expect(metrics.final_loss).toBe(history.at(-1)!.loss);
+    expect(last.values?.loss).toBe(history.at(-1)!.loss);
+    const series: Array<[number, number]> = [];
+    for (const p of sft.progress) if (p.values?.loss !== undefined && p.values.loss !== series.at(-1)?.[1]) series.push([p.current, p.values.loss]);
+    expect(series).toEqual(history.map((h) => [h.step, h.loss]));
     expect(sft.artifacts.map((a) => a.name)).toContain('adapter');
 
     const merge = makeCtx(stepType('python:merge'), { base: model, adapter }, { python });

@@ -74,12 +74,14 @@ describe('flow report', () => {
     expect(files.charts.map((f) => f.slice(join(dir, 'failed').length + 1))).toEqual(['ex-by-hardness.svg', 'ex-by-hardness.png']);
   });
 
-  it('flow report defaults to the latest run and prints the files', async () => {
+  it('flow report defaults to the latest finished run, says which, and prints the files', async () => {
     let stdout = '';
-    const code = await cmdReport([], { db, cacheDir: dir, stdout: { write: (s: string) => (stdout += s) } });
+    let stderr = '';
+    const code = await cmdReport([], { db, cacheDir: dir, stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
     expect(code).toBe(0);
     const out = join(dir, 'reports', 'r3-sweep');
     expect(stdout).toBe(`${join(out, 'report.html')}\n${join(out, 'report.md')}\n`);
+    expect(stderr).toBe('reporting run r3-sweep (sweep), the newest finished run\n');
   });
 
   it('freezes what a run reused: a later run of the same key does not change its cache figures', async () => {

@@ -26,6 +26,7 @@ def make_callback(collator, history: list[dict]):
             self.t0 = time.time()
             self.tok0 = 0
             self.last: dict = {}
+            self.tokens_per_s = 0.0
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0, self.tok0 = time.time(), collator.tokens
@@ -43,12 +44,15 @@ def make_callback(collator, history: list[dict]):
                 self.last["eval_loss"] = float(logs["eval_loss"])
                 history.append({"step": state.global_step, "eval_loss": self.last["eval_loss"]})
                 events.emit("loss", step=state.global_step, eval_loss=self.last["eval_loss"])
-                events.progress(state.global_step, state.max_steps, "step", **self.last)
+            if logs and ("loss" in logs or "eval_loss" in logs):
+                # The Trainer logs after on_step_end: without this the engine's loss series (and the
+                # TUI) would lag one log behind and never see the last loss, the run's final_loss.
+                events.progress(state.global_step, state.max_steps, "step", tokens_per_s=self.tokens_per_s, **self.last)
 
         def on_step_end(self, args, state, control, **kw):
             dt = max(time.time() - self.t0, 1e-6)
-            events.progress(state.global_step, state.max_steps, "step",
-                            tokens_per_s=round((collator.tokens - self.tok0) / dt, 1), **self.last)
+            self.tokens_per_s = round((collator.tokens - self.tok0) / dt, 1)
+            events.progress(state.global_step, state.max_steps, "step", tokens_per_s=self.tokens_per_s, **self.last)
 
         def on_save(self, args, state, control, **kw):
             events.artifact("checkpoint", Path(args.output_dir) / f"checkpoint-{state.global_step}")

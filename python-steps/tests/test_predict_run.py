@@ -51,7 +51,7 @@ def test_greedy_predict_writes_one_line_per_record(tmp_path, tiny_model):
     raw = [json.loads(l) for l in (a / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["db_id"] for r in raw] == ["concert_singer", "concert_singer"]
     metrics = json.loads((a / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["decoding"] == {"do_sample": False, "num_beams": 1} and metrics["clean"] == "sql"
+    assert metrics["settings"] == {"decoding": {"do_sample": False, "num_beams": 1}, "clean": "sql"}
     (tmp_path / "b").mkdir()
     b = predict(tmp_path / "b", tiny_model)
     assert (b / "raw.jsonl").read_text(encoding="utf-8") == (a / "raw.jsonl").read_text(encoding="utf-8")
@@ -62,4 +62,4 @@ def test_dbgpt_hub_clean_up_keeps_the_raw_answer_on_one_line(tmp_path, tiny_mode
     c = predict(tmp_path / "c", tiny_model, clean="dbgpt-hub", do_sample=True, temperature=0.95, top_p=0.7)
     raw = [json.loads(l) for l in (c / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["sql"] for r in raw] == [(r["raw"].replace("\n", " ") or "SELECT") for r in raw]
-    assert json.loads((c / "metrics.json").read_text(encoding="utf-8"))["decoding"]["temperature"] == 0.95
+    assert json.loads((c / "metrics.json").read_text(encoding="utf-8"))["settings"]["decoding"]["temperature"] == 0.95

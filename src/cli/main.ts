@@ -118,7 +118,7 @@ function program(): Command {
         setExit(await (await import('./experiments.js')).cmdExperiments(name, cmd.args, o.cacheDir)),
       );
   passThrough('compare', 'EX/EM by hardness across variants and runs', '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]');
-  passThrough('metrics', 'metric deltas between two runs', 'diff <runA> <runB> [--metric NAME]');
+  passThrough('metrics', 'metric deltas between two runs: the changed rows, or --all', 'diff <runA> <runB> [--all] [--metric NAME] [--format text|md|csv|json]');
   passThrough('plot', 'loss curves and EX bars as SVG and PNG', '<run|compare> [--recipe NAME] [--out DIR]');
   passThrough('report', 'self-contained HTML and markdown report', '[run] [--out DIR]');
 

@@ -83,19 +83,25 @@ export function cmdCompare(argv: string[], ctx: CmdContext): Promise<number> {
   });
 }
 
-const DIFF_USAGE = 'flow metrics diff RUN_A RUN_B [--metric PREFIX] [--format text|md|csv|json]';
+const DIFF_USAGE = 'flow metrics diff RUN_A RUN_B [--all] [--metric PREFIX] [--format text|md|csv|json]';
 
-/** argv: what follows `flow metrics diff`. */
+/** argv: what follows `flow metrics diff`. The rows that changed; --all for every metric. */
 export function cmdMetricsDiff(argv: string[], ctx: CmdContext): Promise<number> {
   return guarded(ctx, DIFF_USAGE, () => {
-    const { values, positionals } = parse(argv, {
-      metric: { type: 'string', short: 'm' },
-      format: { type: 'string', short: 'f' },
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { metric: { type: 'string', short: 'm' }, format: { type: 'string', short: 'f' }, all: { type: 'boolean', short: 'a' } },
+      allowPositionals: true,
+      strict: true,
     });
     if (positionals.length !== 2) throw new UsageError(`expected two run ids, got ${positionals.length}`);
     const format = oneOf('format', values.format, COMPARE_FORMATS, 'text');
-    const diff = metricsDiff(ctx.db, positionals[0]!, positionals[1]!, values.metric);
-    if (diff.rows.length === 0) throw new ExperimentError('neither run recorded any metrics');
+    const diff = metricsDiff(ctx.db, positionals[0]!, positionals[1]!, values.metric, !values.all);
+    if (diff.compared === 0) throw new ExperimentError(values.metric ? `neither run recorded a '${values.metric}' metric` : 'neither run recorded any metrics');
+    if (diff.rows.length === 0 && format === 'text') {
+      ctx.stdout.write(`no metric changed between ${diff.runA} and ${diff.runB} (${diff.compared} compared; --all lists them)\n`);
+      return;
+    }
     ctx.stdout.write(formatDiff(diff, format));
   });
 }

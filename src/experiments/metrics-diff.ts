@@ -1,5 +1,5 @@
-// `flow metrics diff A B`: every recorded metric of two runs side by side,
-// matched by step id (variant included), with B - A.
+// `flow metrics diff A B`: the metrics of two runs side by side, matched by
+// step id (variant included), with B - A: the rows that changed, or all of them.
 
 import { flattenMetrics, type DB } from '../store/db.js';
 import { type ExecRecord, executionsOf, findRun, seriesOf } from './records.js';
@@ -18,14 +18,21 @@ export interface MetricsDiff {
   runA: string;
   runB: string;
   rows: DiffRow[];
+  /** How many metrics both runs were compared on, rows left out as unchanged included. */
+  compared: number;
 }
 
-export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: string): MetricsDiff {
+/** The final training loss's one name, as python:sft writes it into metrics.json. */
+export const FINAL_LOSS = 'final_loss';
+
+/** changedOnly: leave out the rows whose value is the same in both runs. */
+export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: string, changedOnly = false): MetricsDiff {
   const a = findRun(db, runA);
   const b = findRun(db, runB);
   const va = valuesByStep(db, a.id);
   const vb = valuesByStep(db, b.id);
   const rows: DiffRow[] = [];
+  let compared = 0;
   for (const step of union([...va.keys()], [...vb.keys()])) {
     const ma = va.get(step) ?? new Map<string, number>();
     const mb = vb.get(step) ?? new Map<string, number>();
@@ -33,20 +40,28 @@ export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: s
       if (metricPrefix && metric !== metricPrefix && !metric.startsWith(`${metricPrefix}.`)) continue;
       const x = ma.get(metric) ?? null;
       const y = mb.get(metric) ?? null;
+      compared++;
+      if (changedOnly && x === y) continue;
       rows.push({ step, metric, a: x, b: y, delta: x !== null && y !== null ? y - x : null });
     }
   }
-  return { runA: a.id, runB: b.id, rows };
+  return { runA: a.id, runB: b.id, rows, compared };
 }
 
-/** Step id -> metric -> value: the flattened metrics.json plus the last training loss. */
+/**
+ * Step id -> metric -> value: the flattened metrics.json (measurements only, see
+ * flattenMetrics). A step that logged a training loss but wrote no final_loss
+ * (a user's own script reporting progress) gets its last logged loss under that name.
+ */
 function valuesByStep(db: DB, runId: string): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
   for (const e of executionsOf(db, runId)) {
     if (e.status !== 'done' && e.status !== 'cached') continue;
     const values = new Map(flattenMetrics(e.metrics ?? {}));
-    const loss = lastOf(db, e, 'loss');
-    if (loss !== null) values.set('loss.final', loss);
+    if (!values.has(FINAL_LOSS)) {
+      const loss = lastOf(db, e, 'loss');
+      if (loss !== null) values.set(FINAL_LOSS, loss);
+    }
     if (values.size) out.set(e.stepId, values);
   }
   return out;
