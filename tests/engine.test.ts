@@ -304,9 +304,10 @@ describe('inspection commands', () => {
     expect(second.code).toBe(0);
 
     const status = await s.flow(['status']);
-    expect(status.stdout.split('\n')[0]).toMatch(new RegExp(`^${runIdOf(second.events)}\\s+chain\\s+done .* 3 ran, 1 cached$`));
+    expect(status.stdout.split('\n')[0]).toMatch(/^RUN\s+RECIPE\s+STATUS\s+TIME\s+RAN\s+CACHED\s+FAILED$/);
+    expect(status.stdout.split('\n')[1]).toMatch(new RegExp(`^${runIdOf(second.events)}\\s+chain\\s+done .* 3\\s+1\\s+0$`));
     const one = await s.flow(['status', runIdOf(first.events)]);
-    expect(one.stdout).toMatch(/\n {2}a\s+done/);
+    expect(one.stdout).toMatch(/\nSTEP\s+STATUS\s+TIME\s+KEY\na\s+done/);
 
     const log = await s.flow(['log', 'last', 'b']);
     expect(log.stdout).toBe('');
@@ -314,7 +315,7 @@ describe('inspection commands', () => {
     await s.flow(['run', 'r2.yml', '--ui', 'json']);
     expect((await s.flow(['log', 'last', 'b'])).stdout).toBe('logged-line');
 
-    const dag = await s.flow(['dag', 'r.yml']);
+    const dag = await s.flow(['dag', 'r.yml', '--format', 'mermaid']);
     expect(dag.stdout).toContain('graph TD');
     expect(dag.stdout).toContain('s0 --> s1');
     const dot = await s.flow(['dag', 'r.yml', '--format', 'dot']);

@@ -82,7 +82,7 @@ function program(): Command {
     .action(async (o) => setExit(await (await import('./inspect.js')).cmdStatus(undefined, o)));
 
   cacheDir(p.command('log').argument('<run>', 'a run id, a unique prefix, or "last"').argument('<step>'))
-    .description("print a step execution's log")
+    .description("print a step execution's log, or why the step did not run (exit 1)")
     .action(async (run: string, step: string, o) => setExit(await (await import('./inspect.js')).cmdLog(run, step, o)));
 
   cacheDir(p.command('gc'))
@@ -119,8 +119,8 @@ function program(): Command {
       );
   passThrough('compare', 'EX/EM by hardness across variants and runs', '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]');
   passThrough('metrics', 'metric deltas between two runs: the changed rows, or --all', 'diff <runA> <runB> [--all] [--metric NAME] [--format text|md|csv|json]');
-  passThrough('plot', 'loss curves and EX bars as SVG and PNG', '<run|compare> [--recipe NAME] [--out DIR]');
-  passThrough('report', 'self-contained HTML and markdown report', '[run] [--out DIR]');
+  passThrough('plot', 'loss curves and EX bars as SVG and PNG (default: the newest finished run)', '[run|compare] [--recipe NAME] [--out DIR]');
+  passThrough('report', 'self-contained HTML and markdown report (default: the newest finished run)', '[run] [--out DIR]');
 
   for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return p;
