@@ -287,13 +287,13 @@ export class SlurmExecutor implements Executor {
       `--chdir=${spec.cwd}`,
       `--output=${join(dir, 'stdout')}`,
       `--error=${join(dir, 'stderr')}`,
-      ...sbatchOptions(this.settings, spec.resources),
+      // A job Slurm would requeue after a node failure or a preemption would start over unseen;
+      // flow reports the failure instead and the next run resubmits (training resumes from its
+      // checkpoint). Before the recipe's options, so that extra: ['--requeue'] wins.
+      '--no-requeue',
       // One launcher per node: the job's tasks are its nodes, each with all of its node's CPUs asked for.
       ...(perNode(spec) ? ['--ntasks-per-node=1'] : []),
-      // A job Slurm would requeue after a node failure would start over unseen; flow reports the
-      // failure instead and the next run resubmits (training resumes from its checkpoint). extra
-      // (--requeue) may say otherwise.
-      '--no-requeue',
+      ...sbatchOptions(this.settings, spec.resources),
       script,
     ];
     // The job inherits this environment (sbatch's default --export=ALL). Slurm hands out GPUs itself.
