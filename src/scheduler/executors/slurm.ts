@@ -92,7 +92,7 @@ function perNode(spec: ProcessSpec): boolean {
  * exit status. A multi-node launcher (perNode) runs through srun, one copy per node, each told the
  * node count, its node's rank and the first node's name, where they rendezvous.
  */
-export function jobScript(spec: ProcessSpec, exit: string): string {
+function jobScript(spec: ProcessSpec, exit: string): string {
   const command = [spec.file, ...spec.args].map(shq).join(' ');
   const run = perNode(spec)
     ? [
