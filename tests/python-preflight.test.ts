@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { gpuPreflight, launchArgs } from '../src/python/step-types.js';
 import { cudaPresent } from '../src/python/gpu.js';
-import { stepType } from './python-helpers.js';
+import { makeCtx, stepType } from './python-helpers.js';
 
 const saved = process.env.FLOW_ASSUME_GPU;
 afterEach(() => {
@@ -59,5 +59,19 @@ describe('launchers', () => {
     const acc = launchArgs('/s/sft.py', '/w/p.json', { type: 'accelerate', nproc_per_node: 2 }, []);
     expect(acc).toContain('--num_processes=2');
     expect(acc).toContain('--multi_gpu');
+  });
+
+  it('leaves torchrun\'s node count, rank and rendezvous address to the executor when resources.nodes > 1', () => {
+    expect(launchArgs('/s/sft.py', '/w/p.json', { type: 'torchrun', nproc_per_node: 4, master_port: 29400, nnodes: 1 }, [], 2)).toEqual([
+      '-m', 'torch.distributed.run', '--nproc_per_node=4', '--master_port=29400', '/s/sft.py', '--params', '/w/p.json',
+    ]);
+  });
+
+  it('a torchrun step over 2 nodes on the local executor fails with one line saying why, before starting anything', async () => {
+    const r = makeCtx(stepType('python:sft'), { model: '/nonexistent', train_file: '/nonexistent', launcher: { type: 'torchrun', nproc_per_node: 1 } }, { python: 'python3' });
+    r.ctx.resources = { gpus: 0, nodes: 2 };
+    await expect(stepType('python:sft').run(r.ctx)).rejects.toThrow(/needs 2 nodes \(resources\.nodes\), and the local executor runs on this machine only: run it with --executor slurm/);
+    // Nothing ran: the one line of the log is flow's.
+    expect(r.logs).toEqual([expect.stringMatching(/^flow: needs 2 nodes/)]);
   });
 });

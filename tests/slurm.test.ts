@@ -2,7 +2,8 @@
 // tests/helpers/slurm-cluster.ts): the real CLI, real sbatch/squeue/scancel,
 // real SQLite records. Nothing is mocked.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chalk } from 'chalk';
@@ -10,7 +11,7 @@ import type { EngineEvent } from '../src/events.js';
 import { RunState } from '../src/reporters/tui/state.js';
 import { stepRowText } from '../src/reporters/tui/step-row.js';
 import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
-import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
+import { startSlurmCluster, URGENT, type SlurmCluster } from './helpers/slurm-cluster.js';
 
 let cluster: SlurmCluster | undefined;
 let skip = '';
@@ -209,6 +210,62 @@ steps:
     expect(s.executions(runIdOf(r.events))).toEqual({ train: 'failed' });
     expect(r.events.some((e) => e.type === 'step-done')).toBe(false);
   }, 180_000);
+
+  // A job that dies under Slurm's hand: the step fails with Slurm's reason, nothing is committed,
+  // and the next run submits it again and finishes it. The recipe keeps its progress outside the
+  // work dir, as a training step keeps its checkpoints: the second attempt picks up from the first.
+  const interruptions = [
+    {
+      what: 'its node fails',
+      error: /lost its node: NODE_FAIL.*job \d+/,
+      state: 'NODE_FAIL',
+      interrupt: (_jobId: string, node: string) => cluster!.cli('scontrol', ['update', `nodename=${node}`, 'state=down', 'reason=flow-test']),
+    },
+    {
+      what: 'a job of a higher partition preempts it',
+      error: /was preempted: PREEMPTED.*job \d+/,
+      state: 'PREEMPTED',
+      interrupt: (_jobId: string, node: string) => cluster!.cli('sbatch', ['--parsable', '-p', URGENT, '--exclusive', '-w', node, '--output=/dev/null', '--wrap', 'sleep 1']),
+    },
+  ];
+  for (const c of interruptions) {
+    it(`a job is failed with Slurm's reason when ${c.what}; nothing is committed; the next run finishes it`, async (t) => {
+      if (skip) return t.skip(skip);
+      const s = sandbox();
+      const progress = join(s.dir, 'progress');
+      s.write('i.yml', `name: interrupted\nexecutor: slurm\nsteps:\n  train:\n    run: echo "$SLURM_JOB_ID" >> ${progress}; if [ $(wc -l < ${progress}) -lt 2 ]; then sleep 300; fi; echo "finished by $SLURM_JOB_ID" > m.txt\n    outputs: { m: m.txt }\n`);
+      const first = startRun(s, ['i.yml']);
+      const running = (await first.waitFor((e) => e.type === 'step-state' && e.state === 'RUNNING')) as StateEvent;
+      const node = jobInfo(running.jobId!).NodeList!;
+      c.interrupt(running.jobId!, node);
+      expect((await first.child).exitCode).toBe(1);
+      const failed = first.events.find((e) => e.type === 'step-failed');
+      expect(failed && failed.type === 'step-failed' && failed.error).toMatch(c.error);
+      expect(states(first.events).at(-1)).toMatchObject({ state: c.state, jobId: running.jobId });
+      expect(s.executions(runIdOf(first.events))).toEqual({ train: 'failed' });
+      expect(first.events.some((e) => e.type === 'step-done')).toBe(false);
+      const plan = first.events.find((e) => e.type === 'plan') as Extract<EngineEvent, { type: 'plan' }>;
+      expect(existsSync(join(s.cache, 'steps', plan.steps[0]!.key!))).toBe(false);
+
+      // The node comes back (ReturnToService=2 returns it as soon as its slurmd answers; resume if not).
+      for (const end = Date.now() + 30_000; !/^(idle|mix)/.test(cluster!.cli('sinfo', ['-h', '-n', node, '-p', cluster!.partition, '-o', '%T']).trim()); ) {
+        if (Date.now() > end) throw new Error(`node ${node} did not come back`);
+        try {
+          cluster!.cli('scontrol', ['update', `nodename=${node}`, 'state=resume']);
+        } catch {
+          // Already on its way back.
+        }
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const second = await s.flow(['run', 'i.yml', '--ui', 'json']);
+      expect(second.code, second.stderr).toBe(0);
+      const [again] = jobIds(second.events);
+      expect(again).not.toBe(running.jobId);
+      const done = second.events.find((e) => e.type === 'step-done');
+      expect(done && done.type === 'step-done' && readFileSync(done.outputs.m!, 'utf8')).toBe(`finished by ${again}\n`);
+      expect(readFileSync(progress, 'utf8')).toBe(`${running.jobId}\n${again}\n`);
+    }, 120_000);
+  }
 
   it('--executor slurm without sbatch: one line, exit 2', async () => {
     const s = sandbox();

@@ -116,8 +116,13 @@ export function readManifest(file: string): PythonStepManifest {
   return m;
 }
 
-/** The command line for a step: the script alone, or under its launcher (always `python -m`, see env.ts). */
-export function launchArgs(script: string, paramsFile: string, launcher: Launcher | undefined, gpus: number[]): string[] {
+/**
+ * The command line for a step: the script alone, or under its launcher (always `python -m`, see env.ts).
+ * `nodes` > 1 (resources.nodes) under torchrun: the executor starts one torchrun per node and tells each
+ * its node count, rank and the first node's address (ProcessSpec.perNode), so those options stay off
+ * the command line, where torchrun would let them override what the executor says.
+ */
+export function launchArgs(script: string, paramsFile: string, launcher: Launcher | undefined, gpus: number[], nodes = 1): string[] {
   const tail = [script, '--params', paramsFile];
   const l = launcher ?? { type: 'none' };
   const n = l.nproc_per_node ?? 1;
@@ -130,6 +135,7 @@ export function launchArgs(script: string, paramsFile: string, launcher: Launche
     case 'none':
       return tail;
     case 'torchrun':
+      if (nodes > 1) return ['-m', 'torch.distributed.run', `--nproc_per_node=${n}`, `--master_port=${port}`, ...extra, ...tail];
       return ['-m', 'torch.distributed.run', `--nproc_per_node=${n}`, `--nnodes=${nn}`, `--node_rank=${rank}`,
         `--master_addr=${addr}`, `--master_port=${port}`, ...extra, ...tail];
     case 'deepspeed':
@@ -236,12 +242,17 @@ function makeStepType(root: string, file: string): StepType {
       await writeFile(paramsFile, JSON.stringify(params, null, 2));
       const launcher = ctx.with.launcher as Launcher | undefined;
       const launched = launcher !== undefined && launcher.type !== 'none';
+      const nodes = ctx.resources?.nodes ?? 1;
       const eventsFile = join(ctx.workDir, 'flow-events.jsonl');
       const env: Record<string, string> = {
         HF_HUB_OFFLINE: '1',
         TRANSFORMERS_OFFLINE: '1',
         HF_HUB_DISABLE_TELEMETRY: '1',
         TOKENIZERS_PARALLELISM: 'false',
+        // Python's per-process string-hash salt decides the order of sets, and sets reach saved files
+        // (PEFT writes target_modules: all-linear as a list(set)): a fixed one makes the same inputs give
+        // the same bytes in every run, on any executor.
+        PYTHONHASHSEED: '0',
         // DeepSpeed (and its launcher) on a machine without CUDA: its CPU accelerator, over gloo.
         ...(cudaPresent(ctx.env) ? {} : { DS_ACCELERATOR: 'cpu' }),
         ...ctx.env,
@@ -255,12 +266,13 @@ function makeStepType(root: string, file: string): StepType {
       const stderrTail: string[] = [];
       const result = await ctx.exec({
         file: python,
-        args: launchArgs(join(ctx.root, PY_DIR, script), paramsFile, launcher, ctx.gpus),
+        args: launchArgs(join(ctx.root, PY_DIR, script), paramsFile, launcher, ctx.gpus, nodes),
         cwd: ctx.workDir,
         env,
         eventsFile,
         // A direct launch may use a pipe (fd 3) where the executor is local.
         eventsFd: !launched,
+        perNode: launcher?.type === 'torchrun' && nodes > 1,
         resources: ctx.resources ?? { gpus: ctx.gpus.length },
         name: { runId: ctx.runId, stepId: ctx.stepId },
         signal: ctx.signal,

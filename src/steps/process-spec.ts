@@ -29,6 +29,13 @@ export interface ProcessSpec {
   eventsFile?: string;
   /** Local only: extra pipe fd 3 for events; non-local executors must use eventsFile instead. */
   eventsFd?: boolean;
+  /**
+   * A launcher (torchrun) to start once on each of resources.nodes nodes instead of once per job. The
+   * executor gives every copy NNODES, NODE_RANK (0-based) and MASTER_ADDR (the allocation's first
+   * node), under torchrun's own names as well (PET_NNODES, PET_NODE_RANK, PET_MASTER_ADDR: what it
+   * reads for the options its command line leaves out). Only an executor that spans nodes can.
+   */
+  perNode?: boolean;
   /** Resources for schedulers (sbatch): from the step's `resources:`. */
   resources?: ProcessResources;
   /** Human-readable job name parts: run id and step id. */

@@ -1,10 +1,11 @@
-// A real single-node Slurm cluster for tests: munged, slurmctld and slurmd
+// A real Slurm cluster on this one machine for tests: munged, slurmctld and slurmd
 // from the Debian packages (slurm-wlm, munge), configured in a scratch folder
 // with a generated slurm.conf and stopped by pid afterwards. Clients (sbatch,
 // squeue, ...) find it through SLURM_CONF, which start() puts in process.env
 // so that flow and everything it spawns talks to this cluster.
 //
 //   const c = await startSlurmCluster();      // { skip: 'why' } where it cannot run
+//   const c2 = await startSlurmCluster({ nodes: 2 });   // two slurmd on this one machine
 //   ...
 //   await c.stop();
 //
@@ -12,7 +13,7 @@
 // CI=true it throws instead, because CI must run the cluster tests.
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,12 +21,17 @@ export interface SlurmCluster {
   dir: string;
   conf: string;
   partition: string;
-  /** Fake GPUs (GRES gpu) the node offers. */
+  /** The node names. */
+  nodes: string[];
+  /** Fake GPUs (GRES gpu) each node offers. */
   gpus: number;
   /** Runs a Slurm client command against this cluster and returns its stdout. */
   cli(cmd: string, args: string[]): string;
   stop(): Promise<void>;
 }
+
+/** The partition whose jobs preempt those of the default one. */
+export const URGENT = 'urgent';
 
 const BINARIES = ['munged', 'mungekey', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'scontrol', 'sinfo'];
 
@@ -64,16 +70,21 @@ async function stopDaemon(p: ChildProcess): Promise<void> {
 }
 
 /** Node line of slurm.conf with the machine's real CPU layout and memory, as slurmd itself detects it. */
-function nodeLine(name: string, gpus: number): string {
+function nodeLine(name: string, gpus: number, port?: number): string {
   const detected = execFileSync(which('slurmd') ? 'slurmd' : '/usr/sbin/slurmd', ['-C'], { encoding: 'utf8', env: { ...process.env, PATH: `/usr/sbin:${process.env.PATH}` } });
   const first = detected.split('\n')[0]!.trim();
   const fields = first
     .split(/\s+/)
     .filter((f) => /^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore|RealMemory)=/.test(f));
-  return `NodeName=${name} NodeAddr=127.0.0.1 ${fields.join(' ')} Gres=gpu:${gpus} State=UNKNOWN`;
+  // Several slurmd on one machine: each its own port (Debian's slurmd is built with multiple-slurmd support).
+  return `NodeName=${name} NodeAddr=127.0.0.1 ${port ? `Port=${port} ` : ''}${fields.join(' ')} Gres=gpu:${gpus} State=UNKNOWN`;
 }
 
-export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string }> {
+/**
+ * nodes: 2 runs a second slurmd on this machine as node "localhost", beside the one named after the host:
+ * both names resolve here, which a multi-node job's rendezvous (at its first node's name) needs.
+ */
+export async function startSlurmCluster(opts: { nodes?: 1 | 2 } = {}): Promise<SlurmCluster | { skip: string }> {
   const why = whyNoCluster();
   if (why) {
     if (process.env.CI === 'true') throw new Error(`${why} (CI=true: the cluster tests must run)`);
@@ -81,19 +92,20 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
   }
   const dir = mkdtempSync(join(tmpdir(), 'flow-slurm-'));
   const conf = join(dir, 'slurm.conf');
-  const node = hostname().split('.')[0]!;
+  const host = hostname().split('.')[0]!;
+  const nodes = opts.nodes === 2 ? [host === 'localhost' ? '127.0.0.1' : host, 'localhost'] : [host];
   const gpus = 4;
   const partition = 'debug';
   // A port pair of our own, so two clusters (two test files) on one machine do not meet.
   const port = 20000 + Math.floor(Math.random() * 20000);
-  for (const d of ['state', 'spool']) mkdirSync(join(dir, d));
+  for (const d of ['state', ...nodes.map((n) => `spool-${n}`)]) mkdirSync(join(dir, d));
   const env = { ...process.env, SLURM_CONF: conf, PATH: `/usr/sbin:/sbin:${process.env.PATH ?? '/usr/bin:/bin'}` };
 
   writeFileSync(
     conf,
     [
       'ClusterName=flowtest',
-      `SlurmctldHost=${node}(127.0.0.1)`,
+      `SlurmctldHost=${host}(127.0.0.1)`,
       `SlurmctldPort=${port}`,
       `SlurmdPort=${port + 1}`,
       'AuthType=auth/munge',
@@ -102,11 +114,11 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
       'SlurmUser=root',
       'SlurmdUser=root',
       `StateSaveLocation=${join(dir, 'state')}`,
-      `SlurmdSpoolDir=${join(dir, 'spool')}`,
+      `SlurmdSpoolDir=${join(dir, 'spool-%n')}`,
       `SlurmctldPidFile=${join(dir, 'slurmctld.pid')}`,
-      `SlurmdPidFile=${join(dir, 'slurmd.pid')}`,
+      `SlurmdPidFile=${join(dir, 'slurmd-%n.pid')}`,
       `SlurmctldLogFile=${join(dir, 'slurmctld.log')}`,
-      `SlurmdLogFile=${join(dir, 'slurmd.log')}`,
+      `SlurmdLogFile=${join(dir, 'slurmd-%n.log')}`,
       'ProctrackType=proctrack/linuxproc',
       'TaskPlugin=task/none',
       'SelectType=select/cons_tres',
@@ -119,6 +131,9 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
       'MpiDefault=none',
       'ReturnToService=2',
       'SchedulerType=sched/backfill',
+      // A higher partition's job preempts: requeued where the job allows it, else cancelled (PREEMPTED).
+      'PreemptType=preempt/partition_prio',
+      'PreemptMode=REQUEUE',
       // The main scheduling pass every second (default 60 s): a job queued behind another starts at once.
       'SchedulerParameters=sched_interval=1',
       // Finished jobs stay visible to scontrol/squeue for 5 minutes (there is no accounting).
@@ -129,15 +144,17 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
       'InactiveLimit=0',
       'Waittime=0',
       'SlurmdTimeout=60',
-      nodeLine(node, gpus),
+      ...nodes.map((n, i) => nodeLine(n, gpus, nodes.length > 1 ? port + 2 + i : undefined)),
       // Four jobs may share a core: a 2-core test machine still runs a matrix of 4 at once.
-      `PartitionName=${partition} Nodes=${node} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4`,
+      `PartitionName=${partition} Nodes=${nodes.join(',')} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4 PriorityTier=1`,
+      // A job here takes its node from the jobs of the default partition (preemption tests).
+      `PartitionName=${URGENT} Nodes=${nodes.join(',')} MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=2`,
       '',
     ].join('\n'),
   );
   // slurmd drops GPUs without device files; empty files stand in for /dev/nvidia0..3.
   for (let i = 0; i < gpus; i++) writeFileSync(join(dir, `gpu${i}`), '');
-  writeFileSync(join(dir, 'gres.conf'), `NodeName=${node} Name=gpu File=${join(dir, `gpu[0-${gpus - 1}]`)}\n`);
+  writeFileSync(join(dir, 'gres.conf'), nodes.map((n) => `NodeName=${n} Name=gpu File=${join(dir, `gpu[0-${gpus - 1}]`)}\n`).join(''));
 
   const key = join(dir, 'munge.key');
   execFileSync('mungekey', ['--create', '--keyfile', key], { env });
@@ -151,7 +168,8 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
     try {
       // Jobs first, so that no slurmstepd or job process outlives the cluster.
       if (procs.every(alive)) {
-        execFileSync('scancel', ['--partition', partition], { env, stdio: 'ignore' });
+        const ids = execFileSync('squeue', ['-h', '-o', '%i'], { env, encoding: 'utf8' }).split('\n').filter(Boolean);
+        if (ids.length) execFileSync('scancel', ids, { env, stdio: 'ignore' });
         const until = Date.now() + 15000;
         while (Date.now() < until && execFileSync('squeue', ['-h', '-o', '%i'], { env, encoding: 'utf8' }).trim()) await delay(200);
       }
@@ -174,23 +192,24 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
     );
     await waitFor(() => existsSync(join(dir, 'munge.sock')), 10000, 'munged did not create its socket', dir);
     procs.push(daemon('slurmctld', ['-D', '-i', '-f', conf], env));
-    procs.push(daemon('slurmd', ['-D', '-f', conf, '-N', node], env));
+    for (const n of nodes) procs.push(daemon('slurmd', ['-D', '-f', conf, '-N', n], env));
     const cli = (cmd: string, args: string[]) => execFileSync(cmd, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     await waitFor(
       () => {
         if (!procs.every(alive)) throw new Error(`a Slurm daemon exited during start-up; logs in ${dir}:\n${tail(dir)}`);
         try {
-          return /^idle/.test(cli('sinfo', ['-h', '-N', '-o', '%T']).trim());
+          const states = cli('sinfo', ['-h', '-N', '-p', partition, '-o', '%T']).trim().split('\n');
+          return states.length === nodes.length && states.every((st) => /^idle/.test(st));
         } catch {
           return false;
         }
       },
       30000,
-      'the Slurm node did not become idle',
+      'the Slurm nodes did not become idle',
       dir,
     );
     process.env.SLURM_CONF = conf;
-    return { dir, conf, partition, gpus, cli, stop };
+    return { dir, conf, partition, nodes, gpus, cli, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -198,7 +217,7 @@ export async function startSlurmCluster(): Promise<SlurmCluster | { skip: string
 }
 
 function tail(dir: string): string {
-  return ['munged.log', 'slurmctld.log', 'slurmd.log']
+  return ['munged.log', 'slurmctld.log', ...readdirSync(dir).filter((f) => /^slurmd-.*\.log$/.test(f))]
     .map((f) => {
       try {
         return `--- ${f}\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-15).join('\n')}`;

@@ -11,6 +11,13 @@ import type { Executor, ProcessOutcome, ProcessSpec } from '../../steps/process-
 export const LOCAL = 'local';
 
 async function execLocal(spec: ProcessSpec): Promise<ProcessOutcome> {
+  const nodes = spec.resources?.nodes ?? 1;
+  if (spec.perNode && nodes > 1) {
+    // One torchrun here would wait forever for the other nodes' ranks.
+    const detail = `needs ${nodes} nodes (resources.nodes), and the local executor runs on this machine only: run it with --executor slurm`;
+    spec.onLine(`flow: ${detail}`, 'stderr');
+    return { exitCode: null, signal: null, cancelled: false, reason: 'unsupported', detail };
+  }
   const useFd = Boolean(spec.eventsFd && spec.onEvent);
   const env = { ...spec.env };
   if (useFd) {

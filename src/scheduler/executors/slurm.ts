@@ -82,6 +82,40 @@ function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A launcher to run once per node of a multi-node job (ProcessSpec.perNode). */
+function perNode(spec: ProcessSpec): boolean {
+  return Boolean(spec.perNode && (spec.resources?.nodes ?? 1) > 1);
+}
+
+/**
+ * The job's batch script: runs the step's command in its work dir and, as its last act, writes the
+ * exit status. A multi-node launcher (perNode) runs through srun, one copy per node, each told the
+ * node count, its node's rank and the first node's name, where they rendezvous.
+ */
+function jobScript(spec: ProcessSpec, exit: string): string {
+  const command = [spec.file, ...spec.args].map(shq).join(' ');
+  const run = perNode(spec)
+    ? [
+        '# One copy per node, rendezvousing at the first node of the allocation.',
+        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        'export MASTER_ADDR NNODES=$SLURM_JOB_NUM_NODES PET_MASTER_ADDR=$MASTER_ADDR PET_NNODES=$SLURM_JOB_NUM_NODES',
+        // srun (Slurm 22.05) does not take --cpus-per-task over from the batch job: say it again.
+        `srun --nodes=$SLURM_JOB_NUM_NODES --ntasks=$SLURM_JOB_NUM_NODES --ntasks-per-node=1${spec.resources?.cpus ? ` --cpus-per-task=${spec.resources.cpus}` : ''} --kill-on-bad-exit=1 \\`,
+        `  bash -c 'export NODE_RANK=$SLURM_NODEID PET_NODE_RANK=$SLURM_NODEID; exec "$@"' flow-node ${command} </dev/null`,
+      ]
+    : [`${command} </dev/null`];
+  return [
+    '#!/bin/bash',
+    '# Written by flow: runs one step and records its exit status as its last act.',
+    `cd ${shq(spec.cwd)} || exit 1`,
+    ...run,
+    'code=$?',
+    `printf '%s\\n' "$code" > ${shq(`${exit}.tmp`)} && mv ${shq(`${exit}.tmp`)} ${shq(exit)}`,
+    'exit $code',
+    '',
+  ].join('\n');
+}
+
 /** Job names: flow-<run>-<step>-<key prefix>; the key prefix is what adoption looks for. */
 export function jobNameOf(runId: string, stepId: string, key: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9._=+-]/g, '_');
@@ -245,21 +279,7 @@ export class SlurmExecutor implements Executor {
     const dir = join(spec.cwd, JOB_DIR);
     await mkdir(dir, { recursive: true });
     const script = join(dir, 'job.sh');
-    const exit = join(dir, 'exit');
-    await writeFile(
-      script,
-      [
-        '#!/bin/bash',
-        '# Written by flow: runs one step and records its exit status as its last act.',
-        `cd ${shq(spec.cwd)} || exit 1`,
-        `${[spec.file, ...spec.args].map(shq).join(' ')} </dev/null`,
-        'code=$?',
-        `printf '%s\\n' "$code" > ${shq(`${exit}.tmp`)} && mv ${shq(`${exit}.tmp`)} ${shq(exit)}`,
-        'exit $code',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
+    await writeFile(script, jobScript(spec, join(dir, 'exit')), { mode: 0o755 });
     const jobName = jobNameOf(spec.name.runId, spec.name.stepId, key || spec.name.stepId);
     const args = [
       '--parsable',
@@ -267,6 +287,12 @@ export class SlurmExecutor implements Executor {
       `--chdir=${spec.cwd}`,
       `--output=${join(dir, 'stdout')}`,
       `--error=${join(dir, 'stderr')}`,
+      // A job Slurm would requeue after a node failure or a preemption would start over unseen;
+      // flow reports the failure instead and the next run resubmits (training resumes from its
+      // checkpoint). Before the recipe's options, so that extra: ['--requeue'] wins.
+      '--no-requeue',
+      // One launcher per node: the job's tasks are its nodes, each with all of its node's CPUs asked for.
+      ...(perNode(spec) ? ['--ntasks-per-node=1'] : []),
       ...sbatchOptions(this.settings, spec.resources),
       script,
     ];
