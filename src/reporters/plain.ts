@@ -6,6 +6,8 @@ import type { EngineEvent, Reporter } from '../events.js';
 import { formatDuration, formatNumber, hardnessTable, summaryLines } from './format.js';
 import { stepLabels } from './tui/names.js';
 
+const PROGRESS_EVERY_MS = 5000;
+
 export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
   const out = opts.out ?? process.stdout;
   const c = new Chalk({ level: opts.color ? 1 : 0 });
@@ -21,8 +23,11 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
     if (lines && !tables.get(step)?.published) tables.set(step, { title: 'accuracy by hardness', lines, published: false });
   };
   let labels = new Map<string, string>();
-  // Progress is printed at each tenth of the way, so a CI log shows a long step moving without flooding.
+  // Progress is printed at each tenth of the way, and at most once per PROGRESS_EVERY_MS of a
+  // step (counted from its start, by event time): a CI log shows a long step moving, and a step
+  // of a few seconds, whose done line comes next anyway, prints none.
   const lastTenth = new Map<string, number>();
+  const lastPrinted = new Map<string, number>();
 
   return {
     onEvent(e: EngineEvent) {
@@ -37,14 +42,16 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           fromMetrics(e.step, e.metrics);
           break;
         case 'step-start':
+          lastPrinted.set(e.step, e.time);
           w(`${c.cyan('▶')} ${pad(e.step)} ${c.cyan('running')}${e.gpus.length ? ` on GPU ${e.gpus.join(',')}` : ''}${e.reasons.length ? c.dim(` — ${e.reasons.join('; ')}`) : ''}`);
           break;
         case 'step-progress': {
           const p = e.progress;
           if (!p.total) break;
           const tenth = Math.floor((10 * p.current) / p.total);
-          if (tenth <= (lastTenth.get(e.step) ?? 0)) break;
+          if (tenth <= (lastTenth.get(e.step) ?? 0) || e.time - (lastPrinted.get(e.step) ?? 0) < PROGRESS_EVERY_MS) break;
           lastTenth.set(e.step, tenth);
+          lastPrinted.set(e.step, e.time);
           const values = Object.entries(p.values ?? {})
             .map(([k, v]) => `${k} ${formatNumber(v)}`)
             .join(', ');
