@@ -65,6 +65,31 @@ describe('preflight', () => {
     ]);
   });
 
+  it('a sweep names a shared missing input once, and a matrix value without a --set that cannot change it', async () => {
+    const s = sandbox();
+    const recipe = s.write('m.yml', `name: sweep
+params:
+  model: /models/none
+  lr: 1
+matrix:
+  lr: [1, 2]
+steps:
+  train:
+    uses: python:sft
+    with:
+      model: \${params.model}
+      train_file: t-\${params.lr}.json
+      learning_rate: \${params.lr}
+`);
+    const r = await s.flow(['plan', recipe], { env: cpuOnly });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      'error: m.yml:11:14: steps.train[lr=1].with.model: input not found: /models/none (set it with --set model=PATH)',
+      `error: m.yml:12:19: steps.train[lr=1].with.train_file: input not found: ${join(s.dir, 't-1.json')}`,
+      `error: m.yml:12:19: steps.train[lr=2].with.train_file: input not found: ${join(s.dir, 't-2.json')}`,
+    ]);
+  });
+
   it('the --set it names fixes that line, and the others remain', async () => {
     const s = sandbox();
     const recipe = s.write('r.yml', RECIPE);

@@ -8,7 +8,7 @@ import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint
 import type { Entry } from '../cache/store.js';
 import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
-import { RecipeError, setHint, throwAll, UsageError } from '../recipe/errors.js';
+import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../recipe/errors.js';
 import { getPath } from '../recipe/fields.js';
 import type { Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
@@ -106,7 +106,12 @@ async function preflight(
       problems.push(e);
     }
   }
-  throwAll(problems);
+  // A sweep's variants of one step share their inputs: one line per place and problem, not per variant.
+  const seen = new Set<string>();
+  throwAll(problems.flatMap(recipeErrorList).filter((e) => {
+    const key = `${e.pos?.file}:${e.pos?.line}:${e.pos?.col} ${e.message}`;
+    return !seen.has(key) && seen.add(key);
+  }));
   return locals;
 }
 
