@@ -97,7 +97,6 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
             w(c.bold(`${labels.get(step) ?? step}: ${table.title}`));
             for (const line of table.lines) w(`  ${line}`);
           }
-          if (tables.size) w('');
           w(colour(`run ${e.status} in ${formatDuration(e.durationMs)}: ${parts.join(', ')}${e.savedMs ? `; cache saved ${formatDuration(e.savedMs)}` : ''}`));
           break;
         }
