@@ -17,6 +17,8 @@ HARMLESS_WARNINGS = [
     (UserWarning, r"OMP_NUM_THREADS/MKL_NUM_THREADS unset"),
     # peft, when modules_to_save trains a tied embedding: merge.py saves such a model untied.
     (UserWarning, r"Model has `tie_word_embeddings=True` and a tied layer is part of the adapter"),
+    # peft's merge_and_unload untying them; merge.py says so in one line of its own.
+    (UserWarning, r"Input and output embeddings are no longer tied after merging"),
 ]
 
 # DeepSpeed log lines: AutoTP explaining how it shards a tied lm_head / embedding.
