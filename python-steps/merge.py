@@ -9,17 +9,26 @@ from flow_runtime import UserError, events, log, main, write_json
 from flow_runtime.modeling import adapter_is_seq2seq, attach_adapter, auto_class, dtype_of
 
 
-def untie_if_diverged(model) -> None:
+def _configs(model):
+    return [c for c in (model.config, getattr(model.config, "text_config", None)) if c is not None]
+
+
+def ties_embeddings(model) -> bool:
+    return any(getattr(c, "tie_word_embeddings", False) for c in _configs(model))
+
+
+def untie_if_diverged(model, was_tied: bool) -> None:
     """An adapter that trained embed_tokens / lm_head (modules_to_save) leaves two
     different matrices where the base model tied one; saved as tied, the loaded
-    model would silently use one for both and differ from base + adapter."""
+    model would silently use one for both and differ from base + adapter. (peft
+    unties the config itself, with a warning flow_runtime.quiet silences: this line
+    says it once, in flow's words.)"""
     inp, out = model.get_input_embeddings(), model.get_output_embeddings()
-    if inp is None or out is None or inp.weight is out.weight:
+    if not was_tied or inp is None or out is None or inp.weight is out.weight:
         return
-    for cfg in (model.config, getattr(model.config, "text_config", None)):
-        if cfg is not None and getattr(cfg, "tie_word_embeddings", False):
-            cfg.tie_word_embeddings = False
-            log("merge: the adapter trained the embeddings apart from lm_head; saving them untied")
+    for cfg in _configs(model):
+        cfg.tie_word_embeddings = False
+    log("merge: the adapter trained the embeddings apart from lm_head; saving them untied")
 
 
 def run(p) -> None:
@@ -31,8 +40,9 @@ def run(p) -> None:
         raise UserError(f"with.adapter: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
     base = w["base"]
     model = auto_class(adapter_is_seq2seq(str(adapter))).from_pretrained(base, dtype=dtype_of(w["dtype"]))
+    was_tied = ties_embeddings(model)
     model = attach_adapter(model, str(adapter)).merge_and_unload()
-    untie_if_diverged(model)
+    untie_if_diverged(model, was_tied)
     out = p.output("model")
     model.save_pretrained(str(out), safe_serialization=True)
     # The adapter folder carries the tokenizer the adapter was trained with.

@@ -20,8 +20,9 @@ describe('GPU preflight', () => {
       launcher: { type: 'deepspeed', nproc_per_node: 2 },
     });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^python:sft: fp16: true needs a CUDA GPU/);
-    expect(errors[0]).toMatch(/FLOW_ASSUME_GPU=1/);
+    expect(errors[0]!.field).toBe('fp16');
+    expect(errors[0]!.message).toMatch(/^python:sft: fp16: true needs a CUDA GPU/);
+    expect(errors[0]!.message).toMatch(/FLOW_ASSUME_GPU=1/);
   });
 
   it('lets CPU-capable settings through', async () => {
@@ -36,7 +37,7 @@ describe('GPU preflight', () => {
     expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', launcher: { type: 'torchrun', nproc_per_node: 2 } })).toEqual([]);
     expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'hf' })).toEqual([]);
     expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'vllm' })).toEqual([
-      expect.stringMatching(/^python:predict: engine: vllm needs a CUDA GPU/),
+      { field: 'engine', message: expect.stringMatching(/^python:predict: engine: vllm needs a CUDA GPU/) },
     ]);
   });
 

@@ -4,8 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
+import { createPlainReporter } from '../src/reporters/plain.js';
+import type { EngineEvent } from '../src/events.js';
 import { ROOT, runIdOf, sandbox } from './engine/cli.js';
 import { testPython } from './python-helpers.js';
+
+/** The lines `--ui plain` prints for a run: the plain reporter fed the run's own events. */
+function plainLines(events: EngineEvent[]): string[] {
+  const lines: string[] = [];
+  const out = { write: (s: string) => (lines.push(...s.split('\n').slice(0, -1)), true) } as unknown as NodeJS.WritableStream;
+  const reporter = createPlainReporter({ color: false, out });
+  for (const e of events) reporter.onEvent(e);
+  return lines;
+}
 
 let python: string;
 beforeAll(async () => {
@@ -32,6 +43,18 @@ it('runs the quickstart recipe cold, prints real EX/EM, and re-runs warm from th
   // The training loss history was recorded for plots.
   const progress = cold.events.filter((e) => e.type === 'step-progress' && e.step === 'train');
   expect(progress.length).toBeGreaterThan(5);
+
+  // In plain mode (CI, a pipe) the cold run prints at most 45 lines, all of them meaningful: no
+  // line twice, no library noise (Python's echo of the warning call, the Trainer's raw dicts).
+  // The cold run above is --ui json for its events; plain mode is the same events through the
+  // plain reporter, plus whatever the run wrote on stderr.
+  const printed = [...plainLines(cold.events), ...cold.stderr.split('\n').filter(Boolean)];
+  const listing = printed.join('\n');
+  expect(printed.length, listing).toBeLessThanOrEqual(45);
+  const text = printed.filter((l) => l.trim() !== '');
+  expect(text.filter((l, i) => text.indexOf(l) !== i), listing).toEqual([]);
+  expect(listing).not.toMatch(/warnings\.warn\(|\{'loss': /);
+  expect(listing).toMatch(/^eval: accuracy by hardness$/m);
 
   const warm = await s.flow(['run', recipe, '--ui', 'plain'], { env });
   expect(warm.code).toBe(0);

@@ -29,7 +29,7 @@ describe('seed recipes', () => {
   it('qwen3-full-tp.yml fails at plan time without CUDA for what needs it: vLLM', async () => {
     const r = await sandbox().flow(['plan', join(ROOT, 'recipes', 'qwen3-full-tp.yml')], { env: cpuOnly });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: .*recipes\/qwen3-full-tp\.yml:\d+:\d+: steps\.predict: python:predict: engine: vllm needs a CUDA GPU/);
+    expect(r.stderr).toMatch(/^error: .*recipes\/qwen3-full-tp\.yml:\d+:\d+: steps\.predict\.with\.engine: python:predict: engine: vllm needs a CUDA GPU/);
   });
 });
 

@@ -25,7 +25,9 @@ describe('spider-sft', () => {
     const dev = JSON.parse(readFileSync(outputs!.dev!, 'utf8'));
     expect(train).toHaveLength(177);
     expect(dev).toHaveLength(58);
-    expect(Object.keys(dev[0]).sort()).toEqual(['db_id', 'history', 'input', 'instruction', 'output']);
+    // Dev records carry the question as written too (sql-eval's `questions`); train records do not need it.
+    expect(Object.keys(dev[0]).sort()).toEqual(['db_id', 'history', 'input', 'instruction', 'output', 'question']);
+    expect(Object.keys(train[0]).sort()).toEqual(['db_id', 'history', 'input', 'instruction', 'output']);
     expect(dev[0].instruction).toBe(
       'I want you to act as a SQL terminal in front of an example database, you need only to return the sql command to me.Below is an instruction that describes a task, Write a response that appropriately completes the request.\n"\n##Instruction:\n' +
         'concert_singer contains tables such as stadium, singer, concert, singer_in_concert. ' +
@@ -40,6 +42,7 @@ describe('spider-sft', () => {
     const source = JSON.parse(readFileSync(join(MINI, 'dev.json'), 'utf8'));
     expect(dev[0].input).toBe(`###Input:\n${source[0].question}\n\n###Response:`);
     expect(dev.map((d: { output: string }) => d.output)).toEqual(source.map((d: { query: string }) => d.query));
+    expect(dev.map((d: { question: string }) => d.question)).toEqual(source.map((d: { question: string }) => d.question));
     expect(JSON.parse(readFileSync(outputs!.dataset_info!, 'utf8')).spider_train).toEqual({
       file_name: 'train.json',
       columns: { prompt: 'instruction', query: 'input', response: 'output', history: 'history' },

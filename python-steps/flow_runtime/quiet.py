@@ -15,6 +15,10 @@ HARMLESS_WARNINGS = [
     (FutureWarning, r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated"),
     # accelerate on CPU ranks, announcing the thread count it picked.
     (UserWarning, r"OMP_NUM_THREADS/MKL_NUM_THREADS unset"),
+    # peft, when modules_to_save trains a tied embedding: merge.py saves such a model untied.
+    (UserWarning, r"Model has `tie_word_embeddings=True` and a tied layer is part of the adapter"),
+    # peft's merge_and_unload untying them; merge.py says so in one line of its own.
+    (UserWarning, r"Input and output embeddings are no longer tied after merging"),
 ]
 
 # DeepSpeed log lines: AutoTP explaining how it shards a tied lm_head / embedding.
@@ -27,9 +31,16 @@ class _DropHarmless(logging.Filter):
         return not any(s in msg for s in HARMLESS_LOG_LINES)
 
 
+def _one_line(message, category, filename, lineno, line=None) -> str:
+    # Python's default echoes the source line that called warnings.warn ("  warnings.warn(msg)")
+    # on a second line: it tells a user nothing the file:line before it does not.
+    return f"{filename}:{lineno}: {category.__name__}: {message}\n"
+
+
 def install() -> None:
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    warnings.formatwarning = _one_line
     # Per-tensor "Loading weights" bars: progress reaches the engine as events.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.getLogger("DeepSpeed").addFilter(_DropHarmless())

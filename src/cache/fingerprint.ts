@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { RecipeError } from '../recipe/errors.js';
+import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { getPath, stepFields } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
@@ -72,7 +72,14 @@ export async function localFingerprint(
   type: StepType,
   impl: Record<string, string>,
   files: FileStates,
+  /** Only check that the inputs exist (a plan that already failed): no digest is worth its reading. */
+  checkOnly = false,
 ): Promise<Omit<Fingerprint, 'upstream'>> {
+  const digest = async (abs: string) => {
+    if (!checkOnly) return (await files.digest(abs)).digest;
+    if (!existsSync(abs)) throw new Error(`not found: ${abs}`);
+    return '';
+  };
   const fields = stepFields(step);
   const params: Record<string, unknown> = {};
   const env: Record<string, string | null> = {};
@@ -81,19 +88,25 @@ export async function localFingerprint(
     if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? ref.default ?? null;
   }
   const inputs: Record<string, string> = {};
+  // Every missing input is reported, not only the first: a recipe moved to a new machine
+  // usually lacks several (the model, the data), and each costs the user one more attempt.
+  const missing: RecipeError[] = [];
   const resolvedWith = resolveWith(recipe, step, () => undefined);
   for (const field of type.inputs) {
     const value = getPath(resolvedWith, field);
+    const raw = getPath(step.with, field);
     // An upstream output is tracked by its content digest in `upstream`, not here.
-    if (typeof value !== 'string' || value === '' || hasStepRef(getPath(step.with, field))) continue;
+    if (typeof value !== 'string' || value === '' || hasStepRef(raw)) continue;
     const abs = resolve(recipe.dir, value);
     try {
-      inputs[`with.${field}`] = (await files.digest(abs)).digest;
+      inputs[`with.${field}`] = await digest(abs);
     } catch {
-      throw new RecipeError(
-        `input not found: ${abs}`,
-        recipe.positions.get(`steps.${step.baseId}.with.${field}`) ?? step.pos,
-        `steps.${step.id}.with.${field}`,
+      missing.push(
+        new RecipeError(
+          `input not found: ${abs}${setHint(raw, 'PATH')}`,
+          recipe.positions.get(`steps.${step.baseId}.with.${field}`) ?? step.pos,
+          `steps.${step.id}.with.${field}`,
+        ),
       );
     }
   }
@@ -102,14 +115,15 @@ export async function localFingerprint(
     const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
     if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
-      if (!matches.length) throw new RecipeError(`no file matches ${p}`, at, `steps.${step.id}.inputs.${i}`);
-      for (const m of matches.sort()) inputs[`inputs.${relative(recipe.dir, m)}`] = (await files.digest(m)).digest;
+      if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+      for (const m of matches.sort()) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
     } else {
       const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
-      if (!existsSync(abs)) throw new RecipeError(`input not found: ${abs}`, at, `steps.${step.id}.inputs.${i}`);
-      inputs[`inputs.${p}`] = (await files.digest(abs)).digest;
+      if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+      else inputs[`inputs.${p}`] = await digest(abs);
     }
   }
+  throwAll(missing);
   return { v: FINGERPRINT_VERSION, type: type.name, impl, fields, params, env, inputs };
 }
 

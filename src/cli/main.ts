@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { RecipeError, UsageError } from '../recipe/errors.js';
+import { RecipeError, recipeErrorList, UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 import { isDamage } from '../store/damage.js';
 import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
@@ -162,7 +162,7 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof RecipeError) {
-      process.stderr.write(`error: ${e.format()}\n`);
+      for (const one of recipeErrorList(e)) process.stderr.write(`error: ${one.format()}\n`);
       process.exitCode = EXIT.usage;
     } else if (isDamage(e)) {
       process.stderr.write(`error: the cache database is damaged (${(e as Error).message}); run \`flow doctor --rebuild\`\n`);

@@ -6,7 +6,7 @@ import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
 import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
 import { EXIT, list } from './args.js';
-import { errorEventOf } from './error-event.js';
+import { errorEventsOf } from './error-event.js';
 import { createStepRegistry } from './registry.js';
 
 interface SelectionFlags {
@@ -71,8 +71,7 @@ export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Pro
     return await runCommand(file, o, ui, fullArgv);
   } catch (e) {
     // A bad recipe or bad arguments: in the JSON stream too, then the usual one line on stderr.
-    const event = ui === 'json' ? errorEventOf(e) : undefined;
-    if (event) process.stdout.write(`${JSON.stringify(event)}\n`);
+    if (ui === 'json') for (const event of errorEventsOf(e)) process.stdout.write(`${JSON.stringify(event)}\n`);
     throw e;
   }
 }

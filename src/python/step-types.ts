@@ -13,7 +13,7 @@ import { pythonRuntime } from './runtime-identity.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StepError, type JsonSchema, type StepRunContext, type StepType } from '../steps/types.js';
+import { StepError, type JsonSchema, type PreflightProblem, type StepRunContext, type StepType } from '../steps/types.js';
 import { ensurePythonEnv } from './env.js';
 import { cudaPresent, gpuCapabilities, NVIDIA_PROC } from './gpu.js';
 
@@ -76,10 +76,10 @@ function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
   return undefined;
 }
 
-/** Plan-time errors for GPU-only options on a machine without CUDA (or a GPU too old for them).
+/** Plan-time problems of GPU-only options on a machine without CUDA (or a GPU too old for them).
  * The step's runtime applies the same manifest rules again with torch (flow_runtime/runtime.py). */
-export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): string[] {
-  const errors: string[] = [];
+export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
   const cuda = cudaPresent(env);
   for (const rule of rules) {
     const v = ruleMatches(rule, w);
@@ -87,17 +87,19 @@ export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, u
     const option = `${rule.field}: ${typeof v === 'string' ? v : JSON.stringify(v)}`;
     if (!cuda && rule.cpu_ok) continue;
     if (!cuda) {
-      errors.push(
-        `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
+      problems.push({
+        field: rule.field,
+        message:
+          `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
           `(no ${NVIDIA_PROC}; set FLOW_ASSUME_GPU=1 if it does)`,
-      );
+      });
     } else if (rule.capability !== undefined) {
       const caps = gpuCapabilities();
       const low = caps.filter((c) => c < rule.capability!);
-      if (low.length) errors.push(`${name}: ${option}: ${rule.why}; this machine has compute capability ${low.join(', ')}`);
+      if (low.length) problems.push({ field: rule.field, message: `${name}: ${option}: ${rule.why}; this machine has compute capability ${low.join(', ')}` });
     }
   }
-  return errors;
+  return problems;
 }
 
 export function readManifest(file: string): PythonStepManifest {

@@ -3,8 +3,10 @@
 
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
-import type { SummaryTable } from '../events.js';
 import { formatDuration, formatNumber, hardnessTable, summaryLines } from './format.js';
+import { stepLabels } from './tui/names.js';
+
+const PROGRESS_EVERY_MS = 5000;
 
 export function createPlainReporter(opts: { color: boolean; out?: NodeJS.WritableStream; logs?: boolean }): Reporter {
   const out = opts.out ?? process.stdout;
@@ -12,32 +14,44 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
   const w = (s: string) => out.write(`${s}\n`);
   let width = 8;
   const pad = (id: string) => id.padEnd(width);
-  let evalMetrics: Record<string, unknown> | undefined;
-  // A table a step published (step-summary) wins over one read from an eval step's metrics.
-  let published: SummaryTable | undefined;
-  // Progress is printed at each tenth of the way, so a CI log shows a long step moving without flooding.
+  // Every step's table, in the order they finished, shown at the end labelled by step and variant.
+  // A table a step published (step-summary) wins over one read from an eval step's metrics
+  // (a cached eval step publishes nothing; its metrics.json has the same figures).
+  const tables = new Map<string, { title: string; lines: string[]; published: boolean }>();
+  const fromMetrics = (step: string, metrics: Record<string, unknown> | undefined) => {
+    const lines = hardnessTable(metrics);
+    if (lines && !tables.get(step)?.published) tables.set(step, { title: 'accuracy by hardness', lines, published: false });
+  };
+  let labels = new Map<string, string>();
+  // Progress is printed at each tenth of the way, and at most once per PROGRESS_EVERY_MS of a
+  // step (counted from its start, by event time): a CI log shows a long step moving, and a step
+  // of a few seconds, whose done line comes next anyway, prints none.
   const lastTenth = new Map<string, number>();
+  const lastPrinted = new Map<string, number>();
 
   return {
     onEvent(e: EngineEvent) {
       switch (e.type) {
         case 'run-start':
           width = Math.max(8, ...e.steps.map((s) => s.id.length));
+          labels = stepLabels(e.steps);
           w(c.bold(`flow: ${e.name} — run ${e.runId}, ${e.steps.length} step${e.steps.length === 1 ? '' : 's'}`));
           break;
         case 'step-cached':
           w(`${c.dim('·')} ${pad(e.step)} ${c.dim(`cached (saves ${formatDuration(e.savedMs)})`)}`);
-          if (hardnessTable(e.metrics)) evalMetrics = e.metrics;
+          fromMetrics(e.step, e.metrics);
           break;
         case 'step-start':
+          lastPrinted.set(e.step, e.time);
           w(`${c.cyan('▶')} ${pad(e.step)} ${c.cyan('running')}${e.gpus.length ? ` on GPU ${e.gpus.join(',')}` : ''}${e.reasons.length ? c.dim(` — ${e.reasons.join('; ')}`) : ''}`);
           break;
         case 'step-progress': {
           const p = e.progress;
           if (!p.total) break;
           const tenth = Math.floor((10 * p.current) / p.total);
-          if (tenth <= (lastTenth.get(e.step) ?? 0)) break;
+          if (tenth <= (lastTenth.get(e.step) ?? 0) || e.time - (lastPrinted.get(e.step) ?? 0) < PROGRESS_EVERY_MS) break;
           lastTenth.set(e.step, tenth);
+          lastPrinted.set(e.step, e.time);
           const values = Object.entries(p.values ?? {})
             .map(([k, v]) => `${k} ${formatNumber(v)}`)
             .join(', ');
@@ -49,7 +63,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           break;
         case 'step-done':
           w(`${c.green('✓')} ${pad(e.step)} ${c.green('done')} in ${formatDuration(e.durationMs)}`);
-          if (hardnessTable(e.metrics)) evalMetrics = e.metrics;
+          fromMetrics(e.step, e.metrics);
           break;
         case 'step-failed':
           w(`${c.red('✗')} ${pad(e.step)} ${c.red('failed')}: ${e.error}${e.logPath ? c.dim(` (log: ${e.logPath})`) : ''}`);
@@ -61,7 +75,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           w(`${c.dim('-')} ${pad(e.step)} ${c.dim(`skipped: ${e.reason}`)}`);
           break;
         case 'step-summary':
-          published = e.table;
+          tables.set(e.step, { title: e.table.title, lines: summaryLines(e.table), published: true });
           break;
         case 'step-state':
           w(`${c.dim(`  ${pad(e.step)} │`)} ${c.dim(`${e.executor}${e.jobId ? ` job ${e.jobId}` : ''}: ${e.state}${e.detail ? ` (${e.detail})` : ''}`)}`);
@@ -78,11 +92,10 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           if (n.skipped) parts.push(`${n.skipped} skipped`);
           if (n.cancelled) parts.push(`${n.cancelled} cancelled`);
           const colour = e.status === 'done' ? c.green : e.status === 'failed' ? c.red : c.yellow;
-          const table = published ? summaryLines(published) : hardnessTable(evalMetrics);
-          if (table) {
+          for (const [step, table] of tables) {
             w('');
-            for (const line of table) w(`  ${line}`);
-            w('');
+            w(c.bold(`${labels.get(step) ?? step}: ${table.title}`));
+            for (const line of table.lines) w(`  ${line}`);
           }
           w(colour(`run ${e.status} in ${formatDuration(e.durationMs)}: ${parts.join(', ')}${e.savedMs ? `; cache saved ${formatDuration(e.savedMs)}` : ''}`));
           break;

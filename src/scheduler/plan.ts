@@ -8,7 +8,8 @@ import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint
 import type { Entry } from '../cache/store.js';
 import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
-import { RecipeError, UsageError } from '../recipe/errors.js';
+import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../recipe/errors.js';
+import { getPath } from '../recipe/fields.js';
 import type { Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
 import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
@@ -51,12 +52,12 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
   const { recipe, graph } = analysis;
   const selected = new Set(selectSteps(recipe, graph, opts));
   const forced = new Set(opts.forceAll ? graph.order : opts.force?.length ? resolveNames(recipe, opts.force, '--force') : []);
-  await preflight(recipe, analysis.steps, selected);
   const impl = implDigestsOnce(ws, stepSettings(recipe, ws));
+  const locals = await preflight(recipe, graph, analysis.steps, selected, impl, ws);
   const steps = new Map<string, PlannedStep>();
   for (const id of graph.order) {
     const p = analysis.steps.get(id)!;
-    const local = await localFingerprint(recipe, p.def, p.type, await impl(p.type), ws.files);
+    const local = locals.get(id)!;
     const upstream = upstreamDigests(p.def, (d) => steps.get(d)!.entry);
     const fingerprint = upstream ? { ...local, upstream } : undefined;
     const key = fingerprint ? keyOf(fingerprint) : undefined;
@@ -71,16 +72,47 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
   return { recipe, graph, steps, involved };
 }
 
-/** Steps whose implementation can't run on this machine fail now, not an hour in. */
-async function preflight(recipe: Recipe, prepared: Map<string, PreparedStep>, selected: Set<string>): Promise<void> {
-  for (const id of selected) {
+/**
+ * What can be known before anything runs, for every step: its fingerprint's local part
+ * (which reads every input), and, for selected steps, whether this machine can run its
+ * options (GPU-only ones). Every problem is collected and thrown together, so one attempt
+ * lists them all; nothing has run yet.
+ */
+async function preflight(
+  recipe: Recipe,
+  graph: Graph,
+  prepared: Map<string, PreparedStep>,
+  selected: Set<string>,
+  impl: (type: StepType) => Promise<Record<string, string>>,
+  ws: Workspace,
+): Promise<Map<string, Omit<Fingerprint, 'upstream'>>> {
+  const problems: RecipeError[] = [];
+  const locals = new Map<string, Omit<Fingerprint, 'upstream'>>();
+  // What this machine cannot run comes first: no input path fixes it.
+  for (const id of graph.order) {
     const p = prepared.get(id)!;
-    if (!p.type.preflight) continue;
-    const problems = await p.type.preflight(p.with);
-    if (problems.length) {
-      throw new RecipeError(problems[0]!, recipe.positions.get(`steps.${p.def.baseId}.with`) ?? p.def.pos, `steps.${id}`);
+    if (!selected.has(id) || !p.type.preflight) continue;
+    for (const { field, message } of await p.type.preflight(p.with)) {
+      const at = recipe.positions.get(`steps.${p.def.baseId}.with.${field}`) ?? recipe.positions.get(`steps.${p.def.baseId}.with`) ?? p.def.pos;
+      problems.push(new RecipeError(`${message}${setHint(getPath(p.def.with, field), 'VALUE')}`, at, `steps.${id}.with.${field}`));
     }
   }
+  for (const id of graph.order) {
+    const p = prepared.get(id)!;
+    try {
+      locals.set(id, await localFingerprint(recipe, p.def, p.type, await impl(p.type), ws.files, problems.length > 0));
+    } catch (e) {
+      if (!(e instanceof RecipeError)) throw e;
+      problems.push(e);
+    }
+  }
+  // A sweep's variants of one step share their inputs: one line per place and problem, not per variant.
+  const seen = new Set<string>();
+  throwAll(problems.flatMap(recipeErrorList).filter((e) => {
+    const key = `${e.pos?.file}:${e.pos?.line}:${e.pos?.col} ${e.message}`;
+    return !seen.has(key) && seen.add(key);
+  }));
+  return locals;
 }
 
 /** Implementation digests (sources and runtime), computed once per step type. */

@@ -81,10 +81,10 @@ export interface StepType {
   /** Files or folders, relative to the repository root, whose content is the implementation version. */
   sources: string[];
   /**
-   * Checks that need the machine, not only the schema (e.g. qlora without CUDA).
-   * Runs at plan time; returns error messages naming the option.
+   * Checks that need the machine, not only the schema (e.g. fp16 without CUDA).
+   * Runs at plan time; returns every problem, each naming the `with:` option it is about.
    */
-  preflight?(w: Record<string, unknown>): string[] | Promise<string[]>;
+  preflight?(w: Record<string, unknown>): PreflightProblem[] | Promise<PreflightProblem[]>;
   /**
    * What runs the step's code beyond its sources (the Python interpreter and its installed
    * packages, the SQLite library): name -> identity. It enters the implementation digest, so a
@@ -94,6 +94,12 @@ export interface StepType {
   run(ctx: StepRunContext): Promise<void>;
 }
 
+
+/** A plan-time problem of a step on this machine: `field` (dotted, in `with:`) names the option to change. */
+export interface PreflightProblem {
+  field: string;
+  message: string;
+}
 
 /** Thrown by a step for a user-facing failure (bad input): printed without a stack trace. */
 export class StepError extends Error {

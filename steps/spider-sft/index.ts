@@ -133,7 +133,9 @@ const step: StepType = {
 
     const trainRecords = train.map(toRecord);
     ctx.progress({ current: train.length, total: train.length + dev.length, unit: 'items' });
-    const devRecords = dev.map(toRecord);
+    // Dev records also carry Spider's question as written (beside the prompt built from it), so
+    // an evaluation can show it: sql-eval's `questions` input reads it, item by item.
+    const devRecords = dev.map((x) => ({ ...toRecord(x), question: x.question }));
     const columns = { prompt: 'instruction', query: 'input', response: 'output', history: 'history' };
     const datasetInfo = {
       spider_train: { file_name: 'train.json', columns },

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { StepError } from '../../src/steps/types.js';
 import type { PartialScores } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
-import { readGold, readPredictions, readTables } from './inputs.js';
+import { readGold, readPredictions, readQuestions, readTables } from './inputs.js';
 import { parseSpiderSql } from './parse.js';
 import { schemaFromSqlite, schemaFromTables } from './schema.js';
 import { WorkerPool, type ItemOutcome } from './worker-pool.js';
@@ -23,6 +23,8 @@ export interface EvalOptions {
   gold: string;
   dbDir: string;
   tables: string;
+  /** Optional: each item's question (JSON array or JSONL with "question"), recorded in results. */
+  questions?: string;
   etype: Etype;
   plugValue: boolean;
   keepDistinct: boolean;
@@ -38,6 +40,8 @@ export interface EvalOptions {
 export interface ItemResult {
   index: number;
   db_id: string;
+  /** The natural-language question, when a questions file was given. */
+  question?: string;
   hardness: Hardness;
   /** null where not evaluated (etype, or the database is missing). */
   ex: number | null;
@@ -89,6 +93,7 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
   const gold = readGold(o.gold);
   const preds = readPredictions(o.predictions, gold.length);
   const tables = readTables(o.tables);
+  const questions = o.questions ? readQuestions(o.questions, gold, o.gold) : undefined;
   if (preds.length > gold.length) {
     throw new StepError(
       `sql-eval: ${o.predictions} has ${preds.length} predictions but ${o.gold} has ${gold.length} items; they must align line by line`,
@@ -132,6 +137,7 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
     const item: ItemResult = {
       index,
       db_id: g.db,
+      ...(questions ? { question: questions[index]! } : {}),
       hardness: m?.hardness ?? hardnessHere(g, hasDb),
       ex: null,
       em: null,

@@ -26,6 +26,10 @@ const step: StepType = {
       gold: { type: 'string', description: 'Gold file, "SQL<TAB>db_id" per line' },
       db_dir: { type: 'string', description: 'Folder holding <db_id>/<db_id>.sqlite' },
       tables: { type: 'string', description: "Spider's tables.json" },
+      questions: {
+        type: 'string',
+        description: 'Optional: the question of each gold item, in gold order (spider-sft\'s dev output, or Spider\'s dev.json); recorded in results.jsonl and shown in reports',
+      },
       etype: { enum: ['all', 'exec', 'match'], default: 'all' },
       plug_value: { type: 'boolean', default: false },
       keep_distinct: { type: 'boolean', default: false },
@@ -42,7 +46,7 @@ const step: StepType = {
     chart: 'accuracy-by-hardness.svg',
     chart_png: 'accuracy-by-hardness.png',
   },
-  inputs: ['predictions', 'gold', 'db_dir', 'tables'],
+  inputs: ['predictions', 'gold', 'db_dir', 'tables', 'questions'],
   // Execution results depend on the SQLite library that runs the queries, not only on this code.
   async runtime() {
     const { default: Database } = await import('better-sqlite3');
@@ -68,6 +72,7 @@ const step: StepType = {
       gold: w.gold as string,
       dbDir: w.db_dir as string,
       tables: w.tables as string,
+      questions: w.questions as string | undefined,
       etype: (w.etype as Etype | undefined) ?? 'all',
       plugValue: (w.plug_value as boolean | undefined) ?? false,
       keepDistinct: (w.keep_distinct as boolean | undefined) ?? false,

@@ -61,6 +61,36 @@ export function readPredictions(file: string, expected: number): string[] {
   });
 }
 
+/**
+ * Questions, one per gold item in gold order: a JSON array or JSONL of records with a
+ * `question` string. spider-sft's dev output and Spider's own dev.json both are. A
+ * record's `db_id`, when it has one, must be its gold item's: that catches a file that
+ * does not line up with the gold (another split, another limit) instead of showing
+ * each wrong item beside someone else's question.
+ */
+export function readQuestions(file: string, gold: GoldItem[], goldFile: string): string[] {
+  const text = read(file, 'questions file');
+  let records: unknown[];
+  try {
+    records = text.trimStart().startsWith('[')
+      ? (JSON.parse(text) as unknown[])
+      : text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
+  } catch (e) {
+    throw new StepError(`sql-eval: ${file}: invalid JSON (${(e as Error).message})`);
+  }
+  if (records.length !== gold.length) {
+    throw new StepError(`sql-eval: ${file} has ${records.length} questions but ${goldFile} has ${gold.length} items; they must align item by item`);
+  }
+  return records.map((r, i) => {
+    const rec = (r ?? {}) as { question?: unknown; db_id?: unknown };
+    if (typeof rec.question !== 'string') throw new StepError(`sql-eval: ${file}: item ${i}: field "question" must be a string`);
+    if (typeof rec.db_id === 'string' && rec.db_id !== gold[i]!.db) {
+      throw new StepError(`sql-eval: ${file}: item ${i} is about database "${rec.db_id}" but ${goldFile}:${gold[i]!.line} is about "${gold[i]!.db}"; the files do not line up`);
+    }
+    return rec.question;
+  });
+}
+
 export function readTables(file: string): Map<string, TablesEntry> {
   let data: unknown;
   try {
