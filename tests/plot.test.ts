@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
-import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart, hardnessBarsSpec, renderChart } from '../src/charts/charts.js';
+import { hardnessBarsChart, hardnessBarsSvg } from '../src/charts/bars.js';
+import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE } from '../src/charts/png.js';
 import { cmdPlot } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';
@@ -66,17 +67,15 @@ describe('plots', () => {
   });
 
   it('a 0 reads 0.000 over an empty bar, a missing value n/a with no bar', async () => {
-    const { svg } = await renderChart(
-      hardnessBarsSpec(
-        [
-          { group: 'A', hardness: 'easy', value: 0, count: 4 },
-          { group: 'A', hardness: 'all', value: 0.5, count: 12 },
-          { group: 'B', hardness: 'easy', value: null, count: 4 },
-          { group: 'B', hardness: 'all', value: 0.25, count: 12 },
-        ],
-        'EX by hardness',
-        'EX',
-      ),
+    const svg = hardnessBarsSvg(
+      [
+        { group: 'A', hardness: 'easy', value: 0, count: 4 },
+        { group: 'A', hardness: 'all', value: 0.5, count: 12 },
+        { group: 'B', hardness: 'easy', value: null, count: 4 },
+        { group: 'B', hardness: 'all', value: 0.25, count: 12 },
+      ],
+      'EX by hardness',
+      'EX',
     );
     expect(svg).toContain('>0.000</text>');
     expect(svg).toContain('>n/a</text>');
@@ -103,12 +102,12 @@ describe('plots', () => {
   });
 
   it('renders the sql-eval bar chart from one metrics.json', async () => {
-    const { svg, png } = await hardnessBarsChart(evalMetrics([0.9, 0.7, 0.5, 0.3, 0.65], [0.8, 0.6, 0.4, 0.2, 0.55]));
+    const { svg, png } = hardnessBarsChart(evalMetrics([0.9, 0.7, 0.5, 0.3, 0.65], [0.8, 0.6, 0.4, 0.2, 0.55]));
     expect(pngSize(png)).toEqual(EXPECTED);
     expect(svg).toContain('>EX</text>');
     expect(svg).toContain('>EM</text>');
     expect(svg.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(10);
-    await expect(hardnessBarsChart({ count: { all: 3 } })).rejects.toThrow('metrics have no ex or em accuracies');
+    expect(() => hardnessBarsChart({ count: { all: 3 } })).toThrow('metrics have no ex or em accuracies');
   });
 
   it('flow plot prints the files it wrote and explains when there is nothing to plot', async () => {
