@@ -22,6 +22,20 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const INLINE = new Set(['yaml', 'commander', 'tinyglobby']);
 const outdir = join(root, 'dist', 'bundle');
 
+/**
+ * yaml's ES module build instead of its CommonJS one, which Node's exports condition picks: the
+ * same code (its warnings go to console.warn rather than process.emitWarning, and it ignores the
+ * LOG_TOKENS/LOG_STREAM debugging variables), but esbuild hoists ES modules into one scope and
+ * drops what flow never calls, where CommonJS keeps 74 module wrappers: 289 KB -> 225 KB, about
+ * 5% off a cached `flow plan` (paired runs, twice).
+ */
+const yamlAsEsm = {
+  name: 'yaml-as-esm',
+  setup(b) {
+    b.onResolve({ filter: /^yaml$/ }, () => ({ path: join(root, 'node_modules', 'yaml', 'browser', 'dist', 'index.js') }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -39,4 +53,5 @@ await build({
   // Inlined CommonJS (commander) calls require() for Node's built-ins.
   banner: { js: "import { createRequire as __flowRequire } from 'node:module'; const require = __flowRequire(import.meta.url);" },
   logLevel: 'warning',
+  plugins: [yamlAsEsm],
 });

@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
 import { hardnessBarsChart, hardnessBarsSvg } from '../src/charts/bars.js';
@@ -108,6 +110,21 @@ describe('plots', () => {
     expect(svg).toContain('>EM</text>');
     expect(svg.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(10);
     expect(() => hardnessBarsChart({ count: { all: 3 } })).toThrow('metrics have no ex or em accuracies');
+  });
+
+  it('the bar chart, drawn by every sql-eval step, loads no Vega', () => {
+    // Compiled JS (built by the test setup) in a fresh process, with a resolve hook that logs every module.
+    const hook = join(dir, 'log-loads.mjs');
+    writeFileSync(hook, "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
+    const reg = join(dir, 'register.mjs');
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hook).href)});\n`);
+    const bars = pathToFileURL(resolve(import.meta.dirname, '../dist/src/charts/bars.js')).href;
+    const script = `const m = await import(${JSON.stringify(bars)}); if (m.hardnessBarsChart({ ex: { all: 0.5 } }).png.length < 1000) process.exit(3);`;
+    const r = spawnSync(process.execPath, ['--import', reg, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOAD '));
+    expect(loaded.some((l) => l.endsWith('/charts/bars.js'))).toBe(true);
+    expect(loaded.filter((l) => /\/vega/.test(l))).toEqual([]);
   });
 
   it('flow plot prints the files it wrote and explains when there is nothing to plot', async () => {
