@@ -1,9 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
-import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE, hardnessBarsChart, hardnessBarsSpec, renderChart } from '../src/charts/charts.js';
+import { hardnessBarsChart, hardnessBarsSvg } from '../src/charts/bars.js';
+import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE } from '../src/charts/png.js';
 import { cmdPlot } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';
@@ -66,17 +69,15 @@ describe('plots', () => {
   });
 
   it('a 0 reads 0.000 over an empty bar, a missing value n/a with no bar', async () => {
-    const { svg } = await renderChart(
-      hardnessBarsSpec(
-        [
-          { group: 'A', hardness: 'easy', value: 0, count: 4 },
-          { group: 'A', hardness: 'all', value: 0.5, count: 12 },
-          { group: 'B', hardness: 'easy', value: null, count: 4 },
-          { group: 'B', hardness: 'all', value: 0.25, count: 12 },
-        ],
-        'EX by hardness',
-        'EX',
-      ),
+    const svg = hardnessBarsSvg(
+      [
+        { group: 'A', hardness: 'easy', value: 0, count: 4 },
+        { group: 'A', hardness: 'all', value: 0.5, count: 12 },
+        { group: 'B', hardness: 'easy', value: null, count: 4 },
+        { group: 'B', hardness: 'all', value: 0.25, count: 12 },
+      ],
+      'EX by hardness',
+      'EX',
     );
     expect(svg).toContain('>0.000</text>');
     expect(svg).toContain('>n/a</text>');
@@ -103,12 +104,27 @@ describe('plots', () => {
   });
 
   it('renders the sql-eval bar chart from one metrics.json', async () => {
-    const { svg, png } = await hardnessBarsChart(evalMetrics([0.9, 0.7, 0.5, 0.3, 0.65], [0.8, 0.6, 0.4, 0.2, 0.55]));
+    const { svg, png } = hardnessBarsChart(evalMetrics([0.9, 0.7, 0.5, 0.3, 0.65], [0.8, 0.6, 0.4, 0.2, 0.55]));
     expect(pngSize(png)).toEqual(EXPECTED);
     expect(svg).toContain('>EX</text>');
     expect(svg).toContain('>EM</text>');
     expect(svg.match(/aria-roledescription="bar"/g) ?? []).toHaveLength(10);
-    await expect(hardnessBarsChart({ count: { all: 3 } })).rejects.toThrow('metrics have no ex or em accuracies');
+    expect(() => hardnessBarsChart({ count: { all: 3 } })).toThrow('metrics have no ex or em accuracies');
+  });
+
+  it('the bar chart, drawn by every sql-eval step, loads no Vega', () => {
+    // Compiled JS (built by the test setup) in a fresh process, with a resolve hook that logs every module.
+    const hook = join(dir, 'log-loads.mjs');
+    writeFileSync(hook, "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
+    const reg = join(dir, 'register.mjs');
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hook).href)});\n`);
+    const bars = pathToFileURL(resolve(import.meta.dirname, '../dist/src/charts/bars.js')).href;
+    const script = `const m = await import(${JSON.stringify(bars)}); if (m.hardnessBarsChart({ ex: { all: 0.5 } }).png.length < 1000) process.exit(3);`;
+    const r = spawnSync(process.execPath, ['--import', reg, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOAD '));
+    expect(loaded.some((l) => l.endsWith('/charts/bars.js'))).toBe(true);
+    expect(loaded.filter((l) => /\/vega/.test(l))).toEqual([]);
   });
 
   it('flow plot prints the files it wrote and explains when there is nothing to plot', async () => {

@@ -3,7 +3,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DB } from '../store/db.js';
-import { type Chart, type BarPoint, type LossPoint, hardnessBarsSpec, lossCurvesSpec, renderChart } from '../charts/charts.js';
+import { type BarPoint, hardnessBars } from '../charts/bars.js';
+import type { Chart } from '../charts/png.js';
+import type { LossPoint } from '../charts/charts.js';
 import { type CompareTable, compare } from './compare.js';
 import { type ExecRecord, ExperimentError, executionsOf, findRun, seriesOf, variantText } from './records.js';
 
@@ -27,6 +29,8 @@ export async function buildCharts(db: DB, source: string | CompareTable): Promis
   const out: NamedChart[] = [];
   const points = lossPoints(db, source);
   if (points.length) {
+    // Vega loads only for a run that has loss curves to draw.
+    const { lossCurvesSpec, renderChart } = await import('../charts/charts.js');
     out.push({ name: 'loss', title: 'Training loss', chart: await renderChart(lossCurvesSpec(points)) });
   }
   // EX and EM both: a run evaluated with etype all has both, and they disagree in telling ways.
@@ -41,7 +45,7 @@ export async function buildCharts(db: DB, source: string | CompareTable): Promis
       const counts = countsOf(db, r.runId, r.stepId);
       return t.columns.map((c) => ({ group: r.label, hardness: c, value: r.values[c] ?? null, count: counts?.[c] }));
     });
-    const chart = await renderChart(hardnessBarsSpec(bars, what, t.metric.toUpperCase()));
+    const chart = hardnessBars(bars, what, t.metric.toUpperCase());
     out.push({ name: `${t.metric}-by-hardness`, title: what, chart });
   }
   return out;

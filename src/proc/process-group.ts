@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ROOT, RUNNING_COMPILED } from '../root.js';
+import { ROOT } from '../root.js';
 
 export interface ProcessOptions {
   file: string;
@@ -38,8 +37,9 @@ let reaper: ChildProcess | undefined;
 /** Starts the reaper (see reaper.ts) on first use: it kills our groups if we die without cleaning up. */
 function tellReaper(line: string): void {
   if (!reaper) {
-    // Compiled JS in both cases: under vitest this module runs from source, the reaper from dist/.
-    const script = RUNNING_COMPILED ? fileURLToPath(new URL('./reaper.js', import.meta.url)) : join(ROOT, 'dist/src/proc/reaper.js');
+    // tsc's output in every case: under vitest this module runs from source, in the CLI from the
+    // esbuild bundle (scripts/bundle.mjs), neither of which has reaper.js beside it.
+    const script = join(ROOT, 'dist/src/proc/reaper.js');
     reaper = spawn(process.execPath, [script], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
     reaper.unref();
     (reaper.stdin as NodeJS.WritableStream & { unref?: () => void }).on('error', () => undefined);

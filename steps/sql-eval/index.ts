@@ -59,13 +59,9 @@ const step: StepType = {
       db.close();
     }
   },
-  sources: ['steps/sql-eval', 'src/charts/charts.ts'],
+  sources: ['steps/sql-eval', 'src/charts/bars.ts', 'src/charts/png.ts'],
   async run(ctx) {
     const w = ctx.with;
-    // The chart's code (Vega) is heavy to load: it loads while the workers evaluate, when this
-    // process mostly waits. Awaited below, where a failure to load surfaces.
-    const charts = import('../../src/charts/charts.js');
-    charts.catch(() => {});
     let last = 0;
     const { metrics, items } = await evaluate({
       predictions: w.predictions as string,
@@ -93,9 +89,15 @@ const step: StepType = {
     ctx.signal.throwIfAborted();
     writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
-    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot`.
-    const { hardnessBarsChart } = await charts;
-    const chart = await hardnessBarsChart(metrics).catch(() => hardnessBarsChart({ ex: { all: 0 } }));
+    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot`; loaded
+    // here so that a plan that only looks at this step never loads resvg.
+    const { hardnessBarsChart } = await import('../../src/charts/bars.js');
+    let chart;
+    try {
+      chart = hardnessBarsChart(metrics);
+    } catch {
+      chart = hardnessBarsChart({ ex: { all: 0 } });
+    }
     writeAtomic(ctx.outputs.chart!, chart.svg);
     writeAtomic(ctx.outputs.chart_png!, chart.png);
     ctx.artifact('chart', ctx.outputs.chart_png!);

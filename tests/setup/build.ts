@@ -1,5 +1,6 @@
 // Runs once around the whole test run:
-// - builds the project (tests that spawn the real CLI run compiled JS). Type errors are
+// - builds the project as `npm run build` does, tsc then the CLI's esbuild bundle (tests that
+//   spawn the real CLI run compiled JS). Type errors are
 //   reported but do not stop the tests (`npm test` type-checks strictly before vitest starts);
 //   a build that emitted nothing does.
 // - points TMPDIR at one folder for this run, removed at the end, so no test leaves
@@ -17,6 +18,8 @@ export default function setup(): () => void {
     process.stderr.write(`tsc reported errors:\n${String((e as { stdout?: Buffer }).stdout ?? '')}\n`);
     if (!existsSync(resolve(root, 'dist/src/cli/main.js'))) throw new Error('build failed: dist/src/cli/main.js missing');
   }
+  // The CLI's bundle, as `npm run build` makes it: tests that spawn bin/flow.js run what users run.
+  execFileSync(process.execPath, [resolve(root, 'scripts/bundle.mjs')], { cwd: root, stdio: 'pipe' });
   const scratch = mkdtempSync(join(tmpdir(), 'flow-tests-'));
   process.env.TMPDIR = scratch;
   return () => rmSync(scratch, { recursive: true, force: true });
