@@ -29,14 +29,16 @@ def compare(expected, actual) -> tuple[bool, float]:
 
 
 def logits_of(model, batch: dict, device):
-    """Logits of `model` on `batch` (every rank calls this: ZeRO-3 and AutoTP forwards are collective)."""
+    """Logits of `model` on `batch` (every rank calls this: ZeRO-3 and AutoTP forwards are collective),
+    in the model's own dtype: compare() takes its tolerance from it (a bf16 model's logits cast to
+    float32 first would be held to float32's)."""
     import torch
 
     was_training = model.training
     model.eval()
     inputs = {k: v.to(device) for k, v in batch.items()}
     with torch.no_grad():
-        out = model(**inputs).logits.detach().float().cpu()
+        out = model(**inputs).logits.detach().cpu()
     model.train(was_training)
     return out
 
