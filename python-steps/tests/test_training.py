@@ -135,3 +135,6 @@ def test_load_check_logits_keep_the_model_dtype():
     # bf16 rounding between two runs of the same weights passes; a real change does not.
     assert compare(out, out.float().mul(1.004).bfloat16())[0]
     assert not compare(out, out.float().add(1.0).bfloat16())[0]
+    # A bf16-autocast forward returns float32; the reloaded bf16 model's logits set the tolerance.
+    assert compare(out.float(), out.float().mul(1.004).bfloat16())[0]
+    assert not compare(out.float(), out.float().mul(1.004))[0]
