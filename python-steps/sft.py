@@ -27,8 +27,6 @@ from flow_runtime.training import latest_checkpoint, make_callback
 
 def run(p) -> None:
     w = p.with_
-    if w["model_type"] == "seq2seq" and w["finetuning"] == "qlora":
-        raise UserError("with.finetuning: qlora is for causal models; use lora or full with model_type: seq2seq")
     ds_cfg = deepspeed_config(w)
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
