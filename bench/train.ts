@@ -46,6 +46,9 @@ function llamaFactoryVenv(): string {
   console.error(`creating ${VENV} (llamafactory==${LF_VERSION} from PyPI)`);
   sh('python3', ['-m', 'venv', VENV]);
   sh(join(VENV, 'bin', 'pip'), ['install', '--no-input', 'torch==2.13.0', `llamafactory==${LF_VERSION}`]);
+  // PyPI's torchvision / torchaudio wheels are built against the CUDA torch: beside the CPU wheel
+  // their operators fail to register and break transformers' imports. Text SFT needs neither.
+  sh(join(VENV, 'bin', 'pip'), ['uninstall', '--yes', 'torchvision', 'torchaudio']);
   return cli;
 }
 
