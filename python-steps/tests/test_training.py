@@ -138,3 +138,16 @@ def test_load_check_logits_keep_the_model_dtype():
     # A bf16-autocast forward returns float32; the reloaded bf16 model's logits set the tolerance.
     assert compare(out.float(), out.float().mul(1.004).bfloat16())[0]
     assert not compare(out.float(), out.float().mul(1.004))[0]
+    # QLoRA with bf16 compute: float32 logits (its head and norms stay float32), bf16 inside.
+    assert compare(out.float(), out.float().mul(1.004), half=True)[0]
+    assert not compare(out.float(), out.float().add(1.0), half=True)[0]
+
+
+def test_computes_in_half():
+    from flow_runtime.modeling import computes_in_half
+
+    base = {"bf16": False, "fp16": False, "finetuning": "lora", "qlora": {"compute_dtype": "bfloat16"}}
+    assert not computes_in_half(base)
+    assert computes_in_half(base | {"bf16": True})
+    assert computes_in_half(base | {"finetuning": "qlora"})
+    assert not computes_in_half(base | {"finetuning": "qlora", "qlora": {"compute_dtype": "float32"}})

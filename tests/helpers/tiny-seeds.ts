@@ -65,8 +65,10 @@ export async function flow(args: string[], o: { cwd: string; cache: string; pyth
   return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr, events };
 }
 
+/** A step's result in a run: run now, or reused from the cache (an eval whose predictions came
+ * out byte-identical to another recipe's is cached: same key, same result). */
 export function doneStep(events: EngineEvent[], step: string) {
-  return events.find((e) => e.type === 'step-done' && e.step === step) as
+  return events.find((e) => (e.type === 'step-done' || e.type === 'step-cached') && e.step === step) as
     | { outputs: Record<string, string>; metrics?: Record<string, unknown> }
     | undefined;
 }
