@@ -21,7 +21,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePythonEnv } from '../src/python/env.js';
 import { doneStep, failures, flow, ROOT, SPIDER_MINI } from '../tests/helpers/tiny-seeds.js';
@@ -40,14 +40,28 @@ function sh(file: string, args: string[], o: { cwd?: string; env?: Record<string
   return r.stdout;
 }
 
+/** `llamafactory-cli train CONFIG`, with an empty torchaudio module: LLaMA-Factory's multimodal
+ * plugin imports torchaudio at start-up, and no torchaudio wheel loads beside torch 2.13's CPU
+ * build. Text SFT never calls it. */
+const LF_LAUNCH = `
+import importlib.machinery, sys, types
+stub = types.ModuleType("torchaudio")
+stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+sys.modules["torchaudio"] = stub
+from llamafactory.cli import main
+sys.argv = ["llamafactory-cli", "train", sys.argv[1]]
+main()
+`;
+
 function llamaFactoryVenv(): string {
   const cli = join(VENV, 'bin', 'llamafactory-cli');
   if (existsSync(cli)) return cli;
   console.error(`creating ${VENV} (llamafactory==${LF_VERSION} from PyPI)`);
   sh('python3', ['-m', 'venv', VENV]);
   sh(join(VENV, 'bin', 'pip'), ['install', '--no-input', 'torch==2.13.0', `llamafactory==${LF_VERSION}`]);
-  // PyPI's torchvision / torchaudio wheels are built against the CUDA torch: beside the CPU wheel
-  // their operators fail to register and break transformers' imports. Text SFT needs neither.
+  // PyPI's torchvision / torchaudio wheels are built against the CUDA torch (and torchaudio's
+  // newest, 2.11, against torch 2.11): beside the CPU wheel they fail to load and break
+  // transformers' imports. Text SFT needs neither; see LF_LAUNCH for torchaudio.
   sh(join(VENV, 'bin', 'pip'), ['uninstall', '--yes', 'torchvision', 'torchaudio']);
   return cli;
 }
@@ -56,7 +70,7 @@ const python = (await ensurePythonEnv({
   root: ROOT, cacheDir: resolve(process.env.FLOW_CACHE ?? join(ROOT, 'cache')),
   interpreter: process.env.FLOW_PYTHON || undefined, log: (l) => console.error(`[python env] ${l}`),
 })).python;
-const lfCli = llamaFactoryVenv();
+const lfPython = join(dirname(llamaFactoryVenv()), 'python');
 const dir = mkdtempSync(join(tmpdir(), 'flow-bench-train-'));
 const o = { cwd: dir, cache: join(dir, 'cache'), python };
 
@@ -121,6 +135,8 @@ print(json.dumps({"tokens": sum(src) + sum(tgt), "max_source": max(src), "max_ta
     spider: { file_name: 'train.json', columns: { prompt: 'instruction', query: 'input', response: 'output' } },
   }));
   const out = join(dir, 'lf-out');
+  // Every string quoted: LLaMA-Factory reads YAML 1.1, where a bare `no` is false (and its JSON
+  // config reader is broken in 0.9.5).
   const cfg = join(dir, 'lf-train.yaml');
   writeFileSync(cfg, stringify({
     model_name_or_path: model, stage: 'sft', do_train: true, finetuning_type: 'lora',
@@ -130,8 +146,8 @@ print(json.dumps({"tokens": sum(src) + sum(tgt), "max_source": max(src), "max_ta
     logging_steps: 10, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
     per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001,
     num_train_epochs: 1, lr_scheduler_type: 'cosine', seed: 42, val_size: 0,
-  }));
-  sh(lfCli, ['train', cfg], { cwd: dir, env: { HF_HUB_OFFLINE: '1', DISABLE_VERSION_CHECK: '1', TOKENIZERS_PARALLELISM: 'false', CUDA_VISIBLE_DEVICES: '' } });
+  }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
+  sh(lfPython, ['-c', LF_LAUNCH, cfg], { cwd: dir, env: { HF_HUB_OFFLINE: '1', DISABLE_VERSION_CHECK: '1', TOKENIZERS_PARALLELISM: 'false', CUDA_VISIBLE_DEVICES: '' } });
   const lf = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number; train_loss: number };
 
   const flowTps = count.tokens / flowMetrics.train_seconds;
