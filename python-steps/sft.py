@@ -21,14 +21,12 @@ from flow_runtime import UserError, checkpoint_dir, cuda_available, events, log,
 from flow_runtime.data import Collator, Dataset, encode_all, read_records
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
-from flow_runtime.modeling import load_for_training, load_trained
+from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
 from flow_runtime.training import latest_checkpoint, make_callback
 
 
 def run(p) -> None:
     w = p.with_
-    if w["model_type"] == "seq2seq" and w["finetuning"] == "qlora":
-        raise UserError("with.finetuning: qlora is for causal models; use lora or full with model_type: seq2seq")
     ds_cfg = deepspeed_config(w)
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
@@ -64,7 +62,7 @@ def run(p) -> None:
     trainer.save_model(str(out))
     if w["load_check"]:
         check_reload(trainer.model, Collator(tokenizer.pad_token_id)(items[:2]), args.device,
-                     lambda: load_trained(w, str(out)), what, tp=w["tp"])
+                     lambda: load_trained(w, str(out)), what, tp=w["tp"], half=computes_in_half(w))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         write_results(p, w, trainer, result, history, resume, elapsed, len(train_items))

@@ -3,11 +3,11 @@
 // Uses a requirements file with no packages so the test is fast; the real env
 // is built by the other python-*.test.ts files.
 
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
-import { ensurePythonEnv, envKey, requirementFiles } from '../src/python/env.js';
+import { ensurePythonEnv, envKey, requirementFiles, stepRequirementFiles } from '../src/python/env.js';
 import { ROOT, tmp } from './python-helpers.js';
 
 it('builds an env once, even when asked twice at the same time, then reuses it', async () => {
@@ -48,9 +48,24 @@ it('keys on the interpreter version too', () => {
   expect(envKey('3.11.7', 'linux-x86_64', files)).toBe(envKey('3.11.7', 'linux-x86_64', files));
 });
 
-it('adds extras from requirements-<extra>.txt and rejects unknown ones', () => {
-  expect(requirementFiles(ROOT, ['gpu']).map((f) => f.split('/').pop())).toEqual(['requirements.txt', 'requirements-gpu.txt']);
-  expect(() => requirementFiles(ROOT, ['tpu'])).toThrow(/python\.extras: unknown extra 'tpu'/);
+it('adds extras from requirements-<extra>.txt and rejects unknown ones', async () => {
+  const root = tmp('root');
+  await execa('mkdir', ['-p', join(root, 'python-steps')]);
+  for (const f of ['requirements.txt', 'requirements-extra.txt']) writeFileSync(join(root, 'python-steps', f), '# none\n');
+  expect(requirementFiles(root, ['extra']).map((f) => f.split('/').pop())).toEqual(['requirements.txt', 'requirements-extra.txt']);
+  expect(() => requirementFiles(root, ['tpu'])).toThrow(/python\.extras: unknown extra 'tpu'/);
+});
+
+it('gives predict with engine: vllm an env of its own, from requirements-vllm.txt alone', () => {
+  const names = (w: Record<string, unknown>) => stepRequirementFiles(ROOT, [], w).map((f) => f.split('/').pop());
+  expect(names({ engine: 'vllm', model: 'm' })).toEqual(['requirements-vllm.txt']);
+  expect(names({ engine: 'hf' })).toEqual(['requirements.txt']);
+  expect(names({ finetuning: 'lora' })).toEqual(['requirements.txt']);
+  // vLLM's pins cannot coexist with the CPU env's (README, Python steps): the two files must differ there.
+  const pin = (f: string, pkg: string) => readFileSync(join(ROOT, 'python-steps', f), 'utf8').match(new RegExp(`^${pkg}==(\\S+)$`, 'm'))?.[1];
+  expect(pin('requirements-vllm.txt', 'vllm')).toBe('0.32.0');
+  expect(pin('requirements-vllm.txt', 'transformers')).not.toBe(pin('requirements.txt', 'transformers'));
+  expect(pin('requirements-vllm.txt', 'torch')).toBe(pin('requirements.txt', 'torch'));
 });
 
 it('uses a given interpreter as is, and refuses one that does not run', async () => {

@@ -36,7 +36,7 @@ describe('seed recipes', () => {
 // The seed recipes name their anchor and carry its settings (README, Recipes).
 describe('seed recipes follow their anchor', () => {
   const steps = (file: string) => parse(readFileSync(join(ROOT, 'recipes', file), 'utf8')).steps;
-  const seeds = ['codellama-13b-lora.yml', 'qwen25-qlora.yml', 'qwen3-lora.yml', 'qwen3-full.yml', 'qwen3-full-tp.yml', 't5-small.yml'];
+  const seeds = ['codellama-13b-lora.yml', 'qwen25-qlora.yml', 'qwen3-lora.yml', 'qwen3-full.yml', 'qwen3-full-tp.yml', 't5-small.yml', 't5-small-qlora.yml'];
 
   it.each(seeds)('%s says which anchor it follows', (file) => {
     expect(readFileSync(join(ROOT, 'recipes', file), 'utf8')).toMatch(/^# Anchor: (DB-GPT-Hub|LLaMA-Factory|none)/m);

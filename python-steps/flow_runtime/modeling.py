@@ -64,6 +64,12 @@ def lora_config(lo: dict, seq2seq: bool):
     )
 
 
+def computes_in_half(w: dict) -> bool:
+    """Whether `python:sft`'s forward runs in half precision: bf16 / fp16 mixed precision, or QLoRA
+    with a half compute dtype."""
+    return bool(w["bf16"] or w["fp16"] or (w["finetuning"] == "qlora" and w["qlora"]["compute_dtype"] != "float32"))
+
+
 def load_base(w: dict):
     """The base model as `python:sft` trains it: 4-bit for qlora (on this rank's GPU under a
     launcher, so N ranks do not all quantize onto cuda:0), bf16 when asked."""

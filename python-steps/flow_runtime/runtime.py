@@ -214,8 +214,9 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# Packages of python-steps/requirements-<extra>.txt; every other one is in requirements.txt.
-EXTRA_OF = {"vllm": "gpu"}
+# Packages of an env of their own (python-steps/requirements-<name>.txt), which flow builds for
+# the option that needs it; every other one is in requirements.txt.
+OWN_ENV_OF = {"vllm": "requirements-vllm.txt"}
 
 
 def require_module(module: str, option: str) -> None:
@@ -223,9 +224,10 @@ def require_module(module: str, option: str) -> None:
 
     if importlib.util.find_spec(module) is not None:
         return
-    extra = EXTRA_OF.get(module)
-    if extra:
-        fix = f"set `python: {{ extras: [{extra}] }}` in the recipe (or FLOW_PYTHON to an env that has it)"
+    own = OWN_ENV_OF.get(module)
+    if own:
+        fix = (f"flow's managed env for it is built from python-steps/{own}; the interpreter given by "
+               f"`python.interpreter` / FLOW_PYTHON lacks it (install that file in it)")
     else:
         fix = ("flow's managed env has it (python-steps/requirements.txt); the interpreter given by "
                "`python.interpreter` / FLOW_PYTHON lacks it")

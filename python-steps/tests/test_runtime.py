@@ -100,8 +100,8 @@ def test_check_gpu_rules_refuses_fp16_without_cuda(monkeypatch):
 
 def test_require_module_names_the_fix(monkeypatch):
     runtime.require_module("json", "with.x")
-    monkeypatch.setitem(runtime.EXTRA_OF, "no_such_module_flow_gpu", "gpu")
-    with pytest.raises(UserError, match=r"^with\.engine: vllm needs .*'no_such_module_flow_gpu'.*extras: \[gpu\]"):
+    monkeypatch.setitem(runtime.OWN_ENV_OF, "no_such_module_flow_gpu", "requirements-vllm.txt")
+    with pytest.raises(UserError, match=r"^with\.engine: vllm needs .*'no_such_module_flow_gpu'.*built from python-steps/requirements-vllm\.txt"):
         runtime.require_module("no_such_module_flow_gpu", "with.engine: vllm")
     with pytest.raises(UserError, match="managed env has it"):
         runtime.require_module("no_such_module_flow", "with.deepspeed")

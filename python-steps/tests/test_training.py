@@ -109,3 +109,45 @@ def test_load_check_compare():
     assert compare(a.bfloat16(), (a + 0.01).bfloat16())[0]
     with pytest.raises(ValueError, match="shape"):
         compare(a, torch.zeros(1, 2))
+
+
+def test_load_check_logits_keep_the_model_dtype():
+    # A bf16 model (the seed recipes train with bf16: true) is judged with bf16's tolerance:
+    # its logits must reach compare() as bf16, not cast to float32.
+    from types import SimpleNamespace
+
+    from flow_runtime.load_check import compare, logits_of
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, dtype):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 4).to(dtype)
+
+        def forward(self, input_ids):
+            return SimpleNamespace(logits=self.lin(input_ids.to(self.lin.weight.dtype)))
+
+    batch = {"input_ids": torch.tensor([[1.0, 2.0, 3.0]])}
+    m = Tiny(torch.bfloat16)
+    m.train()
+    out = logits_of(m, batch, "cpu")
+    assert out.dtype == torch.bfloat16 and m.training
+    assert logits_of(Tiny(torch.float32), batch, "cpu").dtype == torch.float32
+    # bf16 rounding between two runs of the same weights passes; a real change does not.
+    assert compare(out, out.float().mul(1.004).bfloat16())[0]
+    assert not compare(out, out.float().add(1.0).bfloat16())[0]
+    # A bf16-autocast forward returns float32; the reloaded bf16 model's logits set the tolerance.
+    assert compare(out.float(), out.float().mul(1.004).bfloat16())[0]
+    assert not compare(out.float(), out.float().mul(1.004))[0]
+    # QLoRA with bf16 compute: float32 logits (its head and norms stay float32), bf16 inside.
+    assert compare(out.float(), out.float().mul(1.004), half=True)[0]
+    assert not compare(out.float(), out.float().add(1.0), half=True)[0]
+
+
+def test_computes_in_half():
+    from flow_runtime.modeling import computes_in_half
+
+    base = {"bf16": False, "fp16": False, "finetuning": "lora", "qlora": {"compute_dtype": "bfloat16"}}
+    assert not computes_in_half(base)
+    assert computes_in_half(base | {"bf16": True})
+    assert computes_in_half(base | {"finetuning": "qlora"})
+    assert not computes_in_half(base | {"finetuning": "qlora", "qlora": {"compute_dtype": "float32"}})

@@ -24,7 +24,7 @@ export interface PythonEnvOptions {
   cacheDir: string;
   /** The cache store's envs folder (the engine passes it; tests may leave it to cacheDir). */
   envsDir?: string;
-  /** Extra requirement sets: 'gpu' adds python-steps/requirements-gpu.txt. */
+  /** Extra requirement sets: 'x' adds python-steps/requirements-x.txt. */
   extras?: string[];
   /** An existing interpreter to use as is (recipe `python.interpreter` or FLOW_PYTHON). */
   interpreter?: string;
@@ -62,6 +62,16 @@ export function requirementFiles(root: string, extras: string[] = []): string[] 
     files.push(f);
   }
   return files;
+}
+
+/**
+ * The requirement files of the env a step runs in: `python:predict` with `engine: vllm` gets an env
+ * of its own, built from requirements-vllm.txt alone (vLLM's pins cannot coexist with
+ * requirements.txt's: see that file); every other step the CPU env plus the recipe's extras.
+ */
+export function stepRequirementFiles(root: string, extras: string[], w: Record<string, unknown>): string[] {
+  if (w.engine === 'vllm') return [join(root, 'python-steps', 'requirements-vllm.txt')];
+  return requirementFiles(root, extras);
 }
 
 async function pythonVersion(python: string): Promise<{ version: string; platform: string }> {

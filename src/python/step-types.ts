@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StepError, type JsonSchema, type PreflightProblem, type StepRunContext, type StepType } from '../steps/types.js';
-import { ensurePythonEnv } from './env.js';
+import { ensurePythonEnv, stepRequirementFiles } from './env.js';
 import { cudaPresent, gpuCapabilities, NVIDIA_PROC } from './gpu.js';
 
 /** A rule naming a `with:` option that needs CUDA. */
@@ -200,7 +200,7 @@ async function interpreter(ctx: StepRunContext): Promise<string> {
     root: ctx.root,
     cacheDir: dirname(ctx.settings.envsDir),
     envsDir: ctx.settings.envsDir,
-    extras: ctx.settings.python.extras,
+    requirementFiles: stepRequirementFiles(ctx.root, ctx.settings.python.extras, ctx.with),
     interpreter: ctx.settings.python.interpreter,
     log: ctx.log,
     signal: ctx.signal,

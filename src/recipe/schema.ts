@@ -91,7 +91,7 @@ export const recipeSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        extras: { type: 'array', items: { type: 'string', enum: ['gpu'] }, description: 'Extra requirement sets for the managed environment.' },
+        extras: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' }, description: 'Extra requirement sets for the managed environment: python-steps/requirements-<name>.txt.' },
         interpreter: { type: 'string', description: 'Use this Python instead of the managed environment.' },
       },
     },
