@@ -93,3 +93,24 @@ it('a program found on PATH sees the name it was asked for as argv[0]', async ()
   expect((await local.exec(s)).exitCode).toBe(0);
   expect(lines).toEqual(['stdout:bash']);
 });
+
+it('steps are started by the launcher, a small process beside flow, not forked from flow itself', async () => {
+  const { s, lines } = spec('tr "\\0" " " < /proc/$PPID/cmdline; echo');
+  expect((await local.exec(s)).exitCode).toBe(0);
+  expect(lines).toEqual([expect.stringMatching(/python3? -I -S \S*src\/proc\/launcher\.py/)]);
+});
+
+it('with FLOW_LAUNCHER=direct (or no python3) flow spawns the step itself, with the same results', async () => {
+  const was = process.env.FLOW_LAUNCHER;
+  process.env.FLOW_LAUNCHER = 'direct';
+  try {
+    const { s, lines } = spec('echo out; echo err >&2; echo "$PPID" > ppid; exit 3');
+    const o = await local.exec(s);
+    expect(o).toMatchObject({ exitCode: 3, signal: null, cancelled: false });
+    expect(lines.sort()).toEqual(['stderr:err', 'stdout:out']);
+    expect(Number(readFileSync(join(s.cwd, 'ppid'), 'utf8'))).toBe(process.pid);
+  } finally {
+    if (was === undefined) delete process.env.FLOW_LAUNCHER;
+    else process.env.FLOW_LAUNCHER = was;
+  }
+});
