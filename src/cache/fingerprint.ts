@@ -103,7 +103,9 @@ export async function localFingerprint(
     if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
       if (!matches.length) throw new RecipeError(`no file matches ${p}`, at, `steps.${step.id}.inputs.${i}`);
-      for (const m of matches.sort()) inputs[`inputs.${relative(recipe.dir, m)}`] = (await files.digest(m)).digest;
+      matches.sort();
+      const digests = await files.digestMany(matches);
+      matches.forEach((m, j) => (inputs[`inputs.${relative(recipe.dir, m)}`] = digests[j]!.digest));
     } else {
       const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
       if (!existsSync(abs)) throw new RecipeError(`input not found: ${abs}`, at, `steps.${step.id}.inputs.${i}`);
