@@ -183,6 +183,7 @@ async function start(opts: ProcessOptions, extra: number): Promise<Started> {
     const x = await l.start({ file, argv: [opts.file, ...opts.args], cwd: opts.cwd, env: opts.env, extra });
     return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid) => l.forget(pid) };
   } catch (e) {
+    if (l.dead) return spawnDirect(file, opts, extra); // the launcher itself failed: this step is not at fault
     opts.onLine(`flow: cannot start ${opts.file}: ${(e as Error).message}`, 'stderr');
     return { streams: new Map(), exit: Promise.resolve({ code: 127, signal: null }), forget: () => undefined };
   }

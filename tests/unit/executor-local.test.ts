@@ -114,3 +114,17 @@ it('with FLOW_LAUNCHER=direct (or no python3) flow spawns the step itself, with 
     else process.env.FLOW_LAUNCHER = was;
   }
 });
+
+// Last in this file: it kills this process's launcher.
+it('if the launcher dies, the steps after it still run (spawned by flow itself)', async () => {
+  const first = spec('echo $PPID');
+  expect((await local.exec(first.s)).exitCode).toBe(0);
+  const launcherPid = Number(first.lines[0]!.replace('stdout:', ''));
+  expect(readFileSync(`/proc/${launcherPid}/cmdline`, 'utf8')).toContain('launcher.py');
+  process.kill(launcherPid, 'SIGKILL');
+  for (let i = 0; i < 100 && isAlive(launcherPid) && !/^\S+ \(.*\) Z/.test(readFileSyncSafe(`/proc/${launcherPid}/stat`)); i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100)); // flow hears the exit
+  const after = spec('echo "$PPID"; echo ok');
+  expect(await local.exec(after.s)).toMatchObject({ exitCode: 0, cancelled: false });
+  expect(after.lines).toEqual([`stdout:${process.pid}`, 'stdout:ok']);
+});
