@@ -7,7 +7,9 @@
 //    vs `make -j2` on a generated Makefile running the same commands.
 // 4. Engine CPU per step (this process's user+system CPU, children excluded) for
 //    500 and 2,000 independent `echo` steps: it should not grow with the count.
-// Snakemake and DVC baselines are printed only where they are already installed.
+// 5-7. Planning at 2,000 and 10,000 steps vs `snakemake -n`, a 100,000-file input
+//    folder vs `dvc status` and plain hashing, a 10,000-step run's peak RSS:
+//    bench/engine-scale.ts (baselines from a bench-only venv, bench/.venv).
 //
 // Run with `npm run bench` (or node dist/bench/engine.js after a build).
 
@@ -16,6 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStepRegistry } from '../src/cli/registry.js';
+import { hugeFolder, planning, runRss } from './engine-scale.js';
 import type { EngineEvent } from '../src/events.js';
 import { ROOT } from '../src/root.js';
 import { runRecipe } from '../src/scheduler/run.js';
@@ -127,19 +130,14 @@ async function cpu(): Promise<void> {
   line('engine CPU per step, 2,000 steps vs 500 steps', big, small, 'ms/step', 1.2);
 }
 
-function optionalBaselines(): void {
-  for (const tool of ['snakemake', 'dvc']) {
-    const found = spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-    console.log(`${tool}: ${found ? 'installed; no baseline for it in this bench yet (see bench/noop.ts for plan figures)' : 'not installed, baseline skipped'}`);
-  }
-}
-
 try {
   console.log(`engine bench (${REPEATS} paired runs per start-up figure, medians)`);
   startup();
   smallSteps();
   await cpu();
-  optionalBaselines();
+  await planning(dir);
+  await hugeFolder(dir);
+  await runRss(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -116,7 +116,12 @@ export async function localFingerprint(
     if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
       if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
-      for (const m of matches.sort()) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
+      matches.sort();
+      if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
+      else {
+        const digests = await files.digestMany(matches);
+        matches.forEach((m, j) => (inputs[`inputs.${relative(recipe.dir, m)}`] = digests[j]!.digest));
+      }
     } else {
       const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
       if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));

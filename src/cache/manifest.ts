@@ -9,6 +9,7 @@
 // equally.
 
 import type { BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from './hash.js';
@@ -31,38 +32,64 @@ export interface FolderDigest {
   files: number;
 }
 
-export async function digestFolder(root: string, visit: FolderVisitor): Promise<FolderDigest> {
-  const lines: string[] = [];
+export interface WalkOptions {
+  /**
+   * For inputs: read folders and stats synchronously and visit the entries of a folder together,
+   * in slices of SLICE with a yield to the event loop between them. On a warm disk a sync stat
+   * costs a fraction of an async one (no thread-pool round trip, no promise), which is what a
+   * no-op plan over 100,000 files pays for; the visitor bounds its own hashing. The store's
+   * ingest leaves it off, so its moves and links happen one at a time, in order.
+   */
+  inputs?: boolean;
+}
+
+const SLICE = 1024;
+
+export async function digestFolder(root: string, visit: FolderVisitor, opts: WalkOptions = {}): Promise<FolderDigest> {
+  const fs = opts.inputs
+    ? {
+        lstat: async (p: string) => lstatSync(p, { bigint: true }),
+        stat: async (p: string) => statSync(p, { bigint: true }),
+        readdir: async (p: string) => readdirSync(p),
+        readlink: async (p: string) => readlinkSync(p),
+      }
+    : { lstat: (p: string) => lstat(p, { bigint: true }), stat: (p: string) => stat(p, { bigint: true }), readdir, readlink };
   let size = 0;
   let files = 0;
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    await visit.dir?.(dir, rel);
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const abs = join(dir, e.name);
-      const relPath = rel ? `${rel}/${e.name}` : e.name;
-      let st = await lstat(abs, { bigint: true });
-      if (st.isSymbolicLink()) {
-        if (visit.link) {
-          const target = await readlink(abs);
-          await visit.link(abs, relPath, target);
-          lines.push(`${relPath}\tl\t${target}`);
-          continue;
-        }
-        st = await stat(abs, { bigint: true });
+  const entryLines = async (dir: string, rel: string, name: string): Promise<string[]> => {
+    const abs = join(dir, name);
+    const relPath = rel ? `${rel}/${name}` : name;
+    let st = await fs.lstat(abs);
+    if (st.isSymbolicLink()) {
+      if (visit.link) {
+        const target = await fs.readlink(abs);
+        await visit.link(abs, relPath, target);
+        return [`${relPath}\tl\t${target}`];
       }
-      if (st.isDirectory()) {
-        lines.push(`${relPath}/`);
-        await walk(abs, relPath);
-      } else if (st.isFile()) {
-        const exec = (Number(st.mode) & 0o111) !== 0 ? 'x' : '-';
-        lines.push(`${relPath}\t${exec}\t${await visit.file(abs, relPath, st)}`);
-        size += Number(st.size);
-        files++;
-      }
+      st = await fs.stat(abs);
     }
+    if (st.isDirectory()) return [`${relPath}/`, ...(await walk(abs, relPath))];
+    if (!st.isFile()) return [];
+    const exec = (Number(st.mode) & 0o111) !== 0 ? 'x' : '-';
+    const line = `${relPath}\t${exec}\t${await visit.file(abs, relPath, st)}`;
+    size += Number(st.size);
+    files++;
+    return [line];
   };
-  await walk(root, '');
+  const walk = async (dir: string, rel: string): Promise<string[]> => {
+    await visit.dir?.(dir, rel);
+    const names = (await fs.readdir(dir)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const out: string[] = [];
+    if (!opts.inputs) {
+      for (const n of names) out.push(...(await entryLines(dir, rel, n)));
+      return out;
+    }
+    for (let i = 0; i < names.length; i += SLICE) {
+      for (const lines of await Promise.all(names.slice(i, i + SLICE).map((n) => entryLines(dir, rel, n)))) out.push(...lines);
+      await new Promise(setImmediate);
+    }
+    return out;
+  };
+  const lines = await walk(root, '');
   return { digest: sha256(lines.join('\n')), size, files };
 }

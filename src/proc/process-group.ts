@@ -7,6 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ROOT } from '../root.js';
+import { launcher } from './launcher.js';
 
 export interface ProcessOptions {
   file: string;
@@ -139,34 +140,73 @@ export function resolveExecutable(file: string, path: string | undefined): strin
   return file;
 }
 
-export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
-  installExitHook();
-  const extra = opts.extraFds ?? 0;
+/** A started step process, however it was started: its group, its output streams by fd, its end. */
+interface Started {
+  pid?: number;
+  streams: Map<number, NodeJS.ReadableStream>;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+  /** The group has been ended: whoever would kill it if flow died can forget it. */
+  forget(pid: number): void;
+}
+
+/** Started by Node itself: a fork of this process (what the launcher avoids), watched by the reaper. */
+function spawnDirect(file: string, opts: ProcessOptions, extra: number): Started {
   // Plain child_process.spawn: execa's per-spawn machinery (and its 100-odd modules) bought nothing here.
-  const child = spawn(resolveExecutable(opts.file, opts.env.PATH), opts.args, {
+  const child = spawn(file, opts.args, {
     argv0: opts.file, // what the program sees as its name stays what the step asked for
     cwd: opts.cwd,
     env: opts.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
   });
-  const pid = child.pid;
-  if (pid !== undefined) {
-    liveGroups.add(pid);
-    tellReaper(`+${pid}`);
+  if (child.pid !== undefined) tellReaper(`+${child.pid}`);
+  const streams = new Map<number, NodeJS.ReadableStream>();
+  for (let fd = 1; fd < 3 + extra; fd++) if (child.stdio[fd]) streams.set(fd, child.stdio[fd] as NodeJS.ReadableStream);
+  // A process that cannot start (no such program, not executable) emits 'error' and never 'exit'.
+  const exit = new Promise<{ code: number | null; signal: string | null }>((res) => {
+    child.once('exit', (code, signal) => res({ code, signal }));
+    child.on('error', (e) => {
+      opts.onLine(`flow: cannot start ${opts.file}: ${e.message}`, 'stderr');
+      res({ code: 127, signal: null });
+    });
+  });
+  return { pid: child.pid, streams, exit, forget: (pid) => tellReaper(`-${pid}`) };
+}
+
+/** Started by the launcher (launcher.ts) when there is one; else directly. */
+async function start(opts: ProcessOptions, extra: number): Promise<Started> {
+  const file = resolveExecutable(opts.file, opts.env.PATH);
+  const python = resolveExecutable('python3', process.env.PATH);
+  const l = extra <= 1 ? launcher(python.includes('/') ? python : undefined) : undefined;
+  if (!l) return spawnDirect(file, opts, extra);
+  try {
+    const x = await l.start({ file, argv: [opts.file, ...opts.args], cwd: opts.cwd, env: opts.env, extra });
+    return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid) => l.forget(pid) };
+  } catch (e) {
+    if (l.dead) return spawnDirect(file, opts, extra); // the launcher itself failed: this step is not at fault
+    opts.onLine(`flow: cannot start ${opts.file}: ${(e as Error).message}`, 'stderr');
+    return { streams: new Map(), exit: Promise.resolve({ code: 127, signal: null }), forget: () => undefined };
   }
+}
+
+export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
+  installExitHook();
+  const extra = opts.extraFds ?? 0;
+  const child = await start(opts, extra);
+  const pid = child.pid;
+  if (pid !== undefined) liveGroups.add(pid);
 
   const readers: Promise<void>[] = [];
   const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string, partial: boolean) => void) => {
     if (!stream) return;
     readers.push(splitLines(stream, onLine));
   };
-  pump(child.stdout, (l, partial) => opts.onLine(l, 'stdout', partial));
-  pump(child.stderr, (l, partial) => opts.onLine(l, 'stderr', partial));
+  pump(child.streams.get(1), (l, partial) => opts.onLine(l, 'stdout', partial));
+  pump(child.streams.get(2), (l, partial) => opts.onLine(l, 'stderr', partial));
   for (let fd = 3; fd < 3 + extra; fd++) {
     // An event line is small JSON; the pieces of an over-long one are dropped whole.
     let inLong = false;
-    pump(child.stdio[fd] as NodeJS.ReadableStream, (l, partial) => {
+    pump(child.streams.get(fd), (l, partial) => {
       if (!partial && !inLong) opts.onExtraLine?.(fd, l);
       inLong = partial;
     });
@@ -189,14 +229,7 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
 
   // The step ends when the group's leader exits, not when the last holder of its
   // stdout does: a background child left behind is stopped as on cancel.
-  // A process that cannot start (no such program, not executable) emits 'error' and never 'exit'.
-  const exit = await new Promise<{ code: number | null; signal: string | null }>((res) => {
-    child.once('exit', (code, signal) => res({ code, signal }));
-    child.on('error', (e) => {
-      opts.onLine(`flow: cannot start ${opts.file}: ${e.message}`, 'stderr');
-      res({ code: 127, signal: null });
-    });
-  });
+  const exit = await child.exit;
   if (pid !== undefined && !cancelled && groupAlive(pid)) {
     opts.onLine(`flow: the step left background processes running; stopping them`, 'stderr');
     stopGroup();
@@ -208,7 +241,7 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
     // Make sure nothing the leader started lingers in its group.
     killGroup(pid, 'SIGKILL');
     liveGroups.delete(pid);
-    tellReaper(`-${pid}`);
+    child.forget(pid);
   }
   const result = { exitCode: exit.code, signal: exit.signal };
   return { exitCode: result.exitCode ?? null, signal: result.signal ?? null, cancelled };

@@ -35,7 +35,9 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  // uniqueKeys is off because the library checks each key against every earlier one of its
+  // map (quadratic: most of a 10,000-step plan); collectPositions checks them with a Set.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   const at = (offset: number): SourcePos => {
     const { line, col } = lineCounter.linePos(offset);
     return { file: shown, line, col };
@@ -201,7 +203,10 @@ function clip(s: string): string {
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
-/** Records the position of every value (`path`) and every mapping key (`path@key`). */
+/**
+ * Records the position of every value (`path`) and every mapping key (`path@key`), and
+ * refuses a key that appears twice in one mapping (the yaml library's DUPLICATE_KEY, in linear time).
+ */
 function collectPositions(
   node: Node | null,
   path: string,
@@ -211,8 +216,11 @@ function collectPositions(
   if (!node) return;
   if (node.range) out.set(path, at(node.range[0]));
   if (isMap(node)) {
+    const seen = new Set<unknown>();
     for (const pair of node.items) {
       if (!isPair(pair) || !isScalar(pair.key)) continue;
+      if (seen.has(pair.key.value)) throw new RecipeError('Map keys must be unique', at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), 'duplicate key');
+      seen.add(pair.key.value);
       const key = String(pair.key.value);
       const child = path ? `${path}.${key}` : key;
       if (pair.key.range) out.set(`${child}@key`, at(pair.key.range[0]));

@@ -195,8 +195,9 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   const fingerprint = { ...s.local, upstream };
   const key = keyOf(fingerprint);
   if (!s.forced) {
-    // The plan already found and checked this key's result; only a key that moved is looked up again.
-    const hit = s.entry && s.key === key ? s.entry : await scope.ws.store.lookup(key);
+    // The plan already looked this key up (and checked a result it found); only a key that moved is
+    // looked up again here. A result another process commits meanwhile is found under the lock (runLocked).
+    const hit = s.key === key ? s.entry : await scope.ws.store.lookup(key);
     if (hit) return reuse(scope, run, hit, fingerprint);
   }
   if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);

@@ -93,3 +93,38 @@ it('a program found on PATH sees the name it was asked for as argv[0]', async ()
   expect((await local.exec(s)).exitCode).toBe(0);
   expect(lines).toEqual(['stdout:bash']);
 });
+
+it('steps are started by the launcher, a small process beside flow, not forked from flow itself', async () => {
+  const { s, lines } = spec('tr "\\0" " " < /proc/$PPID/cmdline; echo');
+  expect((await local.exec(s)).exitCode).toBe(0);
+  expect(lines).toEqual([expect.stringMatching(/python3? -I -S \S*src\/proc\/launcher\.py/)]);
+});
+
+it('with FLOW_LAUNCHER=direct (or no python3) flow spawns the step itself, with the same results', async () => {
+  const was = process.env.FLOW_LAUNCHER;
+  process.env.FLOW_LAUNCHER = 'direct';
+  try {
+    const { s, lines } = spec('echo out; echo err >&2; echo "$PPID" > ppid; exit 3');
+    const o = await local.exec(s);
+    expect(o).toMatchObject({ exitCode: 3, signal: null, cancelled: false });
+    expect(lines.sort()).toEqual(['stderr:err', 'stdout:out']);
+    expect(Number(readFileSync(join(s.cwd, 'ppid'), 'utf8'))).toBe(process.pid);
+  } finally {
+    if (was === undefined) delete process.env.FLOW_LAUNCHER;
+    else process.env.FLOW_LAUNCHER = was;
+  }
+});
+
+// Last in this file: it kills this process's launcher.
+it('if the launcher dies, the steps after it still run (spawned by flow itself)', async () => {
+  const first = spec('echo $PPID');
+  expect((await local.exec(first.s)).exitCode).toBe(0);
+  const launcherPid = Number(first.lines[0]!.replace('stdout:', ''));
+  expect(readFileSync(`/proc/${launcherPid}/cmdline`, 'utf8')).toContain('launcher.py');
+  process.kill(launcherPid, 'SIGKILL');
+  for (let i = 0; i < 100 && isAlive(launcherPid) && !/^\S+ \(.*\) Z/.test(readFileSyncSafe(`/proc/${launcherPid}/stat`)); i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100)); // flow hears the exit
+  const after = spec('echo "$PPID"; echo ok');
+  expect(await local.exec(after.s)).toMatchObject({ exitCode: 0, cancelled: false });
+  expect(after.lines).toEqual([`stdout:${process.pid}`, 'stdout:ok']);
+});
