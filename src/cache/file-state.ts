@@ -5,7 +5,7 @@
 import type { BigIntStats } from 'node:fs';
 import { statSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
-import PQueue from 'p-queue';
+import type PQueue from 'p-queue';
 import type { DB } from '../store/db.js';
 import { hashFileContent } from './hash.js';
 import { digestFolder } from './manifest.js';
@@ -36,7 +36,8 @@ export class FileStates {
   private preloaded: { under: string; rows: Map<string, Row> } | undefined;
   /** New digests, written in one transaction at the end of a folder or a set of matches. */
   private pending: Array<[string, number, string, string, string]> | undefined;
-  private readonly hashing = new PQueue({ concurrency: HASHING });
+  /** Bounds the files hashed at once; loaded with the first file to hash, so a cached plan never loads p-queue. */
+  private hashing: Promise<PQueue> | undefined;
   /** Digests already computed in this process, keyed by absolute path. */
   private readonly memo = new Map<string, Promise<PathDigest>>();
 
@@ -120,7 +121,8 @@ export class FileStates {
     // A path outside the preloaded folder (another digest running meanwhile) is read on its own.
     const row = this.preloaded && abs.startsWith(this.preloaded.under) ? this.preloaded.rows.get(abs) : this.get.get(abs);
     if (row && row.size === size && row.mtime_ns === mtime && row.inode === inode) return row.digest;
-    const digest = (await this.hashing.add(() => hashFileContent(abs, size)))!;
+    this.hashing ??= import('p-queue').then(({ default: Queue }) => new Queue({ concurrency: HASHING }));
+    const digest = (await (await this.hashing).add(() => hashFileContent(abs, size)))!;
     if (this.pending) this.pending.push([abs, size, mtime, inode, digest]);
     else this.put.run(abs, size, mtime, inode, digest, Date.now());
     return digest;
