@@ -3,6 +3,7 @@
 // "has no step merge". The store records executions only; the recipe (as the
 // run's command line expanded and selected it) says which steps there were.
 
+import { reachable } from '../graph/dag.js';
 import { baseStepId } from './records.js';
 import { type RecipeSteps } from './run-steps.js';
 
@@ -49,15 +50,6 @@ export function whyNotStarted(
 
 /** The steps `id` needs, directly or not, in the recipe's graph order. */
 function upstream(steps: RecipeSteps, id: string): string[] {
-  const needs = new Map(steps.all.map((s) => [s.id, s.needs]));
-  const seen = new Set<string>();
-  const visit = (s: string) => {
-    for (const d of needs.get(s) ?? []) {
-      if (seen.has(d)) continue;
-      seen.add(d);
-      visit(d);
-    }
-  };
-  visit(id);
-  return steps.all.map((s) => s.id).filter((s) => seen.has(s));
+  const above = reachable([id], new Map(steps.all.map((s) => [s.id, new Set(s.needs)])));
+  return steps.all.map((s) => s.id).filter((s) => above.has(s));
 }
