@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { hashFileContent } from '../src/cache/hash.js';
 import { createStepRegistry } from '../src/cli/registry.js';
 import { ROOT } from '../src/root.js';
+import { line, median, timeOnce } from './timing.js';
 import { makePlan } from '../src/scheduler/plan.js';
 import { openWorkspace } from '../src/scheduler/workspace.js';
 
@@ -27,23 +28,6 @@ const FLOW = join(ROOT, 'bin', 'flow.js');
 const VENV = join(ROOT, 'bench', '.venv');
 /** Pinned so that figures from different days compare. */
 const BASELINE_PACKAGES = ['snakemake==9.27.1', 'dvc==3.67.1'];
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function line(what: string, flow: number, baseline: number, unit: string, goal?: number, goalText?: string): void {
-  const ratio = flow / baseline;
-  const verdict = goal === undefined ? '' : `  (goal ${goalText ?? `<= ${goal}x`}: ${(goalText ? flow : ratio) <= goal ? 'met' : 'MISSED'})`;
-  console.log(`${what}: flow ${flow.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(2)}${verdict}`);
-}
-
-/** Wall ms of a command; throws on failure so a broken run is never timed. */
-function timeOnce(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): number {
-  const t0 = performance.now();
-  const r = spawnSync(file, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${String(r.stderr).slice(-2000)}`);
-  return ms;
-}
 
 /** bench/.venv/bin/<tool>, installing the pinned baselines on first use; undefined when that fails. */
 function baselineTool(tool: 'snakemake' | 'dvc'): string | undefined {

@@ -13,12 +13,12 @@
 //
 // Run with `npm run bench` (or node dist/bench/engine.js after a build).
 
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStepRegistry } from '../src/cli/registry.js';
 import { hugeFolder, planning, runRss } from './engine-scale.js';
+import { line, median, timeOnce } from './timing.js';
 import type { EngineEvent } from '../src/events.js';
 import { ROOT } from '../src/root.js';
 import { runRecipe } from '../src/scheduler/run.js';
@@ -28,16 +28,8 @@ const dir = mkdtempSync(join(tmpdir(), 'flow-bench-engine-'));
 const FLOW = join(ROOT, 'bin', 'flow.js');
 const REPEATS = 7;
 
-/** Wall time of one command in ms; throws on a non-zero exit so a broken run is never timed. */
-function timeOnce(file: string, args: string[], cwd = dir): number {
-  const t0 = performance.now();
-  const r = spawnSync(file, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FLOW_CACHE: join(dir, 'cache') } });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Wall time of one command in ms, with this bench's cache. */
+const time = (file: string, args: string[], cwd = dir) => timeOnce(file, args, cwd, { ...process.env, FLOW_CACHE: join(dir, 'cache') });
 
 /** Interleaves flow and baseline runs so machine load hits both alike; returns the medians. */
 function paired(flow: () => number, baseline: () => number, n = REPEATS): [number, number] {
@@ -50,22 +42,16 @@ function paired(flow: () => number, baseline: () => number, n = REPEATS): [numbe
   return [median(f), median(b)];
 }
 
-function line(what: string, flow: number, baseline: number, unit: string, goal?: number): void {
-  const ratio = flow / baseline;
-  const verdict = goal === undefined ? '' : `  (goal <= ${goal}x: ${ratio <= goal ? 'met' : 'MISSED'})`;
-  console.log(`${what}: flow ${flow.toFixed(1)} ${unit}, baseline ${baseline.toFixed(1)} ${unit}, ratio ${ratio.toFixed(2)}${verdict}`);
-}
-
 function echoRecipe(file: string, n: number): void {
   const lines = [`name: echo-${n}`, 'steps:'];
   for (let i = 0; i < n; i++) lines.push(`  e${i}:`, `    run: echo ${i}`);
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-const nodeE0 = () => timeOnce(process.execPath, ['-e', '0']);
+const nodeE0 = () => time(process.execPath, ['-e', '0']);
 
 function startup(): void {
-  const [v, n] = paired(() => timeOnce(process.execPath, [FLOW, '--version']), nodeE0);
+  const [v, n] = paired(() => time(process.execPath, [FLOW, '--version']), nodeE0);
   line('flow --version vs node -e 0', v, n, 'ms', 1.5);
 
   const recipe = join(dir, 'small.yml');
@@ -87,8 +73,8 @@ function startup(): void {
       '',
     ].join('\n'),
   );
-  timeOnce(process.execPath, [FLOW, 'run', recipe, '--ui', 'plain']);
-  const [p, n2] = paired(() => timeOnce(process.execPath, [FLOW, 'plan', recipe]), nodeE0);
+  time(process.execPath, [FLOW, 'run', recipe, '--ui', 'plain']);
+  const [p, n2] = paired(() => time(process.execPath, [FLOW, 'plan', recipe]), nodeE0);
   line('flow plan (3-step shell recipe, all cached) vs node -e 0', p, n2, 'ms', 2);
 }
 
@@ -103,8 +89,8 @@ function smallSteps(): void {
   writeFileSync(join(mk, 'Makefile'), `.PHONY: all ${targets.join(' ')}\nall: ${targets.join(' ')}\n${rules.join('')}`);
   // Each flow run gets a fresh cache so every step really runs.
   let k = 0;
-  const flow = () => timeOnce(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain', '--cache-dir', join(dir, `cache-echo-${k++}`)]);
-  const make = () => timeOnce('make', ['-s', '-j2', '-f', join(mk, 'Makefile')], mk);
+  const flow = () => time(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain', '--cache-dir', join(dir, `cache-echo-${k++}`)]);
+  const make = () => time('make', ['-s', '-j2', '-f', join(mk, 'Makefile')], mk);
   const [f, m] = paired(flow, make, 3);
   line(`${n} echo steps at --jobs 2 vs make -j2 (wall)`, f, m, 'ms', 3);
   console.log(`  (${(f / n).toFixed(1)} ms of flow wall per step, ${(m / n).toFixed(1)} ms of make's)`);
