@@ -11,7 +11,7 @@
 //    folder vs `dvc status` and plain hashing, a 10,000-step run's peak RSS:
 //    bench/engine-scale.ts (baselines from a bench-only venv, bench/.venv).
 //
-// Run with `npm run bench` (or node dist/bench/engine.js after a build).
+// Run with `npm run bench` (or node dist/bench/engine.js [section ...] after a build).
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,12 +118,18 @@ async function cpu(): Promise<void> {
 
 try {
   console.log(`engine bench (${REPEATS} paired runs per start-up figure, medians)`);
-  startup();
-  smallSteps();
-  await cpu();
-  await planning(dir);
-  await hugeFolder(dir);
-  await runRss(dir);
+  const sections: Record<string, () => void | Promise<void>> = {
+    startup,
+    small: smallSteps,
+    cpu,
+    planning: () => planning(dir),
+    huge: () => hugeFolder(dir),
+    rss: () => runRss(dir),
+  };
+  // `node dist/bench/engine.js small cpu` runs just those sections; no argument runs all.
+  const chosen = process.argv.slice(2);
+  for (const name of chosen) if (!(name in sections)) throw new Error(`unknown section ${name}; have ${Object.keys(sections).join(', ')}`);
+  for (const [name, run] of Object.entries(sections)) if (chosen.length === 0 || chosen.includes(name)) await run();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
