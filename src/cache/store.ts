@@ -28,11 +28,24 @@
 //   flow.db) is re-hashed before it is trusted again.
 
 import { randomUUID } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
+// Metadata calls on the commit path (mkdir, lstat, rename, link, a small manifest write) are
+// synchronous: each takes microseconds, where awaiting it cost a thread-pool round trip, a dozen
+// per tiny step. Hashing, copying and fsync, which can take long, stay asynchronous.
 import {
-  chmod,
+  chmodSync,
+  constants,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  realpathSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  type BigIntStats,
+} from 'node:fs';
+import {
   copyFile,
-  link,
   lstat,
   mkdir,
   open,
@@ -43,8 +56,6 @@ import {
   rename,
   rm,
   symlink,
-  unlink,
-  writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
@@ -133,6 +144,7 @@ export class CacheStore {
   readonly reports: string;
 
   private readonly q;
+  private readonly discarding = new Set<Promise<void>>();
 
   constructor(
     readonly dir: string,
@@ -175,20 +187,20 @@ export class CacheStore {
   }
 
   /**
-   * latest/<recipe>/<step> points at each step's result in a run, cache hits included, for
-   * people looking for outputs. Relative links, so a moved cache stays valid; made once at
-   * the end of a run rather than per step.
+   * latest/<recipe>/<step> points at the step's result in the recipe's latest run, cache hits
+   * included, for people looking for outputs. Relative links, so a moved cache stays valid.
+   * A link that already points there is left alone: a cached re-run rewrites nothing.
    */
-  async linkLatest(recipeName: string, results: Map<string, string>): Promise<void> {
-    if (!results.size) return;
+  async linkLatest(recipeName: string, stepId: string, key: string): Promise<void> {
     const dir = join(this.latest, recipeName);
+    const final = join(dir, stepId);
+    const target = relative(dir, this.entryDir(key));
+    if ((await readlink(final).catch(() => undefined)) === target) return;
     await mkdir(dir, { recursive: true });
-    for (const [stepId, key] of results) {
-      const tmp = join(dir, `.${stepId}.${process.pid}.tmp`);
-      await rm(tmp, { force: true });
-      await symlink(relative(dir, this.entryDir(key)), tmp);
-      await rename(tmp, join(dir, stepId));
-    }
+    // Through a temporary name and a rename, so a reader never finds the link missing.
+    const tmp = join(dir, `.${stepId}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+    await symlink(target, tmp);
+    await rename(tmp, final);
   }
 
   entryDir(key: string): string {
@@ -214,6 +226,7 @@ export class CacheStore {
   async inspect(key: string, opts: { repair?: boolean } = { repair: true }): Promise<Lookup> {
     const row = this.q.entry.get(key);
     const dir = this.entryDir(key);
+    if (!row && !existsSync(dir)) return {}; // the usual miss: a stat, not a failed read
     if (!row || row.files === null) {
       const manifest = await readManifest(dir);
       if (!manifest) {
@@ -262,23 +275,22 @@ export class CacheStore {
     durationMs: number,
     opts: { replace?: boolean } = {},
   ): Promise<Entry> {
-    await mkdir(this.tmp, { recursive: true });
-    await mkdir(this.steps, { recursive: true });
+    this.makeDirs();
     const staging = join(this.tmp, `entry-${randomUUID()}`);
-    await mkdir(staging);
+    mkdirSync(staging);
     failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
-    const realWork = await realpath(workDir);
+    const realWork = realpathSync(workDir);
     try {
       for (const [name, rel] of Object.entries(outputs)) {
         const src = confined(realWork, rel, name);
-        const st = await lstat(src).catch(() => undefined);
+        const st = lstatSync(src, { throwIfNoEntry: false });
         if (!st) throw new MissingOutputError(name, rel);
         // A parent folder that is a symlink would let the output live outside the work dir.
-        if ((await realpath(dirname(src))) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
+        if (realpathSync(dirname(src)) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
         const dst = join(staging, rel);
-        await mkdir(dirname(dst), { recursive: true });
+        mkdirSync(dirname(dst), { recursive: true });
         if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
           const d = await this.ingestDir(src, dst, rel);
@@ -301,13 +313,13 @@ export class CacheStore {
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
       let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
       failpoint('commit:ingested');
-      await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      writeFileSync(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
       failpoint('commit:manifest');
       await fsyncPath(staging);
       failpoint('commit:fsynced');
       const final = this.entryDir(key);
       try {
-        await rename(staging, final);
+        renameSync(staging, final);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
@@ -391,8 +403,36 @@ export class CacheStore {
     return join(this.objects, digest.slice(0, 2), digest);
   }
 
-  newExecDir(execId: string): string {
-    return join(this.work, execId);
+  /**
+   * Removes an execution's work dir in the background: after a commit it holds only the step's
+   * scratch, and nothing waits for it. `settle` waits for every removal still going.
+   */
+  discardExecDir(dir: string): void {
+    // A removal that fails leaves scratch for gc, which clears work/; it never fails the step.
+    const p = rm(dir, { recursive: true, force: true })
+      .catch(() => undefined)
+      .finally(() => this.discarding.delete(p));
+    this.discarding.add(p);
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.discarding]);
+  }
+
+  /** An execution's fresh work dir, created; the folder for its log exists too. */
+  makeExecDir(execId: string): string {
+    this.makeDirs();
+    const dir = join(this.work, execId);
+    mkdirSync(dir);
+    return dir;
+  }
+
+  /**
+   * The store's own folders. Synchronous on purpose: for folders that exist this is a few
+   * microseconds, where an awaited mkdir per folder per step cost a thread-pool round trip each.
+   */
+  private makeDirs(): void {
+    for (const d of [this.tmp, this.steps, this.work, this.logs]) mkdirSync(d, { recursive: true });
   }
 
   logPath(execId: string): string {
@@ -513,15 +553,17 @@ export class CacheStore {
       const rec = mode === 'after-unlink' ? this.q.object.get(d) : undefined;
       if (mode === 'after-unlink' && !rec) continue;
       const p = this.objectPath(d);
-      const st = await lstat(p, { bigint: true }).catch(() => undefined);
+      const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
       if (!st) continue;
       const moved = rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString());
       if (moved && (await hashFileContent(p)) !== d) bad.push(d);
       else rows.push([d, st]);
     }
-    this.db.transaction(() => {
-      for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
-    })();
+    if (rows.length) {
+      this.db.transaction(() => {
+        for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
+      })();
+    }
     await this.quarantineObjects(bad);
   }
 
@@ -542,25 +584,25 @@ export class CacheStore {
       await copyFile(src, copy);
       src = copy;
     }
-    const st = await lstat(src);
+    const st = lstatSync(src);
     const digest = await hashFileContent(src);
     const obj = this.objectPath(digest);
-    await mkdir(dirname(obj), { recursive: true });
-    let have = await lstat(obj, { bigint: true }).catch(() => undefined);
+    mkdirSync(dirname(obj), { recursive: true });
+    let have = lstatSync(obj, { bigint: true, throwIfNoEntry: false });
     // An object whose bytes changed since the store made it is never linked again.
     if (have && !(await this.intact(digest, obj, have))) {
       await this.quarantineObjects([digest]);
       have = undefined;
     }
-    if (have) await unlink(src);
+    if (have) unlinkSync(src);
     else {
-      await chmod(src, st.mode & 0o555);
+      chmodSync(src, st.mode & 0o555);
       failpoint('commit:object-chmod');
       await fsyncPath(src);
-      await rename(src, obj);
+      renameSync(src, obj);
       failpoint('commit:object-moved');
     }
-    await link(obj, dst);
+    linkSync(obj, dst);
     failpoint('commit:object-linked');
     return { digest, size: st.size };
   }

@@ -4,8 +4,8 @@
 // inspection until gc. Every outcome goes through the step's StepRun.
 
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { failpoint } from '../cache/failpoint.js';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
@@ -52,7 +52,7 @@ interface Execution {
 }
 
 export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
-  const x = await openExecution(a);
+  const x = openExecution(a);
   const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
   a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
   try {
@@ -74,12 +74,10 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   }
 }
 
-async function openExecution(a: ExecuteArgs): Promise<Execution> {
+function openExecution(a: ExecuteArgs): Execution {
   const id = randomUUID();
-  const workDir = a.ws.store.newExecDir(id);
+  const workDir = a.ws.store.makeExecDir(id);
   const logPath = a.ws.store.logPath(id);
-  await mkdir(workDir, { recursive: true });
-  await mkdir(dirname(logPath), { recursive: true });
   const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
   return { id, workDir, logPath, log: new StepLog(logPath), outputs };
 }
@@ -152,7 +150,7 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
   const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed(), { replace: a.step.forced });
   failpoint('execute:committed');
   x.log.close();
-  await rm(x.workDir, { recursive: true, force: true });
+  ws.store.discardExecDir(x.workDir);
   a.run.done({ key: a.key, outputs: ws.store.outputPaths(entry), metrics });
   return { status: 'done', entry };
 }

@@ -50,6 +50,8 @@ interface RunScope {
   settings: StepSettings;
   outcomes: Map<string, Promise<StepOutcome>>;
   entries: Map<string, Entry>;
+  /** latest/ links, made one after another as steps finish, off the steps' own path. */
+  linking: Promise<unknown>;
 }
 
 /** Plans and runs a recipe (the benchmarks' entry point; the CLI plans first to print a dry run). */
@@ -140,6 +142,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
     settings: stepSettings(plan.recipe, ws),
     outcomes: new Map(),
     entries: new Map(),
+    linking: Promise.resolve(),
   };
   announce(scope, started);
   const onAbort = () => void Promise.all(executors.all().map((e) => e.cancelAll?.())).catch(() => undefined);
@@ -150,7 +153,8 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const crash = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   const { counts, savedMs } = scope.tally;
   const status = opts.signal.aborted ? 'cancelled' : crash || counts.failed || counts.skipped ? 'failed' : 'done';
-  await ws.store.linkLatest(plan.recipe.name, new Map([...scope.entries].map(([step, e]) => [step, e.key])));
+  await ws.store.settle();
+  await scope.linking;
   ws.records.finishRun(runId, status);
   opts.emit({ type: 'run-end', runId, status, durationMs: Date.now() - started, savedMs, counts, time: Date.now() });
   if (crash) throw crash.reason;
@@ -168,7 +172,15 @@ function outputPathIn(scope: RunScope): (step: string, output: string) => string
 function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerprint): StepOutcome {
   scope.ws.store.touch(entry.key);
   run.cached(entry, fingerprint, scope.ws.store.outputPaths(entry));
-  scope.entries.set(run.id, entry);
+  return succeeded(scope, run.id, entry);
+}
+
+/** A step's result, run or reused: what its dependents read, and what latest/ points at. */
+function succeeded(scope: RunScope, id: string, entry: Entry): StepOutcome {
+  scope.entries.set(id, entry);
+  // Chained, and awaited when the run ends: a link that cannot be made fails the run there.
+  scope.linking = scope.linking.then(() => scope.ws.store.linkLatest(scope.plan.recipe.name, id, entry.key));
+  scope.linking.catch(() => undefined);
   return { status: 'ok', entry };
 }
 
@@ -252,8 +264,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       settings: scope.settings,
     });
     if (r.status !== 'done') return { status: r.status };
-    scope.entries.set(s.id, r.entry);
-    return { status: 'ok', entry: r.entry };
+    return succeeded(scope, s.id, r.entry);
   } finally {
     lock.release();
   }

@@ -170,3 +170,16 @@ export function flattenMetrics(obj: unknown, prefix = ''): Array<[string, number
   }
   return out;
 }
+
+/**
+ * Statements prepared on first use and kept: preparing costs more than running the small
+ * statements a run makes per step, and preparing all of them up front would tax `flow plan`.
+ */
+export function statementCache(db: DB): <P extends unknown[] = unknown[], R = unknown>(sql: string) => Database.Statement<P, R> {
+  const cache = new Map<string, Database.Statement>();
+  return <P extends unknown[], R>(sql: string) => {
+    let s = cache.get(sql);
+    if (!s) cache.set(sql, (s = db.prepare(sql)));
+    return s as unknown as Database.Statement<P, R>;
+  };
+}

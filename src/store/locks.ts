@@ -6,7 +6,7 @@
 // taken over at once and a reused pid never fools it.
 
 import { isAlive, SELF_START } from '../proc/identity.js';
-import type { DB } from './db.js';
+import { statementCache, type DB } from './db.js';
 
 export interface Lock {
   release(): void;
@@ -21,7 +21,11 @@ export class KeyLocks {
   /** Keys this process holds, with a queue for a second request of the same key in this run. */
   private readonly held = new Map<string, Promise<void>>();
 
-  constructor(private readonly db: DB) {}
+  private readonly sql;
+
+  constructor(private readonly db: DB) {
+    this.sql = statementCache(db);
+  }
 
   /** Takes the lock of `key`, waiting while another live process (or this one) holds it; `onWait` is told once who. */
   async acquire(key: string, signal: AbortSignal, onWait: (pid: number) => void): Promise<Lock> {
@@ -33,7 +37,7 @@ export class KeyLocks {
     let done!: () => void;
     this.held.set(key, new Promise<void>((r) => (done = r)));
     const release = () => {
-      this.db.prepare('DELETE FROM locks WHERE key = ? AND pid = ? AND pid_start = ?').run(key, process.pid, SELF_START);
+      this.sql('DELETE FROM locks WHERE key = ? AND pid = ? AND pid_start = ?').run(key, process.pid, SELF_START);
       this.held.delete(key);
       done();
     };
@@ -59,10 +63,9 @@ export class KeyLocks {
   /** Undefined when taken; else the live owner. */
   private tryTake(key: string): Owner | undefined {
     return this.db.transaction((): Owner | undefined => {
-      const owner = this.db.prepare<[string], Owner>('SELECT pid, pid_start FROM locks WHERE key = ?').get(key);
+      const owner = this.sql<[string], Owner>('SELECT pid, pid_start FROM locks WHERE key = ?').get(key);
       if (owner && isAlive(owner.pid, owner.pid_start) && !(owner.pid === process.pid && owner.pid_start === SELF_START)) return owner;
-      this.db
-        .prepare('INSERT INTO locks (key, pid, pid_start, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET pid = excluded.pid, pid_start = excluded.pid_start, acquired_at = excluded.acquired_at')
+      this.sql('INSERT INTO locks (key, pid, pid_start, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET pid = excluded.pid, pid_start = excluded.pid_start, acquired_at = excluded.acquired_at')
         .run(key, process.pid, SELF_START, Date.now());
       return undefined;
     }).immediate();
@@ -71,9 +74,9 @@ export class KeyLocks {
   /** Locks whose owner is gone (for gc). */
   removeStale(): number {
     let n = 0;
-    for (const o of this.db.prepare<[], Owner & { key: string }>('SELECT key, pid, pid_start FROM locks').all()) {
+    for (const o of this.sql<[], Owner & { key: string }>('SELECT key, pid, pid_start FROM locks').all()) {
       if (isAlive(o.pid, o.pid_start)) continue;
-      n += this.db.prepare('DELETE FROM locks WHERE key = ? AND pid = ? AND pid_start = ?').run(o.key, o.pid, o.pid_start).changes;
+      n += this.sql('DELETE FROM locks WHERE key = ? AND pid = ? AND pid_start = ?').run(o.key, o.pid, o.pid_start).changes;
     }
     return n;
   }

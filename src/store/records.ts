@@ -3,7 +3,7 @@
 
 import { isAlive, SELF_START } from '../proc/identity.js';
 import type { DB } from './db.js';
-import { flattenMetrics } from './db.js';
+import { flattenMetrics, statementCache } from './db.js';
 import { resolveRun } from './runs.js';
 
 /** A step's cache fingerprint as stored (the cache layer defines its fields). */
@@ -44,8 +44,10 @@ export interface ExecutionRow {
 export class Records {
   private readonly insertMetric;
   private readonly lastFp;
+  private readonly sql;
 
   constructor(readonly db: DB) {
+    this.sql = statementCache(db);
     // Prepared once: plan and progress call these per step and per training step.
     this.insertMetric = db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)');
     this.lastFp = db.prepare<[string, string], { fingerprint: string }>(
@@ -56,24 +58,22 @@ export class Records {
   }
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
-    this.db
-      .prepare('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(run.id, run.recipe, run.name, 'running', Date.now(), JSON.stringify(run.params), JSON.stringify(run.argv), process.pid, SELF_START);
   }
 
   finishRun(id: string, status: 'done' | 'failed' | 'cancelled'): void {
-    this.db.prepare('UPDATE runs SET status = ?, ended_at = ? WHERE id = ?').run(status, Date.now(), id);
+    this.sql('UPDATE runs SET status = ?, ended_at = ? WHERE id = ?').run(status, Date.now(), id);
   }
 
   /** Runs left 'running' by a flow process that no longer exists (killed, crashed) become 'crashed'. */
   markCrashedRuns(): void {
-    const rows = this.db.prepare<[], { id: string; pid: number; pid_start: string | null }>("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").all();
+    const rows = this.sql<[], { id: string; pid: number; pid_start: string | null }>("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").all();
     for (const r of rows) {
       if (isAlive(r.pid, r.pid_start)) continue;
       this.db.transaction(() => {
-        this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
-        this.db
-          .prepare("UPDATE executions SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'")
+        this.sql("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
+        this.sql("UPDATE executions SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'")
           .run(Date.now(), r.id);
       })();
     }
@@ -90,8 +90,7 @@ export class Records {
     fingerprint: StoredFingerprint;
     gpus: number[];
   }): void {
-    this.db
-      .prepare(
+    this.sql(
         `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
          VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
       )
@@ -104,8 +103,7 @@ export class Records {
   ): void {
     const now = Date.now();
     this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE executions SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, outputs = ?, metrics = ?, error = ? WHERE id = ?')
+      this.sql('UPDATE executions SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, outputs = ?, metrics = ?, error = ? WHERE id = ?')
         .run(
           r.status,
           now,
@@ -133,18 +131,16 @@ export class Records {
     outputs: Record<string, string>;
     originalExecId: string;
   }): { metrics?: unknown; logPath?: string } {
-    const orig = this.db.prepare<[string], { metrics: string | null; log_path: string | null }>('SELECT metrics, log_path FROM executions WHERE id = ?').get(e.originalExecId);
+    const orig = this.sql<[string], { metrics: string | null; log_path: string | null }>('SELECT metrics, log_path FROM executions WHERE id = ?').get(e.originalExecId);
     const now = Date.now();
     this.db.transaction(() => {
-      this.db
-        .prepare(
+      this.sql(
           `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
            VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
         )
         .run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
       // Copy the original's metric rows (series included) so this run's history is complete.
-      this.db
-        .prepare('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
+      this.sql('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
         .run(e.id, e.originalExecId, 'duration_ms');
     })();
     return { metrics: orig?.metrics ? JSON.parse(orig.metrics) : undefined, logPath: orig?.log_path ?? undefined };
@@ -162,7 +158,7 @@ export class Records {
   }
 
   recentRuns(limit: number): RunRow[] {
-    return this.db.prepare<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
+    return this.sql<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
   }
 
   /** A run by id, unique prefix or 'last'; throws RunLookupError (one line) otherwise. */
@@ -171,6 +167,6 @@ export class Records {
   }
 
   executions(runId: string): ExecutionRow[] {
-    return this.db.prepare<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
+    return this.sql<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
   }
 }
