@@ -33,11 +33,14 @@ import { randomUUID } from 'node:crypto';
 // per tiny step. Hashing, copying and fsync, which can take long, stay asynchronous.
 import {
   chmodSync,
+  closeSync,
   constants,
   existsSync,
+  fsync,
   linkSync,
   lstatSync,
   mkdirSync,
+  openSync,
   realpathSync,
   renameSync,
   unlinkSync,
@@ -48,7 +51,6 @@ import {
   copyFile,
   lstat,
   mkdir,
-  open,
   readFile,
   readdir,
   readlink,
@@ -145,6 +147,7 @@ export class CacheStore {
 
   private readonly q;
   private readonly discarding = new Set<Promise<void>>();
+  private readonly stepsSync: SharedSync;
 
   constructor(
     readonly dir: string,
@@ -171,6 +174,7 @@ export class CacheStore {
     };
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
+    this.stepsSync = new SharedSync(this.steps);
     this.work = join(dir, 'work');
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
@@ -264,7 +268,8 @@ export class CacheStore {
    * Moves an execution's outputs into the store and commits steps/<key>.
    * `outputs` maps output name -> path relative to workDir. With `replace` (a forced
    * re-run) the new result takes the place of a committed one; otherwise a result
-   * another process committed first is kept and returned.
+   * another process committed first is kept and returned. `record` joins the index row's
+   * transaction: one database commit per result instead of one per table.
    */
   async commit(
     key: string,
@@ -273,7 +278,11 @@ export class CacheStore {
     workDir: string,
     outputs: Record<string, string>,
     durationMs: number,
-    opts: { replace?: boolean } = {},
+    opts: {
+      replace?: boolean;
+      /** The caller's own records of the result, written in the same transaction as its index row. */
+      record?: (entry: Entry) => void;
+    } = {},
   ): Promise<Entry> {
     this.makeDirs();
     const staging = join(this.tmp, `entry-${randomUUID()}`);
@@ -341,10 +350,14 @@ export class CacheStore {
         }
       }
       failpoint('commit:renamed');
-      await fsyncPath(this.steps);
+      await this.stepsSync.sync();
       await this.refreshObjects(entry.files, 'commit');
       failpoint('commit:objects-recorded');
-      this.index(entry, Date.now());
+      const indexed = entry;
+      this.db.transaction(() => {
+        this.index(indexed, Date.now());
+        opts.record?.(indexed);
+      })();
       failpoint('commit:indexed');
       return entry;
     } catch (e) {
@@ -687,11 +700,48 @@ async function readManifest(dir: string, key = basename(dir)): Promise<Entry | u
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+/**
+ * fsync of a file or folder. Opening and closing are synchronous (microseconds); only the
+ * sync itself, which waits for the disk, goes to the thread pool.
+ */
+function fsyncPath(path: string): Promise<void> {
+  const fd = openSync(path, constants.O_RDONLY);
+  return new Promise((res, rej) =>
+    fsync(fd, (e) => {
+      closeSync(fd);
+      if (e) rej(e);
+      else res();
+    }),
+  );
+}
+
+/**
+ * One folder's fsync shared by the commits that need it: a commit that renamed its entry into
+ * steps/ needs a sync that starts after its rename. While one runs, every commit that asks
+ * waits for the single next one, so N commits finishing together pay about two syncs, not N.
+ */
+class SharedSync {
+  private running?: Promise<void>;
+  private queued?: Promise<void>;
+
+  constructor(private readonly path: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<void> {
+    const p: Promise<void> = fsyncPath(this.path).finally(() => {
+      if (this.running === p) this.running = undefined;
+    });
+    this.running = p;
+    return p;
   }
 }

@@ -10,6 +10,7 @@ import { failpoint } from '../cache/failpoint.js';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
 import type { FailureReason } from '../events.js';
+import type { Lock } from '../store/locks.js';
 import { resolveValue } from '../recipe/interpolate.js';
 import type { Recipe } from '../recipe/types.js';
 import { resolveStepWith } from '../steps/analyze.js';
@@ -36,6 +37,8 @@ export interface ExecuteArgs {
   /** The committed entries of the steps this one reads, checked again after it ran. */
   upstream: Entry[];
   signal: AbortSignal;
+  /** The key's execution lock, released when the result is indexed. */
+  lock: Lock;
   executor: Executor;
   settings: StepSettings;
 }
@@ -147,11 +150,17 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
   const { ws } = a;
   const def = a.step.prepared.def;
   const metrics = await readMetrics(x.outputs);
-  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed(), { replace: a.step.forced });
-  failpoint('execute:committed');
   x.log.close();
+  // The execution's record, the index row and the lock's release are one database commit.
+  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed(), {
+    replace: a.step.forced,
+    record: (e) => {
+      a.run.done({ key: a.key, outputs: ws.store.outputPaths(e), metrics });
+      a.lock.release();
+    },
+  });
+  failpoint('execute:committed');
   ws.store.discardExecDir(x.workDir);
-  a.run.done({ key: a.key, outputs: ws.store.outputPaths(entry), metrics });
   return { status: 'done', entry };
 }
 

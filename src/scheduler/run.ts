@@ -260,6 +260,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       outputPath: outputPathIn(scope),
       upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
       signal: opts.signal,
+      lock,
       executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
       settings: scope.settings,
     });

@@ -36,7 +36,11 @@ export class KeyLocks {
     }
     let done!: () => void;
     this.held.set(key, new Promise<void>((r) => (done = r)));
+    let released = false;
+    // Idempotent: a commit releases it inside its own transaction, and the caller's finally again.
     const release = () => {
+      if (released) return;
+      released = true;
       this.sql('DELETE FROM locks WHERE key = ? AND pid = ? AND pid_start = ?').run(key, process.pid, SELF_START);
       this.held.delete(key);
       done();
