@@ -243,6 +243,26 @@ describe('--force replaces the committed result', () => {
   });
 });
 
+describe("the store's own folders", () => {
+  it('removed while a run is going (logs/ and tmp/ are made once per process): later steps still log and commit', async () => {
+    const s = sandbox();
+    // a removes logs/ (b's log must still open), b removes tmp/ (b's commit must still stage and land).
+    const a = 'rm -rf "$FLOW_CACHE_DIR/logs"; echo a > a.txt';
+    const b = 'rm -rf "$FLOW_CACHE_DIR/tmp"; echo said b; cat $A > b.txt';
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: '${a}'\n    outputs: { out: a.txt }\n  b:\n    run: '${b}'\n    env:\n      A: \${steps.a.outputs.out}\n    outputs: { out: b.txt }\n  c:\n    run: echo c > c.txt\n    outputs: { out: c.txt }\n    needs: [b]\n`);
+    const r = await run(s, ['r.yml']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(s.executions(runIdOf(r.events))).toEqual({ a: 'done', b: 'done', c: 'done' });
+    const bDone = r.events.find((e) => e.type === 'step-done' && e.step === 'b');
+    expect(readFileSync(bDone && bDone.type === 'step-done' ? bDone.outputs.out! : '', 'utf8')).toBe('a\n');
+    const bStart = r.events.find((e) => e.type === 'step-start' && e.step === 'b');
+    expect(readFileSync(bStart && bStart.type === 'step-start' ? bStart.logPath : '', 'utf8')).toBe('said b\n');
+    const again = await run(s, ['r.yml']);
+    expect(s.executions(runIdOf(again.events))).toEqual({ a: 'cached', b: 'cached', c: 'cached' });
+    await assertServedIntact(s.cache);
+  });
+});
+
 describe('the database is an index that can be lost', () => {
   const RECIPE = `name: t\nsteps:\n  a:\n    run: mkdir res && echo one > res/one && echo \${params.n} > res/n\n    outputs: { res: res }\nparams: { n: 1 }\n`;
   for (const [what, damage] of [

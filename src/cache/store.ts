@@ -57,6 +57,7 @@ import {
   realpath,
   rename,
   rm,
+  rmdir,
   symlink,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -147,6 +148,7 @@ export class CacheStore {
 
   private readonly q;
   private readonly discarding = new Set<Promise<void>>();
+  private dirsMade = false;
   private readonly stepsSync: SharedSync;
 
   constructor(
@@ -284,20 +286,18 @@ export class CacheStore {
       record?: (entry: Entry) => void;
     } = {},
   ): Promise<Entry> {
-    this.makeDirs();
-    const staging = join(this.tmp, `entry-${randomUUID()}`);
-    mkdirSync(staging);
+    const staging = this.makeDir(this.tmp, `entry-${randomUUID()}`);
     failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
-    const realWork = realpathSync(workDir);
+    const realWork = realpathSync.native(workDir);
     try {
       for (const [name, rel] of Object.entries(outputs)) {
         const src = confined(realWork, rel, name);
         const st = lstatSync(src, { throwIfNoEntry: false });
         if (!st) throw new MissingOutputError(name, rel);
         // A parent folder that is a symlink would let the output live outside the work dir.
-        if (realpathSync(dirname(src)) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
+        if (realpathSync.native(dirname(src)) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
         const dst = join(staging, rel);
         mkdirSync(dirname(dst), { recursive: true });
         if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
@@ -422,7 +422,9 @@ export class CacheStore {
    */
   discardExecDir(dir: string): void {
     // A removal that fails leaves scratch for gc, which clears work/; it never fails the step.
-    const p = rm(dir, { recursive: true, force: true })
+    // After a commit the folder is usually empty: one rmdir, and a recursive rm only when not.
+    const p = rmdir(dir)
+      .catch(() => rm(dir, { recursive: true, force: true }))
       .catch(() => undefined)
       .finally(() => this.discarding.delete(p));
     this.discarding.add(p);
@@ -432,20 +434,32 @@ export class CacheStore {
     await Promise.allSettled([...this.discarding]);
   }
 
-  /** An execution's fresh work dir, created; the folder for its log exists too. */
+  /** An execution's fresh work dir, created (and logs/ made with the store's other folders). */
   makeExecDir(execId: string): string {
-    this.makeDirs();
-    const dir = join(this.work, execId);
-    mkdirSync(dir);
-    return dir;
+    return this.makeDir(this.work, execId);
   }
 
   /**
-   * The store's own folders. Synchronous on purpose: for folders that exist this is a few
-   * microseconds, where an awaited mkdir per folder per step cost a thread-pool round trip each.
+   * A new folder in one of the store's own folders, which are made once per process (and again
+   * if something removed them). Synchronous on purpose: a mkdir takes microseconds, where an
+   * awaited one cost a thread-pool round trip, several per tiny step.
    */
+  private makeDir(parent: string, name: string): string {
+    const dir = join(parent, name);
+    if (!this.dirsMade) this.makeDirs();
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.makeDirs();
+      mkdirSync(dir);
+    }
+    return dir;
+  }
+
   private makeDirs(): void {
     for (const d of [this.tmp, this.steps, this.work, this.logs]) mkdirSync(d, { recursive: true });
+    this.dirsMade = true;
   }
 
   logPath(execId: string): string {

@@ -2,7 +2,8 @@
 // behind a slow disk) and capped, with a note at the cut, so a step printing
 // without end cannot fill the disk. FLOW_LOG_MAX_BYTES sets the cap.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const DEFAULT_MAX = 1 << 30;
 
@@ -13,7 +14,14 @@ export class StepLog {
   private readonly max: number;
 
   constructor(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX) {
-    this.fd = openSync(path, 'a');
+    try {
+      this.fd = openSync(path, 'a');
+    } catch (e) {
+      // The store makes logs/ once per process; something may have removed it since.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dirname(path), { recursive: true });
+      this.fd = openSync(path, 'a');
+    }
     this.max = max;
   }
 
