@@ -8,7 +8,8 @@
 //    The no-op `flow plan` process beside `dvc status` on the same folder (a stage
 //    that depends on it, reproduced once), and the first plan's engine time beside
 //    a plain XXH128 hashing of those files.
-// 3. The peak RSS of a 10,000-step `flow run` (echo steps), read from /proc.
+// 3. The peak RSS of a 10,000-step `flow run` (echo steps), and the flow process's own
+//    CPU per step against a 500-step run's (both read from /proc).
 //
 // The baselines come from a bench-only venv (bench/.venv, git-ignored), made from
 // PyPI on first use; the product's own Python environment is never touched. Where
@@ -164,17 +165,30 @@ export async function hugeFolder(dir: string, files = 100_000): Promise<void> {
 }
 
 /** Peak RSS (VmHWM) of a process, sampled from /proc until it exits. */
-function peakRss(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ mb: number; ms: number }> {
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * Runs a command, sampling /proc every 50 ms: its peak RSS, and its own CPU time (all its
+ * threads, not its children's: for flow, the engine without the steps' processes), as of the
+ * last sample before it exited.
+ */
+function sampled(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ mb: number; ms: number; cpuMs: number }> {
   return new Promise((res, rej) => {
     const t0 = performance.now();
     const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let peak = 0;
+    let cpuMs = 0;
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     const timer = setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+        // Fields after the ")" that closes the command name: utime and stime are the 12th and 13th.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
       } catch {
         // exited between ticks: keep the last sample
       }
@@ -182,19 +196,27 @@ function peakRss(file: string, args: string[], cwd: string, env: NodeJS.ProcessE
     child.on('exit', (code) => {
       clearInterval(timer);
       if (code !== 0) rej(new Error(`${args.join(' ')} exited ${code}: ${err}`));
-      else res({ mb: peak, ms: performance.now() - t0 });
+      else res({ mb: peak, ms: performance.now() - t0, cpuMs });
     });
   });
 }
 
-export async function runRss(dir: string, n = 10_000): Promise<void> {
+/** A whole `flow run` of n independent echo steps at --jobs 2, sampled. */
+function echoRun(dir: string, n: number): Promise<{ mb: number; ms: number; cpuMs: number }> {
   const recipe = join(dir, `rss-${n}.yml`);
   const lines = [`name: rss-${n}`, 'steps:'];
   for (let i = 0; i < n; i++) lines.push(`  e${i}:`, `    run: echo ${i}`);
   writeFileSync(recipe, `${lines.join('\n')}\n`);
   const env = { ...process.env, FLOW_CACHE: join(dir, `cache-rss-${n}`) };
-  const r = await peakRss(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain'], dir, env);
-  const idle = await peakRss(process.execPath, [FLOW, '--version'], dir, env);
+  return sampled(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain'], dir, env);
+}
+
+/** The 10,000-step run: its peak RSS beside `flow --version`'s, and the flow process's CPU per step beside a 500-step run's. */
+export async function runRss(dir: string, n = 10_000): Promise<void> {
+  const small = await echoRun(dir, 500);
+  const r = await echoRun(dir, n);
+  const idle = await sampled(process.execPath, [FLOW, '--version'], dir, process.env);
   line(`peak RSS of a ${n.toLocaleString('en')}-step flow run vs flow --version`, r.mb, idle.mb, 'MB');
   console.log(`  (the run took ${(r.ms / 1000).toFixed(1)} s, ${(r.ms / n).toFixed(1)} ms of wall per step)`);
+  line(`flow process CPU per step, ${n.toLocaleString('en')} steps vs 500 (whole run)`, r.cpuMs / n, small.cpuMs / 500, 'ms/step', 1.2);
 }

@@ -8,7 +8,8 @@
 // 4. Engine CPU per step (this process's user+system CPU, children excluded) for
 //    500 and 2,000 independent `echo` steps: it should not grow with the count.
 // 5-7. Planning at 2,000 and 10,000 steps vs `snakemake -n`, a 100,000-file input
-//    folder vs `dvc status` and plain hashing, a 10,000-step run's peak RSS:
+//    folder vs `dvc status` and plain hashing, a 10,000-step run's peak RSS and
+//    the flow process's CPU per step against a 500-step run's:
 //    bench/engine-scale.ts (baselines from a bench-only venv, bench/.venv).
 //
 // Run with `npm run bench` (or node dist/bench/engine.js [section ...] after a build).
