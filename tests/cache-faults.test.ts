@@ -263,6 +263,27 @@ describe("the store's own folders", () => {
   });
 });
 
+describe('latest/', () => {
+  it('links each step with outputs to its newest result, leaves a link that is already right alone, and none for a step without outputs', async () => {
+    const s = sandbox();
+    const recipe = (word: string) => `name: t\nparams: { w: ${word} }\nsteps:\n  a:\n    run: echo \${params.w} > a.txt\n    outputs: { out: a.txt }\n  b:\n    run: echo same > b.txt\n    outputs: { out: b.txt }\n  quiet:\n    run: 'true'\n`;
+    s.write('r.yml', recipe('one'));
+    expect((await run(s, ['r.yml'])).code).toBe(0);
+    const latest = join(s.cache, 'latest', 't');
+    expect(readFileSync(join(latest, 'a', 'a.txt'), 'utf8')).toBe('one\n');
+    expect(readdirSync(latest).sort()).toEqual(['a', 'b']);
+    const [a1, b1] = ['a', 'b'].map((n) => lstatSync(join(latest, n)).ino);
+    s.write('r.yml', recipe('two'));
+    const again = await run(s, ['r.yml']);
+    expect(s.executions(runIdOf(again.events))).toEqual({ a: 'done', b: 'cached', quiet: 'cached' });
+    expect(readFileSync(join(latest, 'a', 'a.txt'), 'utf8')).toBe('two\n');
+    expect(readlinkSync(join(latest, 'a'))).not.toMatch(/^\//);
+    expect(lstatSync(join(latest, 'a')).ino).not.toBe(a1);
+    expect(lstatSync(join(latest, 'b')).ino).toBe(b1); // b's result did not move: its link was not rewritten
+    expect(readdirSync(latest).sort()).toEqual(['a', 'b']); // no temporary names left behind
+  });
+});
+
 describe('the database is an index that can be lost', () => {
   const RECIPE = `name: t\nsteps:\n  a:\n    run: mkdir res && echo one > res/one && echo \${params.n} > res/n\n    outputs: { res: res }\nparams: { n: 1 }\n`;
   for (const [what, damage] of [

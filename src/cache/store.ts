@@ -194,16 +194,30 @@ export class CacheStore {
 
   /**
    * latest/<recipe>/<step> points at the step's result in the recipe's latest run, cache hits
-   * included, for people looking for outputs. Relative links, so a moved cache stays valid.
-   * A link that already points there is left alone: a cached re-run rewrites nothing.
+   * included, for people looking for outputs: a step without outputs gets none (and loses an
+   * old one). Relative links, so a moved cache stays valid. A link that already points there
+   * is left alone: a cached re-run rewrites nothing.
    */
-  async linkLatest(recipeName: string, stepId: string, key: string): Promise<void> {
+  async linkLatest(recipeName: string, stepId: string, entry: Entry): Promise<void> {
     const dir = join(this.latest, recipeName);
     const final = join(dir, stepId);
-    const target = relative(dir, this.entryDir(key));
-    if ((await readlink(final).catch(() => undefined)) === target) return;
-    await mkdir(dir, { recursive: true });
-    // Through a temporary name and a rename, so a reader never finds the link missing.
+    const current = await readlink(final).catch(() => undefined);
+    if (Object.keys(entry.outputs).length === 0) {
+      if (current !== undefined) await rm(final, { force: true });
+      return;
+    }
+    const target = relative(dir, this.entryDir(entry.key));
+    if (current === target) return;
+    mkdirSync(dir, { recursive: true });
+    if (current === undefined) {
+      try {
+        await symlink(target, final);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another run made it meanwhile
+      }
+    }
+    // Replaced through a temporary name and a rename, so a reader never finds the link missing.
     const tmp = join(dir, `.${stepId}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
     await symlink(target, tmp);
     await rename(tmp, final);

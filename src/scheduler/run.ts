@@ -179,7 +179,7 @@ function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerp
 function succeeded(scope: RunScope, id: string, entry: Entry): StepOutcome {
   scope.entries.set(id, entry);
   // Chained, and awaited when the run ends: a link that cannot be made fails the run there.
-  scope.linking = scope.linking.then(() => scope.ws.store.linkLatest(scope.plan.recipe.name, id, entry.key));
+  scope.linking = scope.linking.then(() => scope.ws.store.linkLatest(scope.plan.recipe.name, id, entry));
   scope.linking.catch(() => undefined);
   return { status: 'ok', entry };
 }
