@@ -105,6 +105,20 @@ describe('help and version', () => {
     expect(required.some((l) => l.includes('better-sqlite3'))).toBe(true); // the hook sees CommonJS loads
     expect(required.filter((l) => /ajv\/dist\/(ajv|core)\.js|ajv\/dist\/compile\//.test(l))).toEqual([]);
   });
+
+  it('plan of a recipe without `inputs:` globs loads no globber, and SQLite\'s addon is named, not searched for', async () => {
+    const hook = join(cache, 'log-requires.cjs');
+    writeFileSync(hook, "const M = require('node:module'); const load = M._load; M._load = function (req, parent) { process.stderr.write('REQUIRE ' + (parent && parent.filename) + ' -> ' + req + '\\n'); return load.apply(this, arguments); };\n");
+    const reg = join(cache, 'register.mjs');
+    writeFileSync(join(cache, 'log-loads.mjs'), "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(`file://${join(cache, 'log-loads.mjs')}`)});\n`);
+    const r = await flow(['plan', recipe], ['--require', hook, '--import', reg]);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n');
+    expect(lines.some((l) => l.startsWith('REQUIRE ') && l.includes('better_sqlite3.node'))).toBe(true); // the hook sees the addon load
+    // fdir requires picomatch when it loads; `bindings` is better-sqlite3's addon finder; process-group spawns.
+    expect(lines.filter((l) => /^(REQUIRE|LOAD) .*(tinyglobby|fdir|picomatch|bindings|proc\/process-group\.js)/.test(l))).toEqual([]);
+  });
 });
 
 it('--ui json prints a bad recipe as a JSON error event', async () => {
