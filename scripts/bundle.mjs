@@ -4,6 +4,11 @@
 // yaml's 74 files, a good share of a `flow plan` (bench/engine.ts). Code
 // splitting keeps the lazy imports lazy: `flow plan` never loads the TUI.
 //
+// yaml and commander, the third-party code every command runs, go to a
+// CommonJS file of their own, dist/bundle/vendor.cjs, which the bundle runs
+// through V8's code cache (src/cli/code-cache.ts): about a third of a cached
+// `flow plan` was parsing and compiling the bundle.
+//
 // Left outside: packages with native code or large and loaded only on some
 // paths (better-sqlite3, ink, react, vega, resvg, ...), imported from
 // node_modules as before; and everything run by path rather than imported
@@ -36,7 +41,44 @@ const yamlAsEsm = {
   },
 };
 
+/**
+ * `import ... from 'yaml'` and `from 'commander'` in the bundle read vendor.cjs's exports, run
+ * through the code cache. A stand-in CommonJS module per package; esbuild turns the named
+ * imports into reads of its exports.
+ */
+const VENDOR = { yaml: 'yaml', commander: 'commander' };
+const vendorByCodeCache = {
+  name: 'vendor-by-code-cache',
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|commander)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (a) => ({
+      resolveDir: root,
+      loader: 'js',
+      contents: [
+        "const { join } = require('node:path');",
+        "const { ROOT } = require('./src/root.ts');",
+        "const { requireCached } = require('./src/cli/code-cache.ts');",
+        `module.exports = requireCached(join(ROOT, 'dist', 'bundle', 'vendor.cjs'), join(ROOT, 'dist', '.code-cache'))[${JSON.stringify(VENDOR[a.path])}];`,
+      ].join('\n'),
+    }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
+// Compile data made for an older vendor.cjs is never looked up again (it is named by the source's digest).
+rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  stdin: { contents: "export * as yaml from 'yaml';\nexport * as commander from 'commander';\n", resolveDir: root, sourcefile: 'vendor.js' },
+  outfile: join(outdir, 'vendor.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  plugins: [yamlAsEsm],
+});
 await build({
   absWorkingDir: root,
   entryPoints: ['src/cli/main.ts'],
@@ -50,8 +92,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   external: Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)),
-  // Inlined CommonJS (commander) calls require() for Node's built-ins.
+  // Inlined CommonJS (the stand-ins above) calls require().
   banner: { js: "import { createRequire as __flowRequire } from 'node:module'; const require = __flowRequire(import.meta.url);" },
   logLevel: 'warning',
-  plugins: [yamlAsEsm],
+  plugins: [vendorByCodeCache],
 });
