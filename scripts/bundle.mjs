@@ -46,11 +46,11 @@ const yamlAsEsm = {
  * through the code cache. A stand-in CommonJS module per package; esbuild turns the named
  * imports into reads of its exports.
  */
-const VENDOR = { yaml: 'yaml', commander: 'commander' };
+const VENDOR = { yaml: 'yaml', commander: 'commander', 'better-sqlite3': 'betterSqlite3' };
 const vendorByCodeCache = {
   name: 'vendor-by-code-cache',
   setup(b) {
-    b.onResolve({ filter: /^(yaml|commander)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
+    b.onResolve({ filter: /^(yaml|commander|better-sqlite3)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
     b.onLoad({ filter: /.*/, namespace: 'vendor' }, (a) => ({
       resolveDir: root,
       loader: 'js',
@@ -69,9 +69,15 @@ rmSync(outdir, { recursive: true, force: true });
 rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  stdin: { contents: "export * as yaml from 'yaml';\nexport * as commander from 'commander';\n", resolveDir: root, sourcefile: 'vendor.js' },
+  stdin: {
+    contents: "export * as yaml from 'yaml';\nexport * as commander from 'commander';\nexport { default as betterSqlite3 } from 'better-sqlite3';\n",
+    resolveDir: root,
+    sourcefile: 'vendor.js',
+  },
   outfile: join(outdir, 'vendor.cjs'),
   bundle: true,
+  // better-sqlite3 asks `bindings` for its addon only when not given its path (src/store/db.ts gives it).
+  external: ['bindings'],
   format: 'cjs',
   platform: 'node',
   target: 'node20',

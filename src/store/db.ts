@@ -5,7 +5,7 @@
 // Schema changes are append-only migrations; PRAGMA user_version records how
 // many have been applied, so an old database is upgraded in place on open.
 
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { isDamage } from './damage.js';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,16 +16,16 @@ export type DB = Database.Database;
 const require = createRequire(import.meta.url);
 
 /**
- * better-sqlite3 by require() rather than import: an ES import of a CommonJS package makes
- * Node scan its source for export names first. Its addon is named directly where `npm install`
- * builds it, since the `bindings` package it otherwise uses walks an Error's stack to find the
- * package and tries several paths, about a tenth of a cached `flow plan`'s time; an addon
- * anywhere else is still found that way.
+ * better-sqlite3's addon named directly where `npm install` builds it: the `bindings` package it
+ * otherwise uses walks an Error's stack to find the package and tries several paths, about a
+ * tenth of a cached `flow plan`. (In the bundle, `Database` is the copy in dist/bundle/vendor.cjs,
+ * which runs through V8's code cache.) An addon anywhere else is found by the package's own
+ * search, from node_modules.
  */
 function sqlite(file: string): DB {
-  const open = require('better-sqlite3') as typeof Database;
   const addon = join(dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
-  return new open(file, existsSync(addon) ? { nativeBinding: addon } : {});
+  if (existsSync(addon)) return new Database(file, { nativeBinding: addon });
+  return new (require('better-sqlite3') as typeof Database)(file);
 }
 
 const MIGRATIONS: string[] = [
