@@ -64,6 +64,24 @@ const vendorByCodeCache = {
   },
 };
 
+/**
+ * commander requires node:child_process when it loads, for subcommands run as executables, which
+ * flow has none of; that module brings net, dgram and streams with it. It gets a stand-in that
+ * requires the module on first use.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (a) =>
+      a.importer.includes(`${join('node_modules', 'commander')}`) ? { path: a.path, namespace: 'lazy' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      loader: 'js',
+      contents: "let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require('node:child_process'))[k] });\n",
+    }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 // Compile data made for an older vendor.cjs is never looked up again (it is named by the source's digest).
 rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
@@ -83,7 +101,7 @@ await build({
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  plugins: [yamlAsEsm],
+  plugins: [yamlAsEsm, lazyChildProcess],
 });
 await build({
   absWorkingDir: root,

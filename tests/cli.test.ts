@@ -123,7 +123,7 @@ describe('help and version', () => {
     expect(createHash('sha256').update(again.subarray(32)).digest().equals(again.subarray(0, 32))).toBe(true);
   });
 
-  it('plan of a recipe without `inputs:` globs loads no globber, and SQLite\'s addon is named, not searched for', async () => {
+  it('plan of a recipe without `inputs:` globs loads no globber and spawns nothing, and SQLite\'s addon is named, not searched for', async () => {
     const hook = join(cache, 'log-requires.cjs');
     writeFileSync(hook, "const M = require('node:module'); const load = M._load; M._load = function (req, parent) { process.stderr.write('REQUIRE ' + (parent && parent.filename) + ' -> ' + req + '\\n'); return load.apply(this, arguments); };\n");
     const reg = join(cache, 'register.mjs');
@@ -133,8 +133,9 @@ describe('help and version', () => {
     expect(r.code).toBe(0);
     const lines = r.stderr.split('\n');
     expect(lines.some((l) => l.startsWith('REQUIRE ') && l.includes('better_sqlite3.node'))).toBe(true); // the hook sees the addon load
-    // fdir requires picomatch when it loads; `bindings` is better-sqlite3's addon finder; process-group spawns.
-    expect(lines.filter((l) => /^(REQUIRE|LOAD) .*(tinyglobby|fdir|picomatch|bindings|proc\/process-group\.js)/.test(l))).toEqual([]);
+    // fdir requires picomatch when it loads; `bindings` is better-sqlite3's addon finder; nothing spawns
+    // (node:child_process brings net, dgram and streams).
+    expect(lines.filter((l) => /^(REQUIRE|LOAD) .*(tinyglobby|fdir|picomatch|bindings|proc\/process-group\.js|child_process)/.test(l))).toEqual([]);
   });
 });
 
