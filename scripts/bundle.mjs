@@ -58,7 +58,9 @@ const vendorByCodeCache = {
         "const { join } = require('node:path');",
         "const { ROOT } = require('./src/root.ts');",
         "const { requireCached } = require('./src/cli/code-cache.ts');",
-        `module.exports = requireCached(join(ROOT, 'dist', 'bundle', 'vendor.cjs'), join(ROOT, 'dist', '.code-cache'))[${JSON.stringify(VENDOR[a.path])}];`,
+        // The commands that read a recipe run yaml's parser, the others do not: one set of data each.
+        "const command = ['run', 'plan', 'validate', 'dag'].includes(process.argv[2]) ? process.argv[2] : 'other';",
+        `module.exports = requireCached(join(ROOT, 'dist', 'bundle', 'vendor.cjs'), join(ROOT, 'dist', '.code-cache'), command)[${JSON.stringify(VENDOR[a.path])}];`,
       ].join('\n'),
     }));
   },

@@ -111,7 +111,7 @@ describe('help and version', () => {
     const dataDir = join(ROOT, 'dist', '.code-cache');
     const plan = await flow(['plan', recipe]);
     expect(plan.code).toBe(0);
-    const files = readdirSync(dataDir).filter((f) => /^vendor\.cjs-[0-9a-f]{16}\.v8$/.test(f));
+    const files = readdirSync(dataDir).filter((f) => /^vendor\.cjs-plan-[0-9a-f]{16}\.v8$/.test(f));
     expect(files).toHaveLength(1);
     const path = join(dataDir, files[0]!);
     const good = readFileSync(path);

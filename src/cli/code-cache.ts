@@ -53,8 +53,13 @@ function writeData(path: string, data: Buffer): void {
   }
 }
 
-/** What `require(file)` returns, compiled with V8's code cache kept in cacheDir. Once per file and process. */
-export function requireCached(file: string, cacheDir: string): unknown {
+/**
+ * What `require(file)` returns, compiled with V8's code cache kept in cacheDir. Once per file and
+ * process. The data is written once, holding what the first process ran; `variant` (the command)
+ * keeps one set per kind of use, so that a `flow --help` run first does not leave `flow plan`
+ * compiling yaml's parser every time.
+ */
+export function requireCached(file: string, cacheDir: string, variant = ''): unknown {
   if (loaded.has(file)) return loaded.get(file);
   const require = createRequire(file);
   // With --enable-source-maps Node maps stack traces only through code its own loader compiled.
@@ -65,7 +70,7 @@ export function requireCached(file: string, cacheDir: string): unknown {
   }
   const source = readFileSync(file, 'utf8');
   const key = sha256(`${process.version}\0${process.arch}\0${source}`).toString('hex').slice(0, 16);
-  const dataPath = join(cacheDir, `${basename(file)}-${key}.v8`);
+  const dataPath = join(cacheDir, `${basename(file)}-${variant ? `${variant}-` : ''}${key}.v8`);
   const data = readData(dataPath);
   // The same wrapper Node's CommonJS loader gives a module; line numbers stay the file's.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: data });
