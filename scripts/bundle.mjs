@@ -4,6 +4,11 @@
 // yaml's 74 files, a good share of a `flow plan` (bench/engine.ts). Code
 // splitting keeps the lazy imports lazy: `flow plan` never loads the TUI.
 //
+// yaml and commander, the third-party code every command runs, go to a
+// CommonJS file of their own, dist/bundle/vendor.cjs, which the bundle runs
+// through V8's code cache (src/cli/code-cache.ts): about a third of a cached
+// `flow plan` was parsing and compiling the bundle.
+//
 // Left outside: packages with native code or large and loaded only on some
 // paths (better-sqlite3, ink, react, vega, resvg, ...), imported from
 // node_modules as before; and everything run by path rather than imported
@@ -36,7 +41,70 @@ const yamlAsEsm = {
   },
 };
 
+/**
+ * `import ... from 'yaml'` and `from 'commander'` in the bundle read vendor.cjs's exports, run
+ * through the code cache. A stand-in CommonJS module per package; esbuild turns the named
+ * imports into reads of its exports.
+ */
+const VENDOR = { yaml: 'yaml', commander: 'commander', 'better-sqlite3': 'betterSqlite3' };
+const vendorByCodeCache = {
+  name: 'vendor-by-code-cache',
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|commander|better-sqlite3)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (a) => ({
+      resolveDir: root,
+      loader: 'js',
+      contents: [
+        "const { join } = require('node:path');",
+        "const { ROOT } = require('./src/root.ts');",
+        "const { requireCached } = require('./src/cli/code-cache.ts');",
+        // The commands that read a recipe run yaml's parser, the others do not: one set of data each.
+        "const command = ['run', 'plan', 'validate', 'dag'].includes(process.argv[2]) ? process.argv[2] : 'other';",
+        `module.exports = requireCached(join(ROOT, 'dist', 'bundle', 'vendor.cjs'), join(ROOT, 'dist', '.code-cache'), command)[${JSON.stringify(VENDOR[a.path])}];`,
+      ].join('\n'),
+    }));
+  },
+};
+
+/**
+ * commander requires node:child_process when it loads, for subcommands run as executables, which
+ * flow has none of; that module brings net, dgram and streams with it. It gets a stand-in that
+ * requires the module on first use.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (a) =>
+      a.importer.includes(`${join('node_modules', 'commander')}`) ? { path: a.path, namespace: 'lazy' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      loader: 'js',
+      contents: "let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require('node:child_process'))[k] });\n",
+    }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
+// Compile data made for an older vendor.cjs is never looked up again (it is named by the source's digest).
+rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  stdin: {
+    contents: "export * as yaml from 'yaml';\nexport * as commander from 'commander';\nexport { default as betterSqlite3 } from 'better-sqlite3';\n",
+    resolveDir: root,
+    sourcefile: 'vendor.js',
+  },
+  outfile: join(outdir, 'vendor.cjs'),
+  bundle: true,
+  // better-sqlite3 asks `bindings` for its addon only when not given its path (src/store/db.ts gives it).
+  external: ['bindings'],
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  plugins: [yamlAsEsm, lazyChildProcess],
+});
 await build({
   absWorkingDir: root,
   entryPoints: ['src/cli/main.ts'],
@@ -50,8 +118,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   external: Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)),
-  // Inlined CommonJS (commander) calls require() for Node's built-ins.
+  // Inlined CommonJS (the stand-ins above) calls require().
   banner: { js: "import { createRequire as __flowRequire } from 'node:module'; const require = __flowRequire(import.meta.url);" },
   logLevel: 'warning',
-  plugins: [yamlAsEsm],
+  plugins: [vendorByCodeCache],
 });

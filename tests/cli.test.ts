@@ -3,7 +3,8 @@
 // get a "did you mean", a bad recipe under --ui json is a JSON event, and
 // `flow --version` loads nothing but the bin.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -104,6 +105,37 @@ describe('help and version', () => {
     const required = r.stderr.split('\n').filter((l) => l.startsWith('REQUIRE '));
     expect(required.some((l) => l.includes('better-sqlite3'))).toBe(true); // the hook sees CommonJS loads
     expect(required.filter((l) => /ajv\/dist\/(ajv|core)\.js|ajv\/dist\/compile\//.test(l))).toEqual([]);
+  });
+
+  it("the bundle's yaml and commander come through V8's code cache; damaged cache data is ignored and replaced", async () => {
+    const dataDir = join(ROOT, 'dist', '.code-cache');
+    const plan = await flow(['plan', recipe]);
+    expect(plan.code).toBe(0);
+    const files = readdirSync(dataDir).filter((f) => /^vendor\.cjs-plan-[0-9a-f]{16}\.v8$/.test(f));
+    expect(files).toHaveLength(1);
+    const path = join(dataDir, files[0]!);
+    const good = readFileSync(path);
+    const damaged = Buffer.from(good);
+    damaged[damaged.length >> 1] ^= 0xff;
+    writeFileSync(path, damaged);
+    expect(await flow(['plan', recipe])).toEqual(plan);
+    const again = readFileSync(path);
+    expect(createHash('sha256').update(again.subarray(32)).digest().equals(again.subarray(0, 32))).toBe(true);
+  });
+
+  it('plan of a recipe without `inputs:` globs loads no globber and spawns nothing, and SQLite\'s addon is named, not searched for', async () => {
+    const hook = join(cache, 'log-requires.cjs');
+    writeFileSync(hook, "const M = require('node:module'); const load = M._load; M._load = function (req, parent) { process.stderr.write('REQUIRE ' + (parent && parent.filename) + ' -> ' + req + '\\n'); return load.apply(this, arguments); };\n");
+    const reg = join(cache, 'register.mjs');
+    writeFileSync(join(cache, 'log-loads.mjs'), "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n");
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(`file://${join(cache, 'log-loads.mjs')}`)});\n`);
+    const r = await flow(['plan', recipe], ['--require', hook, '--import', reg]);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n');
+    expect(lines.some((l) => l.startsWith('REQUIRE ') && l.includes('better_sqlite3.node'))).toBe(true); // the hook sees the addon load
+    // fdir requires picomatch when it loads; `bindings` is better-sqlite3's addon finder; nothing spawns
+    // (node:child_process brings net, dgram and streams).
+    expect(lines.filter((l) => /^(REQUIRE|LOAD) .*(tinyglobby|fdir|picomatch|bindings|proc\/process-group\.js|child_process)/.test(l))).toEqual([]);
   });
 });
 

@@ -10,7 +10,6 @@
 
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { glob, isDynamicPattern } from 'tinyglobby';
 import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { getPath, stepFields } from '../recipe/fields.js';
@@ -110,22 +109,26 @@ export async function localFingerprint(
       );
     }
   }
-  for (const [i, pattern] of step.inputs.entries()) {
-    const p = String(resolveValue(recipe, pattern, () => undefined));
-    const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
-    if (isDynamicPattern(p)) {
-      const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
-      if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
-      matches.sort();
-      if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
-      else {
-        const digests = await files.digestMany(matches);
-        matches.forEach((m, j) => (inputs[`inputs.${relative(recipe.dir, m)}`] = digests[j]!.digest));
+  // tinyglobby (with fdir and picomatch) loads only for a step that has `inputs:`: most plans have none.
+  if (step.inputs.length) {
+    const { glob, isDynamicPattern } = await import('tinyglobby');
+    for (const [i, pattern] of step.inputs.entries()) {
+      const p = String(resolveValue(recipe, pattern, () => undefined));
+      const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
+      if (isDynamicPattern(p)) {
+        const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
+        if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+        matches.sort();
+        if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
+        else {
+          const digests = await files.digestMany(matches);
+          matches.forEach((m, j) => (inputs[`inputs.${relative(recipe.dir, m)}`] = digests[j]!.digest));
+        }
+      } else {
+        const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
+        if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+        else inputs[`inputs.${p}`] = await digest(abs);
       }
-    } else {
-      const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
-      if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
-      else inputs[`inputs.${p}`] = await digest(abs);
     }
   }
   throwAll(missing);

@@ -14,7 +14,6 @@ import { existsSync, readFileSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { acquireLock } from '../proc/lock.js';
-import { runProcess } from '../proc/process-group.js';
 import { StepError } from '../steps/types.js';
 
 export interface PythonEnvOptions {
@@ -164,6 +163,8 @@ async function build(base: string, dir: string, key: string, files: string[], ve
   await mkdir(dirname(dir), { recursive: true });
   const started = Date.now();
   log(`python env ${key}: creating with Python ${version}: pip install ${files.map((f) => `-r ${f}`).join(' ')}`);
+  // Loaded here only: a plan (which loads this module with the Python step types) never spawns.
+  const { runProcess } = await import('../proc/process-group.js');
   const step = async (file: string, args: string[], what: string) => {
     const r = await runProcess({
       file,

@@ -7,7 +7,11 @@
 // checks torch.cuda.is_available() again when it runs.
 
 import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+// node:child_process (with net, dgram, streams) loads only when a GPU option is checked: a plan
+// loads this module with the Python step types.
+const require = createRequire(import.meta.url);
 
 export const NVIDIA_PROC = '/proc/driver/nvidia/version';
 
@@ -24,6 +28,7 @@ let capabilities: number[] | undefined;
 export function gpuCapabilities(): number[] {
   if (capabilities) return capabilities;
   try {
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
     const stdout = execFileSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { timeout: 10_000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     capabilities = stdout.split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
   } catch {

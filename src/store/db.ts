@@ -8,9 +8,25 @@
 import Database from 'better-sqlite3';
 import { isDamage } from './damage.js';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 
 export type DB = Database.Database;
+
+const require = createRequire(import.meta.url);
+
+/**
+ * better-sqlite3's addon named directly where `npm install` builds it: the `bindings` package it
+ * otherwise uses walks an Error's stack to find the package and tries several paths, about a
+ * tenth of a cached `flow plan`. (In the bundle, `Database` is the copy in dist/bundle/vendor.cjs,
+ * which runs through V8's code cache.) An addon anywhere else is found by the package's own
+ * search, from node_modules.
+ */
+function sqlite(file: string): DB {
+  const addon = join(dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
+  if (existsSync(addon)) return new Database(file, { nativeBinding: addon });
+  return new (require('better-sqlite3') as typeof Database)(file);
+}
 
 const MIGRATIONS: string[] = [
   // 1: the initial schema.
@@ -125,7 +141,7 @@ export function openOrRecover(file: string): { db: DB; notice?: string } {
 
 export function openDb(file: string): DB {
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
+  const db = sqlite(file);
   // First: a second flow process may hold the write lock for a moment (even while it
   // switches a fresh file to WAL); wait rather than fail.
   db.pragma('busy_timeout = 10000');
