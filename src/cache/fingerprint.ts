@@ -13,7 +13,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
-import { getPath, stepFields } from '../recipe/fields.js';
+import { getPath, stepFields, stepRefs } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepSettings, StepType } from '../steps/types.js';
@@ -83,7 +83,7 @@ export async function localFingerprint(
   const fields = stepFields(step);
   const params: Record<string, unknown> = {};
   const env: Record<string, string | null> = {};
-  for (const { ref } of walkRefs(fields, '')) {
+  for (const { ref } of stepRefs(step)) {
     if (ref.kind === 'params') params[ref.name] = recipe.params[ref.name];
     if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? ref.default ?? null;
   }
@@ -112,10 +112,10 @@ export async function localFingerprint(
   }
   for (const [i, pattern] of step.inputs.entries()) {
     const p = String(resolveValue(recipe, pattern, () => undefined));
-    const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
+    const at = () => recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
     if (isDynamicPattern(p)) {
       const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
-      if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+      if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at(), `steps.${step.id}.inputs.${i}`));
       matches.sort();
       if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
       else {
@@ -124,7 +124,7 @@ export async function localFingerprint(
       }
     } else {
       const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
-      if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+      if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at(), `steps.${step.id}.inputs.${i}`));
       else inputs[`inputs.${p}`] = await digest(abs);
     }
   }
@@ -133,7 +133,7 @@ export async function localFingerprint(
 }
 
 function hasStepRef(v: unknown): boolean {
-  return typeof v === 'string' && [...walkRefs(v, '')].some(({ ref }) => ref.kind === 'steps');
+  return typeof v === 'string' && walkRefs(v, '').some(({ ref }) => ref.kind === 'steps');
 }
 
 /**
@@ -142,7 +142,7 @@ function hasStepRef(v: unknown): boolean {
  */
 export function upstreamDigests(step: StepDef, resultOf: (id: string) => UpstreamResult | undefined): Record<string, string> | undefined {
   const out: Record<string, string> = {};
-  for (const { ref } of walkRefs(stepFields(step), '')) {
+  for (const { ref } of stepRefs(step)) {
     if (ref.kind !== 'steps') continue;
     const e = resultOf(ref.step);
     if (!e) return undefined;

@@ -2,8 +2,7 @@
 // a topological order, and cycle detection that prints the cycle.
 
 import { RecipeError } from '../recipe/errors.js';
-import { walkRefs } from '../recipe/refs.js';
-import { stepFields } from '../recipe/fields.js';
+import { stepRefs } from '../recipe/fields.js';
 import type { Recipe } from '../recipe/types.js';
 
 export interface Graph {
@@ -38,7 +37,7 @@ export function buildGraph(recipe: Recipe): Graph {
       dependents.get(dep)!.add(step.id);
       edgeFrom.set(`${step.id}->${dep}`, field);
     };
-    for (const { ref, path } of walkRefs(stepFields(step), '')) {
+    for (const { ref, path } of stepRefs(step)) {
       if (ref.kind === 'steps') add(ref.step, path);
     }
     step.needs.forEach((n, i) => add(n, `needs.${i}`));
