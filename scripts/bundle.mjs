@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 /** Pure-JS dependencies on the start-up path of every command, worth inlining. */
-const INLINE = new Set(['yaml', 'commander', 'tinyglobby']);
+const INLINE = new Set(['yaml', 'js-yaml', 'commander', 'tinyglobby']);
 const outdir = join(root, 'dist', 'bundle');
 
 /**

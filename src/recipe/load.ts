@@ -5,10 +5,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, visit, type Node } from 'yaml';
+import { LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { compiledValidator } from './compiled-validator.js';
 import { RecipeError, UsageError } from './errors.js';
-import { SourcePositions, checkUniqueKeys, stepKeyPositions } from './positions.js';
+import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
+import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
 import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
 
@@ -35,30 +36,9 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  const lineCounter = new LineCounter();
-  // uniqueKeys is off because the library checks each key against every earlier one of its
-  // map (quadratic: most of a 10,000-step plan); checkUniqueKeys checks them with a Set.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const at = (offset: number): SourcePos => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file: shown, line, col };
-  };
-  const firstError = doc.errors[0];
-  if (firstError) {
-    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
-    throw new RecipeError(msg, at(firstError.pos[0]), field);
-  }
-  checkUniqueKeys(doc.contents as Node | null, at);
-  const positions = new SourcePositions(doc.contents as Node | null, at);
-  const stepPos = stepKeyPositions(doc.contents as Node | null, at);
-  let raw: unknown;
-  try {
-    // The yaml library's own guard against alias bombs: at most 100 alias expansions.
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
-  }
+  // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
+  const fast = readYamlFast(text);
+  const { raw, positions } = fast ? { raw: fast.value, positions: new SourcePositions(() => parseYaml(text, shown).located) } : readYaml(text, shown);
   const top: SourcePos = { file: shown, line: 1, col: 1 };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
@@ -77,7 +57,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
   const steps: Record<string, StepDef> = {};
   for (const [id, s] of Object.entries(data.steps)) {
-    const pos = stepPos.get(id) ?? top;
+    const pos = lazyPos(positions, `steps.${id}@key`, top);
     if ((s.uses === undefined) === (s.run === undefined)) {
       throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
     }
@@ -128,6 +108,39 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     steps,
     positions,
   };
+}
+
+/** The document parsed by the yaml library, or its first error, placed. */
+function parseYaml(text: string, shown: string): { doc: Document.Parsed; located: Located } {
+  const lineCounter = new LineCounter();
+  // uniqueKeys is off because the library checks each key against every earlier one of its
+  // map (quadratic: most of a 10,000-step plan); checkUniqueKeys checks them with a Set.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
+  const at = (offset: number): SourcePos => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file: shown, line, col };
+  };
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
+    throw new RecipeError(msg, at(firstError.pos[0]), field);
+  }
+  return { doc, located: { root: doc.contents as Node | null, at } };
+}
+
+/** The reference reading, by the yaml library: every error placed, duplicate keys refused, aliases bounded. */
+function readYaml(text: string, shown: string): { raw: unknown; positions: SourcePositions } {
+  const { doc, located } = parseYaml(text, shown);
+  checkUniqueKeys(located.root, located.at);
+  let raw: unknown;
+  try {
+    // The yaml library's own guard against alias bombs: at most 100 alias expansions.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+  }
+  return { raw, positions: new SourcePositions(() => located) };
 }
 
 export function executorConfig(e: string | ExecutorConfig | undefined): ExecutorConfig | undefined {

@@ -11,13 +11,29 @@ import type { SourcePos } from './types.js';
 
 type At = (offset: number) => SourcePos;
 
-/** A Map of positions that fills itself from the document when first read. */
+/** A parsed document's root node, and the place of an offset in its text. */
+export interface Located {
+  root: Node | null;
+  at: At;
+}
+
+/** A Map of positions that fills itself from the document (parsed then, if need be) when first read. */
 export class SourcePositions extends Map<string, SourcePos> {
   private pending: (() => void) | undefined;
 
-  constructor(root: Node | null, at: At) {
+  constructor(locate: () => Located) {
     super();
-    this.pending = () => collectPositions(root, '', (k, v) => super.set(k, v), at);
+    this.pending = () => {
+      let located: Located;
+      try {
+        located = locate();
+      } catch (e) {
+        // Read fast (yaml-fast.ts), a text the yaml library refuses: no positions, the error keeps its fallback place.
+        if (e instanceof RecipeError) return;
+        throw e;
+      }
+      collectPositions(located.root, '', (k, v) => super.set(k, v), located.at);
+    };
   }
 
   private ready(): void {
@@ -100,14 +116,22 @@ export function checkUniqueKeys(node: Node | null, at: At): void {
   }
 }
 
-/** The position of each step's key under `steps:`, which every step keeps (StepDef.pos): one pass, no paths. */
-export function stepKeyPositions(root: Node | null, at: At): Map<string, SourcePos> {
-  const out = new Map<string, SourcePos>();
-  if (!isMap(root)) return out;
-  const steps = root.items.find((p) => isScalar(p.key) && p.key.value === 'steps')?.value;
-  if (!isMap(steps)) return out;
-  for (const pair of steps.items) {
-    if (isScalar(pair.key) && pair.key.range && !out.has(String(pair.key.value))) out.set(String(pair.key.value), at(pair.key.range[0]));
-  }
-  return out;
+/**
+ * A position looked up only when one of its fields is read: every StepDef keeps its key's
+ * place for its errors, and finding it must not cost a plan that reports none.
+ */
+export function lazyPos(positions: Map<string, SourcePos>, key: string, fallback: SourcePos): SourcePos {
+  let pos: SourcePos | undefined;
+  const get = () => (pos ??= positions.get(key) ?? fallback);
+  return {
+    get file() {
+      return get().file;
+    },
+    get line() {
+      return get().line;
+    },
+    get col() {
+      return get().col;
+    },
+  };
 }
