@@ -47,10 +47,18 @@ const coreFloat = new jsyaml.Type('tag:yaml.org,2002:float', {
 const CORE_SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({ implicit: [coreNull, coreBool, coreInt, coreFloat] });
 
 /**
+ * Where the two readers name a key differently, `yaml` reads: a null key (`~:`, `null:`, an
+ * empty key: yaml's '' where js-yaml says 'null'), an explicit `? ` key, a collection as a key
+ * (`[a, b]:`). Matched on the raw text, so a quoted look-alike also goes to `yaml`, only slower.
+ */
+const ODD_KEY = /(?:^|[\s{,[])(?:~|null|Null|NULL)?\s*:(?:\s|$)|^[\s-]*\?(?:\s|$)|[\]}]\s*:(?:\s|$)/m;
+
+/**
  * The recipe's value, or undefined when `yaml` must read it: js-yaml refused it, or it
  * holds a collection reached twice (an alias: `yaml` bounds their expansion).
  */
 export function readYamlFast(text: string): { value: unknown } | undefined {
+  if (ODD_KEY.test(text)) return undefined;
   let value: unknown;
   try {
     value = jsyaml.load(text, { schema: CORE_SCHEMA });

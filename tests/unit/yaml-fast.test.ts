@@ -85,3 +85,11 @@ it('leaves to the yaml library what js-yaml refuses, and anything an alias share
   expect(readYamlFast('a: &x [1, 2]\nb: *x\n')).toBeUndefined(); // a shared collection: yaml bounds alias expansion
   expect(readYamlFast('a: &x 1\nb: *x\n')).toEqual({ value: { a: 1, b: 1 } }); // a scalar alias is a copy
 });
+
+it('leaves to the yaml library the keys the two name differently (null and collection keys)', () => {
+  for (const text of ['~: 1\n', 'a:\n  null: 1\n', 'a: {NULL: 1}\n', ': 1\n', '[a, b]: 1\n', 'a:\n  {b: 1}: 2\n', '? x\n: 1\n', '- ? x\n  : 1\n']) {
+    expect(readYamlFast(text), JSON.stringify(text)).toBeUndefined();
+  }
+  // An ordinary recipe still takes the fast path.
+  expect(readYamlFast('name: x\nsteps:\n  a: {run: "echo ${params.n} > o", outputs: {o: o}}\n')).toBeDefined();
+});
