@@ -4,8 +4,9 @@
 // yaml's 74 files, a good share of a `flow plan` (bench/engine.ts). Code
 // splitting keeps the lazy imports lazy: `flow plan` never loads the TUI.
 //
-// yaml and commander, the third-party code every command runs, go to a
-// CommonJS file of their own, dist/bundle/vendor.cjs, which the bundle runs
+// yaml, js-yaml, commander and better-sqlite3's JavaScript, the third-party
+// code every command runs, go to a CommonJS file of their own,
+// dist/bundle/vendor.cjs, which the bundle runs
 // through V8's code cache (src/cli/code-cache.ts): about a third of a cached
 // `flow plan` was parsing and compiling the bundle.
 //
@@ -24,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 /** Pure-JS dependencies on the start-up path of every command, worth inlining. */
-const INLINE = new Set(['yaml', 'commander', 'tinyglobby']);
+const INLINE = new Set(['yaml', 'js-yaml', 'commander', 'tinyglobby']);
 const outdir = join(root, 'dist', 'bundle');
 
 /**
@@ -42,15 +43,15 @@ const yamlAsEsm = {
 };
 
 /**
- * `import ... from 'yaml'` and `from 'commander'` in the bundle read vendor.cjs's exports, run
+ * `import ... from 'yaml'` (and the other VENDOR packages) in the bundle read vendor.cjs's exports, run
  * through the code cache. A stand-in CommonJS module per package; esbuild turns the named
  * imports into reads of its exports.
  */
-const VENDOR = { yaml: 'yaml', commander: 'commander', 'better-sqlite3': 'betterSqlite3' };
+const VENDOR = { yaml: 'yaml', 'js-yaml': 'jsyaml', commander: 'commander', 'better-sqlite3': 'betterSqlite3' };
 const vendorByCodeCache = {
   name: 'vendor-by-code-cache',
   setup(b) {
-    b.onResolve({ filter: /^(yaml|commander|better-sqlite3)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
+    b.onResolve({ filter: /^(yaml|js-yaml|commander|better-sqlite3)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
     b.onLoad({ filter: /.*/, namespace: 'vendor' }, (a) => ({
       resolveDir: root,
       loader: 'js',
@@ -90,7 +91,8 @@ rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
 await build({
   absWorkingDir: root,
   stdin: {
-    contents: "export * as yaml from 'yaml';\nexport * as commander from 'commander';\nexport { default as betterSqlite3 } from 'better-sqlite3';\n",
+    contents:
+      "export * as yaml from 'yaml';\nexport { default as jsyaml } from 'js-yaml';\nexport * as commander from 'commander';\nexport { default as betterSqlite3 } from 'better-sqlite3';\n",
     resolveDir: root,
     sourcefile: 'vendor.js',
   },

@@ -19,13 +19,14 @@ export interface PathDigest {
 
 /** Files hashed at once: enough to overlap their reads, few enough to bound memory. */
 const HASHING = 16;
+/** Glob matches looked up between two yields to the event loop (a reporter must still draw). */
+const SLICE = 1024;
 
-interface Row {
-  size: number;
-  mtime_ns: string;
-  inode: string;
-  digest: string;
-}
+/** A file_state row as an array (better-sqlite3's raw mode: no object per row): path, size, mtime_ns, inode, digest. */
+type Row = [path: string, size: number, mtimeNs: string, inode: string, digest: string];
+
+/** A digest known now (a file whose stat matches its row), or being computed. */
+type Known = PathDigest | Promise<PathDigest>;
 
 export class FileStates {
   private readonly get;
@@ -39,16 +40,16 @@ export class FileStates {
   /** Bounds the files hashed at once; loaded with the first file to hash, so a cached plan never loads p-queue. */
   private hashing: Promise<PQueue> | undefined;
   /** Digests already computed in this process, keyed by absolute path. */
-  private readonly memo = new Map<string, Promise<PathDigest>>();
+  private readonly memo = new Map<string, Known>();
 
   constructor(db: DB) {
-    this.get = db.prepare<[string], Row>('SELECT size, mtime_ns, inode, digest FROM file_state WHERE path = ?');
+    this.get = db.prepare<[string], Row>('SELECT path, size, mtime_ns, inode, digest FROM file_state WHERE path = ?').raw();
     this.put = db.prepare(
       `INSERT INTO file_state (path, size, mtime_ns, inode, digest, checked_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
          inode = excluded.inode, digest = excluded.digest, checked_at = excluded.checked_at`,
     );
-    this.under = db.prepare<[string, string], Row & { path: string }>('SELECT path, size, mtime_ns, inode, digest FROM file_state WHERE path >= ? AND path < ?');
+    this.under = db.prepare<[string, string], Row>('SELECT path, size, mtime_ns, inode, digest FROM file_state WHERE path >= ? AND path < ?').raw();
     this.putMany = db.transaction((rows: Array<[string, number, string, string, string]>) => {
       const now = Date.now();
       for (const r of rows) this.put.run(...r, now);
@@ -60,13 +61,20 @@ export class FileStates {
    * read in one query, up to HASHING files are hashed at once, and new digests are written in one transaction.
    */
   async digestMany(paths: string[]): Promise<PathDigest[]> {
-    const abs = paths.map((p) => resolve(p));
+    const abs = paths.map(absolute);
     if (abs.length < 2) return Promise.all(abs.map((p) => this.digest(p)));
     return this.batch(commonDir(abs), async () => {
-      const out: PathDigest[] = [];
+      const out: PathDigest[] = new Array(abs.length);
       // In slices, yielding between them: stats are sync (see compute), a reporter must still draw.
-      for (let i = 0; i < abs.length; i += 1024) {
-        out.push(...(await Promise.all(abs.slice(i, i + 1024).map((p) => this.digest(p)))));
+      // An unchanged file is answered at once; only the others wait (for hashing).
+      for (let i = 0; i < abs.length; i += SLICE) {
+        const waits: Array<Promise<unknown>> = [];
+        for (let j = i; j < Math.min(i + SLICE, abs.length); j++) {
+          const known = this.lookup(abs[j]!);
+          if (known instanceof Promise) waits.push(known.then((d) => (out[j] = d)));
+          else out[j] = known;
+        }
+        await Promise.all(waits);
         await new Promise(setImmediate);
       }
       return out;
@@ -78,7 +86,9 @@ export class FileStates {
     if (this.preloaded) return work();
     const lo = dir.endsWith(sep) ? dir : dir + sep;
     const hi = lo.slice(0, -1) + String.fromCharCode(sep.charCodeAt(0) + 1);
-    this.preloaded = { under: lo, rows: new Map(this.under.all(lo, hi).map((r) => [r.path, r])) };
+    const rows = new Map<string, Row>();
+    for (const r of this.under.all(lo, hi)) rows.set(r[0], r);
+    this.preloaded = { under: lo, rows };
     this.pending = [];
     try {
       return await work();
@@ -92,14 +102,26 @@ export class FileStates {
 
   /** Digest of a file or folder (recursive). Throws ENOENT for a missing path. */
   digest(path: string): Promise<PathDigest> {
-    const abs = resolve(path);
-    let p = this.memo.get(abs);
-    if (!p) {
-      p = this.compute(abs);
-      this.memo.set(abs, p);
-      p.catch(() => this.memo.delete(abs));
+    const known = this.lookup(resolve(path));
+    return known instanceof Promise ? known : Promise.resolve(known);
+  }
+
+  /**
+   * Memoised digest of an absolute path: a file whose stat matches its file_state row is
+   * answered now, without a promise (a no-op plan over a 100,000-file glob made four per
+   * file); anything else is the promise of computing it.
+   */
+  private lookup(abs: string): Known {
+    let known = this.memo.get(abs);
+    if (known) return known;
+    try {
+      known = this.compute(abs);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return p;
+    this.memo.set(abs, known);
+    if (known instanceof Promise) known.catch(() => this.memo.delete(abs));
+    return known;
   }
 
   /** Forget in-process memo entries (after a step rewrote files under a path). */
@@ -107,20 +129,29 @@ export class FileStates {
     this.memo.clear();
   }
 
-  private async compute(abs: string): Promise<PathDigest> {
+  /** Throws (ENOENT) synchronously for a missing path. */
+  private compute(abs: string): Known {
     // Sync: a stat of a warm inode is cheaper than the round trip of an async one (manifest.ts).
     const st = statSync(abs, { bigint: true });
     if (st.isDirectory()) return this.digestDir(abs);
-    return { digest: await this.digestFile(abs, st), size: Number(st.size), files: 1, kind: 'file' };
+    const size = Number(st.size);
+    const digest = this.digestFile(abs, st);
+    if (typeof digest === 'string') return { digest, size, files: 1, kind: 'file' };
+    return digest.then((d) => ({ digest: d, size, files: 1, kind: 'file' }));
   }
 
-  private async digestFile(abs: string, st: BigIntStats): Promise<string> {
+  /** The row's digest when size, mtime (ns) and inode all match the stat; else the file is hashed. */
+  private digestFile(abs: string, st: BigIntStats): string | Promise<string> {
     const size = Number(st.size);
     const mtime = st.mtimeNs.toString();
     const inode = st.ino.toString();
     // A path outside the preloaded folder (another digest running meanwhile) is read on its own.
     const row = this.preloaded && abs.startsWith(this.preloaded.under) ? this.preloaded.rows.get(abs) : this.get.get(abs);
-    if (row && row.size === size && row.mtime_ns === mtime && row.inode === inode) return row.digest;
+    if (row && row[1] === size && row[2] === mtime && row[3] === inode) return row[4];
+    return this.hash(abs, size, mtime, inode);
+  }
+
+  private async hash(abs: string, size: number, mtime: string, inode: string): Promise<string> {
     this.hashing ??= import('p-queue').then(({ default: Queue }) => new Queue({ concurrency: HASHING }));
     const digest = (await (await this.hashing).add(() => hashFileContent(abs, size)))!;
     if (this.pending) this.pending.push([abs, size, mtime, inode, digest]);
@@ -130,7 +161,7 @@ export class FileStates {
 
   /** A folder's digest covers relative paths, the executable bit and file digests, in sorted order (manifest.ts). */
   private async digestDir(root: string): Promise<PathDigest> {
-    const d = await this.batch(root, () => digestFolder(root, { file: (abs, _rel, st) => this.digestFile(abs, st) }, { inputs: true }));
+    const d = await this.batch(root, () => digestFolder(root, { file: async (abs, _rel, st) => this.digestFile(abs, st) }, { inputs: true }));
     return { ...d, kind: 'dir' };
   }
 }
@@ -138,6 +169,23 @@ export class FileStates {
 /** The deepest folder holding every path of a list. */
 function commonDir(paths: string[]): string {
   let dir = dirname(paths[0]!);
-  for (const p of paths) while (!p.startsWith(dir.endsWith(sep) ? dir : dir + sep)) dir = dirname(dir);
+  let prefix = dir.endsWith(sep) ? dir : dir + sep;
+  for (const p of paths) {
+    while (!p.startsWith(prefix)) {
+      dir = dirname(dir);
+      prefix = dir.endsWith(sep) ? dir : dir + sep;
+    }
+  }
   return dir;
+}
+
+/**
+ * resolve(p), skipping its character-by-character normalisation for a path that is already
+ * absolute and normal (as glob matches are): a tenth of the lookups' time over 100,000 matches.
+ */
+export function absolute(p: string): string {
+  const normal =
+    p.startsWith(sep) && !p.endsWith(sep) && !p.endsWith(`${sep}.`) && !p.endsWith(`${sep}..`) &&
+    !p.includes(`${sep}${sep}`) && !p.includes(`${sep}.${sep}`) && !p.includes(`${sep}..${sep}`);
+  return normal || p === sep ? p : resolve(p);
 }

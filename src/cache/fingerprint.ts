@@ -9,14 +9,14 @@
 // the run id and every absolute path of the cache.
 
 import { existsSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
-import { getPath, stepFields } from '../recipe/fields.js';
+import { getPath, stepFields, stepRefs } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepSettings, StepType } from '../steps/types.js';
-import type { FileStates } from './file-state.js';
+import { absolute, type FileStates } from './file-state.js';
 import { canonicalJson, sha256 } from './hash.js';
 
 export const FINGERPRINT_VERSION = 1;
@@ -82,7 +82,7 @@ export async function localFingerprint(
   const fields = stepFields(step);
   const params: Record<string, unknown> = {};
   const env: Record<string, string | null> = {};
-  for (const { ref } of walkRefs(fields, '')) {
+  for (const { ref } of stepRefs(step)) {
     if (ref.kind === 'params') params[ref.name] = recipe.params[ref.name];
     if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? ref.default ?? null;
   }
@@ -114,19 +114,22 @@ export async function localFingerprint(
     const { glob, isDynamicPattern } = await import('tinyglobby');
     for (const [i, pattern] of step.inputs.entries()) {
       const p = String(resolveValue(recipe, pattern, () => undefined));
-      const at = recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
+      const at = () => recipe.positions.get(`steps.${step.baseId}.inputs.${i}`) ?? step.pos;
       if (isDynamicPattern(p)) {
         const matches = await glob(p, { cwd: recipe.dir, absolute: true, onlyFiles: false, dot: false });
-        if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+        if (!matches.length) missing.push(new RecipeError(`no file matches ${p}${setHint(pattern, 'PATH')}`, at(), `steps.${step.id}.inputs.${i}`));
         matches.sort();
         if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
         else {
           const digests = await files.digestMany(matches);
-          matches.forEach((m, j) => (inputs[`inputs.${relative(recipe.dir, m)}`] = digests[j]!.digest));
+          const under = recipe.dir.endsWith(sep) ? recipe.dir : recipe.dir + sep;
+          // relative() normalises both paths per call; a normal match under the recipe's folder is a suffix.
+          const rel = (m: string) => (m.startsWith(under) && absolute(m) === m ? m.slice(under.length) : relative(recipe.dir, m));
+          matches.forEach((m, j) => (inputs[`inputs.${rel(m)}`] = digests[j]!.digest));
         }
       } else {
         const abs = isAbsolute(p) ? p : resolve(recipe.dir, p);
-        if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at, `steps.${step.id}.inputs.${i}`));
+        if (!existsSync(abs)) missing.push(new RecipeError(`input not found: ${abs}${setHint(pattern, 'PATH')}`, at(), `steps.${step.id}.inputs.${i}`));
         else inputs[`inputs.${p}`] = await digest(abs);
       }
     }
@@ -136,7 +139,7 @@ export async function localFingerprint(
 }
 
 function hasStepRef(v: unknown): boolean {
-  return typeof v === 'string' && [...walkRefs(v, '')].some(({ ref }) => ref.kind === 'steps');
+  return typeof v === 'string' && walkRefs(v, '').some(({ ref }) => ref.kind === 'steps');
 }
 
 /**
@@ -145,7 +148,7 @@ function hasStepRef(v: unknown): boolean {
  */
 export function upstreamDigests(step: StepDef, resultOf: (id: string) => UpstreamResult | undefined): Record<string, string> | undefined {
   const out: Record<string, string> = {};
-  for (const { ref } of walkRefs(stepFields(step), '')) {
+  for (const { ref } of stepRefs(step)) {
     if (ref.kind !== 'steps') continue;
     const e = resultOf(ref.step);
     if (!e) return undefined;

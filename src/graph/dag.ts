@@ -2,9 +2,8 @@
 // a topological order, and cycle detection that prints the cycle.
 
 import { RecipeError } from '../recipe/errors.js';
-import { walkRefs } from '../recipe/refs.js';
-import { stepFields } from '../recipe/fields.js';
-import type { Recipe } from '../recipe/types.js';
+import { stepRefs } from '../recipe/fields.js';
+import type { Recipe, StepDef } from '../recipe/types.js';
 
 export interface Graph {
   /** Step ids in a dependency-respecting order (ties keep recipe order). */
@@ -20,7 +19,6 @@ export function buildGraph(recipe: Recipe): Graph {
     deps.set(id, new Set());
     dependents.set(id, new Set());
   }
-  const edgeFrom = new Map<string, string>(); // "a->b" -> field path, to place cycle errors
   for (const step of Object.values(recipe.steps)) {
     const add = (dep: string, field: string) => {
       if (!recipe.steps[dep]) {
@@ -36,18 +34,17 @@ export function buildGraph(recipe: Recipe): Graph {
       }
       deps.get(step.id)!.add(dep);
       dependents.get(dep)!.add(step.id);
-      edgeFrom.set(`${step.id}->${dep}`, field);
     };
-    for (const { ref, path } of walkRefs(stepFields(step), '')) {
+    for (const { ref, path } of stepRefs(step)) {
       if (ref.kind === 'steps') add(ref.step, path);
     }
     step.needs.forEach((n, i) => add(n, `needs.${i}`));
   }
-  const order = topoOrder(recipe, deps, edgeFrom);
+  const order = topoOrder(recipe, deps);
   return { order, deps, dependents };
 }
 
-function topoOrder(recipe: Recipe, deps: Map<string, Set<string>>, edgeFrom: Map<string, string>): string[] {
+function topoOrder(recipe: Recipe, deps: Map<string, Set<string>>): string[] {
   const ids = Object.keys(recipe.steps);
   const state = new Map<string, 'visiting' | 'done'>();
   const order: string[] = [];
@@ -58,8 +55,8 @@ function topoOrder(recipe: Recipe, deps: Map<string, Set<string>>, edgeFrom: Map
     if (s === 'visiting') {
       const cycle = [...stack.slice(stack.indexOf(id)), id];
       const from = cycle[0]!;
-      const field = edgeFrom.get(`${from}->${cycle[1]}`) ?? '';
       const step = recipe.steps[from]!;
+      const field = edgeField(step, cycle[1]!);
       throw new RecipeError(
         `dependency cycle: ${cycle.join(' -> ')}`,
         recipe.positions.get(`steps.${step.baseId}.${field}`) ?? step.pos,
@@ -75,6 +72,13 @@ function topoOrder(recipe: Recipe, deps: Map<string, Set<string>>, edgeFrom: Map
   };
   for (const id of ids) visit(id);
   return order;
+}
+
+/** The last field of `step` that makes it depend on `dep` (found again only to place a cycle error). */
+function edgeField(step: StepDef, dep: string): string {
+  const i = step.needs.lastIndexOf(dep);
+  if (i >= 0) return `needs.${i}`;
+  return [...stepRefs(step)].reverse().find(({ ref }) => ref.kind === 'steps' && ref.step === dep)?.path ?? '';
 }
 
 /** All steps reachable from `start` through `edges` (excluding start). */

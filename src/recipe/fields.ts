@@ -1,12 +1,26 @@
 // The fields of a step whose `${...}` references create dependencies (graph)
 // and enter its key (cache). One definition, so the two never disagree.
 
+import { walkRefs, type RefAt } from './refs.js';
 import type { StepDef } from './types.js';
 
 export function stepFields(step: StepDef): Record<string, unknown> {
   return { with: step.with, run: step.run, inputs: step.inputs, outputs: step.outputs, env: step.env };
 }
 
+const refsOfStep = new WeakMap<StepDef, readonly RefAt[]>();
+
+/**
+ * Every reference in a step's fields, with its field path. The graph, the analyzer and the
+ * fingerprint each need them; a StepDef is not changed once loaded (a matrix variant is a new
+ * one), so they are found once per step rather than once per use (a 10,000-step plan walked
+ * every step's fields five times).
+ */
+export function stepRefs(step: StepDef): readonly RefAt[] {
+  let refs = refsOfStep.get(step);
+  if (!refs) refsOfStep.set(step, (refs = walkRefs(stepFields(step), '')));
+  return refs;
+}
 /** The value at a dotted path ('lora.rank') of a nested object. */
 export function getPath(obj: unknown, dotted: string): unknown {
   let cur = obj;

@@ -5,9 +5,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, relative, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Node } from 'yaml';
+import { LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { compiledValidator } from './compiled-validator.js';
 import { RecipeError, UsageError } from './errors.js';
+import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
+import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
 import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
 
@@ -34,29 +36,9 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  const lineCounter = new LineCounter();
-  // uniqueKeys is off because the library checks each key against every earlier one of its
-  // map (quadratic: most of a 10,000-step plan); collectPositions checks them with a Set.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const at = (offset: number): SourcePos => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file: shown, line, col };
-  };
-  const firstError = doc.errors[0];
-  if (firstError) {
-    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
-    throw new RecipeError(msg, at(firstError.pos[0]), field);
-  }
-  const positions = new Map<string, SourcePos>();
-  collectPositions(doc.contents as Node | null, '', positions, at);
-  let raw: unknown;
-  try {
-    // The yaml library's own guard against alias bombs: at most 100 alias expansions.
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
-  }
+  // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
+  const fast = readYamlFast(text);
+  const { raw, positions } = fast ? { raw: fast.value, positions: new SourcePositions(() => parseYaml(text, shown).located) } : readYaml(text, shown);
   const top: SourcePos = { file: shown, line: 1, col: 1 };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
@@ -75,7 +57,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
   const steps: Record<string, StepDef> = {};
   for (const [id, s] of Object.entries(data.steps)) {
-    const pos = positions.get(`steps.${id}@key`) ?? top;
+    const pos = lazyPos(positions, `steps.${id}@key`, top);
     if ((s.uses === undefined) === (s.run === undefined)) {
       throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
     }
@@ -107,7 +89,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       needs: (s.needs as string[]) ?? [],
       resources: {
         ...(s.resources as Omit<Resources, 'gpus'>),
-        gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
+        gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, () => positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
       },
       executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
       env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
@@ -128,19 +110,52 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   };
 }
 
+/** The document parsed by the yaml library, or its first error, placed. */
+function parseYaml(text: string, shown: string): { doc: Document.Parsed; located: Located } {
+  const lineCounter = new LineCounter();
+  // uniqueKeys is off because the library checks each key against every earlier one of its
+  // map (quadratic: most of a 10,000-step plan); checkUniqueKeys checks them with a Set.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
+  const at = (offset: number): SourcePos => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file: shown, line, col };
+  };
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
+    throw new RecipeError(msg, at(firstError.pos[0]), field);
+  }
+  return { doc, located: { root: doc.contents as Node | null, at } };
+}
+
+/** The reference reading, by the yaml library: every error placed, duplicate keys refused, aliases bounded. */
+function readYaml(text: string, shown: string): { raw: unknown; positions: SourcePositions } {
+  const { doc, located } = parseYaml(text, shown);
+  checkUniqueKeys(located.root, located.at);
+  let raw: unknown;
+  try {
+    // The yaml library's own guard against alias bombs: at most 100 alias expansions.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+  }
+  return { raw, positions: new SourcePositions(() => located) };
+}
+
 export function executorConfig(e: string | ExecutorConfig | undefined): ExecutorConfig | undefined {
   if (e === undefined) return undefined;
   return typeof e === 'string' ? { type: e } : e;
 }
 
 /** `resources.gpus` is a number or `${params.NAME}` naming a whole number, so `--set gpus=4` works. */
-function gpuCount(v: number | string, params: Record<string, unknown>, pos: SourcePos, id: string): number {
+function gpuCount(v: number | string, params: Record<string, unknown>, pos: () => SourcePos, id: string): number {
   if (typeof v === 'number') return v;
   const name = v.slice('${params.'.length, -1);
   const n = params[name];
-  if (!(name in params)) throw new RecipeError(`unknown param "${name}"`, pos, `steps.${id}.resources.gpus`);
+  if (!(name in params)) throw new RecipeError(`unknown param "${name}"`, pos(), `steps.${id}.resources.gpus`);
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
-    throw new RecipeError(`param ${name} must be a whole number of GPUs (got ${JSON.stringify(n)})`, pos, `steps.${id}.resources.gpus`);
+    throw new RecipeError(`param ${name} must be a whole number of GPUs (got ${JSON.stringify(n)})`, pos(), `steps.${id}.resources.gpus`);
   }
   return n;
 }
@@ -201,34 +216,6 @@ function parseSetValue(name: string, text: string): unknown {
 
 function clip(s: string): string {
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
-}
-
-/**
- * Records the position of every value (`path`) and every mapping key (`path@key`), and
- * refuses a key that appears twice in one mapping (the yaml library's DUPLICATE_KEY, in linear time).
- */
-function collectPositions(
-  node: Node | null,
-  path: string,
-  out: Map<string, SourcePos>,
-  at: (offset: number) => SourcePos,
-): void {
-  if (!node) return;
-  if (node.range) out.set(path, at(node.range[0]));
-  if (isMap(node)) {
-    const seen = new Set<unknown>();
-    for (const pair of node.items) {
-      if (!isPair(pair) || !isScalar(pair.key)) continue;
-      if (seen.has(pair.key.value)) throw new RecipeError('Map keys must be unique', at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), 'duplicate key');
-      seen.add(pair.key.value);
-      const key = String(pair.key.value);
-      const child = path ? `${path}.${key}` : key;
-      if (pair.key.range) out.set(`${child}@key`, at(pair.key.range[0]));
-      collectPositions(pair.value as Node | null, child, out, at);
-    }
-  } else if (isSeq(node)) {
-    node.items.forEach((item, i) => collectPositions(item as Node, path ? `${path}.${i}` : String(i), out, at));
-  }
 }
 
 function schemaError(err: ErrorObject, positions: Map<string, SourcePos>, top: SourcePos): RecipeError {

@@ -36,13 +36,21 @@ export function refsInString(s: string): Ref[] {
   return out;
 }
 
-/** Walks any YAML value and yields every reference with the dotted path of the field it sits in. */
-export function* walkRefs(value: unknown, path: string): Generator<{ ref: Ref; path: string }> {
+export interface RefAt {
+  ref: Ref;
+  /** The dotted path of the field the reference sits in. */
+  path: string;
+}
+
+/** Every reference in any YAML value, with the dotted path of the field it sits in. */
+export function walkRefs(value: unknown, path: string, out: RefAt[] = []): RefAt[] {
   if (typeof value === 'string') {
-    for (const ref of refsInString(value)) yield { ref, path };
+    // Most values hold no reference: skip the regex machinery for them.
+    if (value.includes('${')) for (const ref of refsInString(value)) out.push({ ref, path });
   } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) yield* walkRefs(value[i], `${path}.${i}`);
+    for (let i = 0; i < value.length; i++) walkRefs(value[i], `${path}.${i}`, out);
   } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) yield* walkRefs(v, path ? `${path}.${k}` : k);
+    for (const k of Object.keys(value)) walkRefs((value as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
   }
+  return out;
 }

@@ -13,12 +13,11 @@ import { resolve as resolvePath } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { buildGraph, type Graph } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
-import { getPath, setPath, stepFields } from '../recipe/fields.js';
+import { getPath, setPath, stepRefs } from '../recipe/fields.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { compiledValidator } from '../recipe/compiled-validator.js';
 import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
 import { expandMatrix } from '../recipe/matrix.js';
-import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepRegistry } from './registry.js';
 import { shellStepType } from './shell.js';
@@ -119,19 +118,20 @@ async function stepTypeOf(recipe: Recipe, step: StepDef, registry: StepRegistry)
 }
 
 function checkRefs(recipe: Recipe, step: StepDef): void {
-  for (const { ref, path } of walkRefs(stepFields(step), '')) {
-    const at = posOf(recipe, step, path);
+  for (const { ref, path } of stepRefs(step)) {
+    // Only placed when wrong: positions are found on first use (recipe/positions.ts).
+    const at = () => posOf(recipe, step, path);
     const field = `steps.${step.id}.${path}`;
-    if (ref.kind === 'invalid') throw new RecipeError(`bad reference ${ref.text}: ${ref.why}`, at, field);
+    if (ref.kind === 'invalid') throw new RecipeError(`bad reference ${ref.text}: ${ref.why}`, at(), field);
     if (ref.kind === 'params' && !(ref.name in recipe.params)) {
       const known = Object.keys(recipe.params);
-      throw new RecipeError(`unknown param "${ref.name}"${known.length ? ` (params: ${known.join(', ')})` : ''}`, at, field);
+      throw new RecipeError(`unknown param "${ref.name}"${known.length ? ` (params: ${known.join(', ')})` : ''}`, at(), field);
     }
     if (ref.kind === 'env' && process.env[ref.name] === undefined && ref.default === undefined) {
-      throw new RecipeError(`environment variable ${ref.name} is not set (set it, or write \${env.${ref.name}:-default})`, at, field);
+      throw new RecipeError(`environment variable ${ref.name} is not set (set it, or write \${env.${ref.name}:-default})`, at(), field);
     }
     if (ref.kind === 'steps' && !recipe.steps[ref.step]) {
-      throw new RecipeError(`unknown step "${ref.step}" in ${ref.text} (steps: ${Object.keys(recipe.steps).join(', ')})`, at, field);
+      throw new RecipeError(`unknown step "${ref.step}" in ${ref.text} (steps: ${Object.keys(recipe.steps).join(', ')})`, at(), field);
     }
   }
 }
@@ -151,7 +151,7 @@ function prepareOne(recipe: Recipe, step: StepDef, type: StepType): PreparedStep
 /** Output names a step references exist on the referenced step. */
 function checkOutputNames(recipe: Recipe, prepared: Map<string, PreparedStep>): void {
   for (const p of prepared.values()) {
-    for (const { ref, path } of walkRefs(stepFields(p.def), '')) {
+    for (const { ref, path } of stepRefs(p.def)) {
       if (ref.kind !== 'steps') continue;
       const up = prepared.get(ref.step)!;
       if (!(ref.output in up.outputs)) {

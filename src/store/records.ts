@@ -44,6 +44,7 @@ export interface ExecutionRow {
 export class Records {
   private readonly insertMetric;
   private readonly lastFp;
+  private readonly lastFps;
   private readonly sql;
 
   constructor(readonly db: DB) {
@@ -54,6 +55,16 @@ export class Records {
       `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
        WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
        ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
+    );
+    // The same, for every step at once: the latest rows are picked without reading their
+    // fingerprints (which can be megabytes: one digest per input file), then only those are read.
+    this.lastFps = db.prepare<[string], { step_id: string; fingerprint: string }>(
+      `SELECT step_id, fingerprint FROM executions WHERE rowid IN (
+         SELECT id FROM (
+           SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
+           FROM executions e JOIN runs r ON r.id = e.run_id
+           WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
+         WHERE n = 1)`,
     );
   }
 
@@ -150,11 +161,15 @@ export class Records {
     this.insertMetric.run(execId, name, value, step, time);
   }
 
-  /** The fingerprint of the last successful execution of a step of this recipe. */
   /** The fingerprint of a step's last good execution in any run of a recipe of this name (not path: a moved checkout keeps its history). */
   lastFingerprint<F extends StoredFingerprint>(recipeName: string, stepId: string): F | undefined {
     const row = this.lastFp.get(recipeName, stepId);
     return row ? (JSON.parse(row.fingerprint) as F) : undefined;
+  }
+
+  /** lastFingerprint of every step of a recipe name in one query: step id -> its fingerprint's JSON, unparsed. */
+  lastFingerprintsJson(recipeName: string): Map<string, string> {
+    return new Map(this.lastFps.all(recipeName).map((r) => [r.step_id, r.fingerprint]));
   }
 
   recentRuns(limit: number): RunRow[] {
