@@ -109,22 +109,27 @@ export class ItemScorer {
       out.em = m.exact;
       out.partial = m.partial;
     }
-    if (t.options.exec && t.predError === null) {
+    if (t.options.exec && t.predError === null && t.options.plugValue) {
       const q = this.execTexts(t);
-      out.candidates = 1 + (t.options.plugValue ? plugValueCount(q.gold, q.pred) : 0);
-    }
+      out.candidates = 1 + plugValueCount(q.gold, q.pred);
+    } else if (t.options.exec && t.predError === null) out.candidates = 1;
     return out;
   }
 
+  /** The item whose exec texts were computed last: execute() follows match() on the same item. */
+  private lastExec?: { t: ItemTask; gold: string; pred: string };
+
   /** The texts exec_eval.py runs: '> =' glued, DISTINCT removed unless kept. */
   private execTexts(t: ItemTask): { gold: string; pred: string } {
+    if (this.lastExec?.t === t) return this.lastExec;
     let pred = postprocess(t.pred);
     let gold = postprocess(t.gold);
     if (!t.options.keepDistinct) {
       pred = removeDistinct(pred, t.options.testSuite);
       gold = removeDistinct(gold, t.options.testSuite);
     }
-    return { gold, pred };
+    this.lastExec = { t, gold, pred };
+    return this.lastExec;
   }
 
   /** Execution match: the prediction, then (plug_value) each way of plugging in the gold's values. */
