@@ -2,7 +2,7 @@
 // database (hardness, exact set match, ROUGE), then execution match. The two
 // halves are separate so the worker can report the first before running
 // queries that may be killed for time.
-import { buildForeignKeyMap, exactMatch, rebuildForMatch, type TablesEntry } from './exact-match.js';
+import { buildForeignKeyMap, exactMatch, partialVector, rebuildForMatch, type TablesEntry } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readTables } from './inputs.js';
 import { emptySql, parseSpiderSql, type Schema, type Sql } from './parse.js';
@@ -107,7 +107,7 @@ export class ItemScorer {
       }
       const m = exactMatch(pred, gold.rebuilt);
       out.em = m.exact;
-      out.partial = m.partial;
+      out.partial = partialVector(m.partial);
     }
     if (t.options.exec && t.predError === null && t.options.plugValue) {
       const q = this.execTexts(t);
