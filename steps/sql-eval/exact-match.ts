@@ -37,7 +37,11 @@ export function partialVector(p: PartialScores): PartialVector {
   const v = new Float64Array(PARTIAL_TYPES.length * PARTIAL_FIELDS);
   PARTIAL_TYPES.forEach((t, i) => {
     const s = p[t];
-    v.set([s.acc, s.rec, s.label_total, s.pred_total], i * PARTIAL_FIELDS);
+    const at = i * PARTIAL_FIELDS;
+    v[at] = s.acc;
+    v[at + 1] = s.rec;
+    v[at + 2] = s.label_total;
+    v[at + 3] = s.pred_total;
   });
   return v;
 }
