@@ -8,16 +8,21 @@ import type { TablesEntry } from './exact-match.js';
 export function schemaFromSqlite(file: string): Schema {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const tables = new Map<string, string[]>();
-    const names = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
-    for (const t of names.map((n) => String(n).toLowerCase())) {
-      const cols = db.prepare(`PRAGMA table_info('${t.replaceAll("'", "''")}')`).all() as Array<{ name: string }>;
-      tables.set(t, cols.map((c) => String(c.name).toLowerCase()));
-    }
-    return new Schema(tables);
+    return schemaOf(db);
   } finally {
     db.close();
   }
+}
+
+/** The schema through a connection already open (a worker's, which then runs the item's queries). */
+export function schemaOf(db: Database.Database): Schema {
+  const tables = new Map<string, string[]>();
+  const names = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
+  for (const t of names.map((n) => String(n).toLowerCase())) {
+    const cols = db.prepare(`PRAGMA table_info('${t.replaceAll("'", "''")}')`).all() as Array<{ name: string }>;
+    tables.set(t, cols.map((c) => String(c.name).toLowerCase()));
+  }
+  return new Schema(tables);
 }
 
 export function schemaFromTables(entry: TablesEntry): Schema {

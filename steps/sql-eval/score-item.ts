@@ -7,9 +7,9 @@ import { evalHardness, type Hardness } from './hardness.js';
 import { readTables } from './inputs.js';
 import { emptySql, parseSpiderSql, type Schema, type Sql } from './parse.js';
 import { normalizeSql, rouge } from './rouge.js';
-import { schemaFromSqlite, schemaFromTables } from './schema.js';
+import { schemaFromTables, schemaOf } from './schema.js';
 import { orderBySubstring, orderByTopLevel, plugValueCount, plugValues, postprocess, removeDistinct, replaceCurYear } from './sql-text.js';
-import { execMatch } from './sqlite-exec.js';
+import { execMatch, open } from './sqlite-exec.js';
 import type { Executed, ItemTask, Matched } from './worker-protocol.js';
 
 export class GoldUnparsable extends Error {}
@@ -44,7 +44,8 @@ export class ItemScorer {
   private schema(t: ItemTask): Schema {
     const key = `${t.files !== null}\u0000${t.schemaFile}`;
     let s = this.schemas.get(key);
-    if (!s) this.schemas.set(key, (s = t.files !== null ? schemaFromSqlite(t.schemaFile) : schemaFromTables(this.entry(t))));
+    // Through the connection that runs the item's queries: each file is opened, and its schema parsed by SQLite, once.
+    if (!s) this.schemas.set(key, (s = t.files !== null ? schemaOf(open(t.schemaFile)) : schemaFromTables(this.entry(t))));
     return s;
   }
 

@@ -8,7 +8,8 @@ import { resultEq } from './result-eq.js';
 
 const dbs = new Map<string, Database.Database>();
 
-function open(path: string): Database.Database {
+/** This worker's read-only connection to a database file, opened once and kept. */
+export function open(path: string): Database.Database {
   let db = dbs.get(path);
   if (!db) {
     // Read-only, must exist: SQLite never creates or writes the file. (better-sqlite3 is
