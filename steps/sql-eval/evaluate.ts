@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StepError } from '../../src/steps/types.js';
-import type { PartialScores } from './exact-match.js';
+import type { PartialVector } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readGold, readPredictions, readQuestions, readTables } from './inputs.js';
 import { parseSpiderSql } from './parse.js';
@@ -50,7 +50,8 @@ export interface ItemResult {
   error: string | null;
   pred: string;
   gold: string;
-  partial?: PartialScores;
+  /** Partial-match scores, for the aggregation only (not written to results). */
+  partial?: PartialVector;
   rouge1: number;
   rouge2: number;
   rougeL: number;

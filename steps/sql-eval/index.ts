@@ -62,6 +62,11 @@ const step: StepType = {
   sources: ['steps/sql-eval', 'src/charts/bars.ts', 'src/charts/png.ts'],
   async run(ctx) {
     const w = ctx.with;
+    // The bar chart of EX/EM by hardness is drawn by the same code as `flow plot`; loaded here, so
+    // that a plan that only looks at this step never loads resvg, and now, so that loading it (the
+    // native module, its libc probe) happens while the workers score rather than after them.
+    const charts = import('../../src/charts/bars.js');
+    charts.catch(() => {}); // awaited below; an evaluation that fails first leaves it unobserved
     let last = 0;
     const { metrics, items } = await evaluate({
       predictions: w.predictions as string,
@@ -89,9 +94,7 @@ const step: StepType = {
     ctx.signal.throwIfAborted();
     writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
-    // The bar chart of EX/EM by hardness, drawn by the same code as `flow plot`; loaded
-    // here so that a plan that only looks at this step never loads resvg.
-    const { hardnessBarsChart } = await import('../../src/charts/bars.js');
+    const { hardnessBarsChart } = await charts;
     let chart;
     try {
       chart = hardnessBarsChart(metrics);

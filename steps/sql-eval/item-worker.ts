@@ -1,8 +1,9 @@
 // Worker process: scores the items the evaluator sends, one at a time, in the
-// order received. Replies are batched: sent when no more requests are waiting,
-// or before the next item once the oldest reply has waited FLUSH_MS; at once
-// for a solo item and for the plug_value notice that sets the candidates' time
-// budget (the parent's clock must then know which item is running).
+// order received. Replies are batched: sent at the end of each batch received
+// (the parent then sends the next while this one scores the batch it holds), or
+// before the next item once the oldest reply has waited FLUSH_MS; at once for a
+// solo item and for the plug_value notice that sets the candidates' time budget
+// (the parent's clock must then know which item is running).
 import { GoldUnparsable, ItemScorer } from './score-item.js';
 import type { ItemReply, ItemRequest } from './worker-protocol.js';
 
@@ -18,10 +19,7 @@ function flush(): void {
 }
 
 function reply(m: ItemReply): void {
-  if (pending.length === 0) {
-    oldest = performance.now();
-    setImmediate(flush);
-  }
+  if (pending.length === 0) oldest = performance.now();
   pending.push(m);
 }
 
@@ -44,5 +42,6 @@ function score(req: ItemRequest): void {
 
 process.on('message', (batch: ItemRequest[]) => {
   for (const req of batch) score(req);
+  flush();
 });
 process.on('disconnect', () => process.exit(0));

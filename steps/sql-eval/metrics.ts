@@ -1,7 +1,7 @@
 // Aggregation as evaluation.py's evaluate(): accuracies per hardness level over
 // the runnable items; partial-match acc/rec averaged over items where the
 // component occurs in the prediction/gold, F1 from those averages.
-import { PARTIAL_TYPES, type PartialType } from './exact-match.js';
+import { PARTIAL_FIELDS, PARTIAL_TYPES, type PartialType } from './exact-match.js';
 import { LEVELS } from './hardness.js';
 import type { EvalOptions, ItemResult } from './evaluate.js';
 
@@ -39,28 +39,43 @@ export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'c
   }
   const ex = zeros();
   const em = zeros();
-  const acc = new Map<PartialType, { acc: PerLevel; rec: PerLevel; accN: PerLevel; recN: PerLevel }>();
-  for (const t of PARTIAL_TYPES) acc.set(t, { acc: zeros(), rec: zeros(), accN: zeros(), recN: zeros() });
+  // Partial sums by type and level, flat: [type][level] at type * LV + level.
+  const LV = ALL_LEVELS.length;
+  const ALL = ALL_LEVELS.indexOf('all');
+  const pAcc = new Float64Array(PARTIAL_TYPES.length * LV);
+  const pRec = new Float64Array(PARTIAL_TYPES.length * LV);
+  const pAccN = new Float64Array(PARTIAL_TYPES.length * LV);
+  const pRecN = new Float64Array(PARTIAL_TYPES.length * LV);
   for (const it of runnable) {
+    const own = ALL_LEVELS.indexOf(it.hardness);
     for (const lv of [it.hardness, 'all'] as const) {
       count[lv]++;
       ex[lv] += it.ex ?? 0;
       em[lv] += it.em ?? 0;
-      if (!it.partial) continue;
-      for (const t of PARTIAL_TYPES) {
-        const s = it.partial[t];
-        const a = acc.get(t)!;
-        if (s.pred_total > 0) {
-          a.acc[lv] += s.acc;
-          a.accN[lv]++;
+    }
+    const v = it.partial;
+    if (!v) continue;
+    for (const l of [own, ALL]) {
+      for (let t = 0; t < PARTIAL_TYPES.length; t++) {
+        const at = t * PARTIAL_FIELDS;
+        const k = t * LV + l;
+        // acc, rec, label_total, pred_total
+        if (v[at + 3]! > 0) {
+          pAcc[k] += v[at]!;
+          pAccN[k]++;
         }
-        if (s.label_total > 0) {
-          a.rec[lv] += s.rec;
-          a.recN[lv]++;
+        if (v[at + 2]! > 0) {
+          pRec[k] += v[at + 1]!;
+          pRecN[k]++;
         }
       }
     }
   }
+  const perLevel = (a: Float64Array, t: number): PerLevel => {
+    const out = zeros();
+    ALL_LEVELS.forEach((lv, l) => (out[lv] = a[t * LV + l]!));
+    return out;
+  };
   const div = (x: PerLevel, n: PerLevel): PerLevel => {
     const out = zeros();
     for (const lv of ALL_LEVELS) out[lv] = n[lv] === 0 ? 0 : x[lv] / n[lv];
@@ -86,14 +101,13 @@ export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'c
   if (o.etype !== 'exec') {
     m.em = div(em, count);
     m.partial = {} as NonNullable<Metrics['partial']>;
-    for (const t of PARTIAL_TYPES) {
-      const a = acc.get(t)!;
-      const pa = div(a.acc, a.accN);
-      const pr = div(a.rec, a.recN);
+    PARTIAL_TYPES.forEach((t, i) => {
+      const pa = div(perLevel(pAcc, i), perLevel(pAccN, i));
+      const pr = div(perLevel(pRec, i), perLevel(pRecN, i));
       const f1 = zeros();
       for (const lv of ALL_LEVELS) f1[lv] = pa[lv] === 0 && pr[lv] === 0 ? 1 : (2 * pa[lv] * pr[lv]) / (pa[lv] + pr[lv]);
-      m.partial[t] = { acc: pa, rec: pr, f1 };
-    }
+      m.partial![t] = { acc: pa, rec: pr, f1 };
+    });
   }
   return m;
 }

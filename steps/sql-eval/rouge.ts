@@ -1,17 +1,21 @@
 // ROUGE-1/2/L F-measures (as Google's rouge_score computes them with its default
 // tokenizer: lower-case, non-alphanumerics as separators, no stemming) and a
 // normalized string match, for seq2seq setups that report them.
-import { sqlLex } from './sql-text.js';
+import { isSpace, sqlLex } from './sql-text.js';
 
-const words = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim().split(' ').filter(Boolean);
-
-function ngrams(toks: string[], n: number): Map<string, number> {
-  const m = new Map<string, number>();
-  for (let i = 0; i + n <= toks.length; i++) {
-    const k = toks.slice(i, i + n).join('\u0000');
-    m.set(k, (m.get(k) ?? 0) + 1);
-  }
-  return m;
+/**
+ * The tokens, as small integers (one id per distinct word across both texts), so
+ * that counting n-grams and the LCS compare numbers rather than strings.
+ */
+function wordIds(s: string, ids: Map<string, number>): Int32Array {
+  const toks = s.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+  const out = new Int32Array(toks.length);
+  toks.forEach((w, i) => {
+    let id = ids.get(w);
+    if (id === undefined) ids.set(w, (id = ids.size));
+    out[i] = id;
+  });
+  return out;
 }
 
 function fmeasure(overlap: number, predTotal: number, refTotal: number): number {
@@ -21,23 +25,34 @@ function fmeasure(overlap: number, predTotal: number, refTotal: number): number 
   return (2 * p * r) / (p + r);
 }
 
-function rougeN(pred: string[], ref: string[], n: number): number {
-  const a = ngrams(pred, n);
-  const b = ngrams(ref, n);
-  let overlap = 0;
-  for (const [k, c] of a) overlap += Math.min(c, b.get(k) ?? 0);
-  const total = (m: Map<string, number>) => [...m.values()].reduce((x, y) => x + y, 0);
-  return fmeasure(overlap, total(a), total(b));
+/** n-gram counts (n = 1 or 2); a bigram's key is first · vocabulary + second. */
+function ngrams(toks: Int32Array, n: 1 | 2, vocab: number): Map<number, number> {
+  const m = new Map<number, number>();
+  for (let i = 0; i + n <= toks.length; i++) {
+    const k = n === 1 ? toks[i]! : toks[i]! * vocab + toks[i + 1]!;
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return m;
 }
 
-function lcs(a: string[], b: string[]): number {
-  let prev = new Array<number>(b.length + 1).fill(0);
+function rougeN(pred: Int32Array, ref: Int32Array, n: 1 | 2, vocab: number): number {
+  const a = ngrams(pred, n, vocab);
+  const b = ngrams(ref, n, vocab);
+  let overlap = 0;
+  for (const [k, c] of a) overlap += Math.min(c, b.get(k) ?? 0);
+  const total = (len: number) => Math.max(0, len - n + 1);
+  return fmeasure(overlap, total(pred.length), total(ref.length));
+}
+
+function lcs(a: Int32Array, b: Int32Array): number {
+  let prev = new Int32Array(b.length + 1);
+  let cur = new Int32Array(b.length + 1);
   for (let i = 1; i <= a.length; i++) {
-    const cur = new Array<number>(b.length + 1).fill(0);
+    const ai = a[i - 1]!;
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = a[i - 1] === b[j - 1] ? prev[j - 1]! + 1 : Math.max(prev[j]!, cur[j - 1]!);
+      cur[j] = ai === b[j - 1] ? prev[j - 1]! + 1 : Math.max(prev[j]!, cur[j - 1]!);
     }
-    prev = cur;
+    [prev, cur] = [cur, prev];
   }
   return prev[b.length]!;
 }
@@ -49,16 +64,22 @@ export interface RougeScores {
 }
 
 export function rouge(pred: string, ref: string): RougeScores {
-  const p = words(pred);
-  const r = words(ref);
-  return { rouge1: rougeN(p, r, 1), rouge2: rougeN(p, r, 2), rougeL: fmeasure(lcs(p, r), p.length, r.length) };
+  const ids = new Map<string, number>();
+  const p = wordIds(pred, ids);
+  const r = wordIds(ref, ids);
+  const vocab = ids.size;
+  return { rouge1: rougeN(p, r, 1, vocab), rouge2: rougeN(p, r, 2, vocab), rougeL: fmeasure(lcs(p, r), p.length, r.length) };
 }
 
 /** Lower-cased SQL tokens outside strings, single-spaced, trailing ';' dropped. */
 export function normalizeSql(s: string): string {
-  const toks = sqlLex(s.trim())
-    .filter((t) => !/^\s+$/.test(t))
-    .map((t) => (t.startsWith("'") || t.startsWith('"') ? t : t.toLowerCase()));
+  const toks: string[] = [];
+  for (const t of sqlLex(s.trim())) {
+    const c = t.charCodeAt(0);
+    // A token that starts with white space is all white space.
+    if (isSpace(c)) continue;
+    toks.push(c === 0x27 /* ' */ || c === 0x22 /* " */ ? t : t.toLowerCase());
+  }
   while (toks.length > 0 && toks[toks.length - 1] === ';') toks.pop();
   return toks.join(' ');
 }

@@ -1,6 +1,6 @@
 // The parser's schema, as the official get_schema() reads it from the SQLite
 // file (not tables.json); tables.json only where the database file is absent.
-import Database from 'better-sqlite3';
+import { Database, type Connection } from './sqlite-db.js';
 import { Schema } from './parse.js';
 import type { TablesEntry } from './exact-match.js';
 
@@ -8,16 +8,21 @@ import type { TablesEntry } from './exact-match.js';
 export function schemaFromSqlite(file: string): Schema {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const tables = new Map<string, string[]>();
-    const names = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
-    for (const t of names.map((n) => String(n).toLowerCase())) {
-      const cols = db.prepare(`PRAGMA table_info('${t.replaceAll("'", "''")}')`).all() as Array<{ name: string }>;
-      tables.set(t, cols.map((c) => String(c.name).toLowerCase()));
-    }
-    return new Schema(tables);
+    return schemaOf(db);
   } finally {
     db.close();
   }
+}
+
+/** The schema through a connection already open (a worker's, which then runs the item's queries). */
+export function schemaOf(db: Connection): Schema {
+  const tables = new Map<string, string[]>();
+  const names = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[];
+  for (const t of names.map((n) => String(n).toLowerCase())) {
+    const cols = db.prepare(`PRAGMA table_info('${t.replaceAll("'", "''")}')`).all() as Array<{ name: string }>;
+    tables.set(t, cols.map((c) => String(c.name).toLowerCase()));
+  }
+  return new Schema(tables);
 }
 
 export function schemaFromTables(entry: TablesEntry): Schema {

@@ -2,14 +2,14 @@
 // database (hardness, exact set match, ROUGE), then execution match. The two
 // halves are separate so the worker can report the first before running
 // queries that may be killed for time.
-import { buildForeignKeyMap, exactMatch, rebuildForMatch, type TablesEntry } from './exact-match.js';
+import { buildForeignKeyMap, exactMatch, partialVector, rebuildForMatch, type TablesEntry } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readTables } from './inputs.js';
 import { emptySql, parseSpiderSql, type Schema, type Sql } from './parse.js';
 import { normalizeSql, rouge } from './rouge.js';
-import { schemaFromSqlite, schemaFromTables } from './schema.js';
+import { schemaFromTables, schemaOf } from './schema.js';
 import { orderBySubstring, orderByTopLevel, plugValueCount, plugValues, postprocess, removeDistinct, replaceCurYear } from './sql-text.js';
-import { execMatch } from './sqlite-exec.js';
+import { execMatch, open } from './sqlite-exec.js';
 import type { Executed, ItemTask, Matched } from './worker-protocol.js';
 
 export class GoldUnparsable extends Error {}
@@ -44,7 +44,8 @@ export class ItemScorer {
   private schema(t: ItemTask): Schema {
     const key = `${t.files !== null}\u0000${t.schemaFile}`;
     let s = this.schemas.get(key);
-    if (!s) this.schemas.set(key, (s = t.files !== null ? schemaFromSqlite(t.schemaFile) : schemaFromTables(this.entry(t))));
+    // Through the connection that runs the item's queries: each file is opened, and its schema parsed by SQLite, once.
+    if (!s) this.schemas.set(key, (s = t.files !== null ? schemaOf(open(t.schemaFile)) : schemaFromTables(this.entry(t))));
     return s;
   }
 
@@ -107,24 +108,29 @@ export class ItemScorer {
       }
       const m = exactMatch(pred, gold.rebuilt);
       out.em = m.exact;
-      out.partial = m.partial;
+      out.partial = partialVector(m.partial);
     }
-    if (t.options.exec && t.predError === null) {
+    if (t.options.exec && t.predError === null && t.options.plugValue) {
       const q = this.execTexts(t);
-      out.candidates = 1 + (t.options.plugValue ? plugValueCount(q.gold, q.pred) : 0);
-    }
+      out.candidates = 1 + plugValueCount(q.gold, q.pred);
+    } else if (t.options.exec && t.predError === null) out.candidates = 1;
     return out;
   }
 
+  /** The item whose exec texts were computed last: execute() follows match() on the same item. */
+  private lastExec?: { t: ItemTask; gold: string; pred: string };
+
   /** The texts exec_eval.py runs: '> =' glued, DISTINCT removed unless kept. */
   private execTexts(t: ItemTask): { gold: string; pred: string } {
+    if (this.lastExec?.t === t) return this.lastExec;
     let pred = postprocess(t.pred);
     let gold = postprocess(t.gold);
     if (!t.options.keepDistinct) {
       pred = removeDistinct(pred, t.options.testSuite);
       gold = removeDistinct(gold, t.options.testSuite);
     }
-    return { gold, pred };
+    this.lastExec = { t, gold, pred };
+    return this.lastExec;
   }
 
   /** Execution match: the prediction, then (plug_value) each way of plugging in the gold's values. */

@@ -2,13 +2,14 @@
 // runs in a separate process because SQLite cannot be interrupted from another
 // thread through better-sqlite3: the parent enforces the time limit by killing
 // the process.
-import Database from 'better-sqlite3';
+import { Database, type Connection, type Statement } from './sqlite-db.js';
 import type { Row } from './py-value.js';
 import { resultEq } from './result-eq.js';
 
-const dbs = new Map<string, Database.Database>();
+const dbs = new Map<string, Connection>();
 
-function open(path: string): Database.Database {
+/** This worker's read-only connection to a database file, opened once and kept. */
+export function open(path: string): Connection {
   let db = dbs.get(path);
   if (!db) {
     // Read-only, must exist: SQLite never creates or writes the file. (better-sqlite3 is
@@ -36,7 +37,7 @@ const DQS_HINT = /^no such column: ("(?:[^"]|"")*") - should this be a string li
  * the legacy rule: a double-quoted word that names no column is a string. Spider
  * gold relies on it, so a failing "word" is rewritten to 'word' and retried.
  */
-function prepare(db: Database.Database, sql: string): Database.Statement {
+function prepare(db: Connection, sql: string): Statement {
   for (let tries = 0; ; tries++) {
     try {
       return db.prepare(sql);

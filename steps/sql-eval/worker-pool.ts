@@ -60,6 +60,8 @@ interface Worker {
   child: ChildProcess;
   /** Sent and unfinished, in the order the worker takes them: the first is running. */
   inflight: Array<{ id: number; task: Task }>;
+  /** The id of the last item of each batch sent and not yet fully answered, oldest first. */
+  batchEnds: number[];
   timer?: NodeJS.Timeout;
   /** Killed and not yet replaced: takes no work. */
   dead?: boolean;
@@ -79,17 +81,26 @@ export interface PoolOptions {
 }
 
 /**
- * Items sent ahead to each worker, so it never waits on a round trip and
- * batches are worth it; few, so that the workers finish together. An item's
- * clock starts when the answer to the one before it in the same worker arrives.
+ * Items per message: a message costs a write and a wake-up on both sides, so
+ * items go in batches; few, so that the workers finish together.
  */
-const PIPELINE = 16;
+const BATCH = 16;
 
 /**
- * An item that crashes its worker does so up to 3 times (in a batch, solo, matching only), so a
- * batch of such items can cause 3·PIPELINE crashes in a row; more means no worker can run at all.
+ * Batches held by each worker: two, so that while it scores one, the parent
+ * answers the reply to the other with the next (a worker holding a single
+ * batch sat idle for a round trip after each, 15-25% of its time on the loaded
+ * 2-core machine). An item's clock starts when the answer to the one before it
+ * in the same worker arrives.
  */
-const MAX_CRASHES_IN_A_ROW = 3 * PIPELINE + 2;
+const BATCHES_HELD = 2;
+
+/**
+ * An item that crashes its worker does so up to 3 times (in a batch, solo, matching only), so the
+ * items a worker holds (BATCHES_HELD·BATCH at most) can cause 3 times as many crashes in a row;
+ * more means no worker can run at all.
+ */
+const MAX_CRASHES_IN_A_ROW = 3 * BATCHES_HELD * BATCH + 2;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -114,7 +125,7 @@ export class WorkerPool {
       // No inherited --inspect or loaders.
       execArgv: [],
     });
-    const w: Worker = { child, inflight: [], stderr: '' };
+    const w: Worker = { child, inflight: [], batchEnds: [], stderr: '' };
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {
       if (w.stderr.length < 4000) w.stderr += d;
@@ -189,6 +200,8 @@ export class WorkerPool {
     } else if (m.kind === 'gold-unparsable') out.goldUnparsable = m.message;
     else if (!head.task.retry) out.lost = m.message;
     w.inflight.shift();
+    const next = w.inflight[0]?.id ?? Infinity;
+    while (w.batchEnds.length > 0 && w.batchEnds[0]! < next) w.batchEnds.shift();
     head.task.resolve(out);
     this.startClock(w);
   }
@@ -209,18 +222,28 @@ export class WorkerPool {
     this.pump();
   }
 
+  /**
+   * Tops each worker up to BATCHES_HELD batches, one per message. Batches
+   * shrink as the queue runs out (a share of what is left per batch held), so
+   * that no worker is left with a long tail while the others have finished.
+   */
   private pump(): void {
     for (const w of this.workers) {
       if (w.dead || !w.child.connected) continue;
-      const batch: ItemRequest[] = [];
-      while (this.queue.length > 0 && w.inflight.length < PIPELINE) {
-        const task = this.queue.shift()!;
-        const id = this.nextId++;
-        w.inflight.push({ id, task });
-        batch.push({ ...task.req, id, solo: task.solo });
-        if (w.inflight.length === 1) this.startClock(w);
+      while (w.batchEnds.length < BATCHES_HELD) {
+        const size = Math.min(BATCH, Math.ceil(this.queue.length / (BATCHES_HELD * this.workers.length)));
+        if (size === 0) break;
+        const batch: ItemRequest[] = [];
+        for (let k = 0; k < size; k++) {
+          const task = this.queue.shift()!;
+          const id = this.nextId++;
+          w.inflight.push({ id, task });
+          batch.push({ ...task.req, id, solo: task.solo });
+          if (w.inflight.length === 1) this.startClock(w);
+        }
+        w.batchEnds.push(this.nextId - 1);
+        w.child.send(batch);
       }
-      if (batch.length > 0) w.child.send(batch);
     }
   }
 

@@ -2,7 +2,7 @@
 // item: the worker parses and matches it, then runs its queries, so only
 // verdicts cross the process boundary, never rows or parse trees. Both sides
 // send arrays of these, batched: each message costs a write and a wake-up.
-import type { PartialScores } from './exact-match.js';
+import type { PartialVector } from './exact-match.js';
 import type { Hardness } from './hardness.js';
 
 export interface ItemOptions {
@@ -43,7 +43,7 @@ export interface ItemRequest extends ItemTask {
 export interface Matched {
   hardness: Hardness;
   em: number | null;
-  partial?: PartialScores;
+  partial?: PartialVector;
   rouge1: number;
   rouge2: number;
   rougeL: number;
