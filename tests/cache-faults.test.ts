@@ -333,7 +333,6 @@ describe('a kill during commit', () => {
     'commit:object-linked',
     'commit:ingested',
     'commit:manifest',
-    'commit:fsynced',
     'commit:renamed',
     'commit:objects-recorded',
     'commit:indexed',

@@ -13,7 +13,12 @@
 //   reports/              default output folder of plot/report/compare
 // Execution locks are rows in flow.db (store/locks.ts), not files.
 // A result is committed by building steps/<key> in tmp/ and renaming it into
-// place, after fsync: a reader sees a whole entry or none, never a partial one.
+// place: a reader sees a whole entry or none, never a partial one. Durability:
+// a new object is fsynced before it is linked; steps/ is fsynced after renames,
+// at most every 200 ms for all the commits since, in the background (`settle`
+// starts the last one at once and waits for it). Integrity never rests on it: every lookup stat-checks the entry's files,
+// and an entry folder without its row is re-hashed, so an entry a power loss
+// cut short is re-run, never served.
 //
 // What the store promises (README "What the cache guarantees"):
 // - It only moves, chmods or links files that are the work dir's own (one link, a real
@@ -28,9 +33,10 @@
 //   flow.db) is re-hashed before it is trusted again.
 
 import { randomUUID } from 'node:crypto';
-// Metadata calls on the commit path (mkdir, lstat, rename, link, a small manifest write) are
-// synchronous: each takes microseconds, where awaiting it cost a thread-pool round trip, a dozen
-// per tiny step. Hashing, copying and fsync, which can take long, stay asynchronous.
+// Metadata calls on the commit path (lstat, rename, link, chmod) are synchronous: each takes
+// microseconds, where awaiting it cost a thread-pool round trip, a dozen per tiny step. What can
+// take long stays asynchronous: hashing, copying, fsync, and creating a file or folder (most of
+// a millisecond on a VM's disk, time the event loop spends on other steps).
 import {
   chmodSync,
   closeSync,
@@ -44,7 +50,6 @@ import {
   realpathSync,
   renameSync,
   unlinkSync,
-  writeFileSync,
   type BigIntStats,
 } from 'node:fs';
 import {
@@ -59,6 +64,7 @@ import {
   rm,
   rmdir,
   symlink,
+  writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
@@ -147,9 +153,10 @@ export class CacheStore {
   readonly reports: string;
 
   private readonly q;
-  private readonly discarding = new Set<Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
+  private laterError: unknown;
   private dirsMade = false;
-  private readonly stepsSync: SharedSync;
+  private readonly stepsSync: BatchedSync;
 
   constructor(
     readonly dir: string,
@@ -176,7 +183,7 @@ export class CacheStore {
     };
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
-    this.stepsSync = new SharedSync(this.steps);
+    this.stepsSync = new BatchedSync(this.steps, 200);
     this.work = join(dir, 'work');
     this.logs = join(dir, 'logs');
     this.tmp = join(dir, 'tmp');
@@ -300,7 +307,7 @@ export class CacheStore {
       record?: (entry: Entry) => void;
     } = {},
   ): Promise<Entry> {
-    const staging = this.makeDir(this.tmp, `entry-${randomUUID()}`);
+    const staging = await this.makeDir(this.tmp, `entry-${randomUUID()}`);
     failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
@@ -336,10 +343,8 @@ export class CacheStore {
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
       let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
       failpoint('commit:ingested');
-      writeFileSync(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
       failpoint('commit:manifest');
-      await fsyncPath(staging);
-      failpoint('commit:fsynced');
       const final = this.entryDir(key);
       try {
         renameSync(staging, final);
@@ -364,7 +369,7 @@ export class CacheStore {
         }
       }
       failpoint('commit:renamed');
-      await this.stepsSync.sync();
+      this.later(this.stepsSync.request());
       await this.refreshObjects(entry.files, 'commit');
       failpoint('commit:objects-recorded');
       const indexed = entry;
@@ -432,41 +437,49 @@ export class CacheStore {
 
   /**
    * Removes an execution's work dir in the background: after a commit it holds only the step's
-   * scratch, and nothing waits for it. `settle` waits for every removal still going.
+   * scratch, and nothing waits for it.
    */
   discardExecDir(dir: string): void {
     // A removal that fails leaves scratch for gc, which clears work/; it never fails the step.
     // After a commit the folder is usually empty: one rmdir, and a recursive rm only when not.
-    const p = rmdir(dir)
-      .catch(() => rm(dir, { recursive: true, force: true }))
-      .catch(() => undefined)
-      .finally(() => this.discarding.delete(p));
-    this.discarding.add(p);
+    this.later(rmdir(dir).catch(() => rm(dir, { recursive: true, force: true }).catch(() => undefined)));
   }
 
+  /** Work the store does off the steps' path (removals, the batched fsync of steps/). */
+  private later(p: Promise<void>): void {
+    const tracked: Promise<void> = p
+      .catch((e: unknown) => void (this.laterError ??= e))
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  /** Waits for the store's background work; a failed fsync is reported here, at the end of the run. */
   async settle(): Promise<void> {
-    await Promise.allSettled([...this.discarding]);
+    this.stepsSync.flush();
+    while (this.pending.size) await Promise.all([...this.pending]);
+    if (this.laterError) throw this.laterError;
   }
 
   /** An execution's fresh work dir, created (and logs/ made with the store's other folders). */
-  makeExecDir(execId: string): string {
+  makeExecDir(execId: string): Promise<string> {
     return this.makeDir(this.work, execId);
   }
 
   /**
    * A new folder in one of the store's own folders, which are made once per process (and again
-   * if something removed them). Synchronous on purpose: a mkdir takes microseconds, where an
-   * awaited one cost a thread-pool round trip, several per tiny step.
+   * if something removed them). The store's folders are made synchronously (microseconds once
+   * they exist); a new folder is a creation, most of a millisecond on a VM's disk, so it is made
+   * in the thread pool while the event loop serves other steps.
    */
-  private makeDir(parent: string, name: string): string {
+  private async makeDir(parent: string, name: string): Promise<string> {
     const dir = join(parent, name);
     if (!this.dirsMade) this.makeDirs();
     try {
-      mkdirSync(dir);
+      await mkdir(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       this.makeDirs();
-      mkdirSync(dir);
+      await mkdir(dir);
     }
     return dir;
   }
@@ -744,32 +757,37 @@ function fsyncPath(path: string): Promise<void> {
 }
 
 /**
- * One folder's fsync shared by the commits that need it: a commit that renamed its entry into
- * steps/ needs a sync that starts after its rename. While one runs, every commit that asks
- * waits for the single next one, so N commits finishing together pay about two syncs, not N.
+ * One folder's fsync for a batch of commits: a commit that renamed its entry into steps/ asks for
+ * a sync that starts after its rename, and every commit asking within the same interval shares
+ * it. An fsync forces a journal commit that stalls every other file system call of the moment,
+ * so hundreds of tiny steps pay a few syncs, not one each. `flush` starts a waiting one now.
  */
-class SharedSync {
-  private running?: Promise<void>;
-  private queued?: Promise<void>;
+class BatchedSync {
+  private waiting?: { promise: Promise<void>; start(): void };
+  private lastStart = -Infinity;
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly intervalMs: number,
+  ) {}
 
-  sync(): Promise<void> {
-    if (!this.running) return this.start();
-    this.queued ??= this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.queued = undefined;
-        return this.start();
-      });
-    return this.queued;
+  request(): Promise<void> {
+    if (this.waiting) return this.waiting.promise;
+    let start!: () => void;
+    const promise = new Promise<void>((res, rej) => {
+      start = () => {
+        clearTimeout(timer);
+        this.waiting = undefined;
+        this.lastStart = performance.now();
+        fsyncPath(this.path).then(res, rej);
+      };
+    });
+    const timer = setTimeout(start, Math.max(0, this.lastStart + this.intervalMs - performance.now()));
+    this.waiting = { promise, start };
+    return promise;
   }
 
-  private start(): Promise<void> {
-    const p: Promise<void> = fsyncPath(this.path).finally(() => {
-      if (this.running === p) this.running = undefined;
-    });
-    this.running = p;
-    return p;
+  flush(): void {
+    this.waiting?.start();
   }
 }
