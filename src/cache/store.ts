@@ -746,14 +746,20 @@ async function readManifest(dir: string, key = basename(dir)): Promise<Entry | u
  * sync itself, which waits for the disk, goes to the thread pool.
  */
 function fsyncPath(path: string): Promise<void> {
-  const fd = openSync(path, constants.O_RDONLY);
-  return new Promise((res, rej) =>
+  return new Promise((res, rej) => {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch (e) {
+      rej(e); // a rejection, never a throw: a batched sync runs from a timer
+      return;
+    }
     fsync(fd, (e) => {
       closeSync(fd);
       if (e) rej(e);
       else res();
-    }),
-  );
+    });
+  });
 }
 
 /**
