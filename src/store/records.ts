@@ -41,31 +41,26 @@ export interface ExecutionRow {
   gpus: string | null;
 }
 
+const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
+  WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
+  ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`;
+
+/**
+ * LAST_FINGERPRINT for every step at once: the latest rows are picked without reading their
+ * fingerprints (which can be megabytes: one digest per input file), then only those are read.
+ */
+const LAST_FINGERPRINTS = `SELECT step_id, fingerprint FROM executions WHERE rowid IN (
+  SELECT id FROM (
+    SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
+    FROM executions e JOIN runs r ON r.id = e.run_id
+    WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
+  WHERE n = 1)`;
+
 export class Records {
-  private readonly insertMetric;
-  private readonly lastFp;
-  private readonly lastFps;
   private readonly sql;
 
   constructor(readonly db: DB) {
     this.sql = statementCache(db);
-    // Prepared once: plan and progress call these per step and per training step.
-    this.insertMetric = db.prepare('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)');
-    this.lastFp = db.prepare<[string, string], { fingerprint: string }>(
-      `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
-       WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
-       ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`,
-    );
-    // The same, for every step at once: the latest rows are picked without reading their
-    // fingerprints (which can be megabytes: one digest per input file), then only those are read.
-    this.lastFps = db.prepare<[string], { step_id: string; fingerprint: string }>(
-      `SELECT step_id, fingerprint FROM executions WHERE rowid IN (
-         SELECT id FROM (
-           SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
-           FROM executions e JOIN runs r ON r.id = e.run_id
-           WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
-         WHERE n = 1)`,
-    );
   }
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
@@ -102,10 +97,9 @@ export class Records {
     gpus: number[];
   }): void {
     this.sql(
-        `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
-         VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
-      )
-      .run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus));
+      `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
+    ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus));
   }
 
   finishExecution(
@@ -146,10 +140,9 @@ export class Records {
     const now = Date.now();
     this.db.transaction(() => {
       this.sql(
-          `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
-           VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
-        )
-        .run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
+        `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
+         VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
+      ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
       // Copy the original's metric rows (series included) so this run's history is complete.
       this.sql('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
         .run(e.id, e.originalExecId, 'duration_ms');
@@ -158,18 +151,18 @@ export class Records {
   }
 
   addMetric(execId: string, name: string, value: number, step: number | null, time = Date.now()): void {
-    this.insertMetric.run(execId, name, value, step, time);
+    this.sql('INSERT INTO metrics (exec_id, name, value, step, time) VALUES (?, ?, ?, ?, ?)').run(execId, name, value, step, time);
   }
 
   /** The fingerprint of a step's last good execution in any run of a recipe of this name (not path: a moved checkout keeps its history). */
   lastFingerprint<F extends StoredFingerprint>(recipeName: string, stepId: string): F | undefined {
-    const row = this.lastFp.get(recipeName, stepId);
+    const row = this.sql<[string, string], { fingerprint: string }>(LAST_FINGERPRINT).get(recipeName, stepId);
     return row ? (JSON.parse(row.fingerprint) as F) : undefined;
   }
 
   /** lastFingerprint of every step of a recipe name in one query: step id -> its fingerprint's JSON, unparsed. */
   lastFingerprintsJson(recipeName: string): Map<string, string> {
-    return new Map(this.lastFps.all(recipeName).map((r) => [r.step_id, r.fingerprint]));
+    return new Map(this.sql<[string], { step_id: string; fingerprint: string }>(LAST_FINGERPRINTS).all(recipeName).map((r) => [r.step_id, r.fingerprint]));
   }
 
   recentRuns(limit: number): RunRow[] {
