@@ -84,7 +84,7 @@ export class FileStates {
   /** Runs `work` with the rows under `dir` preloaded and new rows written at its end (nested calls join the outer batch). */
   private async batch<T>(dir: string, work: () => Promise<T>): Promise<T> {
     if (this.preloaded) return work();
-    const lo = dir.endsWith(sep) ? dir : dir + sep;
+    const lo = dirPrefix(dir);
     const hi = lo.slice(0, -1) + String.fromCharCode(sep.charCodeAt(0) + 1);
     const rows = new Map<string, Row>();
     for (const r of this.under.all(lo, hi)) rows.set(r[0], r);
@@ -169,14 +169,19 @@ export class FileStates {
 /** The deepest folder holding every path of a list. */
 function commonDir(paths: string[]): string {
   let dir = dirname(paths[0]!);
-  let prefix = dir.endsWith(sep) ? dir : dir + sep;
+  let prefix = dirPrefix(dir);
   for (const p of paths) {
     while (!p.startsWith(prefix)) {
       dir = dirname(dir);
-      prefix = dir.endsWith(sep) ? dir : dir + sep;
+      prefix = dirPrefix(dir);
     }
   }
   return dir;
+}
+
+/** A folder's path with one trailing separator: what every path inside it starts with. */
+export function dirPrefix(dir: string): string {
+  return dir.endsWith(sep) ? dir : dir + sep;
 }
 
 /**

@@ -9,14 +9,14 @@
 // the run id and every absolute path of the cache.
 
 import { existsSync } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { getPath, stepFields, stepRefs } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepSettings, StepType } from '../steps/types.js';
-import { absolute, type FileStates } from './file-state.js';
+import { absolute, dirPrefix, type FileStates } from './file-state.js';
 import { canonicalJson, sha256 } from './hash.js';
 
 export const FINGERPRINT_VERSION = 1;
@@ -122,7 +122,7 @@ export async function localFingerprint(
         if (checkOnly) for (const m of matches) inputs[`inputs.${relative(recipe.dir, m)}`] = await digest(m);
         else {
           const digests = await files.digestMany(matches);
-          const under = recipe.dir.endsWith(sep) ? recipe.dir : recipe.dir + sep;
+          const under = dirPrefix(recipe.dir);
           // relative() normalises both paths per call; a normal match under the recipe's folder is a suffix.
           const rel = (m: string) => (m.startsWith(under) && absolute(m) === m ? m.slice(under.length) : relative(recipe.dir, m));
           matches.forEach((m, j) => (inputs[`inputs.${rel(m)}`] = digests[j]!.digest));
