@@ -110,10 +110,10 @@ export class ItemScorer {
       out.em = m.exact;
       out.partial = partialVector(m.partial);
     }
-    if (t.options.exec && t.predError === null && t.options.plugValue) {
-      const q = this.execTexts(t);
-      out.candidates = 1 + plugValueCount(q.gold, q.pred);
-    } else if (t.options.exec && t.predError === null) out.candidates = 1;
+    if (t.options.exec && t.predError === null) {
+      const q = this.execTexts(t); // kept for execute(), which follows on this item
+      out.candidates = 1 + (t.options.plugValue ? plugValueCount(q.gold, q.pred) : 0);
+    }
     return out;
   }
 
