@@ -6,23 +6,12 @@
 // training. Each asserts that every step finished, that the saved artifact passed its load check
 // (reloaded, it reproduces the trained model's logits), and that eval scored the dev set.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testPython } from './python-helpers.js';
-import { buildTinyModels, failures, runSeed, SEEDS, stepLog } from './helpers/tiny-seeds.js';
+import { describe, expect, it } from 'vitest';
+import { failures, runSeed, SEEDS, stepLog } from './helpers/tiny-seeds.js';
+import { seedFixture, TEST_SIZE } from './helpers/seed-fixture.js';
 
-const size = { steps: 2, limit: 4, maxNewTokens: 16, sourceLength: 128, targetLength: 32 };
-const dir = mkdtempSync(join(tmpdir(), 'flow-seeds-rest-'));
-const o = { dir, cache: join(dir, 'cache'), python: '' };
-let models: Record<string, string> = {};
-
-beforeAll(async () => {
-  o.python = await testPython();
-  models = await buildTinyModels(['qwen2', 'qwen3', 't5'], { hidden: 64, intermediate: 128, vocab: 800 }, o);
-}, 600_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const size = TEST_SIZE;
+const { o, models } = seedFixture('flow-seeds-rest-', ['qwen2', 'qwen3', 't5']);
 
 describe('the other seed recipes on tiny models, end to end', () => {
   it.each(['qwen25-qlora', 'qwen3-lora', 'qwen3-full', 'qwen3-full-tp', 't5-small'])('%s', async (seed) => {

@@ -7,23 +7,14 @@
 // Two steps and four dev items each: the point is that every step of the real graph runs and
 // its numbers are real, not the model's quality.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testPython } from './python-helpers.js';
-import { buildTinyModels, doneStep, failures, runSeed, stepLog, type SeedResult } from './helpers/tiny-seeds.js';
+import { describe, expect, it } from 'vitest';
+import { doneStep, failures, runSeed, stepLog, type SeedResult } from './helpers/tiny-seeds.js';
+import { seedFixture, TEST_SIZE } from './helpers/seed-fixture.js';
 
-const size = { steps: 2, limit: 4, maxNewTokens: 16, sourceLength: 128, targetLength: 32 };
-const dir = mkdtempSync(join(tmpdir(), 'flow-seeds-'));
-const o = { dir, cache: join(dir, 'cache'), python: '' };
-let models: Record<string, string> = {};
-
-beforeAll(async () => {
-  o.python = await testPython();
-  models = await buildTinyModels(['llama', 't5'], { hidden: 64, intermediate: 128, vocab: 800 }, o);
-}, 600_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const size = TEST_SIZE;
+const { o, models } = seedFixture('flow-seeds-', ['llama', 't5']);
 
 function expectAllDone(r: SeedResult, steps: string[]) {
   expect(r.run.code, `${r.run.stderr}\n${failures(r.run.events)}`).toBe(0);
