@@ -246,9 +246,10 @@ describe('--force replaces the committed result', () => {
 describe("the store's own folders", () => {
   it('removed while a run is going (logs/ and tmp/ are made once per process): later steps still log and commit', async () => {
     const s = sandbox();
-    // a removes logs/ (b's log must still open), b removes tmp/ (b's commit must still stage and land).
+    // a removes logs/ (b's log must still open), b removes tmp/ (b's commit must still stage and
+    // land: its scratch file keeps it from being committed in place).
     const a = 'rm -rf "$FLOW_CACHE_DIR/logs"; echo a > a.txt';
-    const b = 'rm -rf "$FLOW_CACHE_DIR/tmp"; echo said b; cat $A > b.txt';
+    const b = 'rm -rf "$FLOW_CACHE_DIR/tmp"; echo said b; cat $A > b.txt; echo scratch > notes';
     s.write('r.yml', `name: t\nsteps:\n  a:\n    run: '${a}'\n    outputs: { out: a.txt }\n  b:\n    run: '${b}'\n    env:\n      A: \${steps.a.outputs.out}\n    outputs: { out: b.txt }\n  c:\n    run: echo c > c.txt\n    outputs: { out: c.txt }\n    needs: [b]\n`);
     const r = await run(s, ['r.yml']);
     expect(r.code, r.stderr).toBe(0);
@@ -260,6 +261,32 @@ describe("the store's own folders", () => {
     const again = await run(s, ['r.yml']);
     expect(s.executions(runIdOf(again.events))).toEqual({ a: 'cached', b: 'cached', c: 'cached' });
     await assertServedIntact(s.cache);
+  });
+});
+
+describe('commit in place', () => {
+  // The entry folder's inode tells where it was built: the work dir itself, or a staging folder.
+  const recipe = `name: t\nsteps:\n  only:\n    run: mkdir res && stat -c %i . > res/ino && echo one > one.txt\n    outputs: { res: res, one: one.txt }\n  scratch:\n    run: stat -c %i . > ino && echo notes > notes.txt\n    outputs: { ino: ino }\n`;
+
+  it('a work dir holding only its outputs becomes the entry; one with scratch is staged and its scratch removed', async () => {
+    const s = sandbox();
+    s.write('r.yml', recipe);
+    const r = await run(s, ['r.yml']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = (step: string) => {
+      const e = r.events.find((x) => x.type === 'step-done' && x.step === step);
+      return e && e.type === 'step-done' ? e.outputs : {};
+    };
+    const entryIno = (o: string) => String(statSync(join(o, '..')).ino);
+    expect(readFileSync(join(out('only').res!, 'ino'), 'utf8').trim()).toBe(entryIno(out('only').res!));
+    expect(readFileSync(out('scratch').ino!, 'utf8').trim()).not.toBe(entryIno(out('scratch').ino!));
+    expect(readdirSync(join(out('scratch').ino!, '..')).sort()).toEqual(['.flow-entry.json', 'ino']);
+    // Neither leaves anything in work/ or tmp/: the one became the entry, the other's scratch went.
+    expect(readdirSync(join(s.cache, 'work'))).toEqual([]);
+    expect(readdirSync(join(s.cache, 'tmp'))).toEqual([]);
+    const again = await run(s, ['r.yml']);
+    expect(s.executions(runIdOf(again.events))).toEqual({ only: 'cached', scratch: 'cached' });
+    expect(await assertServedIntact(s.cache)).toBe(3);
   });
 });
 

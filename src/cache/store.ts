@@ -12,8 +12,10 @@
 //   latest/<recipe>/<step>  relative symlink to the step's result in the recipe's latest run
 //   reports/              default output folder of plot/report/compare
 // Execution locks are rows in flow.db (store/locks.ts), not files.
-// A result is committed by building steps/<key> in tmp/ and renaming it into
-// place: a reader sees a whole entry or none, never a partial one. Durability:
+// A result is committed by building steps/<key> in a folder of its own and renaming
+// it into place: a reader sees a whole entry or none, never a partial one. That folder
+// is the work dir itself when it holds nothing but the outputs (most small steps:
+// no folder made, none removed), else a staging folder in tmp/. Durability:
 // a new object is fsynced before it is linked; steps/ is fsynced after renames,
 // at most every 200 ms for all the commits since, in the background (`settle`
 // starts the last one at once and waits for it). Integrity never rests on it: every lookup stat-checks the entry's files,
@@ -33,10 +35,12 @@
 //   flow.db) is re-hashed before it is trusted again.
 
 import { randomUUID } from 'node:crypto';
-// Metadata calls on the commit path (lstat, rename, link, chmod) are synchronous: each takes
-// microseconds, where awaiting it cost a thread-pool round trip, a dozen per tiny step. What can
-// take long stays asynchronous: hashing, copying, fsync, and creating a file or folder (most of
-// a millisecond on a VM's disk, time the event loop spends on other steps).
+// Metadata calls on the commit path (lstat, rename, link, chmod) and the creation of a work
+// dir, staging folder or manifest are synchronous: each takes microseconds, where awaiting it
+// cost a thread-pool round trip, a dozen per tiny step. (A creation once took most of a
+// millisecond here: on ext4 without a journal a new inode skips every inode freed in the last
+// half minute, and flow freed one per step until commits were made in place.) What can take
+// long stays asynchronous: hashing, copying, fsync.
 import {
   chmodSync,
   closeSync,
@@ -47,9 +51,12 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
+  readlinkSync,
   realpathSync,
   renameSync,
   unlinkSync,
+  writeFileSync,
   type BigIntStats,
 } from 'node:fs';
 import {
@@ -64,7 +71,6 @@ import {
   rm,
   rmdir,
   symlink,
-  writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { DB } from '../store/db.js';
@@ -208,7 +214,8 @@ export class CacheStore {
   async linkLatest(recipeName: string, stepId: string, entry: Entry): Promise<void> {
     const dir = join(this.latest, recipeName);
     const final = join(dir, stepId);
-    const current = await readlink(final).catch(() => undefined);
+    // An lstat first: most steps have no link yet, and a failed readlink costs an exception.
+    const current = lstatSync(final, { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(final) : undefined;
     if (Object.keys(entry.outputs).length === 0) {
       if (current !== undefined) await rm(final, { force: true });
       return;
@@ -288,7 +295,9 @@ export class CacheStore {
   }
 
   /**
-   * Moves an execution's outputs into the store and commits steps/<key>.
+   * Moves an execution's outputs into the store and commits steps/<key>. The work dir is
+   * consumed: it becomes the entry when it holds only the outputs, else its scratch is removed
+   * after the commit (a failed commit leaves it for inspection, and gc).
    * `outputs` maps output name -> path relative to workDir. With `replace` (a forced
    * re-run) the new result takes the place of a committed one; otherwise a result
    * another process committed first is kept and returned. `record` joins the index row's
@@ -307,11 +316,15 @@ export class CacheStore {
       record?: (entry: Entry) => void;
     } = {},
   ): Promise<Entry> {
-    const staging = await this.makeDir(this.tmp, `entry-${randomUUID()}`);
+    const realWork = realpathSync.native(workDir);
+    // In place, the entry is built where the outputs lie: no staging folder to make, no work dir
+    // to remove afterwards. On a disk without a journal, ext4 makes every new inode skip over the
+    // ones freed in the last half minute, so a removal per step slowed every later creation.
+    const inPlace = holdsOnlyOutputs(realWork, outputs);
+    const staging = inPlace ? realWork : this.makeDir(this.tmp, `entry-${randomUUID()}`);
     failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
-    const realWork = realpathSync.native(workDir);
     try {
       for (const [name, rel] of Object.entries(outputs)) {
         const src = confined(realWork, rel, name);
@@ -319,8 +332,8 @@ export class CacheStore {
         if (!st) throw new MissingOutputError(name, rel);
         // A parent folder that is a symlink would let the output live outside the work dir.
         if (realpathSync.native(dirname(src)) !== dirname(src)) throw new OutputError(`output "${name}" (${rel}) lies under a symlinked folder; write it inside the work dir`);
-        const dst = join(staging, rel);
-        mkdirSync(dirname(dst), { recursive: true });
+        const dst = inPlace ? src : join(staging, rel);
+        if (!inPlace) mkdirSync(dirname(dst), { recursive: true });
         if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
           const d = await this.ingestDir(src, dst, rel);
@@ -343,7 +356,7 @@ export class CacheStore {
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
       let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
       failpoint('commit:ingested');
-      await writeFile(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      writeFileSync(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
       failpoint('commit:manifest');
       const final = this.entryDir(key);
       try {
@@ -378,9 +391,13 @@ export class CacheStore {
         opts.record?.(indexed);
       })();
       failpoint('commit:indexed');
+      if (!inPlace) this.discardExecDir(realWork);
       return entry;
     } catch (e) {
-      await this.removeTree(staging, files);
+      // A work dir that was being committed in place stays for inspection; its objects' records
+      // are brought up to date, since linking changed their ctime.
+      if (inPlace) await this.refreshObjects(files, 'after-unlink');
+      else await this.removeTree(staging, files);
       throw e;
     }
   }
@@ -439,7 +456,7 @@ export class CacheStore {
    * Removes an execution's work dir in the background: after a commit it holds only the step's
    * scratch, and nothing waits for it.
    */
-  discardExecDir(dir: string): void {
+  private discardExecDir(dir: string): void {
     // A removal that fails leaves scratch for gc, which clears work/; it never fails the step.
     // After a commit the folder is usually empty: one rmdir, and a recursive rm only when not.
     this.later(rmdir(dir).catch(() => rm(dir, { recursive: true, force: true }).catch(() => undefined)));
@@ -461,25 +478,23 @@ export class CacheStore {
   }
 
   /** An execution's fresh work dir, created (and logs/ made with the store's other folders). */
-  makeExecDir(execId: string): Promise<string> {
+  makeExecDir(execId: string): string {
     return this.makeDir(this.work, execId);
   }
 
   /**
    * A new folder in one of the store's own folders, which are made once per process (and again
-   * if something removed them). The store's folders are made synchronously (microseconds once
-   * they exist); a new folder is a creation, most of a millisecond on a VM's disk, so it is made
-   * in the thread pool while the event loop serves other steps.
+   * if something removed them).
    */
-  private async makeDir(parent: string, name: string): Promise<string> {
+  private makeDir(parent: string, name: string): string {
     const dir = join(parent, name);
     if (!this.dirsMade) this.makeDirs();
     try {
-      await mkdir(dir);
+      mkdirSync(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       this.makeDirs();
-      await mkdir(dir);
+      mkdirSync(dir);
     }
     return dir;
   }
@@ -633,6 +648,7 @@ export class CacheStore {
    * dir's own is moved and made read-only.
    */
   private async ingestFile(src: string, dst: string, nlink: number): Promise<{ digest: string; size: number }> {
+    const original = src;
     if (nlink > 1) {
       const copy = join(this.tmp, `copy-${randomUUID()}`);
       await copyFile(src, copy);
@@ -656,6 +672,8 @@ export class CacheStore {
       renameSync(src, obj);
       failpoint('commit:object-moved');
     }
+    // In place, a shared file was copied, not moved: its name here makes way for the object's link.
+    if (original === dst && src !== original) unlinkSync(dst);
     linkSync(obj, dst);
     failpoint('commit:object-linked');
     return { digest, size: st.size };
@@ -680,7 +698,7 @@ export class CacheStore {
         if (isAbsolute(target) || !inside(resolve(dirname(abs), target)) || !inside(real)) {
           throw new OutputError(`output ${outRel}: ${outRel}/${rel} is a symlink to ${target}, outside the output; copy the file in instead`);
         }
-        await symlink(target, join(dst, rel));
+        if (dst !== src) await symlink(target, join(dst, rel)); // in place, the link is already where it belongs
         files.push({ path: `${outRel}/${rel}`, link: target });
       },
     });
@@ -690,6 +708,22 @@ export class CacheStore {
 }
 
 const MANIFEST = '.flow-entry.json';
+
+/**
+ * Whether the work dir holds exactly the outputs, each directly inside it, and nothing else:
+ * then it can become the entry itself. An output further down (`a/b.txt`) may share its
+ * folder with scratch, so it is committed through a staging folder.
+ */
+function holdsOnlyOutputs(workDir: string, outputs: Record<string, string>): boolean {
+  const names = new Set<string>();
+  for (const rel of Object.values(outputs)) {
+    const p = resolve(workDir, rel);
+    if (dirname(p) !== workDir) return false;
+    names.add(basename(p));
+  }
+  const present = readdirSync(workDir);
+  return present.length === names.size && present.every((n) => names.has(n));
+}
 
 /** The absolute path of an output, which must stay inside the work dir. */
 function confined(workDir: string, rel: string, name: string): string {

@@ -1,5 +1,6 @@
 // Executes one step: a fresh work dir, a log file, the step type's run() with
-// its context, then an atomic commit of its outputs into the content store.
+// its context, then an atomic commit of its outputs into the content store
+// (which consumes the work dir).
 // A failure or a cancel leaves no cache entry; the work dir stays for
 // inspection until gc. Every outcome goes through the step's StepRun.
 
@@ -41,6 +42,8 @@ export interface ExecuteArgs {
   lock: Lock;
   executor: Executor;
   settings: StepSettings;
+  /** flow's own environment, read once per run (each read of process.env is a call into C++). */
+  baseEnv: Record<string, string>;
 }
 
 export type ExecuteResult = { status: 'done'; entry: Entry } | { status: 'failed' | 'cancelled' };
@@ -55,7 +58,7 @@ interface Execution {
 }
 
 export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
-  const x = await openExecution(a);
+  const x = openExecution(a);
   const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
   a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
   try {
@@ -77,25 +80,19 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   }
 }
 
-async function openExecution(a: ExecuteArgs): Promise<Execution> {
+function openExecution(a: ExecuteArgs): Execution {
   const id = randomUUID();
   const logPath = a.ws.store.logPath(id);
-  // Both are file creations, each most of a millisecond on a VM's disk: made side by side in the thread pool.
-  const [dir, log] = await Promise.allSettled([a.ws.store.makeExecDir(id), StepLog.open(logPath)]);
-  if (dir.status === 'rejected') {
-    if (log.status === 'fulfilled') log.value.close();
-    throw dir.reason;
-  }
-  if (log.status === 'rejected') throw log.reason;
-  const workDir = dir.value;
+  const workDir = a.ws.store.makeExecDir(id);
+  const log = StepLog.open(logPath);
   const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
-  return { id, workDir, logPath, log: log.value, outputs };
+  return { id, workDir, logPath, log, outputs };
 }
 
 /** The child environment: flow's own, the step's env:, FLOW_* variables and the GPUs it holds. */
 function stepEnv(a: ExecuteArgs, x: Execution): Record<string, string> {
   const def = a.step.prepared.def;
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const env: Record<string, string> = { ...a.baseEnv };
   for (const [k, v] of Object.entries(def.env)) env[k] = String(resolveValue(a.recipe, v, a.outputPath));
   for (const [n, p] of Object.entries(x.outputs)) env[`FLOW_OUTPUT_${n.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = p;
   Object.assign(env, {
@@ -167,7 +164,6 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
     },
   });
   failpoint('execute:committed');
-  ws.store.discardExecDir(x.workDir);
   return { status: 'done', entry };
 }
 

@@ -2,7 +2,7 @@
 // behind a slow disk) and capped, with a note at the cut, so a step printing
 // without end cannot fill the disk. FLOW_LOG_MAX_BYTES sets the cap.
 
-import { closeSync, mkdirSync, open, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const DEFAULT_MAX = 1 << 30;
@@ -18,19 +18,16 @@ export class StepLog {
     this.max = max;
   }
 
-  /**
-   * Creates the log file. In the thread pool: creating a file costs most of a millisecond on the
-   * disks flow runs on, which the event loop should not wait through while other steps run.
-   */
-  static async open(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX): Promise<StepLog> {
+  /** Creates the log file (and logs/ again if something removed it). */
+  static open(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX): StepLog {
     let fd: number;
     try {
-      fd = await openFd(path);
+      fd = openSync(path, 'a');
     } catch (e) {
       // The store makes logs/ once per process; something may have removed it since.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(dirname(path), { recursive: true });
-      fd = await openFd(path);
+      fd = openSync(path, 'a');
     }
     return new StepLog(fd, max);
   }
@@ -56,7 +53,3 @@ export class StepLog {
   }
 }
 
-/** A plain descriptor (a FileHandle would close itself when collected, under the writes). */
-function openFd(path: string): Promise<number> {
-  return new Promise((res, rej) => open(path, 'a', (e, fd) => (e ? rej(e) : res(fd))));
-}

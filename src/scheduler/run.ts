@@ -52,6 +52,8 @@ interface RunScope {
   entries: Map<string, Entry>;
   /** latest/ links, made one after another as steps finish, off the steps' own path. */
   linking: Promise<unknown>;
+  /** flow's environment when the run started: what every step's environment starts from. */
+  env: Record<string, string>;
 }
 
 /** Plans and runs a recipe (the benchmarks' entry point; the CLI plans first to print a dry run). */
@@ -143,6 +145,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
     outcomes: new Map(),
     entries: new Map(),
     linking: Promise.resolve(),
+    env: { ...(process.env as Record<string, string>) },
   };
   announce(scope, started);
   const onAbort = () => void Promise.all(executors.all().map((e) => e.cancelAll?.())).catch(() => undefined);
@@ -263,6 +266,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       lock,
       executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
       settings: scope.settings,
+      baseEnv: scope.env,
     });
     if (r.status !== 'done') return { status: r.status };
     return succeeded(scope, s.id, r.entry);
