@@ -14,7 +14,9 @@ Protocol, flow -> launcher (stdin), one line each:
 Launcher -> flow (stdout), a header line, then the payload for D:
   S id pid            started             F id message        could not start
   D id fd length      output bytes        C id fd             that stream closed
-  X id code signal    the leader exited (code or signal is "-")
+  X id code signal left
+                      the leader exited (code or signal is "-"); left is 1 when its group
+                      still has processes, else 0, and an empty group is forgotten here
 
 When stdin closes, flow is gone (it exited, crashed or was SIGKILLed): every group not
 yet forgotten is SIGKILLed, as the reaper does for processes flow starts itself.
@@ -133,9 +135,24 @@ def reap():
         if ident is None:
             continue
         if os.WIFSIGNALED(status):
-            frame(f"X {ident} - {signal.Signals(os.WTERMSIG(status)).name}")
+            ended = f"- {signal.Signals(os.WTERMSIG(status)).name}"
         else:
-            frame(f"X {ident} {os.WEXITSTATUS(status)} -")
+            ended = f"{os.WEXITSTATUS(status)} -"
+        # Most steps leave nothing behind: then flow has no group to stop, and nothing to tell us.
+        left = group_alive(pid)
+        if not left:
+            groups.discard(pid)
+        frame(f"X {ident} {ended} {int(left)}")
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def main():
@@ -160,8 +177,6 @@ def main():
                 reap()
             else:
                 read_stream(key.fd)
-        # A child may exit between select() calls without a wake-up being seen yet; reaping is cheap.
-        reap()
         out.flush()
 
 

@@ -22,18 +22,25 @@ export interface LaunchRequest {
   extra: number;
 }
 
+/** How a leader ended; `groupLeft` tells whether other processes of its group were still running. */
+export interface LeaderExit {
+  code: number | null;
+  signal: string | null;
+  groupLeft?: boolean;
+}
+
 /** A started step process: its pid (= its process group), its output streams by fd, its exit. */
 export interface Launched {
   pid: number;
   streams: Map<number, PassThrough>;
-  exit: Promise<{ code: number | null; signal: string | null }>;
+  exit: Promise<LeaderExit>;
 }
 
 interface Pending {
   extra: number;
   started(l: Launched | Error): void;
   launched?: Launched;
-  exited?(e: { code: number | null; signal: string | null }): void;
+  exited?(e: LeaderExit): void;
 }
 
 class Launcher {
@@ -61,7 +68,7 @@ class Launcher {
     });
   }
 
-  /** Flow has ended the group: the launcher no longer kills it when flow goes. */
+  /** Flow has ended a group that outlived its leader: the launcher no longer kills it when flow goes. */
   forget(pid: number): void {
     if (!this.dead) this.child.stdin!.write(`-${pid}\n`);
   }
@@ -73,7 +80,7 @@ class Launcher {
       const nl = this.buf.indexOf(10, at);
       if (nl < 0) break;
       const header = this.buf.toString('utf8', at, nl);
-      const [kind, id, a, b] = header.split(' ');
+      const [kind, id, a, b, c] = header.split(' ');
       const p = this.pending.get(Number(id));
       if (kind === 'D') {
         const end = nl + 1 + Number(b);
@@ -90,7 +97,7 @@ class Launcher {
         p.started(new Error(header.slice(`F ${id} `.length)));
       } else if (kind === 'C') p.launched?.streams.get(Number(a))?.end();
       else if (kind === 'X') {
-        p.exited?.({ code: a === '-' ? null : Number(a), signal: b === '-' ? null : b! });
+        p.exited?.({ code: a === '-' ? null : Number(a), signal: b === '-' ? null : b!, groupLeft: c === '1' });
         this.settle(Number(id), p);
       }
     }
@@ -112,7 +119,7 @@ class Launcher {
   private started(p: Pending, pid: number): void {
     const streams = new Map<number, PassThrough>();
     for (let fd = 1; fd < 3 + p.extra; fd++) streams.set(fd, new PassThrough());
-    const exit = new Promise<{ code: number | null; signal: string | null }>((res) => (p.exited = res));
+    const exit = new Promise<LeaderExit>((res) => (p.exited = res));
     p.launched = { pid, streams, exit };
     p.started(p.launched);
   }

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ROOT } from '../root.js';
-import { launcher } from './launcher.js';
+import { launcher, type LeaderExit } from './launcher.js';
 
 export interface ProcessOptions {
   file: string;
@@ -144,9 +144,9 @@ export function resolveExecutable(file: string, path: string | undefined): strin
 interface Started {
   pid?: number;
   streams: Map<number, NodeJS.ReadableStream>;
-  exit: Promise<{ code: number | null; signal: string | null }>;
-  /** The group has been ended: whoever would kill it if flow died can forget it. */
-  forget(pid: number): void;
+  exit: Promise<LeaderExit>;
+  /** The group has ended (`left`: flow stopped what outlived the leader): whoever would kill it if flow died can forget it. */
+  forget(pid: number, left: boolean): void;
 }
 
 /** Started by Node itself: a fork of this process (what the launcher avoids), watched by the reaper. */
@@ -163,7 +163,7 @@ function spawnDirect(file: string, opts: ProcessOptions, extra: number): Started
   const streams = new Map<number, NodeJS.ReadableStream>();
   for (let fd = 1; fd < 3 + extra; fd++) if (child.stdio[fd]) streams.set(fd, child.stdio[fd] as NodeJS.ReadableStream);
   // A process that cannot start (no such program, not executable) emits 'error' and never 'exit'.
-  const exit = new Promise<{ code: number | null; signal: string | null }>((res) => {
+  const exit = new Promise<LeaderExit>((res) => {
     child.once('exit', (code, signal) => res({ code, signal }));
     child.on('error', (e) => {
       opts.onLine(`flow: cannot start ${opts.file}: ${e.message}`, 'stderr');
@@ -192,7 +192,8 @@ async function start(opts: ProcessOptions, extra: number): Promise<Started> {
   if (!l) return spawnDirect(file, opts, extra);
   try {
     const x = await l.start({ file, argv: [opts.file, ...opts.args], cwd: opts.cwd, env: opts.env, extra });
-    return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid) => l.forget(pid) };
+    // The launcher forgets by itself a group that was empty when its leader exited.
+    return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid, left) => left && l.forget(pid) };
   } catch (e) {
     if (l.dead) return spawnDirect(file, opts, extra); // the launcher itself failed: this step is not at fault
     opts.onLine(`flow: cannot start ${opts.file}: ${(e as Error).message}`, 'stderr');
@@ -239,9 +240,11 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   else opts.signal.addEventListener('abort', onAbort, { once: true });
 
   // The step ends when the group's leader exits, not when the last holder of its
-  // stdout does: a background child left behind is stopped as on cancel.
+  // stdout does: a background child left behind is stopped as on cancel. The launcher
+  // says whether the group outlived its leader; for a direct start the kernel is asked.
   const exit = await child.exit;
-  if (pid !== undefined && !cancelled && groupAlive(pid)) {
+  const left = pid !== undefined && (exit.groupLeft ?? groupAlive(pid));
+  if (left && !cancelled) {
     opts.onLine(`flow: the step left background processes running; stopping them`, 'stderr');
     stopGroup();
   }
@@ -249,10 +252,11 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   opts.signal.removeEventListener('abort', onAbort);
   if (killTimer) clearTimeout(killTimer);
   if (pid !== undefined) {
-    // Make sure nothing the leader started lingers in its group.
-    killGroup(pid, 'SIGKILL');
+    // Make sure nothing the leader started lingers in its group. A group that was empty stays
+    // empty: only a member can bring a process into it.
+    if (left) killGroup(pid, 'SIGKILL');
     liveGroups.delete(pid);
-    child.forget(pid);
+    child.forget(pid, left);
   }
   const result = { exitCode: exit.code, signal: exit.signal };
   return { exitCode: result.exitCode ?? null, signal: result.signal ?? null, cancelled };
