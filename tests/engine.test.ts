@@ -266,6 +266,25 @@ describe('scheduling', () => {
     }
   });
 
+  it('--jobs bounds the steps running at once, in their processes and in the events reporters see', async () => {
+    const s = sandbox();
+    const steps = Array.from({ length: 6 }, (_, i) => `  s${i}:\n    run: date +%s%N > o.txt; sleep 0.3; date +%s%N >> o.txt\n    env: { I: '${i}' }\n    outputs: { o: o.txt }\n`);
+    s.write('r.yml', `name: j\nsteps:\n${steps.join('')}`);
+    const r = await s.flow(['run', 'r.yml', '--ui', 'json', '--jobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const spans = r.events.flatMap((e) => (e.type === 'step-done' ? [readFileSync(e.outputs.o!, 'utf8').trim().split('\n').map(Number)] : []));
+    expect(spans).toHaveLength(6);
+    const most = (points: Array<[number, number]>) => {
+      let now = 0;
+      let peak = 0;
+      for (const [, d] of points.sort((a, b) => a[0] - b[0] || a[1] - b[1])) peak = Math.max(peak, (now += d));
+      return peak;
+    };
+    expect(most(spans.flatMap(([a, b]) => [[a!, 1], [b!, -1]] as Array<[number, number]>))).toBe(2);
+    // A step is shown running (step-start) only once it holds a slot.
+    expect(most(r.events.flatMap((e, i) => (e.type === 'step-start' ? [[i, 1]] : e.type === 'step-done' ? [[i, -1]] : []) as Array<[number, number]>))).toBe(2);
+  });
+
   it('asking for more GPUs than exist is a usage error', async () => {
     const s = sandbox();
     s.write('r.yml', `name: g\nsteps:\n  big:\n    run: echo\n    resources: { gpus: 4 }\n`);

@@ -44,6 +44,8 @@ export interface ExecuteArgs {
   settings: StepSettings;
   /** flow's own environment, read once per run (each read of process.env is a call into C++). */
   baseEnv: Record<string, string>;
+  /** Runs the step, from its start to its commit, in one of --jobs' slots. */
+  slot<T>(body: () => Promise<T>): Promise<T>;
 }
 
 export type ExecuteResult = { status: 'done'; entry: Entry } | { status: 'failed' | 'cancelled' };
@@ -58,26 +60,30 @@ interface Execution {
 }
 
 export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
+  // The work dir and log are made before a slot is free, while other steps' bodies run.
   const x = openExecution(a);
   const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
-  a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
-  try {
+  return a.slot(async () => {
     try {
-      await a.step.prepared.type.run(stepContext(a, x, w));
-    } finally {
-      await checkInputs(a.ws, a.upstream);
+      if (a.signal.aborted) throw new Error('cancelled');
+      a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
+      try {
+        await a.step.prepared.type.run(stepContext(a, x, w));
+      } finally {
+        await checkInputs(a.ws, a.upstream);
+      }
+      if (a.signal.aborted) throw new Error('cancelled');
+      return await commitExecution(a, x);
+    } catch (e) {
+      x.log.close();
+      if (a.signal.aborted) {
+        a.run.cancelled();
+        return { status: 'cancelled' };
+      }
+      a.run.failed({ ...failureOf(e), logPath: x.logPath });
+      return { status: 'failed' };
     }
-    if (a.signal.aborted) throw new Error('cancelled');
-    return await commitExecution(a, x);
-  } catch (e) {
-    x.log.close();
-    if (a.signal.aborted) {
-      a.run.cancelled();
-      return { status: 'cancelled' };
-    }
-    a.run.failed({ ...failureOf(e), logPath: x.logPath });
-    return { status: 'failed' };
-  }
+  });
 }
 
 function openExecution(a: ExecuteArgs): Execution {

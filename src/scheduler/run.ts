@@ -1,6 +1,7 @@
 // Runs a planned recipe: steps start as soon as their upstream steps are
 // done, at most --jobs at a time (p-queue), each holding the GPU ids it asked
-// for. A step whose key is found in the store is reused, not run. Keys of
+// for. A slot is held from a step's start to its commit; taking the key's lock
+// and making the work dir and log of up to as many more steps overlaps them. A step whose key is found in the store is reused, not run. Keys of
 // steps below a re-run step are computed once it finishes, so a re-run that
 // reproduces identical outputs leaves its dependents cached.
 
@@ -45,7 +46,10 @@ interface RunScope {
   opts: RunOptions;
   tally: RunTally;
   gpus: GpuSlots;
+  /** Steps between their lock and their commit: twice --jobs. */
   queue: PQueue;
+  /** --jobs: steps running (started and not yet committed) at once. */
+  slots: PQueue;
   executors: ExecutorPool;
   settings: StepSettings;
   outcomes: Map<string, Promise<StepOutcome>>;
@@ -140,7 +144,8 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const scope: RunScope = {
     ws, plan, opts, gpus, executors,
     tally: new RunTally(runId, ws.records, opts.emit),
-    queue: new PQueue({ concurrency: Math.max(1, opts.jobs) }),
+    queue: new PQueue({ concurrency: 2 * Math.max(1, opts.jobs) }),
+    slots: new PQueue({ concurrency: Math.max(1, opts.jobs) }),
     settings: stepSettings(plan.recipe, ws),
     outcomes: new Map(),
     entries: new Map(),
@@ -267,6 +272,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
       settings: scope.settings,
       baseEnv: scope.env,
+      slot: (body) => scope.slots.add(body),
     });
     if (r.status !== 'done') return { status: r.status };
     return succeeded(scope, s.id, r.entry);
