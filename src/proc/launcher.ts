@@ -8,7 +8,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { ROOT } from '../root.js';
 
 export interface LaunchRequest {
@@ -29,10 +28,48 @@ export interface LeaderExit {
   groupLeft?: boolean;
 }
 
+/**
+ * One output stream of a launched process, relayed from the launcher's frames. Chunks that
+ * arrive before a reader attaches are held for it. The reader gets the same three calls it
+ * would make on a Node stream ('data', then 'close'), without a stream's machinery per chunk.
+ */
+export class OutputRelay {
+  private reader?: (chunk: Buffer) => void;
+  private held: Buffer[] = [];
+  private closers: Array<() => void> = [];
+  ended = false;
+
+  on(_event: 'data', reader: (chunk: Buffer) => void): this {
+    this.reader = reader;
+    for (const c of this.held) reader(c);
+    this.held = [];
+    return this;
+  }
+
+  /** 'close' after the last chunk ('error' never comes: the launcher reports a failure as a close). */
+  once(event: 'close' | 'error', fn: () => void): this {
+    if (event !== 'close') return this;
+    if (this.ended) fn();
+    else this.closers.push(fn);
+    return this;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.reader) this.reader(chunk);
+    else this.held.push(chunk);
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const fn of this.closers.splice(0)) fn();
+  }
+}
+
 /** A started step process: its pid (= its process group), its output streams by fd, its exit. */
 export interface Launched {
   pid: number;
-  streams: Map<number, PassThrough>;
+  streams: Map<number, OutputRelay>;
   exit: Promise<LeaderExit>;
 }
 
@@ -117,8 +154,8 @@ class Launcher {
   }
 
   private started(p: Pending, pid: number): void {
-    const streams = new Map<number, PassThrough>();
-    for (let fd = 1; fd < 3 + p.extra; fd++) streams.set(fd, new PassThrough());
+    const streams = new Map<number, OutputRelay>();
+    for (let fd = 1; fd < 3 + p.extra; fd++) streams.set(fd, new OutputRelay());
     const exit = new Promise<LeaderExit>((res) => (p.exited = res));
     p.launched = { pid, streams, exit };
     p.started(p.launched);
@@ -126,10 +163,10 @@ class Launcher {
 
   /** Done with a request once its leader exited and its streams closed. */
   private settle(id: number, p: Pending): void {
-    const all = [...(p.launched?.streams.values() ?? [])];
-    let open = all.filter((s) => !s.writableEnded).length;
-    if (!open) return this.done(id);
-    for (const s of all) if (!s.writableEnded) s.once('finish', () => --open || this.done(id));
+    const open = [...(p.launched?.streams.values() ?? [])].filter((s) => !s.ended);
+    let left = open.length;
+    if (!left) return this.done(id);
+    for (const s of open) s.once('close', () => --left || this.done(id));
   }
 
   /** The launcher is gone: every process it started is reported as ended, its streams closed. */

@@ -75,6 +75,12 @@ function groupAlive(pid: number): boolean {
   }
 }
 
+/** What splitLines reads: a Node stream, or the launcher's relay of one (launcher.ts). */
+interface ByteSource {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  once(event: 'close' | 'error', fn: () => void): unknown;
+}
+
 /** Longest line handed on whole; a longer one is split, so memory stays bounded whatever a step prints. */
 export const MAX_LINE = 64 * 1024;
 
@@ -82,7 +88,7 @@ export const MAX_LINE = 64 * 1024;
  * Splits a byte stream into lines (\n or \r\n). A line longer than MAX_LINE is handed on in
  * pieces, each but the last with `partial` set, so memory stays bounded whatever a step prints.
  */
-export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string, partial: boolean) => void): Promise<void> {
+export function splitLines(stream: ByteSource, onLine: (line: string, partial: boolean) => void): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   const take = (text: string) => {
@@ -143,7 +149,7 @@ export function resolveExecutable(file: string, path: string | undefined): strin
 /** A started step process, however it was started: its group, its output streams by fd, its end. */
 interface Started {
   pid?: number;
-  streams: Map<number, NodeJS.ReadableStream>;
+  streams: Map<number, ByteSource>;
   exit: Promise<LeaderExit>;
   /** The group has ended (`left`: flow stopped what outlived the leader): whoever would kill it if flow died can forget it. */
   forget(pid: number, left: boolean): void;
@@ -160,7 +166,7 @@ function spawnDirect(file: string, opts: ProcessOptions, extra: number): Started
     stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
   });
   if (child.pid !== undefined) tellReaper(`+${child.pid}`);
-  const streams = new Map<number, NodeJS.ReadableStream>();
+  const streams = new Map<number, ByteSource>();
   for (let fd = 1; fd < 3 + extra; fd++) if (child.stdio[fd]) streams.set(fd, child.stdio[fd] as NodeJS.ReadableStream);
   // A process that cannot start (no such program, not executable) emits 'error' and never 'exit'.
   const exit = new Promise<LeaderExit>((res) => {
@@ -209,7 +215,7 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
   if (pid !== undefined) liveGroups.add(pid);
 
   const readers: Promise<void>[] = [];
-  const pump = (stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string, partial: boolean) => void) => {
+  const pump = (stream: ByteSource | undefined, onLine: (line: string, partial: boolean) => void) => {
     if (!stream) return;
     readers.push(splitLines(stream, onLine));
   };
