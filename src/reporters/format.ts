@@ -34,8 +34,9 @@ export function summaryLines(table: SummaryTable): string[] {
   return lines;
 }
 
-// Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
-const GROUPED = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+// Made on first use: the first Intl formatter costs ~25 ms of ICU start-up, which a run
+// that never prints a number should not pay.
+let grouped: Intl.NumberFormat | undefined;
 
 /**
  * A number as every reporter prints it: thousands grouped (`12,620`, never
@@ -45,11 +46,12 @@ const GROUPED = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const abs = Math.abs(n);
-  if (abs >= 1000 || Number.isInteger(n)) return GROUPED.format(n);
+  if (abs >= 1000 || Number.isInteger(n)) return (grouped ??= new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(n);
   if (abs < 1e-2) return n.toExponential(1);
   return n.toPrecision(4).replace(/\.?0+$/, '');
 }
 
+// Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
 const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
 
 /** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */
