@@ -176,6 +176,11 @@ function outputPathIn(scope: RunScope): (step: string, output: string) => string
   };
 }
 
+function sameDigests(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 /** Reuses a committed result: records, emits and counts it as cached. */
 function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerprint): StepOutcome {
   scope.ws.store.touch(entry.key);
@@ -212,8 +217,10 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   const blocked = await upstreamBlocked(scope, run);
   if (blocked) return blocked;
   const upstream = upstreamDigests(s.prepared.def, (d) => scope.entries.get(d))!;
-  const fingerprint = { ...s.local, upstream };
-  const key = keyOf(fingerprint);
+  // The plan's key stands while the upstream results it was computed from do (most steps).
+  const planned = s.fingerprint && s.key !== undefined && sameDigests(s.fingerprint.upstream, upstream);
+  const fingerprint = planned ? s.fingerprint! : { ...s.local, upstream };
+  const key = planned ? s.key! : keyOf(fingerprint);
   if (!s.forced) {
     // The plan already looked this key up (and checked a result it found); only a key that moved is
     // looked up again here. A result another process commits meanwhile is found under the lock (runLocked).
