@@ -163,6 +163,9 @@ export class CacheStore {
   private laterError: unknown;
   private dirsMade = false;
   private readonly stepsSync: BatchedSync;
+  // Transactions made once: better-sqlite3 builds four wrapper functions per db.transaction() call.
+  private readonly indexTx: (entry: Entry, record?: (e: Entry) => void) => void;
+  private readonly putObjectsTx: (rows: Array<[string, BigIntStats]>) => void;
 
   constructor(
     readonly dir: string,
@@ -187,6 +190,13 @@ export class CacheStore {
       ),
       touch: db.prepare('UPDATE entries SET used_at = ? WHERE key = ?'),
     };
+    this.indexTx = db.transaction((entry: Entry, record?: (e: Entry) => void) => {
+      this.index(entry, Date.now());
+      record?.(entry);
+    });
+    this.putObjectsTx = db.transaction((rows: Array<[string, BigIntStats]>) => {
+      for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
+    });
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.stepsSync = new BatchedSync(this.steps, 200);
@@ -385,11 +395,7 @@ export class CacheStore {
       this.later(this.stepsSync.request());
       await this.refreshObjects(entry.files, 'commit');
       failpoint('commit:objects-recorded');
-      const indexed = entry;
-      this.db.transaction(() => {
-        this.index(indexed, Date.now());
-        opts.record?.(indexed);
-      })();
+      this.indexTx(entry, opts.record);
       failpoint('commit:indexed');
       if (!inPlace) this.discardExecDir(realWork);
       return entry;
@@ -628,11 +634,7 @@ export class CacheStore {
       if (moved && (await hashFileContent(p)) !== d) bad.push(d);
       else rows.push([d, st]);
     }
-    if (rows.length) {
-      this.db.transaction(() => {
-        for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
-      })();
-    }
+    if (rows.length) this.putObjectsTx(rows);
     await this.quarantineObjects(bad);
   }
 

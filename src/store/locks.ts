@@ -22,9 +22,18 @@ export class KeyLocks {
   private readonly held = new Map<string, Promise<void>>();
 
   private readonly sql;
+  /** Undefined when taken; else the live owner. Made once (better-sqlite3 builds four wrappers per transaction()). */
+  private readonly take: { immediate(key: string): Owner | undefined };
 
-  constructor(private readonly db: DB) {
+  constructor(db: DB) {
     this.sql = statementCache(db);
+    this.take = db.transaction((key: string): Owner | undefined => {
+      const owner = this.sql<[string], Owner>('SELECT pid, pid_start FROM locks WHERE key = ?').get(key);
+      if (owner && isAlive(owner.pid, owner.pid_start) && !(owner.pid === process.pid && owner.pid_start === SELF_START)) return owner;
+      this.sql('INSERT INTO locks (key, pid, pid_start, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET pid = excluded.pid, pid_start = excluded.pid_start, acquired_at = excluded.acquired_at')
+        .run(key, process.pid, SELF_START, Date.now());
+      return undefined;
+    });
   }
 
   /** Takes the lock of `key`, waiting while another live process (or this one) holds it; `onWait` is told once who. */
@@ -48,7 +57,7 @@ export class KeyLocks {
     let told = false;
     try {
       for (;;) {
-        const owner = this.tryTake(key);
+        const owner = this.take.immediate(key);
         if (!owner) return { release };
         if (!told) {
           onWait(owner.pid);
@@ -62,17 +71,6 @@ export class KeyLocks {
       done();
       throw e;
     }
-  }
-
-  /** Undefined when taken; else the live owner. */
-  private tryTake(key: string): Owner | undefined {
-    return this.db.transaction((): Owner | undefined => {
-      const owner = this.sql<[string], Owner>('SELECT pid, pid_start FROM locks WHERE key = ?').get(key);
-      if (owner && isAlive(owner.pid, owner.pid_start) && !(owner.pid === process.pid && owner.pid_start === SELF_START)) return owner;
-      this.sql('INSERT INTO locks (key, pid, pid_start, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET pid = excluded.pid, pid_start = excluded.pid_start, acquired_at = excluded.acquired_at')
-        .run(key, process.pid, SELF_START, Date.now());
-      return undefined;
-    }).immediate();
   }
 
   /** Locks whose owner is gone (for gc). */

@@ -21,6 +21,22 @@ export interface RunRow {
   pid: number;
 }
 
+/** How an execution ended, as finishExecution records it. */
+type Finished = { status: 'done' | 'failed' | 'cancelled'; durationMs: number; exitCode?: number | null; outputs?: Record<string, string>; metrics?: unknown; error?: string };
+
+/** A cache hit, as recordCached records it. */
+interface CachedExecution {
+  id: string;
+  runId: string;
+  stepId: string;
+  stepType: string;
+  variant?: Record<string, unknown>;
+  key: string;
+  fingerprint: StoredFingerprint;
+  outputs: Record<string, string>;
+  originalExecId: string;
+}
+
 export interface ExecutionRow {
   id: string;
   run_id: string;
@@ -59,8 +75,36 @@ const LAST_FINGERPRINTS = `SELECT step_id, fingerprint FROM executions WHERE row
 export class Records {
   private readonly sql;
 
+  // Transactions made once: better-sqlite3 builds four wrapper functions per db.transaction() call.
+  private readonly finishTx: (id: string, r: Finished, now: number) => void;
+  private readonly cachedTx: (e: CachedExecution, orig: { metrics: string | null; log_path: string | null } | undefined, now: number) => void;
+
   constructor(readonly db: DB) {
     this.sql = statementCache(db);
+    this.finishTx = db.transaction((id: string, r: Finished, now: number) => {
+      this.sql('UPDATE executions SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, outputs = ?, metrics = ?, error = ? WHERE id = ?')
+        .run(
+          r.status,
+          now,
+          r.durationMs,
+          r.exitCode ?? null,
+          r.outputs ? JSON.stringify(r.outputs) : null,
+          r.metrics !== undefined ? JSON.stringify(r.metrics) : null,
+          r.error ?? null,
+          id,
+        );
+      this.addMetric(id, 'duration_ms', r.durationMs, null, now);
+      if (r.metrics !== undefined) for (const [name, value] of flattenMetrics(r.metrics)) this.addMetric(id, name, value, null, now);
+    });
+    this.cachedTx = db.transaction((e: CachedExecution, orig: { metrics: string | null; log_path: string | null } | undefined, now: number) => {
+      this.sql(
+        `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
+         VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
+      ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
+      // Copy the original's metric rows (series included) so this run's history is complete.
+      this.sql('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
+        .run(e.id, e.originalExecId, 'duration_ms');
+    });
   }
 
   createRun(run: { id: string; recipe: string; name: string; params: Record<string, unknown>; argv: string[] }): void {
@@ -102,51 +146,14 @@ export class Records {
     ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus));
   }
 
-  finishExecution(
-    id: string,
-    r: { status: 'done' | 'failed' | 'cancelled'; durationMs: number; exitCode?: number | null; outputs?: Record<string, string>; metrics?: unknown; error?: string },
-  ): void {
-    const now = Date.now();
-    this.db.transaction(() => {
-      this.sql('UPDATE executions SET status = ?, ended_at = ?, duration_ms = ?, exit_code = ?, outputs = ?, metrics = ?, error = ? WHERE id = ?')
-        .run(
-          r.status,
-          now,
-          r.durationMs,
-          r.exitCode ?? null,
-          r.outputs ? JSON.stringify(r.outputs) : null,
-          r.metrics !== undefined ? JSON.stringify(r.metrics) : null,
-          r.error ?? null,
-          id,
-        );
-      this.addMetric(id, 'duration_ms', r.durationMs, null, now);
-      if (r.metrics !== undefined) for (const [name, value] of flattenMetrics(r.metrics)) this.addMetric(id, name, value, null, now);
-    })();
+  finishExecution(id: string, r: Finished): void {
+    this.finishTx(id, r, Date.now());
   }
 
   /** A cache hit is recorded as an execution too, carrying the original's metrics, so history and compare see it. */
-  recordCached(e: {
-    id: string;
-    runId: string;
-    stepId: string;
-    stepType: string;
-    variant?: Record<string, unknown>;
-    key: string;
-    fingerprint: StoredFingerprint;
-    outputs: Record<string, string>;
-    originalExecId: string;
-  }): { metrics?: unknown; logPath?: string } {
+  recordCached(e: CachedExecution): { metrics?: unknown; logPath?: string } {
     const orig = this.sql<[string], { metrics: string | null; log_path: string | null }>('SELECT metrics, log_path FROM executions WHERE id = ?').get(e.originalExecId);
-    const now = Date.now();
-    this.db.transaction(() => {
-      this.sql(
-        `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, ended_at, duration_ms, log_path, outputs, fingerprint, metrics)
-         VALUES (?, ?, ?, ?, ?, ?, 'cached', ?, ?, 0, ?, ?, ?, ?)`,
-      ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, now, now, orig?.log_path ?? null, JSON.stringify(e.outputs), JSON.stringify(e.fingerprint), orig?.metrics ?? null);
-      // Copy the original's metric rows (series included) so this run's history is complete.
-      this.sql('INSERT INTO metrics (exec_id, name, value, step, time) SELECT ?, name, value, step, time FROM metrics WHERE exec_id = ? AND name != ?')
-        .run(e.id, e.originalExecId, 'duration_ms');
-    })();
+    this.cachedTx(e, orig, Date.now());
     return { metrics: orig?.metrics ? JSON.parse(orig.metrics) : undefined, logPath: orig?.log_path ?? undefined };
   }
 
