@@ -1,8 +1,9 @@
 // Runs a planned recipe: steps start as soon as their upstream steps are
 // done, at most --jobs at a time (p-queue), each holding the GPU ids it asked
 // for. A slot is held from a step's start to its commit; taking the key's lock
-// and making the work dir and log of up to as many more steps overlaps them. A step whose key is found in the store is reused, not run. Keys of
-// steps below a re-run step are computed once it finishes, so a re-run that
+// and making the work dir and log of up to as many more steps overlaps them.
+// A step whose key is found in the store is reused, not run. Keys of steps
+// below a re-run step are computed once it finishes, so a re-run that
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
