@@ -24,8 +24,8 @@ export interface RunRow {
 /** How an execution ended, as finishExecution records it. */
 type Finished = { status: 'done' | 'failed' | 'cancelled'; durationMs: number; exitCode?: number | null; outputs?: Record<string, string>; metrics?: unknown; error?: string };
 
-/** A cache hit, as recordCached records it. */
-interface CachedExecution {
+/** What every execution row starts from: which step of which run, under which key. */
+interface NewExecution {
   id: string;
   runId: string;
   stepId: string;
@@ -33,6 +33,10 @@ interface CachedExecution {
   variant?: Record<string, unknown>;
   key: string;
   fingerprint: StoredFingerprint;
+}
+
+/** A cache hit, as recordCached records it. */
+interface CachedExecution extends NewExecution {
   outputs: Record<string, string>;
   originalExecId: string;
 }
@@ -129,17 +133,7 @@ export class Records {
     }
   }
 
-  startExecution(e: {
-    id: string;
-    runId: string;
-    stepId: string;
-    stepType: string;
-    variant?: Record<string, unknown>;
-    key: string;
-    logPath: string;
-    fingerprint: StoredFingerprint;
-    gpus: number[];
-  }): void {
+  startExecution(e: NewExecution & { logPath: string; gpus: number[] }): void {
     this.sql(
       `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
        VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
