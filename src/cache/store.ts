@@ -73,6 +73,7 @@ import {
   symlink,
 } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { ENTRY_MANIFEST } from '../recipe/types.js';
 import type { DB } from '../store/db.js';
 import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
@@ -366,7 +367,7 @@ export class CacheStore {
       const size = Object.values(records).reduce((a, r) => a + r.size, 0);
       let entry: Entry = { key, stepId, outputs: records, digest, size, durationMs, execId, files };
       failpoint('commit:ingested');
-      writeFileSync(join(staging, MANIFEST), JSON.stringify(entry, null, 2));
+      writeFileSync(join(staging, ENTRY_MANIFEST), JSON.stringify(entry, null, 2));
       failpoint('commit:manifest');
       const final = this.entryDir(key);
       try {
@@ -709,8 +710,6 @@ export class CacheStore {
 
 }
 
-const MANIFEST = '.flow-entry.json';
-
 /**
  * Whether the work dir holds exactly the outputs, each directly inside it, and nothing else:
  * then it can become the entry itself. An output further down (`a/b.txt`) may share its
@@ -768,7 +767,7 @@ function rowToEntry(row: EntryRow): Entry {
 /** An entry folder's own manifest, if it has a readable one that names this folder's key. */
 async function readManifest(dir: string, key = basename(dir)): Promise<Entry | undefined> {
   try {
-    const e = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Entry;
+    const e = JSON.parse(await readFile(join(dir, ENTRY_MANIFEST), 'utf8')) as Entry;
     if (typeof e.key !== 'string' || !Array.isArray(e.files) || !e.outputs) return undefined;
     if (key !== undefined && e.key !== key) return undefined;
     return e;

@@ -11,7 +11,7 @@ import { RecipeError, UsageError } from './errors.js';
 import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
 import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
-import type { ExecutorConfig, MatrixDef, Recipe, Resources, SourcePos, StepDef } from './types.js';
+import { ENTRY_MANIFEST, type ExecutorConfig, type MatrixDef, type Recipe, type Resources, type SourcePos, type StepDef } from './types.js';
 
 const validateRecipe = compiledValidator('recipe', recipeSchema, { allErrors: false, strict: false });
 
@@ -73,6 +73,13 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
         throw new RecipeError(
           `output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`,
+          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
+          `steps.${id}.outputs.${name}`,
+        );
+      }
+      if (normalize(rel).replace(/[\\/]+$/, '') === ENTRY_MANIFEST) {
+        throw new RecipeError(
+          `output path ${JSON.stringify(rel)} is the name of flow's own record in every result; pick another`,
           positions.get(`steps.${id}.outputs.${name}`) ?? pos,
           `steps.${id}.outputs.${name}`,
         );

@@ -2,6 +2,9 @@
 // Source positions are kept so later checks (references, cycles) can still
 // name file:line:column.
 
+/** The store's own record in every committed result (cache/store.ts): no output may take its name. */
+export const ENTRY_MANIFEST = '.flow-entry.json';
+
 export interface SourcePos {
   file: string;
   line: number;
