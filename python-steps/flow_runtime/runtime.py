@@ -65,6 +65,18 @@ class Events:
             # No channel (e.g. a manual run): events are simply not reported.
             self._out = None
 
+    def error(self, message: str, kind: str) -> None:
+        """An error is reported by whichever rank hits it: under a launcher the first rank to fail
+        may be the only one to say why, since the launcher stops the others, rank 0 included,
+        before they get there. Ranks share the events file; each line is one append."""
+        path = os.environ.get("FLOW_EVENTS_FILE")
+        if self._out is None and path and not os.environ.get("FLOW_EVENTS_FD"):
+            try:
+                self._out = open(path, "a", buffering=1, encoding="utf-8")
+            except OSError:
+                pass
+        self.emit("error", message=message, kind=kind)
+
     def emit(self, type_: str, **data: Any) -> None:
         if self._out is None:
             return
@@ -253,5 +265,5 @@ def main(step: str, body) -> None:
         user = isinstance(e, UserError)
         prefix = "error" if rank() == 0 else f"error (rank {rank()})"
         print(f"{prefix}: {e}", file=sys.stderr, flush=True)
-        events.emit("error", message=str(e), kind="user" if user else "check")
+        events.error(str(e), "user" if user else "check")
         sys.exit(2 if user else 1)

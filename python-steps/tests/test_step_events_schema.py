@@ -61,6 +61,23 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
     validator("event").validate(got[0])
 
 
+def test_a_user_error_on_another_rank_reaches_the_events_file(tmp_path):
+    # Under torchrun the rank that fails first may be the only one to report: the launcher stops
+    # the others, rank 0 included, before they get there.
+    params = {"step": "predict", "with": {"model": str(tmp_path / "m"), "dev_file": str(tmp_path / "missing.json")},
+              "outputs": {"predictions": str(tmp_path / "pred.sql")}, "work_dir": str(tmp_path)}
+    (tmp_path / "p.json").write_text(json.dumps(params), encoding="utf-8")
+    env = {**os.environ, "FLOW_EVENTS_FILE": str(tmp_path / "events.jsonl"), "RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
+    env.pop("FLOW_EVENTS_FD", None)
+    r = subprocess.run([sys.executable, str(STEPS / "predict.py"), "--params", str(tmp_path / "p.json")],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "error (rank 1)" in r.stderr
+    got = read_events(tmp_path / "events.jsonl")
+    assert [e["type"] for e in got] == ["error"]
+    assert "with.dev_file" in got[0]["message"]
+
+
 @pytest.mark.parametrize("bad", [
     {"type": "progress", "time": 1.0, "current": 1, "total": 2, "unit": "step", "values": {"loss": "high"}},
     {"type": "metric", "time": 1.0, "name": "x"},

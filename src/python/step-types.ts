@@ -290,8 +290,9 @@ function makeStepType(root: string, file: string): StepType {
       if (result.cancelled) throw new Error('cancelled');
       if (result.exitCode === 0) return;
       // An error event is the step's own one-line diagnosis (bad params, a failed load check): no
-      // stack trace. Under torchrun/deepspeed the launcher's exit code replaces the rank's 2.
-      if (errors.length) throw new StepError(`${name}: ${errors.join('; ')}`);
+      // stack trace. Under torchrun/deepspeed the launcher's exit code replaces the rank's 2, and
+      // every rank that hit the same error reported it: said once.
+      if (errors.length) throw new StepError(`${name}: ${[...new Set(errors)].join('; ')}`);
       const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
       const how = result.detail ?? `exited with ${result.exitCode ?? result.signal}`;
       throw new StepError(`${name}: ${script} ${how}${why ? `: ${why}` : ''}`, result.signal || result.reason ? 'signal' : 'exit-code', result.exitCode);
