@@ -18,9 +18,9 @@
 // no folder made, none removed), else a staging folder in tmp/. Durability:
 // a new object is fsynced before it is linked; steps/ is fsynced after renames,
 // at most every 200 ms for all the commits since, in the background (`settle`
-// starts the last one at once and waits for it). Integrity never rests on it: every lookup stat-checks the entry's files,
-// and an entry folder without its row is re-hashed, so an entry a power loss
-// cut short is re-run, never served.
+// starts the last one at once and waits for it). Integrity never rests on it:
+// every lookup stat-checks the entry's files, and an entry folder without its
+// row is re-hashed, so an entry a power loss cut short is re-run, never served.
 //
 // What the store promises (README "What the cache guarantees"):
 // - It only moves, chmods or links files that are the work dir's own (one link, a real
@@ -329,8 +329,7 @@ export class CacheStore {
   ): Promise<Entry> {
     const realWork = realpathSync.native(workDir);
     // In place, the entry is built where the outputs lie: no staging folder to make, no work dir
-    // to remove afterwards. On a disk without a journal, ext4 makes every new inode skip over the
-    // ones freed in the last half minute, so a removal per step slowed every later creation.
+    // to remove afterwards (a freed inode slows later creations: see the note above the imports).
     const inPlace = holdsOnlyOutputs(realWork, outputs);
     const staging = inPlace ? realWork : this.makeDir(this.tmp, `entry-${randomUUID()}`);
     failpoint('commit:staging');

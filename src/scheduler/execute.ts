@@ -88,11 +88,10 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
 
 function openExecution(a: ExecuteArgs): Execution {
   const id = randomUUID();
-  const logPath = a.ws.store.logPath(id);
   const workDir = a.ws.store.makeExecDir(id);
-  const log = StepLog.open(logPath);
+  const logPath = a.ws.store.logPath(id);
   const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
-  return { id, workDir, logPath, log, outputs };
+  return { id, workDir, logPath, log: new StepLog(logPath), outputs };
 }
 
 /** The child environment: flow's own, the step's env:, FLOW_* variables and the GPUs it holds. */

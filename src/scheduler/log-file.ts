@@ -13,23 +13,16 @@ export class StepLog {
   private cut = false;
   private readonly max: number;
 
-  private constructor(fd: number, max: number) {
-    this.fd = fd;
-    this.max = max;
-  }
-
-  /** Creates the log file (and logs/ again if something removed it). */
-  static open(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX): StepLog {
-    let fd: number;
+  constructor(path: string, max = Number(process.env.FLOW_LOG_MAX_BYTES) || DEFAULT_MAX) {
     try {
-      fd = openSync(path, 'a');
+      this.fd = openSync(path, 'a');
     } catch (e) {
       // The store makes logs/ once per process; something may have removed it since.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(dirname(path), { recursive: true });
-      fd = openSync(path, 'a');
+      this.fd = openSync(path, 'a');
     }
-    return new StepLog(fd, max);
+    this.max = max;
   }
 
   /** Appends a line, or with `partial` a piece of one that goes on (no newline yet). */
@@ -52,4 +45,3 @@ export class StepLog {
     this.fd = undefined;
   }
 }
-
