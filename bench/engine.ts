@@ -5,7 +5,9 @@
 // 2. `flow plan` of a small, fully cached shell recipe vs `node -e 0`.
 // 3. 500 trivial `echo` steps at `--jobs 2` (whole `flow run`, start-up included)
 //    vs `make -j2` on a generated Makefile running the same commands (and, for
-//    context, vs make running them in flow's shell, bash -eo pipefail).
+//    context, vs make running them in flow's shell, bash -eo pipefail, and the
+//    floor under flow: the same processes started through flow's process path
+//    with no engine around them, bench/process-floor.ts).
 // 4. Engine CPU per step (this process's user+system CPU, children excluded) for
 //    500 and 2,000 independent `echo` steps: it should not grow with the count.
 // 5-7. Planning at 2,000 and 10,000 steps vs `snakemake -n`, a 100,000-file input
@@ -97,17 +99,22 @@ function smallSteps(): void {
   const flow = () => time(process.execPath, [FLOW, 'run', recipe, '--jobs', '2', '--ui', 'plain', '--cache-dir', join(dir, `cache-echo-${k++}`)]);
   const make = () => time('make', ['-s', '-j2', '-f', join(mk, 'Makefile')], mk);
   const makeBash = () => time('make', ['-s', '-j2', '-f', join(mk, 'Makefile.bash')], mk);
+  const floor = () => time(process.execPath, [join(ROOT, 'dist', 'bench', 'process-floor.js'), String(n), '2'], mk);
   const f: number[] = [];
   const m: number[] = [];
   const mb: number[] = [];
+  const pf: number[] = [];
   for (let i = 0; i < 5; i++) {
     f.push(flow());
     m.push(make());
     mb.push(makeBash());
+    pf.push(floor());
   }
   line(`${n} echo steps at --jobs 2 vs make -j2 (wall)`, median(f), median(m), 'ms', 3);
   line(`  the same, vs make -j2 with SHELL=bash -eo pipefail (context)`, median(f), median(mb), 'ms');
-  console.log(`  (${(median(f) / n).toFixed(1)} ms of flow wall per step, ${(median(m) / n).toFixed(1)} ms of make's)`);
+  // Context: how much of the run is the process path (node's start, the launcher, bash), and how much the engine.
+  line(`  flow's process path alone (node, launcher, bash; no engine) vs make -j2 (context)`, median(pf), median(m), 'ms');
+  console.log(`  (${(median(f) / n).toFixed(1)} ms of flow wall per step, ${(median(m) / n).toFixed(1)} ms of make's; the engine adds ${((median(f) - median(pf)) / n).toFixed(2)} ms per step over its process path)`);
 }
 
 async function cpuPerStep(n: number): Promise<number> {
