@@ -312,6 +312,14 @@ describe('validation', () => {
     expect(lines[0]).toContain(`${file}:${expected}`);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
+
+  it('flow plan refuses a broken cross-field rule as validate does, before anything runs', async () => {
+    const s = sandbox();
+    const file = '22-tp-needs-full.yml';
+    const r = await s.flow(['plan', join(dir, file)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^error: \\S*${file}:11:19: steps\\.train\\.with\\.finetuning: tp above 1 is for finetuning: full`));
+  });
 });
 
 describe('inspection commands', () => {

@@ -11,7 +11,9 @@ from .runtime import HERE, UserError, require_module
 
 def deepspeed_config(w: dict) -> dict | None:
     """The DeepSpeed config the Trainer gets, or None for a plain run. AutoTP (`tp` > 1)
-    rides on DeepSpeed's `tensor_parallel` section, with ZeRO 0-2."""
+    rides on DeepSpeed's `tensor_parallel` section, with ZeRO 0-2. sft.json's if/then rules
+    refuse the same combinations at plan time; these checks remain for what the schema cannot
+    see (the stage inside a deepspeed_config file) and for a script started by hand."""
     ds = w.get("deepspeed_config") or w.get("deepspeed")
     tp = w.get("tp") or 1
     if not ds and tp == 1:

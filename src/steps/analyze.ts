@@ -20,6 +20,7 @@ import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
 import { expandMatrix } from '../recipe/matrix.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepRegistry } from './registry.js';
+import { crossFieldViolation } from './cross-field.js';
 import { shellStepType } from './shell.js';
 import type { StepType } from './types.js';
 
@@ -140,12 +141,23 @@ function prepareOne(recipe: Recipe, step: StepDef, type: StepType): PreparedStep
   checkRefs(recipe, step);
   if (step.run !== undefined) return { def: step, type, with: { command: step.run }, outputs: step.outputs };
   const { with: w, error } = resolveStepWith(recipe, step, type, () => undefined, false);
-  if (error) {
-    const rel = error.instancePath.split('/').slice(1).join('.');
-    const e = ajvToRecipeError(error, `steps.${step.baseId}.with${rel ? `.${rel}` : ''}`, recipe.positions, step.pos);
-    throw new RecipeError(e.message, e.pos, e.field?.replace(`steps.${step.baseId}.`, `steps.${step.id}.`));
-  }
+  if (error) throw withError(recipe, step, type, error);
   return { def: step, type, with: w, outputs: outputsOf(type, w) };
+}
+
+/** A schema error of a step's `with:`, placed in the file (a matrix copy's field named by its own id). */
+function withError(recipe: Recipe, step: StepDef, type: StepType, error: ErrorObject): RecipeError {
+  const at = `steps.${step.baseId}.with`;
+  const rule = crossFieldViolation(type.schema, error);
+  if (rule) {
+    const written = (f: string) => recipe.positions.get(`${at}.${f}`) ?? recipe.positions.get(`${at}.${f}@key`);
+    const field = rule.fields.find((f) => written(f)) ?? rule.fields[0];
+    const pos = (field !== undefined ? written(field) : undefined) ?? posOf(recipe, step, 'with');
+    return new RecipeError(rule.message, pos, `steps.${step.id}.with${field !== undefined ? `.${field}` : ''}`);
+  }
+  const rel = error.instancePath.split('/').slice(1).join('.');
+  const e = ajvToRecipeError(error, `${at}${rel ? `.${rel}` : ''}`, recipe.positions, step.pos);
+  return new RecipeError(e.message, e.pos, e.field?.replace(`steps.${step.baseId}.`, `steps.${step.id}.`));
 }
 
 /** Output names a step references exist on the referenced step. */
