@@ -23,6 +23,21 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** SQL a Text-to-SQL model gets wrong is made of exactly the characters markdown and HTML give meaning to. */
+const GOLD_SQL = "SELECT `name` FROM singer WHERE age >= 20 AND age < 30 AND note = 'a&b' OR x || y";
+const PRED_SQL = "SELECT name FROM singer WHERE age > 20 AND note <> '<b>|</b>'";
+
+/** A run whose eval step got GOLD_SQL wrong as PRED_SQL; returns its id. */
+function sqlRun(): string {
+  const id = 'r10-sql';
+  if (db.prepare('SELECT 1 FROM runs WHERE id = ?').get(id)) return id;
+  const results = join(dir, 'sql-results.jsonl');
+  writeFileSync(results, `${JSON.stringify({ index: 0, hardness: 'extra', ex: 0, em: 0, pred: PRED_SQL, gold: GOLD_SQL, error: null })}\n`);
+  recordRun(db, { id, name: 'sqlchars', startedAt: 1_700_000_600_000, steps: [{ stepId: 'eval', type: 'sql-eval', metrics: evalMetrics([0, 0, 0, 0, 0]) }] });
+  db.prepare('UPDATE executions SET outputs = ? WHERE run_id = ?').run(JSON.stringify({ results }), id);
+  return id;
+}
+
 describe('flow report', () => {
   it('writes markdown with the run summary, params, step timings, cache hits, tables and charts', async () => {
     const files = await report(db, 'r3-sweep', join(dir, 'md'));
@@ -148,6 +163,14 @@ describe('flow report', () => {
     expect(md).not.toContain('SELECT 21 FROM t');
   });
 
+  it('shows SQL in the wrong predictions as written: < > & | and backticks', async () => {
+    const files = await report(db, sqlRun(), join(dir, 'sql-md'));
+    const md = readFileSync(files.md, 'utf8');
+    // A code span is literal in markdown: no entity may be written inside one.
+    expect(md).toContain(`| extra (1 wrong) | \`\` ${GOLD_SQL.replace(/\|/g, '\\|')} \`\` | \`${PRED_SQL.replace(/\|/g, '\\|')}\` |  |`);
+    expect(md).not.toMatch(/&(gt|lt|amp);/);
+  });
+
   it('report --compare A B writes a comparison into a folder of its own', async () => {
     let stdout = '';
     const ctx = { db, cacheDir: dir, stdout: { write: (s: string) => (stdout += s) } };
@@ -221,6 +244,20 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       const widths = await page.$$eval('img', (imgs) => imgs.map((i) => [i.getBoundingClientRect().width, i.parentElement!.getBoundingClientRect().width]));
       for (const [img, column] of widths) expect(img).toBe(column);
       expect(widths[0]![0]).toBeGreaterThan(640);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('shows SQL in the wrong predictions as written', async () => {
+    const files = await report(db, sqlRun(), join(dir, 'sql-html'));
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(files.html).href, { waitUntil: 'load' });
+      const row = await page.$$eval('table', (ts) => [...ts.at(-1)!.querySelectorAll('tbody td')].map((c) => (c as HTMLElement).innerText));
+      expect(row).toEqual(['extra (1 wrong)', GOLD_SQL, PRED_SQL, '']);
+      expect(await page.$$eval('code', (cs) => cs.map((c) => c.textContent))).toEqual([GOLD_SQL, PRED_SQL]);
     } finally {
       await browser.close();
     }
