@@ -9,6 +9,7 @@ import { ensurePythonEnv } from '../src/python/env.js';
 import { loadPythonStepTypes } from '../src/python/step-types.js';
 import type { Progress } from '../src/events.js';
 import type { StepRunContext, StepType } from '../src/steps/types.js';
+import { localMachine } from '../src/scheduler/executors/local-machine.js';
 import { createLocalExecutor } from '../src/scheduler/executors/local.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -73,6 +74,7 @@ export function makeCtx(
     checkpointDir: join(cacheDir, 'checkpoints', stepKey),
     settings: { python: { extras: [], interpreter: opts.python }, envsDir: join(cacheDir, 'envs') },
     exec: (spec) => createLocalExecutor().exec(spec),
+    machine: localMachine(),
     log: (line) => r.logs.push(line),
     progress: (p) => r.progress.push(p),
     metric: (name, value) => r.metrics.push({ name, value }),

@@ -2,7 +2,8 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { gpuPreflight, launchArgs } from '../src/python/step-types.js';
-import { cudaPresent } from '../src/python/gpu.js';
+import { cudaPresent, localMachine } from '../src/scheduler/executors/local-machine.js';
+import { slurmMachine } from '../src/scheduler/executors/slurm.js';
 import { makeCtx, stepType } from './python-helpers.js';
 
 const saved = process.env.FLOW_ASSUME_GPU;
@@ -18,7 +19,7 @@ describe('GPU preflight', () => {
     const errors = await sft.preflight!({
       model: 'm', train_file: 't', finetuning: 'qlora', deepspeed: 'zero2', tp: 2, bf16: true, fp16: true,
       launcher: { type: 'deepspeed', nproc_per_node: 2 },
-    });
+    }, localMachine());
     expect(errors).toHaveLength(1);
     expect(errors[0]!.field).toBe('fp16');
     expect(errors[0]!.message).toMatch(/^python:sft: fp16: true needs a CUDA GPU/);
@@ -27,16 +28,16 @@ describe('GPU preflight', () => {
 
   it('lets CPU-capable settings through', async () => {
     process.env.FLOW_ASSUME_GPU = '0';
-    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'lora', tp: 1, bf16: false })).toEqual([]);
+    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'lora', tp: 1, bf16: false }, localMachine())).toEqual([]);
     // What the libraries run on CPU: QLoRA (bitsandbytes' CPU backend), DeepSpeed ZeRO over gloo
     // (its launcher too), AutoTP on CPU ranks, bf16 autocast.
     expect(await stepType('python:sft').preflight!({
       model: 'm', train_file: 't', finetuning: 'qlora', deepspeed: 'zero3', bf16: true, launcher: { type: 'deepspeed', nproc_per_node: 2 },
-    })).toEqual([]);
-    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', deepspeed: 'zero2', tp: 2 })).toEqual([]);
-    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', launcher: { type: 'torchrun', nproc_per_node: 2 } })).toEqual([]);
-    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'hf' })).toEqual([]);
-    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'vllm' })).toEqual([
+    }, localMachine())).toEqual([]);
+    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', deepspeed: 'zero2', tp: 2 }, localMachine())).toEqual([]);
+    expect(await stepType('python:sft').preflight!({ model: 'm', train_file: 't', finetuning: 'full', launcher: { type: 'torchrun', nproc_per_node: 2 } }, localMachine())).toEqual([]);
+    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'hf' }, localMachine())).toEqual([]);
+    expect(await stepType('python:predict').preflight!({ model: 'm', dev_file: 'd', engine: 'vllm' }, localMachine())).toEqual([
       { field: 'engine', message: expect.stringMatching(/^python:predict: engine: vllm needs a CUDA GPU/) },
     ]);
   });
@@ -44,7 +45,20 @@ describe('GPU preflight', () => {
   it('trusts FLOW_ASSUME_GPU=1 on a GPU machine', () => {
     expect(cudaPresent({ FLOW_ASSUME_GPU: '1' })).toBe(true);
     expect(cudaPresent({ FLOW_ASSUME_GPU: '0' })).toBe(false);
-    expect(gpuPreflight('python:sft', [{ field: 'finetuning', in: ['qlora'], why: 'x' }], { finetuning: 'qlora' }, { FLOW_ASSUME_GPU: '1' })).toEqual([]);
+    expect(gpuPreflight('python:sft', [{ field: 'finetuning', in: ['qlora'], why: 'x' }], { finetuning: 'qlora' }, localMachine({ FLOW_ASSUME_GPU: '1' }))).toEqual([]);
+  });
+});
+
+describe('GPU preflight asks the step\'s executor', () => {
+  it('a Slurm step is judged by the GPUs its job asks for, not by the machine flow runs on', async () => {
+    process.env.FLOW_ASSUME_GPU = '0';
+    const predict = stepType('python:predict');
+    const vllm = { model: 'm', dev_file: 'd', engine: 'vllm', tp: 2 };
+    expect(await predict.preflight!(vllm, slurmMachine({ gpus: 2 }))).toEqual([]);
+    expect(await predict.preflight!(vllm, slurmMachine({ gpus: 0 }))).toEqual([
+      { field: 'engine', message: 'python:predict: engine: vllm needs a CUDA GPU (vLLM serves on CUDA GPUs), and its Slurm job asks for no GPU (set resources.gpus)' },
+      { field: 'tp', message: expect.stringMatching(/^python:predict: tp: 2 needs a CUDA GPU .*its Slurm job asks for no GPU/) },
+    ]);
   });
 });
 

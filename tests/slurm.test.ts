@@ -90,6 +90,8 @@ describe('flow run on a Slurm cluster', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(s.executions(runIdOf(first.events))).toEqual({ prepare: 'done', train: 'done', eval: 'done' });
+    // train's GPU is its job's (--gres=gpu:1), not this machine's: no "no GPU found … runs on the CPU".
+    expect(first.events.filter((e) => e.type === 'warning')).toEqual([]);
     // prepare ran here; train and eval each ran as one Slurm job, seen going through RUNNING to COMPLETED.
     expect(states(first.events, 'prepare')).toEqual([]);
     for (const step of ['train', 'eval']) {

@@ -20,7 +20,7 @@ const setExit = (code: number) => {
   exitCode = code;
 };
 
-/** Flags shared by the commands that select steps of a recipe. */
+/** Flags that change the plan, shared by flow run and flow plan (so plan shows what run will do). */
 function selection(cmd: Command): Command {
   return cmd
     .option('--only <steps>', 'run just these steps (comma-separated), reading cached upstream results')
@@ -28,7 +28,9 @@ function selection(cmd: Command): Command {
     .option('--until <step>', 'this step and everything upstream of it')
     .option('--force <steps>', 're-run these steps even if cached')
     .option('--force-all', 're-run every selected step')
-    .option('--set <key=value>', 'override a param (repeatable; the value is read as YAML)', collect, []);
+    .option('--set <key=value>', 'override a param (repeatable; the value is read as YAML)', collect, [])
+    .option('--gpus <ids>', 'GPU ids to hand out, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all)', gpuList)
+    .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)");
 }
 
 const cacheDir = (cmd: Command) => cmd.option('--cache-dir <dir>', 'the cache (default: FLOW_CACHE, else cache/ in the flow checkout)');
@@ -47,9 +49,7 @@ function program(): Command {
     .description("run the recipe's steps, reusing cached results")
     .option('--dry-run', 'print the plan and stop')
     .option('--jobs <n>', 'steps run at once', positiveInt, 2)
-    .option('--gpus <ids>', 'GPU ids to hand out, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all)', gpuList)
     .addOption(new Option('--ui <mode>', 'reporter (default: tui on a terminal, else plain)').choices(['tui', 'plain', 'json']))
-    .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)")
     .option('--color', 'colour even when not a terminal')
     .option('--no-color', 'no colour')
     .option('--stay', 'keep the TUI open after the run to browse it (or press s during the run)');

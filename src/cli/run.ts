@@ -9,7 +9,8 @@ import { EXIT, list } from './args.js';
 import { errorEventsOf } from './error-event.js';
 import { createStepRegistry } from './registry.js';
 
-interface SelectionFlags {
+/** The flags that change a plan: `flow plan` and `flow run` take the same ones, checked the same way. */
+interface PlanFlags {
   only?: string;
   from?: string;
   until?: string;
@@ -17,10 +18,15 @@ interface SelectionFlags {
   forceAll?: boolean;
   set: string[];
   cacheDir?: string;
+  executor?: string;
+  gpus?: string;
 }
 
-function planOptions(o: SelectionFlags, recipeFile: string): PlanOptions {
-  return { recipeFile, sets: o.set, only: list(o.only), from: o.from, until: o.until, force: list(o.force), forceAll: Boolean(o.forceAll) };
+function planOptions(o: PlanFlags, recipeFile: string): PlanOptions {
+  return {
+    recipeFile, sets: o.set, only: list(o.only), from: o.from, until: o.until, force: list(o.force), forceAll: Boolean(o.forceAll),
+    executor: o.executor, gpus: o.gpus,
+  };
 }
 
 export async function cmdValidate(file: string, o: { set: string[] }): Promise<number> {
@@ -29,7 +35,7 @@ export async function cmdValidate(file: string, o: { set: string[] }): Promise<n
   return EXIT.ok;
 }
 
-export async function cmdPlan(file: string, o: SelectionFlags & { json?: boolean }): Promise<number> {
+export async function cmdPlan(file: string, o: PlanFlags & { json?: boolean }): Promise<number> {
   const ws = openWorkspace(cacheDirFrom(o.cacheDir));
   try {
     printPlan(await makePlan(ws, createStepRegistry(), { ...planOptions(o, file), repair: false }), Boolean(o.json));
@@ -55,12 +61,10 @@ function printPlan(plan: Plan, json: boolean): void {
   }
 }
 
-interface RunFlags extends SelectionFlags {
+interface RunFlags extends PlanFlags {
   dryRun?: boolean;
   jobs: number;
-  gpus?: string;
   ui?: 'tui' | 'plain' | 'json';
-  executor?: string;
   color?: boolean;
   stay?: boolean;
 }
@@ -100,7 +104,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     }
     reporter = await createReporter(ui, color, () => current.abort(), Boolean(o.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
-    const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, executor: o.executor, argv: fullArgv, signal: current.signal, emit });
+    const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, argv: fullArgv, signal: current.signal, emit });
     // Loaded only when something runs: `flow plan` and `--dry-run` never need the executors.
     const { executePlan } = await import('../scheduler/run.js');
     let result = await executePlan(ws, plan, runOpts());

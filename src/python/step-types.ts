@@ -13,9 +13,8 @@ import { pythonRuntime } from './runtime-identity.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StepError, type JsonSchema, type PreflightProblem, type StepRunContext, type StepType } from '../steps/types.js';
+import { StepError, type JsonSchema, type PreflightProblem, type StepMachine, type StepRunContext, type StepType } from '../steps/types.js';
 import { ensurePythonEnv, stepRequirementFiles } from './env.js';
-import { cudaPresent, gpuCapabilities, NVIDIA_PROC } from './gpu.js';
 
 /** A rule naming a `with:` option that needs CUDA. */
 export interface GpuRule {
@@ -76,26 +75,20 @@ function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
   return undefined;
 }
 
-/** Plan-time problems of GPU-only options on a machine without CUDA (or a GPU too old for them).
- * The step's runtime applies the same manifest rules again with torch (flow_runtime/runtime.py). */
-export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, env = process.env): PreflightProblem[] {
+/** Plan-time problems of GPU-only options where the step's executor will run it (`machine`): no CUDA
+ * there, or a GPU too old for them. The step's runtime applies the same manifest rules again with
+ * torch (flow_runtime/runtime.py). */
+export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, unknown>, machine: StepMachine): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
-  const cuda = cudaPresent(env);
   for (const rule of rules) {
     const v = ruleMatches(rule, w);
     if (v === undefined) continue;
     const option = `${rule.field}: ${typeof v === 'string' ? v : JSON.stringify(v)}`;
-    if (!cuda && rule.cpu_ok) continue;
-    if (!cuda) {
-      problems.push({
-        field: rule.field,
-        message:
-          `${name}: ${option} needs a CUDA GPU (${rule.why}), and this machine has none ` +
-          `(no ${NVIDIA_PROC}; set FLOW_ASSUME_GPU=1 if it does)`,
-      });
+    if (!machine.cuda && rule.cpu_ok) continue;
+    if (!machine.cuda) {
+      problems.push({ field: rule.field, message: `${name}: ${option} needs a CUDA GPU (${rule.why}), and ${machine.noGpu}` });
     } else if (rule.capability !== undefined) {
-      const caps = gpuCapabilities();
-      const low = caps.filter((c) => c < rule.capability!);
+      const low = machine.capabilities().filter((c) => c < rule.capability!);
       if (low.length) problems.push({ field: rule.field, message: `${name}: ${option}: ${rule.why}; this machine has compute capability ${low.join(', ')}` });
     }
   }
@@ -235,7 +228,7 @@ function makeStepType(root: string, file: string): StepType {
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
-    preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
+    preflight: (w, machine) => gpuPreflight(name, m.gpu_options ?? [], w, machine),
     runtime: (settings) => pythonRuntime(root, settings),
     async run(ctx) {
       const python = await interpreter(ctx);
@@ -255,8 +248,8 @@ function makeStepType(root: string, file: string): StepType {
         // (PEFT writes target_modules: all-linear as a list(set)): a fixed one makes the same inputs give
         // the same bytes in every run, on any executor.
         PYTHONHASHSEED: '0',
-        // DeepSpeed (and its launcher) on a machine without CUDA: its CPU accelerator, over gloo.
-        ...(cudaPresent(ctx.env) ? {} : { DS_ACCELERATOR: 'cpu' }),
+        // DeepSpeed (and its launcher) where the step runs without CUDA: its CPU accelerator, over gloo.
+        ...(ctx.machine.cuda ? {} : { DS_ACCELERATOR: 'cpu' }),
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',

@@ -127,6 +127,7 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     root: a.ws.root,
     checkpointDir: a.ws.store.checkpointDir(a.key),
     resources: a.step.prepared.def.resources,
+    machine: a.step.machine,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
     log(line, stream = 'stdout', partial = false) {

@@ -10,11 +10,13 @@ import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
 import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../recipe/errors.js';
 import { getPath } from '../recipe/fields.js';
-import type { Recipe } from '../recipe/types.js';
+import type { ExecutorConfig, Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
 import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
 import type { StepRegistry } from '../steps/registry.js';
-import type { StepSettings, StepType } from '../steps/types.js';
+import type { StepMachine, StepSettings, StepType } from '../steps/types.js';
+import { LOCAL, localMachine } from './executors/local-machine.js';
+import { gpuIds } from './gpus.js';
 import type { Workspace } from './workspace.js';
 
 export interface PlanOptions extends Selection {
@@ -22,6 +24,10 @@ export interface PlanOptions extends Selection {
   sets: string[];
   force?: string[];
   forceAll?: boolean;
+  /** `--executor`: the default for steps and recipes that name none. */
+  executor?: string;
+  /** `--gpus`: the GPU ids local steps are handed (default: CUDA_VISIBLE_DEVICES, else all). */
+  gpus?: string;
   /** `flow plan` only reports a damaged cached result; a run removes it (default). */
   repair?: boolean;
 }
@@ -34,6 +40,10 @@ export interface PlannedStep extends StepPlan {
   fingerprint?: Fingerprint;
   entry?: Entry;
   forced: boolean;
+  /** Where it runs: steps.<id>.executor, the recipe's executor:, --executor, else local. */
+  executor: ExecutorConfig;
+  /** That executor's machine, as the preflight judged it. */
+  machine: StepMachine;
 }
 
 export interface Plan {
@@ -54,7 +64,8 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
   const forced = new Set(opts.forceAll ? graph.order : opts.force?.length ? resolveNames(recipe, opts.force, '--force') : []);
   const impl = implDigestsOnce(ws, stepSettings(recipe, ws));
   const previous = previousFingerprints(ws, recipe.name);
-  const locals = await preflight(recipe, graph, analysis.steps, selected, impl, ws);
+  const placed = await placeSteps(recipe, graph, analysis.steps, opts);
+  const locals = await preflight(recipe, graph, analysis.steps, selected, impl, ws, placed);
   const steps = new Map<string, PlannedStep>();
   for (const id of graph.order) {
     const p = analysis.steps.get(id)!;
@@ -67,10 +78,44 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
     const status = found && !isForced ? 'cached' : 'run';
     const reasons = status === 'run' ? whyRun(previous, graph, steps, id, isForced, fingerprint ?? local, damaged) : [];
     const entry = status === 'cached' ? found : undefined;
-    steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });
+    const { executor, machine } = placed.get(id)!;
+    steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced, executor, machine });
   }
   const involved = involvedSteps(recipe, graph, steps, selected);
   return { recipe, graph, steps, involved };
+}
+
+type Placement = Pick<PlannedStep, 'executor' | 'machine'>;
+
+/**
+ * Each step's executor and the machine it stands for. An unknown executor (--executor k8s, or one
+ * named in the recipe) is refused here, so plan, run and run --dry-run refuse it alike; so is a
+ * local step asking for more GPUs than --gpus gives. The executors' module loads only when a
+ * recipe or --executor names one other than local: a local plan never needs it.
+ */
+async function placeSteps(recipe: Recipe, graph: Graph, prepared: Map<string, PreparedStep>, opts: PlanOptions): Promise<Map<string, Placement>> {
+  const configOf = (def: PreparedStep['def']): ExecutorConfig => def.executor ?? recipe.executor ?? (opts.executor ? { type: opts.executor } : { type: LOCAL });
+  const configs = graph.order.map((id) => [id, configOf(prepared.get(id)!.def)] as const);
+  const executors = opts.executor !== undefined || configs.some(([, c]) => c.type !== LOCAL) ? await import('./executors/index.js') : undefined;
+  if (executors && opts.executor !== undefined && !executors.hasExecutor(opts.executor)) {
+    throw new UsageError(`--executor ${opts.executor}: expected one of ${executors.executorTypes().join(', ')}`);
+  }
+  const here = localMachine();
+  const gpus = gpuIds(opts.gpus);
+  const placed = new Map<string, Placement>();
+  for (const [id, executor] of configs) {
+    const def = prepared.get(id)!.def;
+    if (executors && !executors.hasExecutor(executor.type)) {
+      const field = def.executor ? `steps.${def.baseId}.executor` : 'executor';
+      const pos = recipe.positions.get(field) ?? recipe.positions.get(`${field}@key`) ?? def.pos;
+      throw new RecipeError(`unknown executor "${executor.type}" (known: ${executors.executorTypes().join(', ')})`, pos, def.executor ? `steps.${id}.executor` : 'executor');
+    }
+    if (executor.type === LOCAL && gpus.length > 0 && def.resources.gpus > gpus.length) {
+      throw new UsageError(`step ${id} asks for ${def.resources.gpus} GPUs but only ${gpus.length} are available (--gpus ${gpus.join(',')})`);
+    }
+    placed.set(id, { executor, machine: executor.type === LOCAL ? here : executors!.machineOf(executor, def.resources) });
+  }
+  return placed;
 }
 
 /**
@@ -86,14 +131,15 @@ async function preflight(
   selected: Set<string>,
   impl: (type: StepType) => Promise<Record<string, string>>,
   ws: Workspace,
+  placed: Map<string, Placement>,
 ): Promise<Map<string, Omit<Fingerprint, 'upstream'>>> {
   const problems: RecipeError[] = [];
   const locals = new Map<string, Omit<Fingerprint, 'upstream'>>();
-  // What this machine cannot run comes first: no input path fixes it.
+  // What the step's machine cannot run comes first: no input path fixes it.
   for (const id of graph.order) {
     const p = prepared.get(id)!;
     if (!selected.has(id) || !p.type.preflight) continue;
-    for (const { field, message } of await p.type.preflight(p.with)) {
+    for (const { field, message } of await p.type.preflight(p.with, placed.get(id)!.machine)) {
       const at = recipe.positions.get(`steps.${p.def.baseId}.with.${field}`) ?? recipe.positions.get(`steps.${p.def.baseId}.with`) ?? p.def.pos;
       problems.push(new RecipeError(`${message}${setHint(getPath(p.def.with, field), 'VALUE')}`, at, `steps.${id}.with.${field}`));
     }

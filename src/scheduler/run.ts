@@ -12,11 +12,11 @@ import PQueue from 'p-queue';
 import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
-import { RecipeError, UsageError } from '../recipe/errors.js';
-import type { ExecutorConfig } from '../recipe/types.js';
+import { UsageError } from '../recipe/errors.js';
 import type { StepSettings } from '../steps/types.js';
 import { executeStep } from './execute.js';
-import { ExecutorPool, executorTypes, hasExecutor } from './executors/index.js';
+import { ExecutorPool } from './executors/index.js';
+import { LOCAL } from './executors/local-machine.js';
 import { GpuSlots, gpuIds } from './gpus.js';
 import { makePlan, stepSettings, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
 import type { StepRegistry } from '../steps/registry.js';
@@ -26,8 +26,6 @@ import type { Workspace } from './workspace.js';
 export interface RunOptions {
   jobs: number;
   gpus?: string;
-  /** `--executor`: the default for steps and recipes that name none. */
-  executor?: string;
   argv: string[];
   signal: AbortSignal;
   emit(e: EngineEvent): void;
@@ -75,41 +73,22 @@ function stepInfos(plan: Plan): StepInfo[] {
 }
 
 
-/** The executor a step runs on: steps.<id>.executor, the recipe's executor:, --executor, else local. */
-export function executorOf(plan: Plan, s: PlannedStep, flag: string | undefined): ExecutorConfig {
-  // Built-in TypeScript steps run in-process, so they always run here.
-  return s.prepared.def.executor ?? plan.recipe.executor ?? (flag ? { type: flag } : { type: 'local' });
-}
-
-/** Unknown executor types are usage or recipe errors, reported before anything starts. */
-async function checkExecutors(plan: Plan, opts: RunOptions, pool: ExecutorPool): Promise<void> {
-  if (opts.executor && !hasExecutor(opts.executor)) {
-    throw new UsageError(`--executor ${opts.executor}: expected one of ${executorTypes().join(', ')}`);
-  }
+/** Preflight of the executors the steps that will run use (e.g. sbatch on PATH), before anything starts.
+ * Their names were checked by the plan. */
+async function checkExecutors(plan: Plan, pool: ExecutorPool): Promise<void> {
   const checked = new Set<string>();
   for (const id of plan.involved) {
     const s = plan.steps.get(id)!;
-    const config = executorOf(plan, s, opts.executor);
-    if (!hasExecutor(config.type)) {
-      const def = s.prepared.def;
-      const field = def.executor ? `steps.${def.baseId}.executor` : 'executor';
-      const pos = plan.recipe.positions.get(field) ?? plan.recipe.positions.get(`${field}@key`) ?? def.pos;
-      throw new RecipeError(`unknown executor "${config.type}" (known: ${executorTypes().join(', ')})`, pos, def.executor ? `steps.${id}.executor` : 'executor');
-    }
-    if (s.status !== 'run' || checked.has(config.type)) continue;
-    checked.add(config.type);
-    const problems = (await pool.get(config).check?.()) ?? [];
-    if (problems.length) throw new UsageError(`executor ${config.type}: ${problems[0]}`);
+    if (s.status !== 'run' || checked.has(s.executor.type)) continue;
+    checked.add(s.executor.type);
+    const problems = (await pool.get(s.executor).check?.()) ?? [];
+    if (problems.length) throw new UsageError(`executor ${s.executor.type}: ${problems[0]}`);
   }
 }
 
-function checkGpuRequests(plan: Plan, gpus: GpuSlots): void {
-  for (const id of plan.involved) {
-    const want = plan.steps.get(id)!.prepared.def.resources.gpus;
-    if (gpus.total > 0 && want > gpus.total) {
-      throw new UsageError(`step ${id} asks for ${want} GPUs but only ${gpus.total} are available (--gpus ${gpus.ids.join(',')})`);
-    }
-  }
+/** Steps whose processes run here, the only ones that hold this machine's GPU ids. */
+function local(s: PlannedStep): boolean {
+  return s.executor.type === LOCAL;
 }
 
 function newRunId(): string {
@@ -129,15 +108,15 @@ function announce(scope: RunScope, started: number): void {
   for (const id of plan.involved) {
     const s = plan.steps.get(id)!;
     const want = s.prepared.def.resources.gpus;
-    if (s.status === 'run' && want > 0) emit({ type: 'warning', runId, step: id, message: `no GPU found: ${id} asks for ${want} and runs on the CPU`, time: Date.now() });
+    // A Slurm step's GPUs are the job's, not this machine's.
+    if (s.status === 'run' && want > 0 && local(s)) emit({ type: 'warning', runId, step: id, message: `no GPU found: ${id} asks for ${want} and runs on the CPU`, time: Date.now() });
   }
 }
 
 export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): Promise<RunResult> {
   const gpus = new GpuSlots(gpuIds(opts.gpus));
-  checkGpuRequests(plan, gpus);
   const executors = new ExecutorPool({ cacheDir: ws.cacheDir });
-  await checkExecutors(plan, opts, executors);
+  await checkExecutors(plan, executors);
   ws.records.markCrashedRuns();
   const runId = newRunId();
   ws.records.createRun({ id: runId, recipe: plan.recipe.file, name: plan.recipe.name, params: plan.recipe.params, argv: opts.argv });
@@ -230,7 +209,7 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   }
   if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
   run.queued();
-  const held = scope.gpus.total > 0 ? await scope.gpus.acquire(s.prepared.def.resources.gpus) : [];
+  const held = scope.gpus.total > 0 && local(s) ? await scope.gpus.acquire(s.prepared.def.resources.gpus) : [];
   try {
     return await scope.queue.add(() => runLocked(scope, s, run, key, fingerprint, held));
   } finally {
@@ -277,7 +256,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
       signal: opts.signal,
       lock,
-      executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
+      executor: scope.executors.get(s.executor),
       settings: scope.settings,
       baseEnv: scope.env,
       slot: (body) => scope.slots.add(body),

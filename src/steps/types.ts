@@ -56,6 +56,8 @@ export interface StepRunContext {
   exec(spec: ProcessSpec): Promise<ProcessOutcome>;
   /** The step's `resources:` (gpus, and cpus/memory/time/nodes for batch schedulers), for ProcessSpec.resources. */
   resources?: Resources;
+  /** Where the executor runs the step's processes (the same answer the plan's preflight got). */
+  machine: StepMachine;
   /** Run id, for process names (ProcessSpec.name). */
   runId: string;
   /** A table the step publishes for reporters (e.g. sql-eval's accuracy by hardness). */
@@ -81,10 +83,12 @@ export interface StepType {
   /** Files or folders, relative to the repository root, whose content is the implementation version. */
   sources: string[];
   /**
-   * Checks that need the machine, not only the schema (e.g. fp16 without CUDA).
-   * Runs at plan time; returns every problem, each naming the `with:` option it is about.
+   * Checks that need the machine, not only the schema (e.g. fp16 without CUDA): `machine` is
+   * where the step's executor will run it, which need not be the one flow runs on (a Slurm job
+   * from a login node). Runs at plan time; returns every problem, each naming the `with:` option
+   * it is about.
    */
-  preflight?(w: Record<string, unknown>): PreflightProblem[] | Promise<PreflightProblem[]>;
+  preflight?(w: Record<string, unknown>, machine: StepMachine): PreflightProblem[] | Promise<PreflightProblem[]>;
   /**
    * What runs the step's code beyond its sources (the Python interpreter and its installed
    * packages, the SQLite library): name -> identity. It enters the implementation digest, so a
@@ -94,6 +98,22 @@ export interface StepType {
   run(ctx: StepRunContext): Promise<void>;
 }
 
+
+/**
+ * The machine a step's process will run on, as its executor knows it at plan time: this one for
+ * the local executor; for Slurm, a node of the job it asks for, whose GPUs it trusts (a request
+ * Slurm cannot meet is refused by sbatch when submitted).
+ */
+export interface StepMachine {
+  /** The executor type: 'local', 'slurm'. */
+  executor: string;
+  /** Whether the step's process will see a CUDA GPU. */
+  cuda: boolean;
+  /** The compute capabilities of its GPUs; [] where not known before it runs (the step checks again then). */
+  capabilities(): number[];
+  /** Why it has no GPU, ending a message: `… needs a CUDA GPU, and ${noGpu}`. */
+  noGpu: string;
+}
 
 /** A plan-time problem of a step on this machine: `field` (dotted, in `with:`) names the option to change. */
 export interface PreflightProblem {

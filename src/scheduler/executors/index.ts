@@ -2,10 +2,12 @@
 // registerExecutor line below; the scheduler picks one per step from
 // steps.<id>.executor, the recipe's executor:, --executor, else local.
 
-import type { ExecutorConfig } from '../../recipe/types.js';
+import type { ExecutorConfig, Resources } from '../../recipe/types.js';
 import type { Executor } from '../../steps/process-spec.js';
+import type { StepMachine } from '../../steps/types.js';
 import { createLocalExecutor, LOCAL } from './local.js';
-import { SlurmExecutor, slurmSettings } from './slurm.js';
+import { localMachine } from './local-machine.js';
+import { SlurmExecutor, slurmMachine, slurmSettings } from './slurm.js';
 
 /** What an executor factory gets besides its recipe options. */
 export interface ExecutorEnv {
@@ -14,14 +16,24 @@ export interface ExecutorEnv {
 
 export type ExecutorFactory = (config: ExecutorConfig, env: ExecutorEnv) => Executor;
 
-const factories = new Map<string, ExecutorFactory>();
+/** Where an executor would run a step that asks for `resources`, known before anything runs (StepMachine). */
+export type MachineOf = (config: ExecutorConfig, resources: Resources) => StepMachine;
 
-export function registerExecutor(type: string, factory: ExecutorFactory): void {
-  factories.set(type, factory);
+const factories = new Map<string, { make: ExecutorFactory; machine: MachineOf }>();
+
+export function registerExecutor(type: string, make: ExecutorFactory, machine: MachineOf): void {
+  factories.set(type, { make, machine });
 }
 
-registerExecutor(LOCAL, () => createLocalExecutor());
-registerExecutor('slurm', (config, env) => new SlurmExecutor(slurmSettings(config), env.cacheDir));
+registerExecutor(LOCAL, () => createLocalExecutor(), () => localMachine());
+registerExecutor('slurm', (config, env) => new SlurmExecutor(slurmSettings(config), env.cacheDir), (_config, resources) => slurmMachine(resources));
+
+/** The machine a step would run on under `config` (an executor type that exists: see hasExecutor). */
+export function machineOf(config: ExecutorConfig, resources: Resources): StepMachine {
+  const f = factories.get(config.type);
+  if (!f) throw new Error(`unknown executor "${config.type}" (known: ${executorTypes().join(', ')})`);
+  return f.machine(config, resources);
+}
 
 export function executorTypes(): string[] {
   return [...factories.keys()].sort();
@@ -43,7 +55,7 @@ export class ExecutorPool {
     if (!e) {
       const factory = factories.get(config.type);
       if (!factory) throw new Error(`unknown executor "${config.type}" (known: ${executorTypes().join(', ')})`);
-      e = factory(config, this.env);
+      e = factory.make(config, this.env);
       this.made.set(id, e);
     }
     return e;

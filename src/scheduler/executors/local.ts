@@ -8,7 +8,9 @@ import { runProcess } from '../../proc/process-group.js';
 import { LineTail } from '../../proc/tail.js';
 import type { Executor, ProcessOutcome, ProcessSpec } from '../../steps/process-spec.js';
 
-export const LOCAL = 'local';
+import { LOCAL } from './local-machine.js';
+
+export { LOCAL };
 
 async function execLocal(spec: ProcessSpec): Promise<ProcessOutcome> {
   const nodes = spec.resources?.nodes ?? 1;

@@ -26,7 +26,8 @@ import { join } from 'node:path';
 import { LineTail } from '../../proc/tail.js';
 
 import type { Executor, ProcessOutcome, ProcessSpec } from '../../steps/process-spec.js';
-import type { ExecutorConfig } from '../../recipe/types.js';
+import type { ExecutorConfig, Resources } from '../../recipe/types.js';
+import type { StepMachine } from '../../steps/types.js';
 
 export interface SlurmSettings {
   partition?: string;
@@ -193,6 +194,24 @@ async function queryJobs(ids: string[]): Promise<Map<string, JobState> | undefin
     if (id && state) out.set(id, { state, reason: reason ?? '', nodes: nodes ?? '' });
   }
   return out;
+}
+
+/**
+ * Where a Slurm job runs, as the plan sees it from a login node (which has no GPU): a node of the
+ * partition with the GPUs the step asks for (resources.gpus, sent as --gres=gpu:N). The request is
+ * trusted rather than checked against the partition's GRES (sinfo): sbatch itself refuses a
+ * request the cluster cannot meet, at submit time, with its own reason (flow reports it as the
+ * step's failure), while reading sinfo at plan time would tie planning to the cluster being
+ * reachable and would still not know which node the job gets. Compute capabilities are not known
+ * before the job runs; the step checks them again there.
+ */
+export function slurmMachine(resources: Pick<Resources, 'gpus'>): StepMachine {
+  return {
+    executor: 'slurm',
+    cuda: resources.gpus > 0,
+    capabilities: () => [],
+    noGpu: 'its Slurm job asks for no GPU (set resources.gpus)',
+  };
 }
 
 export class SlurmExecutor implements Executor {
