@@ -30,7 +30,8 @@ function selection(cmd: Command): Command {
     .option('--force-all', 're-run every selected step')
     .option('--set <key=value>', 'override a param (repeatable; the value is read as YAML)', collect, [])
     .option('--gpus <ids>', 'GPU ids to hand out, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all)', gpuList)
-    .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)");
+    .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)")
+    .option('--allow-cpu', 'train a model too large for a CPU even where its step has no GPU (refused otherwise; README: Model folders)');
 }
 
 const cacheDir = (cmd: Command) => cmd.option('--cache-dir <dir>', 'the cache (default: FLOW_CACHE, else cache/ in the flow checkout)');

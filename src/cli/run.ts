@@ -20,12 +20,13 @@ interface PlanFlags {
   cacheDir?: string;
   executor?: string;
   gpus?: string;
+  allowCpu?: boolean;
 }
 
 function planOptions(o: PlanFlags, recipeFile: string): PlanOptions {
   return {
     recipeFile, sets: o.set, only: list(o.only), from: o.from, until: o.until, force: list(o.force), forceAll: Boolean(o.forceAll),
-    executor: o.executor, gpus: o.gpus,
+    executor: o.executor, gpus: o.gpus, allowCpu: Boolean(o.allowCpu),
   };
 }
 

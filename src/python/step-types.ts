@@ -15,6 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StepError, type JsonSchema, type PreflightProblem, type StepMachine, type StepRunContext, type StepType } from '../steps/types.js';
 import { ensurePythonEnv, stepRequirementFiles } from './env.js';
+import { folderParams, modelFolderProblem, paramText, type ModelField } from './model-folder.js';
 
 /** A rule naming a `with:` option that needs CUDA. */
 export interface GpuRule {
@@ -42,6 +43,11 @@ export interface PythonStepManifest {
   outputs_when?: Array<{ field: string; in: unknown[]; outputs: Record<string, string> }>;
   inputs: string[];
   gpu_options?: GpuRule[];
+  /** `with:` fields naming model or adapter folders, checked at plan time (model-folder.ts). */
+  models?: ModelField[];
+  /** The largest model (`field`'s folder, counted from its config.json) the step runs where there is
+   * no CUDA without --allow-cpu. */
+  cpu_limit?: { field: string; params: number; why: string };
 }
 
 interface Launcher {
@@ -90,6 +96,31 @@ export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, u
     } else if (rule.capability !== undefined) {
       const low = machine.capabilities().filter((c) => c < rule.capability!);
       if (low.length) problems.push({ field: rule.field, message: `${name}: ${option}: ${rule.why}; this machine has compute capability ${low.join(', ')}` });
+    }
+  }
+  return problems;
+}
+
+/** Plan-time problems of the model folders a step is given: not a model (or adapter) folder, or a
+ * model too large to train where the step's machine has no CUDA (unless --allow-cpu). */
+export function modelPreflight(name: string, m: Pick<PythonStepManifest, 'models' | 'cpu_limit'>, w: Record<string, unknown>, machine: StepMachine): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
+  for (const { field, kind } of m.models ?? []) {
+    const dir = getPath(w, field);
+    if (typeof dir !== 'string' || dir === '') continue;
+    const why = modelFolderProblem(dir, kind);
+    if (why) problems.push({ field, message: `${name}: ${why}` });
+  }
+  const limit = m.cpu_limit;
+  const dir = limit && getPath(w, limit.field);
+  if (limit && typeof dir === 'string' && !machine.cuda && !machine.allowCpu) {
+    const n = folderParams(dir);
+    if (n !== undefined && n > limit.params) {
+      problems.push({
+        field: limit.field,
+        message: `${name}: ${limit.field}: a ${paramText(n)}-parameter model (config.json), above the ${paramText(limit.params)} flow runs without a GPU: ` +
+          `${limit.why}, and ${machine.noGpu}; pass --allow-cpu to run it anyway`,
+      });
     }
   }
   return problems;
@@ -228,7 +259,7 @@ function makeStepType(root: string, file: string): StepType {
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
-    preflight: (w, machine) => gpuPreflight(name, m.gpu_options ?? [], w, machine),
+    preflight: (w, machine) => [...gpuPreflight(name, m.gpu_options ?? [], w, machine), ...modelPreflight(name, m, w, machine)],
     runtime: (settings) => pythonRuntime(root, settings),
     async run(ctx) {
       const python = await interpreter(ctx);

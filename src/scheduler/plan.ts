@@ -12,7 +12,7 @@ import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../
 import { getPath } from '../recipe/fields.js';
 import type { ExecutorConfig, Recipe } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
-import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
+import { analyzeOrThrow, makeInputsAbsolute, type Analysis, type PreparedStep } from '../steps/analyze.js';
 import type { StepRegistry } from '../steps/registry.js';
 import type { StepMachine, StepSettings, StepType } from '../steps/types.js';
 import { LOCAL, localMachine } from './executors/local-machine.js';
@@ -28,6 +28,8 @@ export interface PlanOptions extends Selection {
   executor?: string;
   /** `--gpus`: the GPU ids local steps are handed (default: CUDA_VISIBLE_DEVICES, else all). */
   gpus?: string;
+  /** `--allow-cpu`: run GPU-sized work (a large model's training) where there is no GPU. */
+  allowCpu?: boolean;
   /** `flow plan` only reports a damaged cached result; a run removes it (default). */
   repair?: boolean;
 }
@@ -100,7 +102,8 @@ async function placeSteps(recipe: Recipe, graph: Graph, prepared: Map<string, Pr
   if (executors && opts.executor !== undefined && !executors.hasExecutor(opts.executor)) {
     throw new UsageError(`--executor ${opts.executor}: expected one of ${executors.executorTypes().join(', ')}`);
   }
-  const here = localMachine();
+  const allowCpu = Boolean(opts.allowCpu);
+  const here = { ...localMachine(), allowCpu };
   const gpus = gpuIds(opts.gpus);
   const placed = new Map<string, Placement>();
   for (const [id, executor] of configs) {
@@ -113,7 +116,7 @@ async function placeSteps(recipe: Recipe, graph: Graph, prepared: Map<string, Pr
     if (executor.type === LOCAL && gpus.length > 0 && def.resources.gpus > gpus.length) {
       throw new UsageError(`step ${id} asks for ${def.resources.gpus} GPUs but only ${gpus.length} are available (--gpus ${gpus.join(',')})`);
     }
-    placed.set(id, { executor, machine: executor.type === LOCAL ? here : executors!.machineOf(executor, def.resources) });
+    placed.set(id, { executor, machine: executor.type === LOCAL ? here : { ...executors!.machineOf(executor, def.resources), allowCpu } });
   }
   return placed;
 }
@@ -139,7 +142,9 @@ async function preflight(
   for (const id of graph.order) {
     const p = prepared.get(id)!;
     if (!selected.has(id) || !p.type.preflight) continue;
-    for (const { field, message } of await p.type.preflight(p.with, placed.get(id)!.machine)) {
+    // With its input paths as the step will get them: a preflight may look inside (a model folder).
+    const w = makeInputsAbsolute(structuredClone(p.with), p.type, recipe.dir);
+    for (const { field, message } of await p.type.preflight(w, placed.get(id)!.machine)) {
       const at = recipe.positions.get(`steps.${p.def.baseId}.with.${field}`) ?? recipe.positions.get(`steps.${p.def.baseId}.with`) ?? p.def.pos;
       problems.push(new RecipeError(`${message}${setHint(getPath(p.def.with, field), 'VALUE')}`, at, `steps.${id}.with.${field}`));
     }

@@ -73,13 +73,17 @@ export function resolveStepWith(
   const w = resolveWith(recipe, def, outputPath);
   const validate = withValidator(type);
   const ok = validate(w); // applies schema defaults
-  if (absoluteInputs) {
-    for (const field of type.inputs) {
-      const v = getPath(w, field);
-      if (typeof v === 'string' && v !== '') setPath(w, field, resolvePath(recipe.dir, v));
-    }
-  }
+  if (absoluteInputs) makeInputsAbsolute(w, type, recipe.dir);
   return ok ? { with: w } : { with: w, error: validate.errors![0] };
+}
+
+/** Input-path fields of `w` (the type's `inputs`) made absolute against `dir`, the recipe's folder, in place. */
+export function makeInputsAbsolute(w: Record<string, unknown>, type: StepType, dir: string): Record<string, unknown> {
+  for (const field of type.inputs) {
+    const v = getPath(w, field);
+    if (typeof v === 'string' && v !== '') setPath(w, field, resolvePath(dir, v));
+  }
+  return w;
 }
 
 /** Loads, expands and checks a recipe. */

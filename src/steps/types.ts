@@ -113,6 +113,8 @@ export interface StepMachine {
   capabilities(): number[];
   /** Why it has no GPU, ending a message: `… needs a CUDA GPU, and ${noGpu}`. */
   noGpu: string;
+  /** `--allow-cpu`: the user accepts GPU-sized work (a large model's training) on it without CUDA. */
+  allowCpu: boolean;
 }
 
 /** A plan-time problem of a step on this machine: `field` (dotted, in `with:`) names the option to change. */

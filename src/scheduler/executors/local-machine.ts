@@ -49,5 +49,6 @@ export function localMachine(env: Record<string, string | undefined> = process.e
     cuda: cudaPresent(env),
     capabilities: gpuCapabilities,
     noGpu: `this machine has none (no ${NVIDIA_PROC}; set FLOW_ASSUME_GPU=1 if it does)`,
+    allowCpu: false,
   };
 }

@@ -211,6 +211,7 @@ export function slurmMachine(resources: Pick<Resources, 'gpus'>): StepMachine {
     cuda: resources.gpus > 0,
     capabilities: () => [],
     noGpu: 'its Slurm job asks for no GPU (set resources.gpus)',
+    allowCpu: false,
   };
 }
 
