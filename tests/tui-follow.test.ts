@@ -8,8 +8,11 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import type { EngineEvent } from '../src/events.js';
 import { RunFollower } from '../src/experiments/follow.js';
+import { Chalk } from 'chalk';
 import { RunState } from '../src/reporters/tui/state.js';
+import { stepRowText } from '../src/reporters/tui/step-row.js';
 import { openDb } from '../src/store/db.js';
+import { ROOT, sandbox } from './engine/cli.js';
 
 function store() {
   const dir = mkdtempSync(join(tmpdir(), 'flow-follow-'));
@@ -69,4 +72,43 @@ test('a run whose flow process is gone ends as failed, its running step crashed'
   expect(state.row('train')!.error).toContain('crashed');
   expect(state.end!.status).toBe('failed');
   expect(state.warnings[0]).toContain('pid 4242');
+});
+
+test("attach shows the driver's row: the bar's total, its ETA and why the step runs, from the execution's kept progress", () => {
+  const { dir, db, exec } = store();
+  const state = new RunState();
+  const f = new RunFollower(db, 'r1', [{ id: 'train', type: 'python:sft', needs: [], gpus: 0 }], (e) => state.apply(e), () => true);
+  exec('e1', 'train', join(dir, 'train.log'));
+  const keep = (current: number, time: number, loss: number) =>
+    db.prepare("UPDATE executions SET progress = ? WHERE id = 'e1'").run(JSON.stringify({ current, total: 400, unit: 'steps', values: { loss }, time }));
+  db.prepare("UPDATE executions SET reasons = ? WHERE id = 'e1'").run(JSON.stringify(['never ran']));
+  // The series points the driver recorded (loss at steps 10..60), and its kept row at step 60.
+  for (let step = 10; step <= 60; step += 10) db.prepare("INSERT INTO metrics (exec_id, name, value, step, time) VALUES ('e1', 'loss', ?, ?, ?)").run(3 - step / 100, step, 1000 + step * 1000);
+  keep(60, 61_000, 2.4);
+  f.poll();
+  const row = state.row('train')!;
+  expect(row.reasons).toEqual(['never ran']);
+  expect(row.progress).toEqual({ current: 60, total: 400, unit: 'steps', values: { loss: 2.4 } });
+  keep(120, 121_000, 1.8);
+  f.poll();
+  // One step a second: 280 steps left.
+  const text = stepRowText(new Chalk({ level: 0 }), state.row('train')!, false, 121_000, { idWidth: 8, gpuWidth: 0, columns: 200 });
+  expect(text).toMatch(/120\/400/);
+  expect(text).toMatch(/ETA 4m 40s/);
+  expect(text).not.toMatch(/\b120 steps\b/);
+});
+
+test('the driving process keeps each step\'s latest progress and reasons in its execution row', async () => {
+  const s = sandbox();
+  s.write('r.yml', `name: d\nsteps:\n  data:\n    uses: spider-sft\n    with: { spider: ${join(ROOT, 'data', 'spider-mini')} }\n`);
+  expect((await s.flow(['run', 'r.yml', '--ui', 'json'])).code).toBe(0);
+  const db = openDb(join(s.cache, 'flow.db'));
+  try {
+    const row = db.prepare("SELECT reasons, progress FROM executions WHERE step_id = 'data'").get() as { reasons: string; progress: string };
+    expect(JSON.parse(row.reasons)).toEqual(['never ran']);
+    // spider-mini: 177 train and 58 dev items; the last report (235 of 235) is always kept.
+    expect(JSON.parse(row.progress)).toMatchObject({ current: 235, total: 235, unit: 'items' });
+  } finally {
+    db.close();
+  }
 });

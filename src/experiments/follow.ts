@@ -5,12 +5,15 @@
 // it. Read-only: nothing here writes to the store.
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { EngineEvent, StepInfo } from '../events.js';
+import type { EngineEvent, Progress, StepInfo } from '../events.js';
 import type { DB } from '../store/db.js';
 import type { ExecutionRow, RunRow } from '../store/records.js';
 import { parseJson } from './records.js';
 
 type RunEndCounts = Extract<EngineEvent, { type: 'run-end' }>['counts'];
+
+/** An execution row's kept progress (StepRun.keepProgress). */
+type KeptProgress = Progress & { time: number };
 
 interface Followed {
   started: boolean;
@@ -30,6 +33,9 @@ export class RunFollower {
   private metricCursor = 0;
   /** Latest value of each series per step: a progress event carries them all, as a live one does. */
   private readonly values = new Map<string, Record<string, number>>();
+  /** The kept-progress JSON last emitted per execution, and the furthest progress shown per step. */
+  private readonly keptSeen = new Map<string, string>();
+  private readonly shownCurrent = new Map<string, number>();
   private readonly counts: RunEndCounts = { done: 0, cached: 0, failed: 0, cancelled: 0, skipped: 0 };
   private savedMs = 0;
 
@@ -61,7 +67,8 @@ export class RunFollower {
       .prepare('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid')
       .all(runId) as ExecutionRow[];
     for (const row of rows) this.followExec(row);
-    this.followMetrics();
+    this.followMetrics(rows);
+    this.followProgress(rows);
     // The run row is read last: a final status seen here means every execution row before it is final too.
     const now = this.db.prepare('SELECT status, ended_at, pid FROM runs WHERE id = ?').get(runId) as Pick<RunRow, 'status' | 'ended_at' | 'pid'>;
     let status = now.status;
@@ -106,7 +113,7 @@ export class RunFollower {
     }
     if (!f.started) {
       f.started = true;
-      this.emit({ type: 'step-start', runId, step, key: row.key ?? '', execId: row.id, reasons: [], gpus: parseJson(row.gpus) ?? [], logPath: row.log_path ?? '', time: row.started_at });
+      this.emit({ type: 'step-start', runId, step, key: row.key ?? '', execId: row.id, reasons: parseJson<string[]>(row.reasons) ?? [], gpus: parseJson(row.gpus) ?? [], logPath: row.log_path ?? '', time: row.started_at });
     }
     this.tailLog(row, f);
     const time = row.ended_at ?? Date.now();
@@ -177,8 +184,16 @@ export class RunFollower {
     }
   }
 
-  /** Series points (loss at step n) recorded since the last poll, as progress. */
-  private followMetrics(): void {
+  /**
+   * Series points (loss at step n) recorded since the last poll, as progress: each one feeds the
+   * loss chart, and carries the total and unit of the step's kept progress (its row's), which a
+   * series point does not record.
+   */
+  private followMetrics(execs: ExecutionRow[]): void {
+    const kept = new Map(execs.flatMap((r) => {
+      const p = parseJson<KeptProgress>(r.progress);
+      return p ? [[r.step_id, p] as const] : [];
+    }));
     const rows = this.db
       .prepare(
         `SELECT m.rowid AS rowid, e.step_id AS step_id, m.name AS name, m.value AS value, m.step AS at, m.time AS time
@@ -191,8 +206,29 @@ export class RunFollower {
       this.metricCursor = m.rowid;
       const values = { ...this.values.get(m.step_id), [m.name]: m.value };
       this.values.set(m.step_id, values);
-      this.emit({ type: 'step-progress', runId: this.runId, step: m.step_id, progress: { current: m.at, unit: 'steps', values }, time: m.time });
+      const p = kept.get(m.step_id);
+      this.emitProgress(m.step_id, { ...(p?.total !== undefined ? { total: p.total } : {}), current: m.at, unit: p?.unit ?? 'steps', values }, m.time);
     }
+  }
+
+  /** The latest progress each running step kept in its row (StepRun.keepProgress): bar, total, unit, values. */
+  private followProgress(rows: ExecutionRow[]): void {
+    for (const row of rows) {
+      if (row.status !== 'running' || !row.progress || row.progress === this.keptSeen.get(row.id)) continue;
+      this.keptSeen.set(row.id, row.progress);
+      const { time, ...progress } = parseJson<KeptProgress>(row.progress)!;
+      const values = { ...this.values.get(row.step_id), ...progress.values };
+      this.values.set(row.step_id, values);
+      this.emitProgress(row.step_id, { ...progress, values }, time);
+    }
+  }
+
+  /** A progress event, unless it goes back behind one already shown (a series point can be ahead of the kept row). */
+  private emitProgress(step: string, progress: Progress, time: number): void {
+    const shown = this.shownCurrent.get(step);
+    if (shown !== undefined && progress.current < shown) return;
+    this.shownCurrent.set(step, progress.current);
+    this.emit({ type: 'step-progress', runId: this.runId, step, progress, time });
   }
 }
 

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
-import type { EngineEvent, FailureReason, SummaryTable } from '../events.js';
+import type { EngineEvent, FailureReason, Progress, SummaryTable } from '../events.js';
 import type { ExecutorState } from '../steps/process-spec.js';
 import type { Records } from '../store/records.js';
 
@@ -33,11 +33,16 @@ export class RunTally {
 
 type State = 'pending' | 'queued' | 'running' | 'done' | 'cached' | 'failed' | 'cancelled' | 'skipped';
 
+/** How often at most a step's progress is written to its execution's row. */
+const PROGRESS_WRITE_MS = 500;
+
 export class StepRun {
   private state: State = 'pending';
   private execId?: string;
   private startedAt = 0;
   private readonly lastValue = new Map<string, number>();
+  /** When the progress was last written to the execution's row (keepProgress). */
+  private progressWritten = 0;
 
   constructor(
     private readonly run: RunTally,
@@ -96,6 +101,7 @@ export class StepRun {
       logPath: a.logPath,
       fingerprint: a.fingerprint,
       gpus: a.gpus,
+      reasons: a.reasons,
     });
     this.event('step-start', { key: a.key, execId: a.execId, reasons: a.reasons, gpus: a.gpus, logPath: a.logPath });
   }
@@ -116,7 +122,22 @@ export class StepRun {
       this.lastValue.set(name, value);
       this.run.records.addMetric(this.execId!, name, value, progress.current);
     }
+    this.keepProgress(progress);
     this.event('step-progress', { progress });
+  }
+
+  /**
+   * The latest progress, kept in the execution's row for a follower (`flow attach`), which has
+   * no other way to learn the total and the unit. At most one write per PROGRESS_WRITE_MS, and
+   * always the first and the last (current reaches total): a loop reporting every item costs
+   * a few writes a second, not one per item.
+   */
+  private keepProgress(progress: Progress): void {
+    const now = Date.now();
+    const last = progress.total !== undefined && progress.current >= progress.total;
+    if (!last && now - this.progressWritten < PROGRESS_WRITE_MS) return;
+    this.progressWritten = now;
+    this.run.records.setProgress(this.execId!, JSON.stringify({ ...progress, time: now }));
   }
 
   metric(name: string, value: number): void {

@@ -116,6 +116,11 @@ const MIGRATIONS: string[] = [
   );
   ALTER TABLE runs ADD COLUMN pid_start TEXT;
   `,
+  // 3: what \`flow attach\` shows of a running step, as the driving process shows it.
+  `
+  ALTER TABLE executions ADD COLUMN reasons TEXT;  -- JSON array: why the step runs
+  ALTER TABLE executions ADD COLUMN progress TEXT; -- JSON: the latest progress {current, total, unit, values, time}
+  `,
 ];
 
 

@@ -59,6 +59,8 @@ export interface ExecutionRow {
   metrics: string | null;
   error: string | null;
   gpus: string | null;
+  reasons: string | null;
+  progress: string | null;
 }
 
 const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
@@ -133,11 +135,16 @@ export class Records {
     }
   }
 
-  startExecution(e: NewExecution & { logPath: string; gpus: number[] }): void {
+  startExecution(e: NewExecution & { logPath: string; gpus: number[]; reasons: string[] }): void {
     this.sql(
-      `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus)
-       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
-    ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus));
+      `INSERT INTO executions (id, run_id, step_id, step_type, variant, key, status, started_at, log_path, fingerprint, gpus, reasons)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
+    ).run(e.id, e.runId, e.stepId, e.stepType, e.variant ? JSON.stringify(e.variant) : null, e.key, Date.now(), e.logPath, JSON.stringify(e.fingerprint), JSON.stringify(e.gpus), JSON.stringify(e.reasons));
+  }
+
+  /** A running execution's latest progress (JSON of the engine's Progress plus its time), for `flow attach`. */
+  setProgress(execId: string, progressJson: string): void {
+    this.sql('UPDATE executions SET progress = ? WHERE id = ?').run(progressJson, execId);
   }
 
   finishExecution(id: string, r: Finished): void {
