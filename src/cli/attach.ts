@@ -4,13 +4,13 @@ import { AttachError, followRun, pickRun } from '../experiments/attach.js';
 import { createPlainReporter } from '../reporters/plain.js';
 import { loadTuiReporter } from '../reporters/tui/load.js';
 import { UsageError } from '../recipe/errors.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace } from '../scheduler/workspace.js';
 import { EXIT } from './args.js';
 
 export async function cmdAttach(runArg: string | undefined, o: { ui?: 'tui' | 'plain'; stay?: boolean; color?: boolean; cacheDir?: string }): Promise<number> {
   const ui = o.ui ?? (process.stdout.isTTY && process.stdin.isTTY ? 'tui' : 'plain');
   const color = o.color !== false && !process.env.NO_COLOR && Boolean(process.stdout.isTTY);
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
   const signals = new AbortController();
   const onSignal = () => signals.abort();
   process.on('SIGINT', onSignal);

@@ -2,10 +2,10 @@
 
 import { cmdCompare, cmdMetricsDiff, cmdPlot, cmdReport } from '../experiments/commands.js';
 import { UsageError } from '../recipe/errors.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace } from '../scheduler/workspace.js';
 
 export async function cmdExperiments(cmd: string, rest: string[], cacheDir: string | undefined): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(cacheDir));
   const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.reports, stdout: process.stdout, errorPrefix: 'error:' };
   try {
     // A run whose flow process died is 'crashed', not 'running', in what these commands say.

@@ -3,11 +3,11 @@
 import { collectGarbage, GcRefused } from '../cache/gc.js';
 import { UsageError } from '../recipe/errors.js';
 import { formatBytes } from '../reporters/format.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace } from '../scheduler/workspace.js';
 import { EXIT } from './args.js';
 
 export async function cmdGc(o: { keep: number; cacheDir?: string }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
   try {
     const r = await collectGarbage(ws, o.keep).catch((e: unknown) => {
       throw e instanceof GcRefused ? new UsageError(e.message) : e;

@@ -7,7 +7,7 @@ import { lookupStep, whyNotStarted } from '../experiments/not-started.js';
 import { recipeSteps } from '../experiments/run-steps.js';
 import { renderTable } from '../experiments/table.js';
 import { formatDuration } from '../reporters/format.js';
-import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace, type Workspace } from '../scheduler/workspace.js';
 import { analyzeGraph } from '../steps/analyze.js';
 import { renderTree } from '../graph/tree.js';
 import { RunLookupError } from '../store/runs.js';
@@ -23,7 +23,7 @@ function runNamed(ws: Workspace, ref: string) {
 }
 
 export async function cmdStatus(runRef: string | undefined, o: { limit: number; cacheDir?: string }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
   try {
     ws.records.markCrashedRuns();
     const out = runRef ? runLines(ws, runNamed(ws, runRef).id) : recentLines(ws, o.limit);
@@ -70,7 +70,7 @@ function recentLines(ws: Workspace, limit: number): string[] {
  * a usage error, exit 2, with "did you mean".
  */
 export async function cmdLog(runRef: string, step: string, o: { cacheDir?: string }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
   try {
     ws.records.markCrashedRuns();
     const run = runNamed(ws, runRef);

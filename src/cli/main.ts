@@ -34,7 +34,8 @@ function selection(cmd: Command): Command {
     .option('--allow-cpu', 'train a model too large for a CPU even where its step has no GPU (refused otherwise; README: Model folders)');
 }
 
-const cacheDir = (cmd: Command) => cmd.option('--cache-dir <dir>', 'the cache (default: FLOW_CACHE, else cache/ in the flow checkout)');
+const cacheDir = (cmd: Command) =>
+  cmd.option('--cache-dir <dir>', "the cache (default: FLOW_CACHE, else .flow/cache in the project: the nearest folder up with .git, else the recipe's or current folder)");
 
 function program(): Command {
   const p = new Command('flow')

@@ -37,7 +37,7 @@ export async function cmdValidate(file: string, o: { set: string[] }): Promise<n
 }
 
 export async function cmdPlan(file: string, o: PlanFlags & { json?: boolean }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
   try {
     printPlan(await makePlan(ws, createStepRegistry(), { ...planOptions(o, file), repair: false }), Boolean(o.json));
     return EXIT.ok;
@@ -83,7 +83,7 @@ export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Pro
 
 async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json', fullArgv: string[]): Promise<number> {
   const color = o.color !== false && !process.env.NO_COLOR && (o.color === true || Boolean(process.stdout.isTTY));
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
   // SIGINT/SIGTERM end the whole command; the TUI's cancel key ends only the current run,
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();

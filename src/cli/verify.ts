@@ -1,14 +1,16 @@
 // flow verify [--repair] and flow doctor --rebuild: the cache's fsck and its index rebuild.
 
+import { existsSync } from 'node:fs';
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '../recipe/errors.js';
 import { formatBytes } from '../reporters/format.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace, openWorkspace } from '../scheduler/workspace.js';
 import { EXIT } from './args.js';
 
 /** Re-hashes every object in the store, like `git fsck`; `--repair` quarantines damaged ones and drops their entries. */
 export async function cmdVerify(o: { repair?: boolean; cacheDir?: string }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
   try {
     const r = await ws.store.verifyAll(Boolean(o.repair));
     const lines = [`verify: ${r.objects} objects, ${formatBytes(r.bytes)} hashed; ${r.damaged.length} damaged, ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} affected`];
@@ -28,6 +30,8 @@ export async function cmdVerify(o: { repair?: boolean; cacheDir?: string }): Pro
  */
 export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Promise<number> {
   const cacheDir = cacheDirFrom(o.cacheDir);
+  // Its database may be the thing lost: the folder is what must exist.
+  if (!existsSync(cacheDir)) throw new UsageError(`no flow cache at ${cacheDir} (give --cache-dir or FLOW_CACHE)`);
   if (!o.rebuild) {
     process.stdout.write('doctor: nothing asked; `flow doctor --rebuild` rebuilds the cache index from the entries\n');
     return EXIT.ok;

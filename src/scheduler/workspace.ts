@@ -1,12 +1,14 @@
 // Everything a command needs open at once: the cache dir, its database, the
 // content store (which owns every path under the cache) and the file-state memo.
 
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
 import { openOrRecover, type DB } from '../store/db.js';
 import { KeyLocks } from '../store/locks.js';
 import { Records } from '../store/records.js';
+import { UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 
 export interface Workspace {
@@ -22,9 +24,42 @@ export interface Workspace {
   close(): void;
 }
 
-/** --cache-dir, else FLOW_CACHE, else cache/ in the flow checkout. */
-export function cacheDirFrom(flag: string | undefined): string {
-  return resolve(flag ?? process.env.FLOW_CACHE ?? resolve(ROOT, 'cache'));
+/** Where a project keeps its cache, under its root. */
+export const PROJECT_CACHE = join('.flow', 'cache');
+
+/**
+ * The project a folder belongs to: the nearest folder at or above it that holds a `.git` (a
+ * repository or a worktree), else the folder itself. A cache per project, as DVC keeps one: two
+ * projects never share run history or `flow runs`, and an installed flow writes nothing into
+ * its own checkout.
+ */
+export function projectRoot(start: string): string {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return dir;
+    if (dirname(dir) === dir) return resolve(start);
+  }
+}
+
+/**
+ * --cache-dir, else FLOW_CACHE, else .flow/cache in the project root of the recipe (`recipe`), or
+ * of the current directory for the commands that take none (status, runs, log, gc, compare, ...).
+ */
+export function cacheDirFrom(flag: string | undefined, recipe?: string): string {
+  const given = flag ?? process.env.FLOW_CACHE;
+  if (given !== undefined && given !== '') return resolve(given);
+  return join(projectRoot(recipe !== undefined ? dirname(resolve(recipe)) : process.cwd()), PROJECT_CACHE);
+}
+
+/**
+ * The workspace of a cache that must exist already: the commands that read history (status,
+ * runs, log, attach, compare, report, verify, gc, doctor) never create one, so a mistyped
+ * --cache-dir or the wrong folder is one line, not an empty new cache.
+ */
+export function openExistingWorkspace(cacheDir: string): Workspace {
+  if (!existsSync(join(cacheDir, 'flow.db'))) {
+    throw new UsageError(`no flow cache at ${cacheDir} (flow run makes one; or give --cache-dir or FLOW_CACHE)`);
+  }
+  return openWorkspace(cacheDir);
 }
 
 export function openWorkspace(cacheDir: string): Workspace {
