@@ -3,7 +3,7 @@
 // the current directory by the commands that take no recipe. FLOW_CACHE and
 // --cache-dir still win, and the commands that read history never create one.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -71,5 +71,26 @@ describe('reading commands never create a cache', () => {
     const d = await flow(dir, args);
     expect(d.code).toBe(2);
     expect(existsSync(join(dir, '.flow'))).toBe(false);
+  });
+});
+
+describe('moving a cache', () => {
+  it('a cache moved whole into the project keeps its results, history and logs', async () => {
+    const project = scratch();
+    mkdirSync(join(project, '.git'));
+    writeFileSync(join(project, 'r.yml'), RECIPE.replace('echo hi > a.txt', 'echo hi > a.txt; echo logged-line'));
+    const old = join(project, 'old-cache');
+    expect((await flow(project, ['run', 'r.yml', '--ui', 'plain', '--cache-dir', old])).code).toBe(0);
+    mkdirSync(join(project, '.flow'));
+    renameSync(old, join(project, '.flow', 'cache'));
+    const again = await flow(project, ['run', 'r.yml', '--ui', 'plain']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/0 ran, 1 cached/);
+    expect((await flow(project, ['runs'])).stdout.trim().split('\n')).toHaveLength(3);
+    // The first run's log, recorded at the old path, is read from the moved logs/.
+    const runId = (await flow(project, ['runs'])).stdout.trim().split('\n')[2]!.split(/\s+/)[0]!;
+    const log = await flow(project, ['log', runId, 'a']);
+    expect(log.stderr).toBe('');
+    expect(log.stdout).toBe('logged-line');
   });
 });

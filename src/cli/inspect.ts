@@ -1,6 +1,7 @@
 // flow status / runs / log / dag: reading the records and the graph.
 
 import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { UsageError } from '../recipe/errors.js';
 import { didYouMean } from '../recipe/suggest.js';
 import { lookupStep, whyNotStarted } from '../experiments/not-started.js';
@@ -75,20 +76,30 @@ export async function cmdLog(runRef: string, step: string, o: { cacheDir?: strin
     ws.records.markCrashedRuns();
     const run = runNamed(ws, runRef);
     const execs = ws.records.executions(run.id);
-    const logOf = async (id: string) => {
+    /** Prints the step's log: the exit code, or undefined when the run has no execution of it. */
+    const logOf = async (id: string): Promise<number | undefined> => {
       const exec = execs.filter((e) => e.step_id === id).pop();
-      if (!exec) return false;
+      if (!exec) return undefined;
       if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
-      process.stdout.write(await readFile(exec.log_path, 'utf8'));
-      return true;
+      // Recorded as an absolute path: a cache moved whole (README, Where the cache lives) has it in its own logs/.
+      const text = await readFile(exec.log_path, 'utf8').catch(() => readFile(join(ws.store.logs, basename(exec.log_path!)), 'utf8').catch(() => undefined));
+      if (text === undefined) {
+        // Nothing to show: exit 1, as for a step that never started.
+        process.stderr.write(`error: the log of ${exec.step_id} in run ${run.id} is gone (${exec.log_path}; removed by gc?)\n`);
+        return EXIT.failed;
+      }
+      process.stdout.write(text);
+      return EXIT.ok;
     };
-    if (await logOf(step)) return EXIT.ok;
+    const shown = await logOf(step);
+    if (shown !== undefined) return shown;
     const steps = recipeSteps(run.recipe, JSON.parse(run.argv) as string[]);
     if (!steps) throw new UsageError(`run ${run.id} has no step "${step}"${didYouMean(step, new Set(execs.map((e) => e.step_id)))}`);
     const { ids, known } = lookupStep(steps, step);
     if (!ids.length) throw new UsageError(`no step "${step}" in recipe ${run.name} (steps: ${steps.all.map((s) => s.id).join(', ')})${didYouMean(step, known)}`);
     if (ids.length > 1) throw new UsageError(`step "${step}" has ${ids.length} instances in run ${run.id}: name one of ${ids.join(', ')}`);
-    if (await logOf(ids[0]!)) return EXIT.ok;
+    const instance = await logOf(ids[0]!);
+    if (instance !== undefined) return instance;
     const statuses = new Map(execs.map((e) => [e.step_id, e.status]));
     process.stderr.write(`${whyNotStarted(steps, ids[0]!, run, statuses)}\n`);
     return EXIT.failed;
