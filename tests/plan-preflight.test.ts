@@ -3,7 +3,7 @@
 // CUDA) comes out at once, one line each, naming the field and, where the value
 // comes from a param, the --set that changes it. Exit 2, nothing run.
 
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sandbox } from './engine/cli.js';
@@ -93,7 +93,10 @@ steps:
   it('the --set it names fixes that line, and the others remain', async () => {
     const s = sandbox();
     const recipe = s.write('r.yml', RECIPE);
+    // A model folder as the preflight reads one: a config and weights.
     mkdirSync(join(s.dir, 'model'));
+    writeFileSync(join(s.dir, 'model', 'config.json'), '{}');
+    writeFileSync(join(s.dir, 'model', 'model.safetensors'), '');
     const r = await s.flow(['plan', recipe, '--set', `model=${join(s.dir, 'model')}`, '--set', 'fp16=false'], { env: cpuOnly });
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(/CUDA|steps\.train\.with\.model/);
