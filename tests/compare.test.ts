@@ -36,23 +36,38 @@ async function run(cmd: typeof cmdCompare, argv: string[]) {
 describe('flow compare', () => {
   it('compares the variants of the latest run by default, best per column marked', async () => {
     const r = await run(cmdCompare, []);
-    expect(r).toEqual({
-      code: 0,
-      stderr: '',
-      stdout: [
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const blocks = r.stdout.split('\n\n');
+    expect(blocks[0]).toBe(
+      [
         'EX by hardness, run r3-sweep (sweep); * best',
         'variant                         easy   medium    hard   extra     all',
         'lora_rank=32 finetuning=full   0.800    0.660*  0.480   0.300   0.625',
         'lora_rank=32 finetuning=lora   0.810    0.620   0.450   0.300   0.600',
         'lora_rank=128 finetuning=lora  0.860*   0.630   0.500*  0.310*  0.640*',
-        '',
       ].join('\n'),
-    });
+    );
+    // As dvc exp show: the params that differ, the final training loss (the last logged loss of
+    // the variant's train step, the original's on a cache hit) and the time of the variant's
+    // steps (shared data step included; a cache hit counts what the original took).
+    expect(blocks[1]).toBe(
+      [
+        'Params that differ, final training loss, duration of the steps',
+        'variant                        lora_rank  finetuning  final loss  duration',
+        'lora_rank=32 finetuning=full   32         full             0.535    1m 32s',
+        'lora_rank=32 finetuning=lora   32         lora             0.927     1m 2s',
+        'lora_rank=128 finetuning=lora  128        lora             0.680     1m 7s',
+      ].join('\n'),
+    );
+    // These fixtures recorded neither per-item results nor provenance: said, not guessed.
+    expect(blocks[2]).toBe('No per-item results recorded for these evaluations (or removed by flow gc): no interval or p-value');
+    expect(blocks[3]).toMatch(/^No provenance recorded for: lora_rank=32 finetuning=full, .* \(scored before flow recorded it\)\n$/);
   });
 
   it('prints markdown with the best values in bold', async () => {
     const r = await run(cmdCompare, ['--format', 'md', '--metric', 'em', 'r1-sweep']);
-    expect(r.stdout).toBe(
+    expect(r.stdout.split('\n\n')[0] + '\n').toBe(
       [
         '| variant                       |      easy |    medium |      hard |     extra |       all |',
         '|:------------------------------|----------:|----------:|----------:|----------:|----------:|',
@@ -78,7 +93,7 @@ describe('flow compare', () => {
 
   it('labels rows by run when comparing runs, ties all marked', async () => {
     const r = await run(cmdCompare, ['r1', 'r2-baseline']);
-    expect(r.stdout).toBe(
+    expect(r.stdout.split('\n\n')[0] + '\n').toBe(
       [
         'EX by hardness, 2 runs; * best',
         'variant                                        easy   medium    hard   extra     all',
@@ -124,7 +139,7 @@ describe('flow compare', () => {
     const bad = await run(cmdCompare, ['--format', 'xml']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(
-      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json])\n",
+      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance])\n",
     );
     const unknownFlag = await run(cmdCompare, ['--bogus']);
     expect(unknownFlag.code).toBe(2);

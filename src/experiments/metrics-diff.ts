@@ -58,13 +58,17 @@ function valuesByStep(db: DB, runId: string): Map<string, Map<string, number>> {
   for (const e of executionsOf(db, runId)) {
     if (e.status !== 'done' && e.status !== 'cached') continue;
     const values = new Map(flattenMetrics(e.metrics ?? {}));
-    if (!values.has(FINAL_LOSS)) {
-      const loss = lastOf(db, e, 'loss');
-      if (loss !== null) values.set(FINAL_LOSS, loss);
-    }
+    const loss = finalLoss(db, e);
+    if (loss !== null) values.set(FINAL_LOSS, loss);
     if (values.size) out.set(e.stepId, values);
   }
   return out;
+}
+
+/** An execution's final training loss: its metrics.json's final_loss, else the last loss it logged; null for a step that trains nothing. */
+export function finalLoss(db: DB, e: ExecRecord): number | null {
+  const own = e.metrics?.[FINAL_LOSS];
+  return typeof own === 'number' && Number.isFinite(own) ? own : lastOf(db, e, 'loss');
 }
 
 function lastOf(db: DB, e: ExecRecord, name: string): number | null {

@@ -2,46 +2,17 @@
 // evaluation step got wrong, read from its results.jsonl (one JSON object per
 // item: hardness, ex, em, pred, gold, error, and question when recorded).
 
-import { readFileSync } from 'node:fs';
+import { readItems } from './items.js';
 import type { ExecRecord } from './records.js';
 import { variantText } from './records.js';
 
 export const WRONG_PER_HARDNESS = 5;
 const LEVELS = ['easy', 'medium', 'hard', 'extra'];
 
-interface Item {
-  hardness?: string;
-  ex?: number | null;
-  em?: number | null;
-  pred?: string;
-  gold?: string;
-  error?: string | null;
-  question?: string;
-}
-
 /** Text safe inside a markdown table cell, inert once rendered to HTML, and not too long to read. */
 function cell(s: string, max = 300): string {
   const t = s.length > max ? `${s.slice(0, max - 1)}…` : s;
   return t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
-}
-
-function readItems(path: string): Item[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined; // Collected by gc, or never written: the section says nothing rather than guess.
-  }
-  const items: Item[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      items.push(JSON.parse(line) as Item);
-    } catch {
-      // A truncated last line (a step killed mid-write) is skipped, not fatal for the report.
-    }
-  }
-  return items;
 }
 
 /** Markdown lines: one table per evaluation step that has results, wrong items grouped by hardness. */
