@@ -175,15 +175,20 @@ export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
   });
 }
 
-const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR]';
+const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR] [--ignore-provenance]';
 
 export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
   return guarded(ctx, REPORT_USAGE, async () => {
-    const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' }, compare: { type: 'boolean' } });
+    const { values, positionals } = parse(argv, {
+      out: { type: 'string', short: 'o' },
+      compare: { type: 'boolean' },
+      'ignore-provenance': { type: 'boolean' },
+    });
+    if (values['ignore-provenance'] && !values.compare) throw new UsageError('--ignore-provenance goes with --compare');
     if (values.compare) {
       if (positionals.length < 2) throw new UsageError('--compare expects two or more run ids');
       const { compareReport } = await import('./report.js');
-      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir);
+      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir, { ignoreProvenance: !!values['ignore-provenance'] });
       ctx.stdout.write(`${files.html}\n${files.md}\n`);
       return;
     }
