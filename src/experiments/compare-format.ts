@@ -104,7 +104,10 @@ export function formatDisagreements(
   limit = Infinity,
 ): string {
   const cell = cellFor(format);
-  const code = (s: string | undefined) => (format === 'md' ? `\`${cell(s ?? '').replace(/`/g, "'")}\`` : cell(s ?? ''));
+  // Inside a code span markdown escapes <, > and & itself (escaping them here would show `&lt;`);
+  // only what ends the span or the table cell is replaced.
+  const code = (s: string | undefined) =>
+    format === 'md' ? `\`${(s ?? '').replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')}\`` : cell(s ?? '');
   const block = (title: string, items: DisagreeingItem[]) => {
     if (!items.length) return heading(format, `${title}: none`);
     const shown = items.slice(0, limit);
