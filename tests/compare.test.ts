@@ -6,7 +6,7 @@ import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
 import { compare, formatCompare } from '../src/experiments/compare.js';
 import { metricsDiff } from '../src/experiments/metrics-diff.js';
 import { openDb, type DB } from '../src/store/db.js';
-import { recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
 
 let dir: string;
 let db: DB;
@@ -197,6 +197,26 @@ describe('flow metrics diff', () => {
     expect(byStep['train[lora_rank=32,finetuning=lora]']).toMatchObject({ a: 0.9275, b: 0.9275, delta: 0 });
     expect(byStep['train[lora_rank=128,finetuning=lora]']!.b).toBeCloseTo(0.6802, 4);
     expect(byStep['train[lora_rank=128,finetuning=lora]']!.delta).toBeLessThan(0);
+  });
+
+  it('pairs a step that ran once in each run under different variants; partial scores only with --all', async () => {
+    const own = openDb(join(dir, 'pair.db'));
+    const partial = (v: number) => ({ select: { acc: { easy: v, all: v }, rec: { easy: v, all: v } } });
+    recordRun(own, { id: 'p1-base', name: 'baseline', startedAt: 1, steps: [{ stepId: 'eval', metrics: { ...evalMetrics([0.5, 0.3, 0.2, 0.1, 0.3]), partial: partial(0.4) } }] });
+    recordRun(own, {
+      id: 'p2-tuned',
+      name: 'sweep',
+      startedAt: 2,
+      steps: [{ stepId: 'eval[lora_rank=8]', variant: { lora_rank: 8 }, metrics: { ...evalMetrics([0.6, 0.4, 0.2, 0.1, 0.38]), partial: partial(0.5) } }],
+    });
+    const d = metricsDiff(own, 'p1-base', 'p2-tuned', undefined, true);
+    // One step on each side: paired, so every row has both values (before: one half-empty row per metric and side).
+    expect(new Set(d.rows.map((r) => r.step))).toEqual(new Set(['eval vs eval[lora_rank=8]']));
+    expect(d.rows.every((r) => r.a !== null && r.b !== null)).toBe(true);
+    expect(d.rows.map((r) => r.metric)).toEqual(['ex.easy', 'ex.medium', 'ex.all']);
+    const all = metricsDiff(own, 'p1-base', 'p2-tuned', undefined, false);
+    expect(all.rows.filter((r) => r.metric.startsWith('partial.')).map((r) => [r.metric, r.a, r.b])).toContainEqual(['partial.select.acc.easy', 0.4, 0.5]);
+    own.close();
   });
 
   it('needs exactly two runs', async () => {
