@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,6 +150,43 @@ describe('flow compare', () => {
     expect((await run(cmdCompare, ['r'])).stderr).toBe('flow: run \'r\' is ambiguous: r1-sweep, r2-baseline, r3-sweep, ...\n');
     expect(compare(db, { runs: ['last'], metric: 'ex' }).source).toBe('run r3-sweep (sweep)');
     expect((await run(cmdCompare, ['--metric', 'rouge'])).stderr).toMatch(/^flow: no run in this cache recorded 'rouge' metrics/);
+  });
+});
+
+describe('flow compare: repeats and refusals', () => {
+  it('a matrix over seed reports mean ± std and the range per column', async () => {
+    const own = openDb(join(dir, 'seeds.db'));
+    const steps = [0.6, 0.62, 0.64].map((all, i) => ({
+      stepId: `eval[seed=${i + 1}]`,
+      variant: { seed: i + 1 },
+      metrics: evalMetrics([0.8, 0.6, 0.4, 0.2, all]),
+    }));
+    recordRun(own, { id: 's-seeds', name: 'seeds', startedAt: 1, steps });
+    let stdout = '';
+    const code = await cmdCompare([], { db: own, cacheDir: dir, stdout: { write: (x: string) => (stdout += x) }, stderr: { write: () => {} } });
+    own.close();
+    expect(code).toBe(0);
+    const block = stdout.split('\n\n').find((b) => b.startsWith('Over seeds'))!.split('\n');
+    expect(block[1]).toMatch(/^variant +seeds +easy +medium +hard +extra +all$/);
+    // Sample std (n - 1): 0.6, 0.62, 0.64 -> 0.620 ± 0.020.
+    expect(block[2]).toMatch(/^\(all\) +3 +0\.800 ± 0\.000 \(0\.800–0\.800\) .* 0\.620 ± 0\.020 \(0\.600–0\.640\)$/);
+  });
+
+  it('refuses runs with no scored items in common (exit 2, one line), not a table of zeros', async () => {
+    const own = openDb(join(dir, 'disjoint.db'));
+    for (const [id, ex] of [['d1', 1], ['d2', null]] as const) {
+      const results = join(dir, `${id}.jsonl`);
+      // d2's items were not scored (their database was missing): nothing to pair them on.
+      writeFileSync(results, [0, 1, 2].map((i) => JSON.stringify({ index: i, ex, gold: `SELECT ${i}` })).join('\n') + '\n');
+      recordRun(own, { id, name: id, startedAt: id === 'd1' ? 1 : 2, steps: [{ stepId: 'eval', metrics: evalMetrics([1, 1, 1, 1, 1]) }] });
+      own.prepare('UPDATE executions SET outputs = ? WHERE run_id = ?').run(JSON.stringify({ results }), id);
+    }
+    let stdout = '';
+    let stderr = '';
+    const code = await cmdCompare(['d1', 'd2'], { db: own, cacheDir: dir, stdout: { write: (x: string) => (stdout += x) }, stderr: { write: (x: string) => (stderr += x) } });
+    own.close();
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toBe('flow: d1 d1 and d2 d2 have no scored items in common: there is nothing to compare them on\n');
   });
 });
 
