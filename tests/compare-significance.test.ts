@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runIdOf, sandbox } from './engine/cli.js';
 import { testPython } from './python-helpers.js';
+import { makeDb, runSqlEval } from './sql-eval-helpers.js';
 
 const MINI = join(ROOT, 'data', 'spider-mini');
 const GOLD = readFileSync(join(MINI, 'dev_gold.sql'), 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!);
@@ -218,4 +219,27 @@ print(json.dumps(out))
     expect(forced.stdout).toMatch(/the gold files differ \([0-9a-f]{12}… vs [0-9a-f]{12}…\): the items cannot be paired/);
     expect(forced.stdout).not.toMatch(/\[[-+±]0\.000, [-+±]0\.000\]/);
   }, 300_000);
+
+  it('sql-eval without the engine\'s digests (evaluate called directly) digests the SQLite files it used', async () => {
+    const s = sandbox();
+    const { dbDir, tables, file } = makeDb(s.dir, 'shop');
+    const gold = s.write('gold.sql', 'SELECT count(*) FROM people\tshop\nSELECT max(age) FROM people\tshop\n');
+    const pred = s.write('pred.sql', 'SELECT count(*) FROM people\n');
+    const score = async () => (await runSqlEval({ predictions: pred, gold, db_dir: dbDir, tables, workers: 1 })).metrics.provenance;
+    const one = await score();
+    expect(one).toMatchObject({
+      evaluator: 'sql-eval',
+      mode: 'test-suite',
+      etype: 'all',
+      database: { digest: expect.stringMatching(/^sqlite-files:[0-9a-f]{64}$/), databases: 1, files_per_database: { min: 1, max: 1 } },
+      gold: { digest: expect.stringMatching(/^[0-9a-f]{64}$/), items: 2 },
+      flags: { plug_value: false, keep_distinct: false, timeout_s: 30, max_rows: 100000 },
+      items: { scored: 2, missing_db: 0, missing_predictions: 1 },
+    });
+    expect((await score()).database.digest).toBe(one.database.digest);
+    copyFileSync(file, file.replace('shop.sqlite', 'shop_2.sqlite'));
+    const two = await score();
+    expect(two.database).toMatchObject({ files_per_database: { min: 2, max: 2 } });
+    expect(two.database.digest).not.toBe(one.database.digest);
+  });
 });
