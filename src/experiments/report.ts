@@ -8,7 +8,7 @@ import { marked } from 'marked';
 import prettyMs from 'pretty-ms';
 import type { DB } from '../store/db.js';
 import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
-import { type CompareDetails, compareDetails, disagreements } from './compare-details.js';
+import { type CompareDetails, RefusedError, compareDetails, disagreements } from './compare-details.js';
 import { formatDetails, formatDisagreements, provenanceWarning } from './compare-format.js';
 import { type NamedChart, buildCharts } from './plot.js';
 import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf } from './records.js';
@@ -191,9 +191,15 @@ function reportMarkdown(
   );
 
   tablesAndCharts(out, tables, charts, imageSrc);
-  // A run's own variants side by side: its report is always written, so differing provenance is marked, not refused.
-  const details = tables.map((t) => ({ table: t, details: compareDetails(db, t, { ignoreProvenance: true }) }));
-  out.push(...provenanceWarnings(details), ...comparisonSections(db, details));
+  // A run's own variants side by side: its report is always written, so differing provenance is
+  // marked, not refused, and a comparison flow cannot make is said in a line.
+  try {
+    const details = tables.map((t) => ({ table: t, details: compareDetails(db, t, { ignoreProvenance: true }) }));
+    out.push(...provenanceWarnings(details), ...comparisonSections(db, details));
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err;
+    out.push(`No comparison of the variants: ${cell(err.message)}`, '');
+  }
 
   out.push(...wrongPredictions(execs, WRONG_PER_HARDNESS));
 
