@@ -90,8 +90,11 @@ export interface DetailOptions {
   ignoreProvenance?: boolean;
 }
 
-/** Provenance fields that describe the measurement; `items.*` (how many were scored) may differ between comparable numbers. */
-const COUNTS_ONLY = /^items\./;
+/**
+ * Provenance fields that may differ between comparable numbers: how many items were scored
+ * (`items.*`), and which metrics were computed (`etype`: EX is the same number with or without EM).
+ */
+const MAY_DIFFER = /^(items\.|etype$)/;
 
 interface RowSource {
   row: CompareRow;
@@ -153,7 +156,7 @@ function checkProvenance(rows: RowInfo[], opts: DetailOptions): Pick<CompareDeta
   for (const f of fields) {
     const values = rows.map((r) => (r.provenance ? (r.provenance[f] ?? null) : null));
     const seen = new Set(known.map((r) => r.provenance![f] ?? null));
-    if (seen.size > 1 && !COUNTS_ONLY.test(f)) differs.push({ field: f, values });
+    if (seen.size > 1 && !MAY_DIFFER.test(f)) differs.push({ field: f, values });
     else if (seen.size === 1) shared[f] = [...seen][0] ?? 'not recorded';
   }
   if (differs.length && !opts.ignoreProvenance) {
