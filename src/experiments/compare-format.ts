@@ -17,11 +17,25 @@ function cellFor(format: Format): (s: string) => string {
 }
 
 const num = (v: number | null) => (v === null || Number.isNaN(v) ? '-' : v.toFixed(3));
-const signed = (v: number) => `${v > 0 ? '+' : v < 0 ? '-' : '±'}${Math.abs(v).toFixed(3)}`;
+const signed = (v: number) => (v === 0 ? '0.000' : `${v > 0 ? '+' : '-'}${Math.abs(v).toFixed(3)}`);
 /** Four decimals (what a reader checks against another tool); tiny values in exponent form. */
 export const pValue = (p: number) => (p >= 1e-4 ? p.toFixed(4) : p.toExponential(1));
 const duration = (ms: number | null) => (ms === null ? '-' : prettyMs(ms, { secondsDecimalDigits: ms < 10_000 ? 1 : 0 }));
 const paramText = (v: unknown) => (v === undefined ? '-' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/** Comma-separated fields, a new line before a field that would pass `width` columns. */
+function wrap(fields: string[], width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const f of fields) {
+    const next = line ? `${line}, ${f}` : f;
+    if (line && next.length > width) {
+      lines.push(`${line},`);
+      line = f;
+    } else line = next;
+  }
+  return [...lines, line].join('\n');
+}
 
 function heading(format: Format, text: string): string {
   return format === 'md' ? `### ${text}\n\n` : `${text}\n`;
@@ -89,8 +103,8 @@ export function formatDetails(table: CompareTable, d: CompareDetails, format: Fo
   }
 
   if (d.provenance) {
-    const fields = Object.entries(d.provenance).map(([k, v]) => `${k}=${shortValue(v)}`);
-    out.push(heading(format, 'Provenance (the same for every row)') + `${cell(fields.join(', '))}\n`);
+    const fields = Object.entries(d.provenance).map(([k, v]) => cell(`${k}=${shortValue(v)}`));
+    out.push(heading(format, 'Provenance (the same for every row)') + `${wrap(fields, format === 'md' ? Infinity : 100)}\n`);
   }
   if (d.provenanceUnknown.length) {
     out.push(`No provenance recorded for: ${cell(d.provenanceUnknown.join(', '))} (scored before flow recorded it)\n`);
