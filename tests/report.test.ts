@@ -257,7 +257,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       const significance = tables.find((t) => t[0]![1] === 'group')!;
       // 20 right in base; tuned fixes 4 (1, 11, 21, 31) and breaks item 4: 23 right, 5 discordant
       // items split 1:4, p = 2 P(X <= 1 | 5, 1/2) = 2 * 6/32: not significant.
-      expect(significance[1]).toEqual(['c2-tuned c2-tuned', 'all', '40', '0.500', '0.575', '+0.075', expect.stringMatching(/^\[[-+]0\.\d{3}, \+0\.\d{3}\]$/), '0.3750 n.s.']);
+      expect(significance[1]).toEqual(['c2-tuned c2-tuned', 'all', '40', '0.500', '0.575', '+0.075', expect.stringMatching(/^\[[-+]?0\.\d{3}, \+0\.\d{3}\]$/), '0.3750 n.s.']);
       expect(significance.slice(2).map((r) => r[1])).toEqual(levels);
       const items = tables.find((t) => t[0]![0] === 'item' && t.length === 2)!;
       expect(items[1]).toEqual(['4', 'easy', 'How many rows have x < 4?', 'SELECT count(*) FROM t WHERE x < 4', 'SELECT count(*) FROM t WHERE x < 4', 'SELECT c2-tuned FROM t']);
