@@ -44,7 +44,9 @@ const sha256File = (file: string) => createHash('sha256').update(readFileSync(fi
  */
 export function sqliteFilesDigest(dbDir: string, use: DatabaseUse): string {
   const h = createHash('sha256');
-  for (const files of [...use.files.values()].filter((f): f is string[] => f !== null)) {
+  // In database order, not the gold's: the same folder digests the same under any gold order.
+  const dbs = [...use.files.keys()].sort();
+  for (const files of dbs.map((db) => use.files.get(db)).filter((f): f is string[] => !!f)) {
     for (const f of files) h.update(`${path.relative(dbDir, f)}\t${statSync(f).size}\t${sha256File(f)}\n`);
   }
   return `sqlite-files:${h.digest('hex')}`;
