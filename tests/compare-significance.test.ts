@@ -242,4 +242,41 @@ print(json.dumps(out))
     expect(two.database).toMatchObject({ files_per_database: { min: 2, max: 2 } });
     expect(two.database.digest).not.toBe(one.database.digest);
   });
+
+  it('credits each evaluation with the loss and time of the steps upstream of it only', async () => {
+    const s = sandbox();
+    const base = s.write('pred-base.sql', GOLD.map((g, i) => (i < 30 ? g : 'SELECT 1')).join('\n') + '\n');
+    const tuned = s.write('pred-tuned.sql', GOLD.map((g, i) => (i < 40 ? g : 'SELECT 1')).join('\n') + '\n');
+    // A one-recipe baseline-vs-tuned (as qwen25-qlora's baseline_eval and eval): a stand-in
+    // training step that reports a final loss and hands over the tuned predictions.
+    const evalWith = (pred: string) => `
+    uses: sql-eval
+    with:
+      predictions: ${pred}
+      gold: ${MINI}/dev_gold.sql
+      db_dir: ${MINI}/database
+      tables: ${MINI}/tables.json
+      workers: 1`;
+    const file = s.write(
+      'r.yml',
+      `name: one-recipe
+steps:
+  baseline_eval:${evalWith(base)}
+  train:
+    run: |
+      echo '{"final_loss": 0.25}' > metrics.json && cp ${tuned} pred.sql
+    outputs: { metrics: metrics.json, predictions: pred.sql }
+  eval:${evalWith('${steps.train.outputs.predictions}')}
+`,
+    );
+    const run = await s.flow(['run', file, '--ui', 'json']);
+    expect(run.code, run.stderr).toBe(0);
+    const cmp = await s.flow(['compare', runIdOf(run.events)]);
+    expect(cmp.code, cmp.stderr).toBe(0);
+    const block = cmp.stdout.split('\n\n').find((b) => b.startsWith('Params that differ'))!.split('\n');
+    const row = (label: string) => block.find((l) => l.startsWith(`${label} `))!.trim().split(/ {2,}/);
+    expect(row('baseline_eval')[1]).toBe('-');
+    expect(row('eval')[1]).toBe('0.250');
+    expect(significance(cmp.stdout)[0]).toMatchObject({ row: 'eval', group: 'all', n: 58, ns: false });
+  }, 300_000);
 });

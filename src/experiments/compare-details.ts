@@ -16,6 +16,7 @@ import { type CompareRow, type CompareTable } from './compare.js';
 import { type ResultItem, readItems } from './items.js';
 import { finalLoss } from './metrics-diff.js';
 import { ExperimentError, type ExecRecord, executionsOf, findRun, savedMsOf, variantText } from './records.js';
+import { recipeSteps } from './run-steps.js';
 import {
   ALPHA,
   BOOTSTRAP_RESAMPLES,
@@ -101,20 +102,47 @@ interface RowSource {
   exec: ExecRecord;
   runExecs: ExecRecord[];
   runParams: Record<string, unknown>;
+  /** Step id -> the steps it depends on directly, from the run's recipe; undefined when it cannot be read. */
+  needs: Map<string, string[]> | undefined;
 }
 
 function sources(db: DB, table: CompareTable): RowSource[] {
-  const byRun = new Map<string, { execs: ExecRecord[]; params: Record<string, unknown> }>();
+  const byRun = new Map<string, Omit<RowSource, 'row' | 'exec'>>();
   return table.rows.map((row) => {
     let run = byRun.get(row.runId);
-    if (!run) byRun.set(row.runId, (run = { execs: executionsOf(db, row.runId), params: findRun(db, row.runId).params }));
-    const exec = run.execs.find((e) => e.stepId === row.stepId && (e.status === 'done' || e.status === 'cached'));
+    if (!run) {
+      const r = findRun(db, row.runId);
+      const steps = recipeSteps(r.recipe, r.argv);
+      run = { runExecs: executionsOf(db, r.id), runParams: r.params, needs: steps && new Map(steps.all.map((s) => [s.id, s.needs])) };
+      byRun.set(row.runId, run);
+    }
+    const exec = run.runExecs.find((e) => e.stepId === row.stepId && (e.status === 'done' || e.status === 'cached'));
     if (!exec) throw new ExperimentError(`run ${row.runId} has no finished ${row.stepId}`);
-    return { row, exec, runExecs: run.execs, runParams: run.params };
+    return { row, exec, ...run };
   });
 }
 
-const sameVariant = (a: Record<string, unknown> | null, b: Record<string, unknown> | null) => JSON.stringify(a) === JSON.stringify(b);
+/** Every variant value of `part` is the same in `whole` (a shared step's null variant is part of any). */
+const variantPart = (part: Record<string, unknown> | null, whole: Record<string, unknown> | null) =>
+  Object.entries(part ?? {}).every(([k, v]) => JSON.stringify(whole?.[k]) === JSON.stringify(v));
+
+/**
+ * The steps behind a row's evaluation: itself and everything upstream of it in the recipe's
+ * graph (so a run's baseline_eval is not credited with the fine-tuning's loss and time); where
+ * the recipe cannot be read any more, the run's steps of the same variant or shared.
+ */
+function behind(s: RowSource): ExecRecord[] {
+  const finished = s.runExecs.filter((e) => e.status === 'done' || e.status === 'cached');
+  if (!s.needs?.has(s.exec.stepId)) return finished.filter((e) => variantPart(e.variant, s.exec.variant));
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const n of s.needs!.get(id) ?? []) visit(n);
+  };
+  visit(s.exec.stepId);
+  return finished.filter((e) => seen.has(e.stepId));
+}
 
 /** Dotted string fields of a nested object: {database: {digest: 'x'}} -> {'database.digest': 'x'}. */
 function flatFields(obj: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
@@ -125,9 +153,7 @@ function flatFields(obj: unknown, prefix = '', out: Record<string, string> = {})
 }
 
 function rowInfo(db: DB, s: RowSource): RowInfo {
-  const own = s.runExecs.filter(
-    (e) => (e.status === 'done' || e.status === 'cached') && (sameVariant(e.variant, s.exec.variant) || e.variant === null),
-  );
+  const own = behind(s);
   let loss: number | null = null;
   for (const e of own) loss = finalLoss(db, e) ?? loss;
   const times = own.map((e) => (e.status === 'cached' ? savedMsOf(db, e) : (e.durationMs ?? 0)));
