@@ -19,7 +19,7 @@ function cellFor(format: Format): (s: string) => string {
 const num = (v: number | null) => (v === null || Number.isNaN(v) ? '-' : v.toFixed(3));
 const signed = (v: number) => (v === 0 ? '0.000' : `${v > 0 ? '+' : '-'}${Math.abs(v).toFixed(3)}`);
 /** Four decimals (what a reader checks against another tool); tiny values in exponent form. */
-export const pValue = (p: number) => (p >= 1e-4 ? p.toFixed(4) : p.toExponential(1));
+const pValue = (p: number) => (p >= 1e-4 ? p.toFixed(4) : p.toExponential(1));
 const duration = (ms: number | null) => (ms === null ? '-' : prettyMs(ms, { secondsDecimalDigits: ms < 10_000 ? 1 : 0 }));
 const paramText = (v: unknown) => (v === undefined ? '-' : typeof v === 'string' ? v : JSON.stringify(v));
 
