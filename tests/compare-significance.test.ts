@@ -158,6 +158,11 @@ print(json.dumps(out))
     expect(items.stdout).toMatch(/Right in model=base, wrong in model=close: 1\n#5 \(\w+\)/);
     expect(items.stdout).toMatch(/Wrong in model=base, right in model=close: 2\n#40 /);
     expect(items.stdout).toContain(`  gold: ${GOLD[40]}\n  A:    SELECT 1\n  B:    ${GOLD[40]}\n`);
+    // A run with one evaluation has nothing to compare, and its report still says where its number comes from.
+    const one = await s.flow(['run', s.write('r1.yml', recipe('base')), '--ui', 'json']);
+    const rep = await s.flow(['report', runIdOf(one.events), '--out', join(s.dir, 'one')]);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(readFileSync(join(s.dir, 'one', 'report.md'), 'utf8')).toMatch(/## EX: provenance\n\nevaluator=sql-eval, mode=test-suite, etype=all, database\.digest=[0-9a-f]{12}…, /);
     // Provenance is the same for every row, and said.
     expect(cmp.stdout).toMatch(/Provenance \(the same for every row\)\nevaluator=sql-eval, mode=test-suite, etype=all, database\.digest=[0-9a-f]{12}…, database\.databases=6,\n/);
   }, 300_000);

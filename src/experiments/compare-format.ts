@@ -102,14 +102,18 @@ export function formatDetails(table: CompareTable, d: CompareDetails, format: Fo
     out.push(heading(format, `Over seeds: mean ± std (range)`) + renderTable(format, ['variant', 'seeds', ...cols.map(cell)], rows));
   }
 
-  if (d.provenance) {
-    const fields = Object.entries(d.provenance).map(([k, v]) => cell(`${k}=${shortValue(v)}`));
-    out.push(heading(format, 'Provenance (the same for every row)') + `${wrap(fields, format === 'md' ? Infinity : 100)}\n`);
-  }
+  if (d.provenance) out.push(heading(format, 'Provenance (the same for every row)') + formatProvenance(d, format));
   if (d.provenanceUnknown.length) {
     out.push(`No provenance recorded for: ${cell(d.provenanceUnknown.join(', '))} (scored before flow recorded it)\n`);
   }
   return out.map((s) => `\n${s}`).join('');
+}
+
+/** The provenance fields every row shares, `field=value`, digests shortened. */
+export function formatProvenance(d: CompareDetails, format: Format): string {
+  const cell = cellFor(format);
+  const fields = Object.entries(d.provenance ?? {}).map(([k, v]) => cell(`${k}=${shortValue(v)}`));
+  return `${wrap(fields, format === 'md' ? Infinity : 100)}\n`;
 }
 
 export function formatDisagreements(

@@ -9,7 +9,7 @@ import prettyMs from 'pretty-ms';
 import type { DB } from '../store/db.js';
 import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
 import { type CompareDetails, RefusedError, compareDetails, disagreements } from './compare-details.js';
-import { formatDetails, formatDisagreements, provenanceWarning } from './compare-format.js';
+import { formatDetails, formatDisagreements, formatProvenance, provenanceWarning } from './compare-format.js';
 import { type NamedChart, buildCharts } from './plot.js';
 import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf } from './records.js';
 import { renderTable } from './table.js';
@@ -118,7 +118,12 @@ function provenanceWarnings(details: Array<{ table: CompareTable; details: Compa
 function comparisonSections(db: DB, details: Array<{ table: CompareTable; details: CompareDetails }>): string[] {
   const out: string[] = [];
   for (const { table, details: d } of details) {
-    if (table.metric === 'rouge' || table.rows.length < 2) continue;
+    if (table.metric === 'rouge') continue;
+    if (table.rows.length < 2) {
+      // One evaluation: nothing to compare, but where its number comes from still belongs beside it.
+      if (d.provenance) out.push(`## ${table.metric.toUpperCase()}: provenance`, '', formatProvenance(d, 'md'));
+      continue;
+    }
     out.push(`## ${table.metric.toUpperCase()}: how sure`, '', formatDetails(inertTable(table), d, 'md'));
     if (table.rows.length === 2 && d.pairs[0]?.groups.length) {
       out.push(`## ${table.metric.toUpperCase()}: items on which they disagree`, '', formatDisagreements(disagreements(db, table), 'md', ITEMS_SHOWN), '');
