@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
 import { compare, formatCompare } from '../src/experiments/compare.js';
 import { metricsDiff } from '../src/experiments/metrics-diff.js';
 import { openDb, type DB } from '../src/store/db.js';
-import { recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
 
 let dir: string;
 let db: DB;
@@ -36,23 +36,38 @@ async function run(cmd: typeof cmdCompare, argv: string[]) {
 describe('flow compare', () => {
   it('compares the variants of the latest run by default, best per column marked', async () => {
     const r = await run(cmdCompare, []);
-    expect(r).toEqual({
-      code: 0,
-      stderr: '',
-      stdout: [
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const blocks = r.stdout.split('\n\n');
+    expect(blocks[0]).toBe(
+      [
         'EX by hardness, run r3-sweep (sweep); * best',
         'variant                         easy   medium    hard   extra     all',
         'lora_rank=32 finetuning=full   0.800    0.660*  0.480   0.300   0.625',
         'lora_rank=32 finetuning=lora   0.810    0.620   0.450   0.300   0.600',
         'lora_rank=128 finetuning=lora  0.860*   0.630   0.500*  0.310*  0.640*',
-        '',
       ].join('\n'),
-    });
+    );
+    // As dvc exp show: the params that differ, the final training loss (the last logged loss of
+    // the variant's train step, the original's on a cache hit) and the time of the variant's
+    // steps (shared data step included; a cache hit counts what the original took).
+    expect(blocks[1]).toBe(
+      [
+        'Params that differ, final training loss, duration of the steps',
+        'variant                        lora_rank  finetuning  final loss  duration',
+        'lora_rank=32 finetuning=full   32         full             0.535    1m 32s',
+        'lora_rank=32 finetuning=lora   32         lora             0.927     1m 2s',
+        'lora_rank=128 finetuning=lora  128        lora             0.680     1m 7s',
+      ].join('\n'),
+    );
+    // These fixtures recorded neither per-item results nor provenance: said, not guessed.
+    expect(blocks[2]).toBe('No per-item results recorded for these evaluations (or removed by flow gc): no interval or p-value');
+    expect(blocks[3]).toMatch(/^No provenance recorded for: lora_rank=32 finetuning=full, .* \(scored before flow recorded it\)\n$/);
   });
 
   it('prints markdown with the best values in bold', async () => {
     const r = await run(cmdCompare, ['--format', 'md', '--metric', 'em', 'r1-sweep']);
-    expect(r.stdout).toBe(
+    expect(r.stdout.split('\n\n')[0] + '\n').toBe(
       [
         '| variant                       |      easy |    medium |      hard |     extra |       all |',
         '|:------------------------------|----------:|----------:|----------:|----------:|----------:|',
@@ -78,7 +93,7 @@ describe('flow compare', () => {
 
   it('labels rows by run when comparing runs, ties all marked', async () => {
     const r = await run(cmdCompare, ['r1', 'r2-baseline']);
-    expect(r.stdout).toBe(
+    expect(r.stdout.split('\n\n')[0] + '\n').toBe(
       [
         'EX by hardness, 2 runs; * best',
         'variant                                        easy   medium    hard   extra     all',
@@ -124,7 +139,7 @@ describe('flow compare', () => {
     const bad = await run(cmdCompare, ['--format', 'xml']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(
-      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json])\n",
+      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance])\n",
     );
     const unknownFlag = await run(cmdCompare, ['--bogus']);
     expect(unknownFlag.code).toBe(2);
@@ -135,6 +150,43 @@ describe('flow compare', () => {
     expect((await run(cmdCompare, ['r'])).stderr).toBe('flow: run \'r\' is ambiguous: r1-sweep, r2-baseline, r3-sweep, ...\n');
     expect(compare(db, { runs: ['last'], metric: 'ex' }).source).toBe('run r3-sweep (sweep)');
     expect((await run(cmdCompare, ['--metric', 'rouge'])).stderr).toMatch(/^flow: no run in this cache recorded 'rouge' metrics/);
+  });
+});
+
+describe('flow compare: repeats and refusals', () => {
+  it('a matrix over seed reports mean ± std and the range per column', async () => {
+    const own = openDb(join(dir, 'seeds.db'));
+    const steps = [0.6, 0.62, 0.64].map((all, i) => ({
+      stepId: `eval[seed=${i + 1}]`,
+      variant: { seed: i + 1 },
+      metrics: evalMetrics([0.8, 0.6, 0.4, 0.2, all]),
+    }));
+    recordRun(own, { id: 's-seeds', name: 'seeds', startedAt: 1, steps });
+    let stdout = '';
+    const code = await cmdCompare([], { db: own, cacheDir: dir, stdout: { write: (x: string) => (stdout += x) }, stderr: { write: () => {} } });
+    own.close();
+    expect(code).toBe(0);
+    const block = stdout.split('\n\n').find((b) => b.startsWith('Over seeds'))!.split('\n');
+    expect(block[1]).toMatch(/^variant +seeds +easy +medium +hard +extra +all$/);
+    // Sample std (n - 1): 0.6, 0.62, 0.64 -> 0.620 ± 0.020.
+    expect(block[2]).toMatch(/^\(all\) +3 +0\.800 ± 0\.000 \(0\.800–0\.800\) .* 0\.620 ± 0\.020 \(0\.600–0\.640\)$/);
+  });
+
+  it('refuses runs with no scored items in common (exit 2, one line), not a table of zeros', async () => {
+    const own = openDb(join(dir, 'disjoint.db'));
+    for (const [id, ex] of [['d1', 1], ['d2', null]] as const) {
+      const results = join(dir, `${id}.jsonl`);
+      // d2's items were not scored (their database was missing): nothing to pair them on.
+      writeFileSync(results, [0, 1, 2].map((i) => JSON.stringify({ index: i, ex, gold: `SELECT ${i}` })).join('\n') + '\n');
+      recordRun(own, { id, name: id, startedAt: id === 'd1' ? 1 : 2, steps: [{ stepId: 'eval', metrics: evalMetrics([1, 1, 1, 1, 1]) }] });
+      own.prepare('UPDATE executions SET outputs = ? WHERE run_id = ?').run(JSON.stringify({ results }), id);
+    }
+    let stdout = '';
+    let stderr = '';
+    const code = await cmdCompare(['d1', 'd2'], { db: own, cacheDir: dir, stdout: { write: (x: string) => (stdout += x) }, stderr: { write: (x: string) => (stderr += x) } });
+    own.close();
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toBe('flow: d1 d1 and d2 d2 have no scored items in common: there is nothing to compare them on\n');
   });
 });
 
@@ -182,6 +234,26 @@ describe('flow metrics diff', () => {
     expect(byStep['train[lora_rank=32,finetuning=lora]']).toMatchObject({ a: 0.9275, b: 0.9275, delta: 0 });
     expect(byStep['train[lora_rank=128,finetuning=lora]']!.b).toBeCloseTo(0.6802, 4);
     expect(byStep['train[lora_rank=128,finetuning=lora]']!.delta).toBeLessThan(0);
+  });
+
+  it('pairs a step that ran once in each run under different variants; partial scores only with --all', async () => {
+    const own = openDb(join(dir, 'pair.db'));
+    const partial = (v: number) => ({ select: { acc: { easy: v, all: v }, rec: { easy: v, all: v } } });
+    recordRun(own, { id: 'p1-base', name: 'baseline', startedAt: 1, steps: [{ stepId: 'eval', metrics: { ...evalMetrics([0.5, 0.3, 0.2, 0.1, 0.3]), partial: partial(0.4) } }] });
+    recordRun(own, {
+      id: 'p2-tuned',
+      name: 'sweep',
+      startedAt: 2,
+      steps: [{ stepId: 'eval[lora_rank=8]', variant: { lora_rank: 8 }, metrics: { ...evalMetrics([0.6, 0.4, 0.2, 0.1, 0.38]), partial: partial(0.5) } }],
+    });
+    const d = metricsDiff(own, 'p1-base', 'p2-tuned', undefined, true);
+    // One step on each side: paired, so every row has both values (before: one half-empty row per metric and side).
+    expect(new Set(d.rows.map((r) => r.step))).toEqual(new Set(['eval vs eval[lora_rank=8]']));
+    expect(d.rows.every((r) => r.a !== null && r.b !== null)).toBe(true);
+    expect(d.rows.map((r) => r.metric)).toEqual(['ex.easy', 'ex.medium', 'ex.all']);
+    const all = metricsDiff(own, 'p1-base', 'p2-tuned', undefined, false);
+    expect(all.rows.filter((r) => r.metric.startsWith('partial.')).map((r) => [r.metric, r.a, r.b])).toContainEqual(['partial.select.acc.easy', 0.4, 0.5]);
+    own.close();
   });
 
   it('needs exactly two runs', async () => {

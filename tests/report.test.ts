@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdReport } from '../src/experiments/commands.js';
-import { report } from '../src/experiments/report.js';
+import { compareReport, report } from '../src/experiments/report.js';
 import type { DB } from '../src/store/db.js';
 import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
 
@@ -220,8 +220,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       const tables = await page.$$eval('table', (ts) =>
         ts.map((t) => [...t.querySelectorAll('tr')].map((tr) => [...tr.children].map((c) => (c as HTMLElement).innerText.trim()))),
       );
-      // Summary, params, steps, EX, EM.
-      expect(tables).toHaveLength(5);
+      // Summary, params, steps, EX, EM, then per metric the variants' params, final loss and duration.
+      expect(tables).toHaveLength(7);
+      expect(tables[5]![0]).toEqual(['variant', 'lora_rank', 'finetuning', 'final loss', 'duration']);
       expect(tables[3]).toEqual([
         ['variant', 'easy', 'medium', 'hard', 'extra', 'all'],
         ['lora_rank=32 finetuning=full', '0.800', '0.660', '0.480', '0.300', '0.625'],
@@ -258,6 +259,50 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       const row = await page.$$eval('table', (ts) => [...ts.at(-1)!.querySelectorAll('tbody td')].map((c) => (c as HTMLElement).innerText));
       expect(row).toEqual(['extra (1 wrong)', GOLD_SQL, PRED_SQL, '']);
       expect(await page.$$eval('code', (cs) => cs.map((c) => c.textContent))).toEqual([GOLD_SQL, PRED_SQL]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('a comparison shows the paired statistics and the items on which the two evaluations disagree', async () => {
+    // Two runs' evaluations of the same 40 items (same provenance), with per-item results.
+    const provenance = { evaluator: 'sql-eval', mode: 'test-suite', gold: { digest: 'ab'.repeat(32), items: 40 } };
+    const levels = ['easy', 'medium', 'hard', 'extra'];
+    const right = { 'c1-base': (i: number) => i % 2 === 0, 'c2-tuned': (i: number) => (i % 2 === 0 && i !== 4) || i % 5 === 1 };
+    for (const [id, isRight] of Object.entries(right)) {
+      const results = join(dir, `${id}.jsonl`);
+      const items = Array.from({ length: 40 }, (_, i) => ({
+        index: i,
+        hardness: levels[i % 4],
+        groups: { hardness: levels[i % 4] },
+        question: `How many rows have x < ${i}?`,
+        gold: `SELECT count(*) FROM t WHERE x < ${i}`,
+        pred: isRight(i) ? `SELECT count(*) FROM t WHERE x < ${i}` : `SELECT ${id} FROM t`,
+        ex: isRight(i) ? 1 : 0,
+      }));
+      writeFileSync(results, items.map((it) => JSON.stringify(it)).join('\n') + '\n');
+      recordRun(db, { id, name: id, startedAt: 1_700_001_000_000, steps: [{ stepId: 'eval', type: 'sql-eval', metrics: { ...evalMetrics([0.5, 0.5, 0.5, 0.5, 0.5]), provenance } }] });
+      db.prepare('UPDATE executions SET outputs = ? WHERE run_id = ?').run(JSON.stringify({ results }), id);
+    }
+    const files = await compareReport(db, ['c1-base', 'c2-tuned'], join(dir, 'cmp-html'));
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(files.html).href, { waitUntil: 'load' });
+      const tables = await page.$$eval('table', (ts) =>
+        ts.map((t) => [...t.querySelectorAll('tr')].map((tr) => [...tr.children].map((c) => (c as HTMLElement).innerText.trim()))),
+      );
+      const significance = tables.find((t) => t[0]![1] === 'group')!;
+      // 20 right in base; tuned fixes 4 (1, 11, 21, 31) and breaks item 4: 23 right, 5 discordant
+      // items split 1:4, p = 2 P(X <= 1 | 5, 1/2) = 2 * 6/32: not significant.
+      expect(significance[1]).toEqual(['c2-tuned c2-tuned', 'all', '40', '0.500', '0.575', '+0.075', expect.stringMatching(/^\[[-+]?0\.\d{3}, \+0\.\d{3}\]$/), '0.3750 n.s.']);
+      expect(significance.slice(2).map((r) => r[1])).toEqual(levels);
+      const items = tables.find((t) => t[0]![0] === 'item' && t.length === 2)!;
+      expect(items[1]).toEqual(['4', 'easy', 'How many rows have x < 4?', 'SELECT count(*) FROM t WHERE x < 4', 'SELECT count(*) FROM t WHERE x < 4', 'SELECT c2-tuned FROM t']);
+      const headings = await page.$$eval('h2, h3', (hs) => hs.map((h) => h.textContent));
+      expect(headings).toContain('Right in c1-base c1-base, wrong in c2-tuned c2-tuned: 1');
+      expect(headings).toContain('Wrong in c1-base c1-base, right in c2-tuned c2-tuned: 4');
+      expect(await page.$$eval('script', (s) => s.length)).toBe(0);
     } finally {
       await browser.close();
     }

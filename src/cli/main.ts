@@ -119,10 +119,14 @@ function program(): Command {
       .action(async (_args: string[], o: { cacheDir?: string }, cmd: Command) =>
         setExit(await (await import('./experiments.js')).cmdExperiments(name, cmd.args, o.cacheDir)),
       );
-  passThrough('compare', 'EX/EM by hardness across variants and runs', '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]');
+  passThrough(
+    'compare',
+    'EX/EM by hardness across variants and runs, with params, loss, duration, the paired interval and p-value, provenance',
+    '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance]',
+  );
   passThrough('metrics', 'metric deltas between two runs: the changed rows, or --all', 'diff <runA> <runB> [--all] [--metric NAME] [--format text|md|csv|json]');
   passThrough('plot', 'loss curves and EX bars as SVG and PNG (default: the newest finished run)', '[run|compare] [--recipe NAME] [--out DIR]');
-  passThrough('report', 'self-contained HTML and markdown report (default: the newest finished run)', '[run] [--out DIR]');
+  passThrough('report', 'self-contained HTML and markdown report (default: the newest finished run)', '[run] [--out DIR] | --compare A B [...] [--ignore-provenance]');
 
   for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return p;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DB } from '../store/db.js';
 import { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric, compare, formatCompare } from './compare.js';
+import { RefusedError, compareDetails, disagreements } from './compare-details.js';
+import { formatDetails, formatDisagreements, provenanceWarning } from './compare-format.js';
 import { formatDiff, metricsDiff } from './metrics-diff.js';
 import { ExperimentError, findRun, latestFinishedRun, type RunRecord } from './records.js';
 
@@ -44,6 +46,10 @@ async function guarded(ctx: CmdContext, usage: string, body: () => Promise<void>
       stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${message} (usage: ${usage})\n`);
       return 2;
     }
+    if (err instanceof RefusedError) {
+      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof ExperimentError) {
       stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${err.message}\n`);
       return 1;
@@ -66,20 +72,42 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
   return value as T;
 }
 
-const COMPARE_USAGE = 'flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json]';
+const COMPARE_USAGE =
+  'flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance]';
 
+/**
+ * The table, then (text, md) what the details add: params, loss, duration, the paired
+ * statistics and provenance; or, with --items, the items on which the two rows disagree.
+ */
 export function cmdCompare(argv: string[], ctx: CmdContext): Promise<number> {
   return guarded(ctx, COMPARE_USAGE, () => {
-    const { values, positionals } = parse(argv, {
-      recipe: { type: 'string', short: 'r' },
-      metric: { type: 'string', short: 'm' },
-      format: { type: 'string', short: 'f' },
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        recipe: { type: 'string', short: 'r' },
+        metric: { type: 'string', short: 'm' },
+        format: { type: 'string', short: 'f' },
+        items: { type: 'boolean' },
+        'ignore-provenance': { type: 'boolean' },
+      },
+      allowPositionals: true,
+      strict: true,
     });
     if (values.recipe && positionals.length) throw new UsageError('give run ids or --recipe, not both');
     const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
     const format = oneOf<CompareFormat>('format', values.format, COMPARE_FORMATS, 'text');
+    if (values.items && format !== 'text' && format !== 'md') throw new UsageError('--items prints text or md');
     const table = compare(ctx.db, { runs: positionals, recipe: values.recipe, metric });
-    ctx.stdout.write(formatCompare(table, format));
+    // Provenance is checked first, whatever is shown: numbers measured differently are refused (exit 2).
+    const details = compareDetails(ctx.db, table, { ignoreProvenance: values['ignore-provenance'] });
+    const warning = format === 'text' || format === 'md' ? provenanceWarning(details, format) : '';
+    if (values.items) {
+      ctx.stdout.write(warning + formatDisagreements(disagreements(ctx.db, table), format as 'text' | 'md'));
+      return;
+    }
+    if (format === 'json') ctx.stdout.write(JSON.stringify({ ...table, details }, null, 2) + '\n');
+    else if (format === 'csv') ctx.stdout.write(formatCompare(table, format));
+    else ctx.stdout.write(warning + formatCompare(table, format) + formatDetails(table, details, format));
   });
 }
 
@@ -147,15 +175,20 @@ export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
   });
 }
 
-const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR]';
+const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR] [--ignore-provenance]';
 
 export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
   return guarded(ctx, REPORT_USAGE, async () => {
-    const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' }, compare: { type: 'boolean' } });
+    const { values, positionals } = parse(argv, {
+      out: { type: 'string', short: 'o' },
+      compare: { type: 'boolean' },
+      'ignore-provenance': { type: 'boolean' },
+    });
+    if (values['ignore-provenance'] && !values.compare) throw new UsageError('--ignore-provenance goes with --compare');
     if (values.compare) {
       if (positionals.length < 2) throw new UsageError('--compare expects two or more run ids');
       const { compareReport } = await import('./report.js');
-      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir);
+      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir, { ignoreProvenance: !!values['ignore-provenance'] });
       ctx.stdout.write(`${files.html}\n${files.md}\n`);
       return;
     }

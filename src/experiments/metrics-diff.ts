@@ -2,7 +2,7 @@
 // step id (variant included), with B - A: the rows that changed, or all of them.
 
 import { flattenMetrics, type DB } from '../store/db.js';
-import { type ExecRecord, executionsOf, findRun, seriesOf } from './records.js';
+import { type ExecRecord, baseStepId, executionsOf, findRun, seriesOf } from './records.js';
 import { type TableFormat, renderTable } from './table.js';
 
 export interface DiffRow {
@@ -25,12 +25,20 @@ export interface MetricsDiff {
 /** The final training loss's one name, as python:sft writes it into metrics.json. */
 export const FINAL_LOSS = 'final_loss';
 
-/** changedOnly: leave out the rows whose value is the same in both runs. */
+/**
+ * Metrics nested deeper than this are breakdowns of breakdowns (sql-eval's partial-match
+ * scores: partial.select.acc.easy, 240 of them), shown only with `all`.
+ */
+const SHOWN_DEPTH = 2;
+
+/**
+ * changedOnly (the default of `flow metrics diff`; --all turns it off): leave out the rows
+ * whose value is the same in both runs, and the metrics deeper than SHOWN_DEPTH.
+ */
 export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: string, changedOnly = false): MetricsDiff {
   const a = findRun(db, runA);
   const b = findRun(db, runB);
-  const va = valuesByStep(db, a.id);
-  const vb = valuesByStep(db, b.id);
+  const [va, vb] = pairSingles(valuesByStep(db, a.id), valuesByStep(db, b.id));
   const rows: DiffRow[] = [];
   let compared = 0;
   for (const step of union([...va.keys()], [...vb.keys()])) {
@@ -38,6 +46,7 @@ export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: s
     const mb = vb.get(step) ?? new Map<string, number>();
     for (const metric of union([...ma.keys()], [...mb.keys()])) {
       if (metricPrefix && metric !== metricPrefix && !metric.startsWith(`${metricPrefix}.`)) continue;
+      if (changedOnly && metric.split('.').length > SHOWN_DEPTH) continue;
       const x = ma.get(metric) ?? null;
       const y = mb.get(metric) ?? null;
       compared++;
@@ -46,6 +55,33 @@ export function metricsDiff(db: DB, runA: string, runB: string, metricPrefix?: s
     }
   }
   return { runA: a.id, runB: b.id, rows, compared };
+}
+
+/**
+ * A step that ran once in each run under different variants (`eval` in a baseline run,
+ * `eval[lora_rank=8]` in a sweep of one) is the same step compared: both sides are keyed
+ * 'eval vs eval[lora_rank=8]' so their rows pair instead of standing apart, half empty.
+ */
+function pairSingles<T>(a: Map<string, T>, b: Map<string, T>): [Map<string, T>, Map<string, T>] {
+  const byBase = (m: Map<string, T>) => {
+    const out = new Map<string, string[]>();
+    for (const id of m.keys()) out.set(baseStepId(id), [...(out.get(baseStepId(id)) ?? []), id]);
+    return out;
+  };
+  const ba = byBase(a);
+  const bb = byBase(b);
+  const renameA = new Map<string, string>();
+  const renameB = new Map<string, string>();
+  for (const [base, ids] of ba) {
+    const other = bb.get(base);
+    if (ids.length !== 1 || other?.length !== 1 || ids[0] === other[0]) continue;
+    const key = `${ids[0]} vs ${other[0]}`;
+    renameA.set(ids[0]!, key);
+    renameB.set(other[0]!, key);
+  }
+  // Rebuilt in order, so the paired step keeps its place among the others.
+  const renamed = (m: Map<string, T>, r: Map<string, string>) => new Map([...m].map(([k, v]) => [r.get(k) ?? k, v] as const));
+  return [renamed(a, renameA), renamed(b, renameB)];
 }
 
 /**
@@ -58,13 +94,17 @@ function valuesByStep(db: DB, runId: string): Map<string, Map<string, number>> {
   for (const e of executionsOf(db, runId)) {
     if (e.status !== 'done' && e.status !== 'cached') continue;
     const values = new Map(flattenMetrics(e.metrics ?? {}));
-    if (!values.has(FINAL_LOSS)) {
-      const loss = lastOf(db, e, 'loss');
-      if (loss !== null) values.set(FINAL_LOSS, loss);
-    }
+    const loss = finalLoss(db, e);
+    if (loss !== null) values.set(FINAL_LOSS, loss);
     if (values.size) out.set(e.stepId, values);
   }
   return out;
+}
+
+/** An execution's final training loss: its metrics.json's final_loss, else the last loss it logged; null for a step that trains nothing. */
+export function finalLoss(db: DB, e: ExecRecord): number | null {
+  const own = e.metrics?.[FINAL_LOSS];
+  return typeof own === 'number' && Number.isFinite(own) ? own : lastOf(db, e, 'loss');
 }
 
 function lastOf(db: DB, e: ExecRecord, name: string): number | null {

@@ -8,6 +8,8 @@ import { marked } from 'marked';
 import prettyMs from 'pretty-ms';
 import type { DB } from '../store/db.js';
 import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
+import { type CompareDetails, RefusedError, compareDetails, disagreements } from './compare-details.js';
+import { formatDetails, formatDisagreements, formatProvenance, provenanceWarning } from './compare-format.js';
 import { type NamedChart, buildCharts } from './plot.js';
 import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf } from './records.js';
 import { renderTable } from './table.js';
@@ -48,7 +50,13 @@ export async function report(db: DB, runId: string, outDir: string): Promise<Rep
  * charts) in a folder of its own, named after the runs, so it never
  * overwrites a run's report or another comparison.
  */
-export async function compareReport(db: DB, runIds: string[], outDir?: string, cacheDir = '.'): Promise<ReportFiles> {
+export async function compareReport(
+  db: DB,
+  runIds: string[],
+  outDir?: string,
+  cacheDir = '.',
+  opts: { ignoreProvenance?: boolean } = {},
+): Promise<ReportFiles> {
   if (runIds.length < 2) throw new ExperimentError('--compare needs at least two runs');
   const runs = runIds.map((id) => findRun(db, id));
   const dir = outDir ?? join(cacheDir, 'reports', `compare-${runs.map((r) => r.id).join('-vs-')}`);
@@ -61,6 +69,8 @@ export async function compareReport(db: DB, runIds: string[], outDir?: string, c
     }
   }
   if (tables.length === 0) throw new ExperimentError(`none of the runs ${runs.map((r) => r.id).join(', ')} recorded evaluation metrics to compare`);
+  // Numbers measured differently are refused here as by `flow compare` (RefusedError, exit 2).
+  const details = tables.map((t) => ({ table: t, details: compareDetails(db, t, opts) }));
   const charts: NamedChart[] = [];
   for (const t of tables) {
     for (const c of await buildCharts(db, t)) if (!charts.some((x) => x.name === c.name)) charts.push(c);
@@ -82,7 +92,9 @@ export async function compareReport(db: DB, runIds: string[], outDir?: string, c
         'lllll',
       ),
     );
+    out.push(...provenanceWarnings(details));
     tablesAndCharts(out, tables, charts, imageSrc);
+    out.push(...comparisonSections(db, details));
     return out.join('\n');
   };
   const files = { md: join(dir, 'report.md'), html: join(dir, 'report.html'), charts: chartFiles };
@@ -91,6 +103,37 @@ export async function compareReport(db: DB, runIds: string[], outDir?: string, c
   writeFileSync(files.html, htmlPage(`comparison: ${runs.map((r) => r.id).join(' vs ')}`, await marked.parse(embedded)));
   return files;
 }
+
+/** The loud line of a comparison whose numbers were measured differently (--ignore-provenance). */
+function provenanceWarnings(details: Array<{ table: CompareTable; details: CompareDetails }>): string[] {
+  const first = details.find((d) => d.details.provenanceDiffers.length);
+  return first ? [provenanceWarning(first.details, 'md')] : [];
+}
+
+/**
+ * What `flow compare` prints beside its table, per metric with right/wrong items (EX, EM):
+ * params, final loss, duration, the paired interval and p-value per group, seeds,
+ * provenance, and, for two evaluations, the items on which they disagree.
+ */
+function comparisonSections(db: DB, details: Array<{ table: CompareTable; details: CompareDetails }>): string[] {
+  const out: string[] = [];
+  for (const { table, details: d } of details) {
+    if (table.metric === 'rouge') continue;
+    if (table.rows.length < 2) {
+      // One evaluation: nothing to compare, but where its number comes from still belongs beside it.
+      if (d.provenance) out.push(`## ${table.metric.toUpperCase()}: provenance`, '', formatProvenance(d, 'md'));
+      continue;
+    }
+    out.push(`## ${table.metric.toUpperCase()}: how sure`, '', formatDetails(inertTable(table), d, 'md'));
+    if (table.rows.length === 2 && d.pairs[0]?.groups.length) {
+      out.push(`## ${table.metric.toUpperCase()}: items on which they disagree`, '', formatDisagreements(disagreements(db, table), 'md', ITEMS_SHOWN), '');
+    }
+  }
+  return out;
+}
+
+/** Items shown per direction in a report's per-item view (flow compare --items lists them all). */
+const ITEMS_SHOWN = 20;
 
 function tryCompare(db: DB, runId: string, metric: (typeof COMPARE_METRICS)[number]): CompareTable | null {
   try {
@@ -153,6 +196,15 @@ function reportMarkdown(
   );
 
   tablesAndCharts(out, tables, charts, imageSrc);
+  // A run's own variants side by side: its report is always written, so differing provenance is
+  // marked, not refused, and a comparison flow cannot make is said in a line.
+  try {
+    const details = tables.map((t) => ({ table: t, details: compareDetails(db, t, { ignoreProvenance: true }) }));
+    out.push(...provenanceWarnings(details), ...comparisonSections(db, details));
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err;
+    out.push(`No comparison of the variants: ${cell(err.message)}`, '');
+  }
 
   out.push(...wrongPredictions(execs, WRONG_PER_HARDNESS));
 

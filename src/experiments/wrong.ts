@@ -2,62 +2,18 @@
 // evaluation step got wrong, read from its results.jsonl (one JSON object per
 // item: hardness, ex, em, pred, gold, error, and question when recorded).
 
-import { readFileSync } from 'node:fs';
+import { readItems } from './items.js';
+import { sqlCell } from './sql-cell.js';
 import type { ExecRecord } from './records.js';
 import { variantText } from './records.js';
 
 export const WRONG_PER_HARDNESS = 5;
 const LEVELS = ['easy', 'medium', 'hard', 'extra'];
 
-interface Item {
-  hardness?: string;
-  ex?: number | null;
-  em?: number | null;
-  pred?: string;
-  gold?: string;
-  error?: string | null;
-  question?: string;
-}
-
 /** Text safe inside a markdown table cell, inert once rendered to HTML, and not too long to read. */
 function cell(s: string, max = 300): string {
   const t = s.length > max ? `${s.slice(0, max - 1)}…` : s;
   return t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
-}
-
-/**
- * SQL as a markdown code span in a table cell, shown as written. Inside a code span markdown
- * takes every character literally and an HTML renderer escapes it, so an entity written here
- * would show as `&gt;`: only what would end the span or the cell is handled. `|` is escaped
- * (GFM cuts cells before it reads spans), and a fence one backtick longer than the longest run
- * in the SQL, padded with spaces, keeps its backticks (MySQL's quoted names) inside.
- */
-function sqlCell(s: string, max = 300): string {
-  const t = (s.length > max ? `${s.slice(0, max - 1)}…` : s).replace(/\s*\n\s*/g, ' ');
-  if (t === '') return '';
-  const longest = Math.max(0, ...(t.match(/`+/g) ?? []).map((run) => run.length));
-  const fence = '`'.repeat(longest + 1);
-  const pad = longest > 0 || t.startsWith(' ') || t.endsWith(' ') ? ' ' : '';
-  return `${fence}${pad}${t.replace(/\|/g, '\\|')}${pad}${fence}`;
-}
-
-function readItems(path: string): Item[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined; // Collected by gc, or never written: the section says nothing rather than guess.
-  }
-  const items: Item[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      items.push(JSON.parse(line) as Item);
-    } catch {
-      // A truncated last line (a step killed mid-write) is skipped, not fatal for the report.
-    }
-  }
-  return items;
 }
 
 /** Markdown lines: one table per evaluation step that has results, wrong items grouped by hardness. */

@@ -12,7 +12,9 @@ import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
 import type { FailureReason } from '../events.js';
 import type { Lock } from '../store/locks.js';
+import { getPath } from '../recipe/fields.js';
 import { resolveValue } from '../recipe/interpolate.js';
+import { parseRef } from '../recipe/refs.js';
 import type { Recipe } from '../recipe/types.js';
 import { resolveStepWith } from '../steps/analyze.js';
 import type { Executor } from '../steps/process-spec.js';
@@ -120,6 +122,7 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     runId: a.runId,
     workDir: x.workDir,
     with: w,
+    inputDigests: inputDigests(a),
     outputs: x.outputs,
     signal: a.signal,
     gpus: a.gpus,
@@ -143,6 +146,26 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     artifact: (name, path) => run.artifact(name, path),
     summary: (table) => run.summary(table),
   };
+}
+
+/** The digests of the step's input fields, from its fingerprint (see StepRunContext.inputDigests). */
+function inputDigests(a: ExecuteArgs): Record<string, string> {
+  const { def, type } = a.step.prepared;
+  const out: Record<string, string> = {};
+  for (const field of type.inputs) {
+    const own = a.fingerprint.inputs[`with.${field}`];
+    if (own !== undefined) {
+      out[field] = own;
+      continue;
+    }
+    const raw = getPath(def.with, field);
+    const whole = typeof raw === 'string' ? /^\$\{([^}]*)\}$/.exec(raw) : null;
+    if (!whole) continue;
+    const ref = parseRef(whole[1]!, raw as string);
+    const upstream = ref.kind === 'steps' ? a.fingerprint.upstream[`${ref.step}.${ref.output}`] : undefined;
+    if (upstream !== undefined) out[field] = upstream;
+  }
+  return out;
 }
 
 /** An output named `metrics` is the execution's metrics (a JSON file), whatever the step type. */

@@ -28,6 +28,13 @@ export interface StepRunContext {
   workDir: string;
   /** Resolved `with:` (interpolated, validated, defaults applied). Paths are absolute. */
   with: Record<string, unknown>;
+  /**
+   * Content digests the step's key already holds of its input fields (`with:` fields the type
+   * declares in `inputs`, by dotted name), where a field is one path or one upstream output:
+   * a step that records where its numbers come from (sql-eval's database folder) gets them
+   * without reading the files again. A field built from a reference and more text has none.
+   */
+  inputDigests?: Record<string, string>;
   /** Declared output name -> absolute path inside workDir that the step must create. */
   outputs: Record<string, string>;
   /** Aborted on Ctrl-C / SIGTERM / --fail-fast; a step must stop promptly and kill its children. */

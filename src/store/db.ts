@@ -181,15 +181,15 @@ function migrate(db: DB, file: string): void {
 /**
  * Flattens a metrics.json object into dotted numeric entries: {ex:{easy:1}} -> [['ex.easy', 1]].
  * Only measurements: the settings a step records beside its figures (a top-level `settings`
- * object, and flags such as sql-eval's plug_value/keep_distinct, strings such as its etype)
- * describe how the figures were made and are not metrics to chart or diff.
+ * or `provenance` object, and flags such as sql-eval's plug_value/keep_distinct, strings such
+ * as its etype) describe how the figures were made and are not metrics to chart or diff.
  */
 export function flattenMetrics(obj: unknown, prefix = ''): Array<[string, number]> {
   const out: Array<[string, number]> = [];
   if (typeof obj === 'number' && Number.isFinite(obj)) out.push([prefix, obj]);
   else if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
     for (const [k, v] of Object.entries(obj)) {
-      if (!prefix && k === 'settings') continue;
+      if (!prefix && (k === 'settings' || k === 'provenance')) continue;
       out.push(...flattenMetrics(v, prefix ? `${prefix}.${k}` : k));
     }
   }

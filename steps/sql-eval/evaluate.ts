@@ -14,6 +14,7 @@ import { schemaFromSqlite, schemaFromTables } from './schema.js';
 import { WorkerPool, type ItemOutcome } from './worker-pool.js';
 import type { ItemOptions, ItemTask } from './worker-protocol.js';
 import { aggregate, type Metrics } from './metrics.js';
+import type { DatabaseUse } from './provenance.js';
 
 export type Etype = 'exec' | 'match' | 'all';
 export type Compat = 'test-suite' | 'strict';
@@ -61,6 +62,10 @@ export interface ItemResult {
 export interface EvalOutput {
   metrics: Metrics;
   items: ItemResult[];
+  /** The database files each gold database ran on (provenance.ts). */
+  databases: DatabaseUse;
+  /** Gold items that had no line in the predictions file. */
+  missingPredictions: number;
 }
 
 const MAX_BYTES = 256 * 1024 * 1024;
@@ -191,5 +196,5 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
     const dbsMissing = [...new Set(missing.map((m) => m.db_id))].join(', ');
     o.warn?.(`sql-eval: ${missing.length} items skipped: database missing (${dbsMissing}); they are excluded from the accuracy denominators`);
   }
-  return { metrics: aggregate(items, o), items };
+  return { metrics: aggregate(items, o), items, databases: { files }, missingPredictions: Math.max(0, gold.length - preds.length) };
 }

@@ -6,6 +6,7 @@ import type { SummaryTable } from '../../src/events.js';
 import type { StepType } from '../../src/steps/types.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
 import { ALL_LEVELS, renderReport, type Metrics } from './metrics.js';
+import { provenance, sqliteFilesDigest } from './provenance.js';
 
 /** Writes beside the target then renames, so a failed run leaves no half file. */
 function writeAtomic(file: string, text: string | Buffer): void {
@@ -68,7 +69,7 @@ const step: StepType = {
     const charts = import('../../src/charts/bars.js');
     charts.catch(() => {}); // awaited below; an evaluation that fails first leaves it unobserved
     let last = 0;
-    const { metrics, items } = await evaluate({
+    const { metrics, items, databases, missingPredictions } = await evaluate({
       predictions: w.predictions as string,
       gold: w.gold as string,
       dbDir: w.db_dir as string,
@@ -92,7 +93,29 @@ const step: StepType = {
       warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
     });
     ctx.signal.throwIfAborted();
-    writeAtomic(ctx.outputs.results!, items.map(({ partial: _p, ...it }) => JSON.stringify(it)).join('\n') + '\n');
+    const missingDb = items.filter((it) => it.missing_db).length;
+    metrics.provenance = provenance({
+      mode: metrics.compat as Compat,
+      etype: metrics.etype as Etype,
+      // The engine digested the folder for the step key (cached by file state): no second read.
+      dbDigest: ctx.inputDigests?.db_dir ?? sqliteFilesDigest(w.db_dir as string, databases),
+      use: databases,
+      gold: w.gold as string,
+      goldItems: items.length,
+      flags: {
+        plug_value: metrics.plug_value,
+        keep_distinct: metrics.keep_distinct,
+        timeout_s: (w.timeout_s as number | undefined) ?? 30,
+        max_rows: (w.max_rows as number | undefined) ?? 100000,
+      },
+      scored: items.length - missingDb,
+      missingDb,
+      missingPredictions,
+    });
+    // `groups`: what a generic comparison breaks its figures down by (flow compare reads it
+    // without knowing what Spider's hardness is).
+    const lines = items.map(({ partial: _p, ...it }) => JSON.stringify({ ...it, groups: { hardness: it.hardness } }));
+    writeAtomic(ctx.outputs.results!, lines.join('\n') + '\n');
     writeAtomic(ctx.outputs.report!, renderReport(metrics));
     const { hardnessBarsChart } = await charts;
     let chart;

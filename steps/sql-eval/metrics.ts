@@ -4,6 +4,7 @@
 import { PARTIAL_FIELDS, PARTIAL_TYPES, type PartialType } from './exact-match.js';
 import { LEVELS } from './hardness.js';
 import type { EvalOptions, ItemResult } from './evaluate.js';
+import type { Provenance } from './provenance.js';
 
 export const ALL_LEVELS = [...LEVELS, 'all'] as const;
 export type Level = (typeof ALL_LEVELS)[number];
@@ -25,6 +26,8 @@ export interface Metrics {
   compat: string;
   plug_value: boolean;
   keep_distinct: boolean;
+  /** How and on what the figures were measured (provenance.ts); added by the step. */
+  provenance?: Provenance;
 }
 
 const zeros = (): PerLevel => ({ easy: 0, medium: 0, hard: 0, extra: 0, all: 0 });
@@ -122,6 +125,11 @@ export function renderReport(m: Metrics): string {
   const row = (name: string, v: PerLevel, int = false) =>
     `| ${name} | ${ALL_LEVELS.map((l) => (int ? String(v[l]) : v[l].toFixed(3))).join(' | ')} |\n`;
   let s = `# SQL evaluation\n\netype \`${m.etype}\`, compat \`${m.compat}\`, plug_value ${m.plug_value}, keep_distinct ${m.keep_distinct}\n\n`;
+  const p = m.provenance;
+  if (p) {
+    s += `gold \`${p.gold.digest.slice(0, 12)}\` (${p.gold.items} items); databases \`${p.database.digest.slice(0, 24)}\``;
+    s += ` (${p.database.databases}, ${p.database.files_per_database.min}-${p.database.files_per_database.max} SQLite files each); timeout ${p.flags.timeout_s} s\n\n`;
+  }
   s += head + row('count', m.count, true);
   if (m.missing_db > 0) s += `\n${m.missing_db} items have no database and are not counted above.\n`;
   if (m.ex) s += `\n## Execution accuracy\n\n${head}${row('execution', m.ex)}`;
