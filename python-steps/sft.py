@@ -32,7 +32,7 @@ def run(p) -> None:
 
     set_seed(w["seed"])
     model, tokenizer = load_for_training(w)
-    items = encode_all(w, read_records(w["train_file"], "train_file"), tokenizer)
+    items = encode_all(w, read_records(w["train_file"], "train_file", need_output=True), tokenizer)
     train_items, eval_items = split_eval(w, items, tokenizer)
     collator = Collator(tokenizer.pad_token_id)
     history: list[dict] = []
@@ -109,7 +109,7 @@ def split_eval(w: dict, items: list[dict], tokenizer) -> tuple[list[dict], list[
     """(train, eval) items: `eval_file` when given, else `val_size` held out of the training
     records (a fraction below 1, or a count), as LLaMA-Factory's val_size."""
     if w.get("eval_file"):
-        return items, encode_all(w, read_records(w["eval_file"], "eval_file"), tokenizer)
+        return items, encode_all(w, read_records(w["eval_file"], "eval_file", need_output=True), tokenizer)
     n = held_out_count(w["val_size"], len(items))
     if n == 0:
         return items, []
