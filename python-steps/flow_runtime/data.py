@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .runtime import UserError
@@ -126,6 +127,38 @@ def _keep(row: dict, rec: dict) -> dict:
     for k in ("db_id", "question"):
         if isinstance(row.get(k), str):
             rec[k] = row[k]
+    return rec
+
+
+# The common public text-to-SQL shapes (a question, its SQL, a schema/context column with CREATE
+# TABLE and INSERT statements, as b-mc2/sql-create-context or fahmiaziz/text2sql-dataset). The
+# default prompt is the Qwen3 seed's user turn (Qianvenh/Text2SQL-Qwen3-1p7B, its data notebook).
+TEXT2SQL_COLUMNS = {"question": "question", "sql": "sql", "context": "context", "db_id": "db_id",
+                    "evidence": "evidence"}
+TEXT2SQL_PROMPT = "\n[SCHEMA]\n{context}\n[QUESTION]\n{question}\n"
+_PROMPT_FIELDS = re.compile(r"\{(question|context|evidence|db_id)\}")
+
+
+def from_text2sql(row: dict, where: Where, n, columns: dict | None = None, prompt: str = TEXT2SQL_PROMPT,
+                  system: str = "") -> dict:
+    """One alpaca record: the prompt filled from the row (one pass, so braces inside a schema stay
+    as they are), the SQL as the answer; question and db_id kept for the audit and evaluation."""
+    c = {**TEXT2SQL_COLUMNS, **(columns or {})}
+    values = {
+        "question": _text(row, c["question"], where, n, required=True),
+        "context": _text(row, c["context"], where, n, required="{context}" in prompt),
+        "evidence": _text(row, c["evidence"], where, n, required="{evidence}" in prompt),
+        "db_id": _text(row, c["db_id"], where, n, required="{db_id}" in prompt),
+    }
+    sql = _text(row, c["sql"], where, n, required=True)
+    if not sql.strip():
+        raise where.at(n, c["sql"], "empty SQL")
+    rec = {"instruction": _PROMPT_FIELDS.sub(lambda m: values[m.group(1)], prompt), "input": "", "output": sql,
+           "history": [], "question": values["question"]}
+    if system:
+        rec["system"] = system
+    if values["db_id"]:
+        rec["db_id"] = values["db_id"]
     return rec
 
 

@@ -13,7 +13,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { buildGraph, type Graph } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
-import { getPath, setPath, stepRefs } from '../recipe/fields.js';
+import { expandPaths, getPath, setPath, stepRefs } from '../recipe/fields.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { compiledValidator } from '../recipe/compiled-validator.js';
 import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
@@ -73,7 +73,7 @@ export function resolveStepWith(
   const validate = withValidator(type);
   const ok = validate(w); // applies schema defaults
   if (absoluteInputs) {
-    for (const field of type.inputs) {
+    for (const field of type.inputs.flatMap((f) => expandPaths(w, f))) {
       const v = getPath(w, field);
       if (typeof v === 'string' && v !== '') setPath(w, field, resolvePath(recipe.dir, v));
     }
