@@ -60,6 +60,8 @@ def load_one(w: dict, i: int, spec: dict) -> list[dict]:
     if not rows:
         raise where.file("no records")
     fmt = spec.get("format")
+    if fmt == "bird":
+        return sample(bird_records(spec, rows, where), spec, random.Random(f"{w['seed']}:{i}"))
     if fmt == "text2sql":
         recs = [from_text2sql(row, where, n, spec.get("columns"), spec.get("prompt", TEXT2SQL_PROMPT),
                               spec.get("system", "")) if isinstance(row, dict)
@@ -75,6 +77,57 @@ def load_one(w: dict, i: int, spec: dict) -> list[dict]:
             for r in recs:
                 r.setdefault("system", spec["system"])
     return sample(recs, spec, random.Random(f"{w['seed']}:{i}"))
+
+
+# bird-bench/mini_dev's baseline prompt (llm/src/prompt.py generate_comment_prompt, SQLite): the
+# schema, then the question as an SQL comment, the evidence as "External Knowledge" when there is some.
+BIRD_PROMPT = ("{context}\n\n-- Using valid SQLite and understanding External Knowledge, answer the following "
+               "questions for the tables provided above.\n-- {question}\n-- External Knowledge: {evidence}")
+BIRD_PROMPT_NO_EVIDENCE = ("{context}\n\n-- Using valid SQLite, answer the following questions for the tables "
+                           "provided above.\n-- {question}\n")
+
+
+def bird_schema(db_dir: str, db_id: str, where: Where, n) -> str:
+    """The CREATE TABLE statements of dev_databases/<db>/<db>.sqlite, in sqlite_master's order and
+    joined by a blank line, as mini_dev's baseline writes the schema (llm/src/table_schema.py)."""
+    import sqlite3
+
+    path = Path(db_dir) / db_id / f"{db_id}.sqlite"
+    if not path.is_file():
+        raise where.at(n, "db_id", f"no database {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='table'").fetchall()
+    finally:
+        conn.close()
+    return "\n\n".join(sql for name, sql in rows if name != "sqlite_sequence")
+
+
+def bird_records(spec: dict, rows: list, where: Where) -> list[dict]:
+    """BIRD questions (question, evidence, SQL, db_id, difficulty) with their database's schema and
+    the evidence in the prompt."""
+    if not spec.get("db_dir"):
+        raise UserError(f"with.datasets: format bird needs db_dir (the dev_databases folder) for {spec['file']}")
+    cols = {"sql": "SQL", "context": "_schema", **(spec.get("columns") or {})}
+    schemas: dict[str, str] = {}
+    out = []
+    for n, row in rows:
+        if not isinstance(row, dict):
+            _not_object(where, n, row)
+        db = row.get(cols.get("db_id", "db_id"))
+        if not isinstance(db, str) or not db:
+            raise where.at(n, cols.get("db_id", "db_id"), "missing" if db is None else "expected a database name")
+        if db not in schemas:
+            schemas[db] = bird_schema(spec["db_dir"], db, where, n)
+        evidence = row.get(cols.get("evidence", "evidence"))
+        prompt = spec.get("prompt") or (BIRD_PROMPT if isinstance(evidence, str) and evidence.strip() else BIRD_PROMPT_NO_EVIDENCE)
+        rec = from_text2sql({**row, "_schema": schemas[db]}, where, n, cols, prompt, spec.get("system", ""))
+        if isinstance(evidence, str):
+            rec["evidence"] = evidence
+        if isinstance(row.get("difficulty"), str):
+            rec["difficulty"] = row["difficulty"]
+        out.append(rec)
+    return out
 
 
 def _not_object(where: Where, n, row):

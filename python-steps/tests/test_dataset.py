@@ -148,3 +148,28 @@ def test_weights_mix_deterministically(tmp_path):
     assert mix(1) == first
     assert mix(2) != first
     assert json.loads((tmp_path / "m.json").read_text()) == {"records": 15, "records_0": 5, "records_1": 10}
+
+
+BIRD = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bird"
+
+
+def test_bird_questions_become_records_with_schema_and_evidence():
+    recs = step.load_one(with_(), 0, {"file": str(BIRD / "dev.json"), "format": "bird", "db_dir": str(BIRD / "dev_databases")})
+    dev = json.loads((BIRD / "dev.json").read_text())
+    assert len(recs) == len(dev)
+    r = recs[3]  # has evidence
+    assert r["output"] == dev[3]["SQL"] and r["db_id"] == "concert_singer" and r["difficulty"] == "moderate"
+    import sqlite3
+    ddl = [sql for (sql,) in sqlite3.connect(BIRD / "dev_databases" / "concert_singer" / "concert_singer.sqlite")
+           .execute("SELECT sql FROM sqlite_master WHERE type='table'")]
+    assert len(ddl) == 4 and r["instruction"].startswith("\n\n".join(ddl) + "\n\n-- Using valid SQLite and understanding")
+    assert r["instruction"].endswith(f"-- {dev[3]['question']}\n-- External Knowledge: oldest refers to MAX(Age)")
+    assert "External Knowledge" not in recs[0]["instruction"]  # no evidence: the official prompt without it
+    assert recs[0]["instruction"].endswith(f"-- {dev[0]['question']}\n")
+
+
+def test_bird_without_its_database_names_the_record(tmp_path):
+    f = tmp_path / "dev.json"
+    f.write_text(json.dumps([{"question": "q", "SQL": "SELECT 1", "db_id": "nope", "evidence": ""}]))
+    with pytest.raises(UserError, match=r"with.datasets\[0\].file: .*dev.json: record 0: field 'db_id': no database .*nope.sqlite"):
+        step.load_one(with_(), 0, {"file": str(f), "format": "bird", "db_dir": str(tmp_path)})
