@@ -235,6 +235,14 @@ def read_records(path: str, field: str, need_output: bool = False) -> list[dict]
     return [convert(row, fmt, where, n, need_output=need_output) for n, row in numbered]
 
 
+def with_system(records: list[dict], system: str) -> list[dict]:
+    """The step's `system` prompt for records that carry none (a record's own wins), the same in
+    training and predict so the model is asked what it learned."""
+    if not system:
+        return records
+    return [r if r.get("system") else {**r, "system": system} for r in records]
+
+
 def encode_all(w: dict, records: list[dict], tokenizer) -> list[dict]:
     """Token ids and labels per record; records with nothing to learn (empty response) are dropped."""
     # prompting imports this package; imported here so the package loads without it.
