@@ -77,6 +77,15 @@ describe('BIRD scoring as the official scripts', () => {
     expect([1, 2, 3].map((i) => official.items[i].ex)).toEqual([0, 1, 1]);
   });
 
+  it('scores an item whose gold fails 0, as the official scripts do, and says why', async () => {
+    const g = path.join(os.tmpdir(), `bird-gold-fails-${process.pid}.json`);
+    writeFileSync(g, JSON.stringify([{ SQL: 'SELECT nope FROM singer', db_id: 'concert_singer', difficulty: 'simple' }]));
+    const p = path.join(os.tmpdir(), `bird-pred-${process.pid}.sql`);
+    writeFileSync(p, 'SELECT 1\n');
+    const r = await runSqlEval({ ...bird, gold: g, predictions: p, ves_runs: 0 });
+    expect(r.results[0]).toMatchObject({ ex: 0, soft_f1: 0, error: expect.stringMatching(/^gold query failed: no such column: nope/) });
+  });
+
   it('refuses a BIRD question without difficulty, naming the file, record and field', async () => {
     const bad = path.join(os.tmpdir(), `bird-bad-${process.pid}.json`);
     writeFileSync(bad, JSON.stringify([{ SQL: 'SELECT 1', db_id: 'concert_singer' }]));

@@ -84,7 +84,6 @@ export async function evaluateBird(o: BirdEvalOptions): Promise<{ metrics: BirdM
         const r = has ? await pool.run(task) : undefined;
         o.onProgress?.(++done, gold.length);
         const x = r?.executed;
-        if (x?.goldError !== undefined) throw new StepError(`sql-eval: ${o.gold}: item ${index}: the gold SQL fails on ${file}: ${x.goldError}`);
         const item: BirdItemResult = {
           index,
           db_id: g.db,
@@ -95,7 +94,8 @@ export async function evaluateBird(o: BirdEvalOptions): Promise<{ metrics: BirdM
           soft_f1: has ? (x?.soft_f1 ?? 0) : null,
           ...(o.runs > 0 ? { reward: has ? (x?.reward ?? 0) : null } : {}),
           missing_db: !has,
-          error: has ? (r?.lost ?? x?.error ?? null) : `database ${file} not found`,
+          // A gold query that fails scores 0, as the official scripts score it (they catch every error).
+          error: has ? (r?.lost ?? x?.error ?? (x?.goldError !== undefined ? `gold query failed: ${x.goldError}` : null)) : `database ${file} not found`,
           pred,
           gold: g.sql,
         };

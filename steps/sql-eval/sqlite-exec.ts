@@ -78,7 +78,7 @@ function replaceOutsideStrings(sql: string, token: string, by: string): string {
   return out;
 }
 
-export type Result = { rows: Row[] } | { error: string };
+type Result = { rows: Row[] } | { error: string };
 
 // A file's content never changes during a run, so (file, SQL) fixes the result.
 // Small results are kept: gold queries recur across plugged-in candidates.
