@@ -3,10 +3,12 @@
 Each entry of `datasets` is a local file (json, jsonl, csv, parquet, arrow, or a folder saved by
 `datasets`) or a name in `dataset_dir`/dataset_info.json (LLaMA-Factory's registry: file_name,
 formatting, columns, tags, num_samples, split), in alpaca, sharegpt or messages form with
-LLaMA-Factory's column mapping, or `text2sql` (question, SQL and a schema/context column). Mixed
+LLaMA-Factory's column mapping, `text2sql` (question, SQL and a schema/context column) or `bird`
+(BIRD questions with their database's schema and evidence). Mixed
 with weights, deterministically: a dataset of n records with weight w gives round(w·n) of them
 (every record ⌊w⌋ times, then a seeded sample without replacement for the rest), and the mix is
-shuffled with `seed`. The same inputs give the same bytes.
+shuffled with `seed`. The same inputs give the same bytes. `audit:` then checks the mix against
+the evaluation set (flow_runtime/audit.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from flow_runtime import UserError, events, log, main, write_json
 from flow_runtime.data import MESSAGES_TAGS, TEXT2SQL_PROMPT, Where, convert, detect_format, from_text2sql
 from flow_runtime.tables import read_rows
 
-# Registry keys that name data flow cannot read (remote hubs, scripts) or kinds it does not train.
+# Registry keys that name data flow cannot read: remote hubs, loading scripts, cloud files.
 _REMOTE = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
 
 
