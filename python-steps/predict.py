@@ -14,6 +14,7 @@ import json
 import time
 
 from flow_runtime import UserError, cuda_available, events, log, main, read_records, require_module, write_json
+from flow_runtime.data import with_system
 from flow_runtime.modeling import attach_adapter, auto_class, dtype_of, load_tokenizer
 from prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
 from sql_clean import clean
@@ -29,6 +30,8 @@ def encode_prompts(w: dict, records: list[dict], tokenizer) -> list[list[int]]:
 def decoding(w: dict) -> dict:
     """generate() settings: greedy by default; sampling only when do_sample is set."""
     d = {"do_sample": w["do_sample"], "num_beams": w["num_beams"]}
+    if w["repetition_penalty"] != 1.0:
+        d["repetition_penalty"] = w["repetition_penalty"]
     if w["do_sample"]:
         d |= {"temperature": w["temperature"], "top_p": w["top_p"], "top_k": w["top_k"]}
     return d
@@ -93,7 +96,7 @@ def generate_vllm(w: dict, records: list[dict]) -> list[str]:
     sampling = ({"temperature": w["temperature"], "top_p": w["top_p"], "top_k": w["top_k"]} if w["do_sample"]
                 else {"temperature": 0.0})
     params = SamplingParams(max_tokens=w["max_new_tokens"], stop_token_ids=stop_token_ids(w["template"], tokenizer),
-                            **sampling)
+                            repetition_penalty=w["repetition_penalty"], **sampling)
     # Token ids, not text: vLLM would add a second BOS to a prompt whose template already has one.
     prompts = [TokensPrompt(prompt_token_ids=ids) for ids in encode_prompts(w, records, tokenizer)]
     result = llm.generate(prompts, params, lora_request=request)
@@ -105,7 +108,7 @@ def run(p) -> None:
     w = p.with_
     if w["engine"] == "vllm" and w["model_type"] == "seq2seq":
         raise UserError("with.engine: vllm serves causal models; use engine: hf with model_type: seq2seq")
-    records = read_records(w["dev_file"], "dev_file")
+    records = with_system(read_records(w["dev_file"], "dev_file"), w["system"])
     if w["limit"]:
         records = records[:w["limit"]]
     t0 = time.time()

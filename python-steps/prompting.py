@@ -2,7 +2,9 @@
 (inference): both must encode a record the same way, or the model is asked
 something other than what it learned.
 
-A record is alpaca-style: {instruction, input, output, history: [[q, a], ...]}.
+A record is alpaca-style: {instruction, input, output, history: [[q, a], ...], system}.
+A record's `system` replaces the template's default system prompt (LLaMA-Factory's
+rule); templates whose default is empty add a system turn only when one is given.
 The user turn is instruction and input joined with "\n" (as both DB-GPT-Hub and
 LLaMA-Factory do); the response is output.
 
@@ -49,6 +51,9 @@ class Template:
     empty_thought: str | None = None
     # Tokens that end generation besides the tokenizer's eos.
     stop: tuple = field(default_factory=tuple)
+    # LLaMA-Factory's format_system, for templates whose first user turn has no "{system}":
+    # put after the leading bos (if any), and only when the system prompt is not empty.
+    system_turn: tuple = ()
 
 
 def _chatml(**kw) -> dict:
@@ -68,6 +73,7 @@ _LLAMA2_SYSTEM = (
 )
 _CHATML_USER = (Special("<|im_start|>"), "user\n{content}", Special("<|im_end|>"), "\n",
                 Special("<|im_start|>"), "assistant\n")
+_CHATML_SYSTEM = ("<|im_start|>system\n{system}<|im_end|>\n",)
 _LLAMA3_USER = "<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
 
 TEMPLATES: dict[str, Template] = {
@@ -99,15 +105,17 @@ TEMPLATES: dict[str, Template] = {
                     "<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n"),
         **_chatml(),
     ),
-    "qwen3": Template(anchor="LLaMA-Factory", first_user=_chatml()["user"],
+    "qwen3": Template(anchor="LLaMA-Factory", first_user=_chatml()["user"], system_turn=_CHATML_SYSTEM,
                       empty_thought="<think>\n\n</think>\n\n", **_chatml()),
-    "qwen3_nothink": Template(anchor="LLaMA-Factory", first_user=_chatml()["user"], **_chatml()),
+    "qwen3_nothink": Template(anchor="LLaMA-Factory", first_user=_chatml()["user"], system_turn=_CHATML_SYSTEM,
+                              **_chatml()),
     "llama3": Template(
         anchor="LLaMA-Factory",
         first_user=(BOS, _LLAMA3_USER),
         user=(_LLAMA3_USER,),
         assistant=("{content}<|eot_id|>",),
         stop=("<|eot_id|>", "<|eom_id|>"),
+        system_turn=("<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",),
     ),
     "alpaca": Template(
         anchor="LLaMA-Factory",
@@ -169,25 +177,30 @@ def encode_turns(record: dict, template: str, tokenizer, thoughts: bool = True) 
     templates, as LLaMA-Factory's prompt for generation does for earlier turns."""
     turns = [(q, a) for q, a in (record.get("history") or [])] + [(user_text(record), record.get("output") or "")]
     if template == "tokenizer":
-        return _encode_with_chat_template(turns, tokenizer)
+        return _encode_with_chat_template(turns, tokenizer, record.get("system") or "")
     t = template_for(template)
+    system = record.get("system") or t.system
+    first = t.first_user
+    if system and t.system_turn:
+        k = next((i for i, p in enumerate(first) if not isinstance(p, Special)), len(first))
+        first = first[:k] + t.system_turn + first[k:]
     out = []
     for i, (q, a) in enumerate(turns):
-        user = _encode_pieces(t.first_user if i == 0 else t.user, tokenizer, q, t.system)
-        answer = _encode_pieces(t.assistant, tokenizer, a, t.system)
+        user = _encode_pieces(first if i == 0 else t.user, tokenizer, q, system)
+        answer = _encode_pieces(t.assistant, tokenizer, a, system)
         if thoughts and t.empty_thought is not None and "<think>" not in a and "</think>" not in a:
             answer = tokenizer.encode(t.empty_thought, add_special_tokens=False) + answer
         out.append((user, answer))
     return out
 
 
-def _encode_with_chat_template(turns, tokenizer) -> list[tuple[list[int], list[int]]]:
+def _encode_with_chat_template(turns, tokenizer, system: str = "") -> list[tuple[list[int], list[int]]]:
     """The tokenizer's own chat template. Each turn's ids are the difference
     between the rendering up to its answer and up to its question, so what the
     template adds after an answer (e.g. <|im_end|>\\n) is learned too."""
     if not getattr(tokenizer, "chat_template", None):
         raise UserError("template: tokenizer: the tokenizer has no chat template; name one of " + ", ".join(TEMPLATES))
-    messages: list[dict] = []
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
     done = ""
     out = []
     for q, a in turns:

@@ -18,7 +18,7 @@ import shutil
 import time
 
 from flow_runtime import UserError, checkpoint_dir, cuda_available, events, log, main, write_json
-from flow_runtime.data import Collator, Dataset, encode_all, read_records
+from flow_runtime.data import Collator, Dataset, encode_all, read_records, with_system
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
@@ -32,7 +32,7 @@ def run(p) -> None:
 
     set_seed(w["seed"])
     model, tokenizer = load_for_training(w)
-    items = encode_all(w, read_records(w["train_file"], "train_file"), tokenizer)
+    items = encode_all(w, with_system(read_records(w["train_file"], "train_file", need_output=True), w["system"]), tokenizer)
     train_items, eval_items = split_eval(w, items, tokenizer)
     collator = Collator(tokenizer.pad_token_id)
     history: list[dict] = []
@@ -85,7 +85,8 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
         learning_rate=w["learning_rate"],
         weight_decay=w["weight_decay"],
         lr_scheduler_type=w["scheduler"],
-        lr_scheduler_kwargs={"num_cycles": w["num_cycles"]} if w["scheduler"] == "cosine_with_restarts" else {},
+        lr_scheduler_kwargs=scheduler_kwargs(w),
+        optim=w["optim"],
         warmup_steps=warmup,
         max_grad_norm=w["max_grad_norm"],
         bf16=w["bf16"],
@@ -105,11 +106,21 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
     )
 
 
+def scheduler_kwargs(w: dict) -> dict:
+    if w["scheduler"] == "cosine_with_restarts":
+        return {"num_cycles": w["num_cycles"]}
+    if w["scheduler"] == "cosine_with_min_lr":
+        # As a ratio of the initial rate, which is what transformers computes from min_lr, but
+        # from optimizer.defaults, which a DeepSpeed ZeRO optimizer does not have.
+        return {"min_lr_rate": w["min_lr"] / w["learning_rate"]}
+    return {}
+
+
 def split_eval(w: dict, items: list[dict], tokenizer) -> tuple[list[dict], list[dict]]:
     """(train, eval) items: `eval_file` when given, else `val_size` held out of the training
     records (a fraction below 1, or a count), as LLaMA-Factory's val_size."""
     if w.get("eval_file"):
-        return items, encode_all(w, read_records(w["eval_file"], "eval_file"), tokenizer)
+        return items, encode_all(w, with_system(read_records(w["eval_file"], "eval_file", need_output=True), w["system"]), tokenizer)
     n = held_out_count(w["val_size"], len(items))
     if n == 0:
         return items, []

@@ -11,7 +11,7 @@ from prompting import encode_seq2seq, truncate_seq2seq_source
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 RECORDS = json.loads((FIX / "template_records.json").read_text(encoding="utf-8"))
-SAMPLING = {"temperature": 0.95, "top_p": 0.7, "top_k": 50, "num_beams": 1}
+SAMPLING = {"temperature": 0.95, "top_p": 0.7, "top_k": 50, "num_beams": 1, "repetition_penalty": 1.0}
 
 
 def test_greedy_is_the_default_and_carries_no_sampling_settings():
@@ -19,7 +19,13 @@ def test_greedy_is_the_default_and_carries_no_sampling_settings():
 
 
 def test_sampling_passes_its_settings():
-    assert decoding({"do_sample": True, **SAMPLING}) == {"do_sample": True, **SAMPLING}
+    want = {k: v for k, v in SAMPLING.items() if k != "repetition_penalty"}
+    assert decoding({"do_sample": True, **SAMPLING}) == {"do_sample": True, **want}
+
+
+def test_repetition_penalty_reaches_generate_greedy_or_sampled():
+    for sample in (False, True):
+        assert decoding({**SAMPLING, "do_sample": sample, "repetition_penalty": 1.1})["repetition_penalty"] == 1.1
 
 
 def test_vllm_lora_rank_is_the_adapters_largest(tmp_path):

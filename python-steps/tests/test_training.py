@@ -51,11 +51,12 @@ def test_collator_seq2seq_labels_pad_to_their_own_length():
 
 def test_read_records_errors_name_the_field(tmp_path):
     f = tmp_path / "r.json"
+    # Not an array: read as JSON Lines, whose one record is no known format.
     f.write_text(json.dumps({"not": "a list"}))
-    with pytest.raises(UserError, match=r"with.train_file: .*expected a JSON array"):
+    with pytest.raises(UserError, match=r"with.train_file: .*r.json: line 1: neither alpaca"):
         read_records(str(f), "train_file")
     f.write_text(json.dumps([{"instruction": 3}]))
-    with pytest.raises(UserError, match="item 0"):
+    with pytest.raises(UserError, match="record 0: field 'instruction': expected a string, got int"):
         read_records(str(f), "train_file")
     with pytest.raises(UserError, match="cannot read"):
         read_records(str(tmp_path / "missing.json"), "dev_file")

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { RecipeError, setHint, throwAll } from '../recipe/errors.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
-import { getPath, stepFields, stepRefs } from '../recipe/fields.js';
+import { expandPaths, getPath, stepFields, stepRefs } from '../recipe/fields.js';
 import { walkRefs } from '../recipe/refs.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
 import type { StepSettings, StepType } from '../steps/types.js';
@@ -91,7 +91,7 @@ export async function localFingerprint(
   // usually lacks several (the model, the data), and each costs the user one more attempt.
   const missing: RecipeError[] = [];
   const resolvedWith = resolveWith(recipe, step, () => undefined);
-  for (const field of type.inputs) {
+  for (const field of type.inputs.flatMap((f) => expandPaths(resolvedWith, f))) {
     const value = getPath(resolvedWith, field);
     const raw = getPath(step.with, field);
     // An upstream output is tracked by its content digest in `upstream`, not here.

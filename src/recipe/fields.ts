@@ -31,6 +31,20 @@ export function getPath(obj: unknown, dotted: string): unknown {
   return cur;
 }
 
+/**
+ * Dotted paths with a `*` segment ('datasets.*.file') expanded to every index of the array there
+ * ('datasets.0.file', 'datasets.1.file'), so a step type can name input files inside a list.
+ */
+export function expandPaths(obj: unknown, dotted: string): string[] {
+  const star = dotted.indexOf('*');
+  if (star < 0) return [dotted];
+  const head = dotted.slice(0, Math.max(0, star - 1));
+  const tail = dotted.slice(star + 1);
+  const list = head ? getPath(obj, head) : obj;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((_, i) => expandPaths(obj, `${head ? `${head}.` : ''}${i}${tail}`));
+}
+
 /** Sets the value at a dotted path when its parent object exists. */
 export function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
   const keys = dotted.split('.');

@@ -13,7 +13,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { buildGraph, type Graph } from '../graph/dag.js';
 import { RecipeError } from '../recipe/errors.js';
-import { getPath, setPath, stepRefs } from '../recipe/fields.js';
+import { expandPaths, getPath, setPath, stepRefs } from '../recipe/fields.js';
 import { resolveValue, resolveWith } from '../recipe/interpolate.js';
 import { compiledValidator } from '../recipe/compiled-validator.js';
 import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
@@ -79,7 +79,7 @@ export function resolveStepWith(
 
 /** Input-path fields of `w` (the type's `inputs`) made absolute against `dir`, the recipe's folder, in place. */
 export function makeInputsAbsolute(w: Record<string, unknown>, type: StepType, dir: string): Record<string, unknown> {
-  for (const field of type.inputs) {
+  for (const field of type.inputs.flatMap((f) => expandPaths(w, f))) {
     const v = getPath(w, field);
     if (typeof v === 'string' && v !== '') setPath(w, field, resolvePath(dir, v));
   }

@@ -83,8 +83,9 @@ export interface StepType {
    */
   outputs: Record<string, string> | ((w: Record<string, unknown>) => Record<string, string>);
   /**
-   * Dotted paths of `with:` fields that name input files or folders (e.g. ['spider', 'model']).
-   * Their content digests enter the step key; a `${steps...}` reference is tracked anyway.
+   * Dotted paths of `with:` fields that name input files or folders (e.g. ['spider', 'model']; a `*`
+   * segment stands for every index of a list: 'datasets.*.file'). Their content digests enter the step
+   * key; a `${steps...}` reference is tracked anyway.
    */
   inputs: string[];
   /** Files or folders, relative to the repository root, whose content is the implementation version. */

@@ -9,6 +9,7 @@ import { StepError } from '../../src/steps/types.js';
 import type { PartialVector } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readGold, readPredictions, readQuestions, readTables } from './inputs.js';
+import { blankSeparatedSingles, planInteractions } from './interactions.js';
 import { parseSpiderSql } from './parse.js';
 import { schemaFromSqlite, schemaFromTables } from './schema.js';
 import { WorkerPool, type ItemOutcome } from './worker-pool.js';
@@ -43,6 +44,9 @@ export interface ItemResult {
   db_id: string;
   /** The natural-language question, when a questions file was given. */
   question?: string;
+  /** Interaction-format gold: the item's interaction and turn (0-based). */
+  interaction?: number;
+  turn?: number;
   hardness: Hardness;
   /** null where not evaluated (etype, or the database is missing). */
   ex: number | null;
@@ -97,15 +101,19 @@ export async function evaluate(o: EvalOptions): Promise<EvalOutput> {
 
 async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutput> {
   const gold = readGold(o.gold);
-  const preds = readPredictions(o.predictions, gold.length);
+  const plan = planInteractions(o.gold, gold.map((g) => g.line), o.predictions);
+  const preds = plan ? [] : (blankSeparatedSingles(o.predictions, gold.length) ?? readPredictions(o.predictions, gold.length));
   const tables = readTables(o.tables);
   const questions = o.questions ? readQuestions(o.questions, gold, o.gold) : undefined;
-  if (preds.length > gold.length) {
+  if (plan) {
+    const unscored = plan.preds.filter((p) => p === undefined).length;
+    if (unscored) o.warn?.(`sql-eval: ${unscored} gold turns have no predicted turn in their interaction and are not scored (as the official evaluator, which pairs turns with zip)`);
+  } else if (preds.length > gold.length) {
     throw new StepError(
       `sql-eval: ${o.predictions} has ${preds.length} predictions but ${o.gold} has ${gold.length} items; they must align line by line`,
     );
   }
-  if (preds.length < gold.length) {
+  if (!plan && preds.length < gold.length) {
     o.warn?.(`sql-eval: ${o.predictions} has ${preds.length} predictions for ${gold.length} gold items; the missing ${gold.length - preds.length} count as wrong`);
   }
   const testSuite = o.compat === 'test-suite';
@@ -144,6 +152,7 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
       index,
       db_id: g.db,
       ...(questions ? { question: questions[index]! } : {}),
+      ...(plan ? plan.places[index] : {}),
       hardness: m?.hardness ?? hardnessHere(g, hasDb),
       ex: null,
       em: null,
@@ -172,23 +181,26 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
     if (!tables.has(g.db)) throw new StepError(`sql-eval: ${o.gold}:${g.line}: db_id "${g.db}" is not in ${o.tables}`);
   }
   let done = 0;
+  const total = plan ? plan.preds.filter((p) => p !== undefined).length : gold.length;
   const pending: Array<Promise<ItemResult>> = [];
   gold.forEach((g, index) => {
-    const hasPred = index < preds.length;
-    const raw = hasPred ? preds[index]! : '';
+    if (plan && plan.preds[index] === undefined) return;
+    const hasPred = plan ? true : index < preds.length;
+    const raw = plan ? plan.preds[index]! : hasPred ? preds[index]! : '';
     if (!files.has(g.db)) files.set(g.db, dbFiles(o.dbDir, g.db));
     const task: ItemTask = {
       db: g.db,
       gold: g.sql,
-      // The official evaluator turns the placeholder " value " of value-less models into 1.
-      pred: testSuite ? raw.replaceAll(' value ', ' 1 ') : raw,
+      // The official evaluator turns the placeholder "value" of value-less models into 1, wherever
+      // the five letters stand (evaluation.py: p_str.replace("value", "1")), a line's last word too.
+      pred: testSuite ? raw.replaceAll('value', '1') : raw,
       predError: hasPred ? (raw.trim() === '' ? 'empty prediction' : null) : 'no prediction',
       files: files.get(g.db)!,
       schemaFile: schemaFile(g.db),
       tables: o.tables,
       options,
     };
-    pending.push(pool.run(task).then((r) => (o.onProgress?.(++done, gold.length), toResult(g, index, task, r))));
+    pending.push(pool.run(task).then((r) => (o.onProgress?.(++done, total), toResult(g, index, task, r))));
   });
   const items = await Promise.all(pending);
   const missing = items.filter((it) => it.missing_db);
@@ -196,5 +208,10 @@ async function evaluateWith(o: EvalOptions, pool: WorkerPool): Promise<EvalOutpu
     const dbsMissing = [...new Set(missing.map((m) => m.db_id))].join(', ');
     o.warn?.(`sql-eval: ${missing.length} items skipped: database missing (${dbsMissing}); they are excluded from the accuracy denominators`);
   }
-  return { metrics: aggregate(items, o), items, databases: { files }, missingPredictions: Math.max(0, gold.length - preds.length) };
+  return {
+    metrics: aggregate(items, o, plan?.interactions),
+    items,
+    databases: { files },
+    missingPredictions: plan ? plan.preds.filter((p) => p === undefined).length : Math.max(0, gold.length - preds.length),
+  };
 }

@@ -1,9 +1,11 @@
 // `uses: sql-eval`: scores predicted SQL against Spider gold the way the
-// official test-suite evaluator does (or with its plain bugs fixed, compat: strict).
+// official test-suite evaluator does (or with its plain bugs fixed, compat: strict),
+// or, with `benchmark: bird`, against BIRD questions as bird-bench's evaluation scripts do.
 import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { SummaryTable } from '../../src/events.js';
-import type { StepType } from '../../src/steps/types.js';
+import type { StepRunContext, StepType } from '../../src/steps/types.js';
+import { BIRD_LEVELS, evaluateBird, renderBirdReport } from './bird-evaluate.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
 import { ALL_LEVELS, renderReport, type Metrics } from './metrics.js';
 import { provenance, sqliteFilesDigest } from './provenance.js';
@@ -17,14 +19,20 @@ function writeAtomic(file: string, text: string | Buffer): void {
 
 const step: StepType = {
   name: 'sql-eval',
-  description: 'Execution accuracy and exact set match of predicted SQL on Spider-format data, per hardness level',
+  description: 'Execution accuracy and exact set match of predicted SQL on Spider-format data, per hardness level; or BIRD\'s EX, Soft-F1 and R-VES per difficulty (benchmark: bird)',
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['predictions', 'gold', 'db_dir', 'tables'],
+    required: ['predictions', 'gold', 'db_dir'],
+    // Spider's exact match parses against tables.json; BIRD scores by execution alone.
+    if: { properties: { benchmark: { const: 'bird' } }, required: ['benchmark'] },
+    then: {},
+    else: { required: ['tables'] },
     properties: {
-      predictions: { type: 'string', description: 'One SQL per line, or JSONL with an "sql" field' },
-      gold: { type: 'string', description: 'Gold file, "SQL<TAB>db_id" per line' },
+      benchmark: { enum: ['spider', 'bird'], default: 'spider', description: 'spider (the test-suite evaluator) or bird (bird-bench/mini_dev evaluation/: EX, Soft-F1, R-VES by difficulty)' },
+      ves_runs: { type: 'integer', minimum: 0, default: 100, description: 'bird: timed runs of prediction and gold per correct item for R-VES (the official 100); 0 = no R-VES' },
+      predictions: { type: 'string', description: 'One SQL per line, or JSONL with an "sql" field; bird: also the official {"0": "SQL\\t----- bird -----\\tdb_id"} dict' },
+      gold: { type: 'string', description: 'Gold file, "SQL<TAB>db_id" per line; bird: BIRD\'s dev.json (question, evidence, SQL, db_id, difficulty)' },
       db_dir: { type: 'string', description: 'Folder holding <db_id>/<db_id>.sqlite' },
       tables: { type: 'string', description: "Spider's tables.json" },
       questions: {
@@ -63,6 +71,7 @@ const step: StepType = {
   sources: ['steps/sql-eval', 'src/charts/bars.ts', 'src/charts/png.ts'],
   async run(ctx) {
     const w = ctx.with;
+    if (w.benchmark === 'bird') return runBird(ctx);
     // The bar chart of EX/EM by hardness is drawn by the same code as `flow plot`; loaded here, so
     // that a plan that only looks at this step never loads resvg, and now, so that loading it (the
     // native module, its libc probe) happens while the workers score rather than after them.
@@ -133,6 +142,44 @@ const step: StepType = {
     if (metrics.em) ctx.metric('em', metrics.em.all);
   },
 };
+
+async function runBird(ctx: StepRunContext): Promise<void> {
+  const w = ctx.with;
+  let last = 0;
+  const { metrics, items } = await evaluateBird({
+    predictions: w.predictions as string,
+    gold: w.gold as string,
+    dbDir: w.db_dir as string,
+    runs: (w.ves_runs as number | undefined) ?? 100,
+    timeoutS: (w.timeout_s as number | undefined) ?? 30,
+    maxRows: (w.max_rows as number | undefined) ?? 100000,
+    workers: w.workers as number | undefined,
+    signal: ctx.signal,
+    onProgress(done, total) {
+      const now = Date.now();
+      if (done === total || now - last > 200) {
+        last = now;
+        ctx.progress({ current: done, total, unit: 'items' });
+      }
+    },
+    warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
+  });
+  ctx.signal.throwIfAborted();
+  writeAtomic(ctx.outputs.results!, items.map((it) => JSON.stringify(it)).join('\n') + '\n');
+  writeAtomic(ctx.outputs.report!, renderBirdReport(metrics));
+  const { hardnessBarsChart } = await import('../../src/charts/bars.js');
+  const chart = hardnessBarsChart({ count: metrics.count, ex: metrics.ex });
+  writeAtomic(ctx.outputs.chart!, chart.svg);
+  writeAtomic(ctx.outputs.chart_png!, chart.png);
+  ctx.artifact('chart', ctx.outputs.chart_png!);
+  writeAtomic(ctx.outputs.metrics!, JSON.stringify(metrics, null, 2) + '\n');
+  const rows: SummaryTable['rows'] = { count: { ...metrics.count }, ex: { ...metrics.ex }, soft_f1: { ...metrics.soft_f1 } };
+  if (metrics.r_ves) rows.r_ves = { ...metrics.r_ves };
+  ctx.summary?.({ title: 'BIRD by difficulty', columns: [...BIRD_LEVELS], rows });
+  ctx.metric('ex', metrics.ex.all);
+  ctx.metric('soft_f1', metrics.soft_f1.all);
+  if (metrics.r_ves) ctx.metric('r_ves', metrics.r_ves.all);
+}
 
 /** EX/EM by hardness level as a table reporters show without knowing Spider's levels. */
 function summaryTable(metrics: Metrics): SummaryTable {

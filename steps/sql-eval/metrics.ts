@@ -5,6 +5,7 @@ import { PARTIAL_FIELDS, PARTIAL_TYPES, type PartialType } from './exact-match.j
 import { LEVELS } from './hardness.js';
 import type { EvalOptions, ItemResult } from './evaluate.js';
 import type { Provenance } from './provenance.js';
+import { TURNS, turnName, type Turn } from './interactions.js';
 
 export const ALL_LEVELS = [...LEVELS, 'all'] as const;
 export type Level = (typeof ALL_LEVELS)[number];
@@ -22,6 +23,12 @@ export interface Metrics {
   errors: number;
   rouge: { rouge1: number; rouge2: number; rougeL: number };
   string_match: number;
+  /**
+   * Interaction-format gold only (evaluation.py's include_turn_acc): accuracy per turn, and the
+   * interaction (joint) accuracy, the share of interactions whose every scored turn is right.
+   */
+  turns?: Record<Turn, { count: number; ex?: number; em?: number }>;
+  interaction?: { count: number; ex?: number; em?: number };
   etype: string;
   compat: string;
   plug_value: boolean;
@@ -32,7 +39,7 @@ export interface Metrics {
 
 const zeros = (): PerLevel => ({ easy: 0, medium: 0, hard: 0, extra: 0, all: 0 });
 
-export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'compat' | 'plugValue' | 'keepDistinct'>): Metrics {
+export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'compat' | 'plugValue' | 'keepDistinct'>, interactions?: number): Metrics {
   const runnable = items.filter((i) => !i.missing_db);
   const count = zeros();
   const countAll = zeros();
@@ -112,7 +119,30 @@ export function aggregate(items: ItemResult[], o: Pick<EvalOptions, 'etype' | 'c
       m.partial![t] = { acc: pa, rec: pr, f1 };
     });
   }
+  if (interactions !== undefined) Object.assign(m, interactionScores(runnable, interactions, o.etype));
   return m;
+}
+
+/** evaluation.py's turn and joint_all figures: an interaction with no scored turn counts as right (all([]) is true). */
+function interactionScores(items: ItemResult[], interactions: number, etype: string): Pick<Metrics, 'turns' | 'interaction'> {
+  const turns = Object.fromEntries(TURNS.map((t) => [t, { count: 0, ex: 0, em: 0 }])) as Record<Turn, { count: number; ex: number; em: number }>;
+  const wrong = { ex: new Set<number>(), em: new Set<number>() };
+  for (const it of items) {
+    const t = turns[turnName(it.turn!)];
+    t.count++;
+    t.ex += it.ex ?? 0;
+    t.em += it.em ?? 0;
+    if (it.ex !== 1) wrong.ex.add(it.interaction!);
+    if (it.em !== 1) wrong.em.add(it.interaction!);
+  }
+  const pick = (x: { count: number; ex: number; em: number }) => ({
+    count: x.count,
+    ...(etype !== 'match' ? { ex: x.count ? x.ex / x.count : 0 } : {}),
+    ...(etype !== 'exec' ? { em: x.count ? x.em / x.count : 0 } : {}),
+  });
+  const out = Object.fromEntries(TURNS.map((t) => [t, pick(turns[t])])) as Record<Turn, { count: number; ex?: number; em?: number }>;
+  const joint = { count: interactions, ex: interactions - wrong.ex.size, em: interactions - wrong.em.size };
+  return { turns: out, interaction: pick(joint) };
 }
 
 function mean(xs: number[]): number {
@@ -140,6 +170,13 @@ export function renderReport(m: Metrics): string {
       s += `\n## ${title}\n\n${head}`;
       for (const t of PARTIAL_TYPES) s += row(t, m.partial[t][k]);
     }
+  }
+  if (m.interaction && m.turns) {
+    const cols = (f: (x: { count: number; ex?: number; em?: number }) => string) => TURNS.map((t) => f(m.turns![t])).join(' | ');
+    s += `\n## Turns and interactions\n\n| | ${TURNS.join(' | ')} | interaction |\n|---|${TURNS.map(() => '---:').join('|')}|---:|\n`;
+    s += `| count | ${cols((x) => String(x.count))} | ${m.interaction.count} |\n`;
+    if (m.interaction.ex !== undefined) s += `| execution | ${cols((x) => x.ex!.toFixed(3))} | ${m.interaction.ex.toFixed(3)} |\n`;
+    if (m.interaction.em !== undefined) s += `| exact match | ${cols((x) => x.em!.toFixed(3))} | ${m.interaction.em.toFixed(3)} |\n`;
   }
   s += `\n## String metrics (all items)\n\n| ROUGE-1 | ROUGE-2 | ROUGE-L | normalized string match |\n|---:|---:|---:|---:|\n`;
   s += `| ${m.rouge.rouge1.toFixed(3)} | ${m.rouge.rouge2.toFixed(3)} | ${m.rouge.rougeL.toFixed(3)} | ${m.string_match.toFixed(3)} |\n`;

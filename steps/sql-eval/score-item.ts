@@ -9,6 +9,7 @@ import { emptySql, parseSpiderSql, type Schema, type Sql } from './parse.js';
 import { normalizeSql, rouge } from './rouge.js';
 import { schemaFromTables, schemaOf } from './schema.js';
 import { orderBySubstring, orderByTopLevel, plugValueCount, plugValues, postprocess, removeDistinct, replaceCurYear } from './sql-text.js';
+import { executeBird } from './bird-exec.js';
 import { execMatch, open } from './sqlite-exec.js';
 import type { Executed, ItemTask, Matched } from './worker-protocol.js';
 
@@ -85,6 +86,7 @@ export class ItemScorer {
 
   /** Hardness, exact set match and text scores; throws GoldUnparsable when the gold cannot be parsed. */
   match(t: ItemTask): Matched {
+    if (t.options.bird) return this.matchBird(t);
     let gold: Parsed;
     try {
       gold = this.parse(t, t.gold);
@@ -117,6 +119,16 @@ export class ItemScorer {
     return out;
   }
 
+  /** BIRD: text scores only (its gold is not held to Spider's grammar); the timed runs set the time budget. */
+  private matchBird(t: ItemTask): Matched {
+    return {
+      em: null,
+      ...rouge(t.pred, t.gold),
+      string_match: normalizeSql(t.pred) === normalizeSql(t.gold) ? 1 : 0,
+      candidates: t.files === null || !t.options.exec ? 0 : Math.max(1, t.options.bird!.runs),
+    };
+  }
+
   /** The item whose exec texts were computed last: execute() follows match() on the same item. */
   private lastExec?: { t: ItemTask; gold: string; pred: string };
 
@@ -135,6 +147,9 @@ export class ItemScorer {
 
   /** Execution match: the prediction, then (plug_value) each way of plugging in the gold's values. */
   execute(t: ItemTask): Executed {
+    const limits = { maxRows: t.options.maxRows, maxBytes: t.options.maxBytes };
+    // BIRD runs the texts as given on the database's main file (evaluation_utils.execute_sql).
+    if (t.options.bird) return executeBird(t.schemaFile, t.gold, t.pred, t.options.bird.runs, limits);
     const { gold, pred } = this.execTexts(t);
     const orderMatters = t.options.testSuite ? orderBySubstring(gold) : orderByTopLevel(gold);
     const plug = t.options.plugValue;
@@ -142,7 +157,6 @@ export class ItemScorer {
       yield pred;
       if (plug) yield* plugValues(gold, pred);
     })();
-    const limits = { maxRows: t.options.maxRows, maxBytes: t.options.maxBytes };
     let firstError: string | null = null;
     for (const cand of candidates) {
       const v = execMatch(t.files!, replaceCurYear(gold), replaceCurYear(cand), orderMatters, t.options.testSuite, limits);

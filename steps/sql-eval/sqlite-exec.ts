@@ -86,7 +86,8 @@ const cache = new Map<string, Result>();
 let cachedRows = 0;
 const CACHE_ROWS = 1_000_000;
 
-function query(file: string, sql: string, maxRows: number, maxBytes: number): Result {
+/** A query's rows (or why it failed), remembered per (file, SQL). */
+export function query(file: string, sql: string, maxRows: number, maxBytes: number): Result {
   const key = `${file}\u0000${sql}`;
   const hit = cache.get(key);
   if (hit) return hit;
@@ -103,7 +104,8 @@ function query(file: string, sql: string, maxRows: number, maxBytes: number): Re
   return r;
 }
 
-function execute(file: string, sql: string, maxRows: number, maxBytes: number): Result {
+/** A query run now, never from the cache (BIRD's R-VES times each run). */
+export function execute(file: string, sql: string, maxRows: number, maxBytes: number): Result {
   try {
     const db = open(file);
     const stmt = prepare(db, sql);

@@ -15,6 +15,8 @@ export interface ItemOptions {
   testSuite: boolean;
   maxRows: number;
   maxBytes: number;
+  /** BIRD's rules (bird.ts) instead of Spider's: no parsing, EX / Soft-F1 / R-VES with `runs` timed runs (0: no R-VES). */
+  bird?: { runs: number };
 }
 
 export interface ItemTask {
@@ -41,7 +43,8 @@ export interface ItemRequest extends ItemTask {
 
 /** Everything but execution. */
 export interface Matched {
-  hardness: Hardness;
+  /** Spider's hardness of the gold; absent for BIRD items, which carry their own difficulty. */
+  hardness?: Hardness;
   em: number | null;
   partial?: PartialVector;
   rouge1: number;
@@ -58,6 +61,9 @@ export interface Executed {
   error: string | null;
   /** Set when the gold query itself failed: the item cannot be judged. */
   goldError?: string;
+  /** BIRD: Soft-F1 of the rows, and the R-VES reward when runs were timed. */
+  soft_f1?: number;
+  reward?: number;
 }
 
 export type ItemReply =
