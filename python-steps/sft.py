@@ -22,7 +22,7 @@ from flow_runtime.data import Collator, Dataset, encode_all, read_records
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
-from flow_runtime.training import latest_checkpoint, make_callback
+from flow_runtime.training import commit_checkpoints, latest_checkpoint, make_callback
 
 
 def run(p) -> None:
@@ -66,6 +66,8 @@ def run(p) -> None:
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         write_results(p, w, trainer, result, history, resume, elapsed, len(train_items))
+        if w["save_checkpoints"]:
+            commit_checkpoints(ckpt, p.outputs)
         events.artifact(what, out)
         if not w["keep_checkpoints"]:
             # The result is committed by the engine; the checkpoints only served a crash.
@@ -97,7 +99,8 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
         eval_steps=w["eval_steps"] if evaluate else None,
         save_strategy="steps",
         save_steps=w["save_steps"],
-        save_total_limit=w["save_total_limit"],
+        # Every checkpoint is kept until committed when they are outputs (save_checkpoints).
+        save_total_limit=None if w["save_checkpoints"] else w["save_total_limit"],
         report_to=[],
         disable_tqdm=True,
         dataloader_num_workers=0,

@@ -24,7 +24,8 @@ function planOptions(o: SelectionFlags, recipeFile: string): PlanOptions {
 }
 
 export async function cmdValidate(file: string, o: { set: string[] }): Promise<number> {
-  const { recipe } = await analyzeOrThrow(file, o.set, createStepRegistry());
+  const { recipe, warnings } = await analyzeOrThrow(file, o.set, createStepRegistry());
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`ok: ${displayPath(recipe.file)} (${Object.keys(recipe.steps).length} steps)\n`);
   return EXIT.ok;
 }
@@ -40,6 +41,7 @@ export async function cmdPlan(file: string, o: SelectionFlags & { json?: boolean
 }
 
 function printPlan(plan: Plan, json: boolean): void {
+  for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
   const steps = plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     return { id, status: s.status, reasons: s.reasons, key: s.key ?? null, type: s.prepared.type.name, selected: s.selected };

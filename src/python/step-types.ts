@@ -43,6 +43,14 @@ export interface PythonStepManifest {
   outputs_when?: Array<{ field: string; in: unknown[]; outputs: Record<string, string> }>;
   inputs: string[];
   gpu_options?: GpuRule[];
+  /**
+   * Checkpoints committed as outputs `checkpoint_<step>` when the boolean field `when` is true:
+   * every `every` steps before `until` (fields naming step counts), and the last one is the
+   * first of `final` that is an output (sft: adapter or model).
+   */
+  checkpoints?: { when: string; every: string; until: string; final: string[] };
+  /** Names of the figures its metrics output records. */
+  metrics?: string[];
 }
 
 interface Launcher {
@@ -227,11 +235,31 @@ function makeStepType(root: string, file: string): StepType {
         return out;
       }
     : m.outputs;
+  const ckpt = m.checkpoints;
+  const outputsFor = (w: Record<string, unknown>) => (typeof outputs === 'function' ? outputs(w) : outputs);
+  const checkpointSteps = (w: Record<string, unknown>) => {
+    const every = Number(getPath(w, ckpt!.every));
+    const until = Number(getPath(w, ckpt!.until));
+    if (getPath(w, ckpt!.when) !== true || !(every >= 1) || !(until >= 1)) return undefined;
+    const out = new Map<number, string>();
+    for (let n = every; n < until; n += every) out.set(n, `checkpoint_${n}`);
+    const final = ckpt!.final.find((o) => o in outputsFor(w));
+    if (final) out.set(until, final);
+    return out;
+  };
   return {
     name,
     description: m.description,
     schema: m.schema,
-    outputs,
+    outputs: ckpt
+      ? (w: Record<string, unknown>) => {
+          const out = { ...outputsFor(w) };
+          for (const [n, o] of checkpointSteps(w) ?? []) out[o] ??= `saved/checkpoint-${n}`;
+          return out;
+        }
+      : outputs,
+    ...(ckpt ? { checkpoints: checkpointSteps } : {}),
+    ...(m.metrics ? { metrics: m.metrics } : {}),
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),

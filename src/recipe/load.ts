@@ -100,6 +100,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       },
       executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
       env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
+      ...(s.select ? { select: s.select as StepDef['select'] } : {}),
       pos,
     };
   }

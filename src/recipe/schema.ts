@@ -61,6 +61,24 @@ export const stepSchema = {
     },
     executor: executorSchema,
     env: { type: 'object', additionalProperties: scalar, description: 'Extra environment variables for the step.' },
+    select: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['best'],
+      description: "Which checkpoint ${steps.T.outputs.checkpoint} means in this step: the best one by a per-checkpoint step's metric (instead of one instance per checkpoint).",
+      properties: {
+        best: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['step', 'metric'],
+          properties: {
+            step: { type: 'string', description: 'A step scored per checkpoint (e.g. the eval on the validation split).' },
+            metric: { type: 'string', description: "A metric that step records (e.g. ex); a per-group metric's 'all' is used." },
+            goal: { enum: ['max', 'min'], default: 'max', description: 'max (accuracy) or min (a loss).' },
+          },
+        },
+      },
+    },
   },
 } as const;
 

@@ -30,6 +30,8 @@ export interface StepDef {
   env: Record<string, string>;
   /** Matrix values this step instance was expanded with; absent for shared steps. */
   variant?: Record<string, unknown>;
+  /** `select: { best: ... }`: ${steps.T.outputs.checkpoint} here is the best checkpoint, not one instance each. */
+  select?: { best: { step: string; metric: string; goal?: 'max' | 'min' } };
   /** The step id before matrix expansion ('train' for 'train[lora_rank=32]'). */
   baseId: string;
   pos: SourcePos;

@@ -42,6 +42,8 @@ export interface Plan {
   steps: Map<string, PlannedStep>;
   /** Selected steps plus the unselected upstream steps whose cached results they read, in order. */
   involved: string[];
+  /** The analysis's plan-time warnings, for the reporter. */
+  warnings: string[];
 }
 
 export async function makePlan(ws: Workspace, registry: StepRegistry, opts: PlanOptions): Promise<Plan> {
@@ -70,7 +72,7 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
     steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced });
   }
   const involved = involvedSteps(recipe, graph, steps, selected);
-  return { recipe, graph, steps, involved };
+  return { recipe, graph, steps, involved, warnings: analysis.warnings };
 }
 
 /**

@@ -74,6 +74,15 @@ export interface StepType {
    */
   outputs: Record<string, string> | ((w: Record<string, unknown>) => Record<string, string>);
   /**
+   * The checkpoints the step commits as outputs, known from `with:` before it runs: training step
+   * number -> output name (the last one is the final model). Absent, or undefined for a `with:`,
+   * when it commits none. Steps downstream of `${steps.X.outputs.checkpoint}` fan out over them
+   * (src/steps/checkpoints.ts).
+   */
+  checkpoints?(w: Record<string, unknown>): Map<number, string> | undefined;
+  /** Names of the figures its `metrics` output records (e.g. ['ex', 'em']), for plan-time checks of `select:`. */
+  metrics?: string[];
+  /**
    * Dotted paths of `with:` fields that name input files or folders (e.g. ['spider', 'model']).
    * Their content digests enter the step key; a `${steps...}` reference is tracked anyway.
    */
