@@ -45,10 +45,9 @@ export interface PythonStepManifest {
   gpu_options?: GpuRule[];
   /**
    * Checkpoints committed as outputs `checkpoint_<step>` when the boolean field `when` is true:
-   * every `every` steps before `until` (fields naming step counts), and the last one is the
-   * first of `final` that is an output (sft: adapter or model).
+   * every `every` steps, and at `until` (fields naming step counts: save_steps, max_steps).
    */
-  checkpoints?: { when: string; every: string; until: string; final: string[] };
+  checkpoints?: { when: string; every: string; until: string };
   /** Names of the figures its metrics output records. */
   metrics?: string[];
 }
@@ -237,15 +236,14 @@ function makeStepType(root: string, file: string): StepType {
     : m.outputs;
   const ckpt = m.checkpoints;
   const outputsFor = (w: Record<string, unknown>) => (typeof outputs === 'function' ? outputs(w) : outputs);
+  // Every `every` steps, and at `until` (the Trainer's save at the end of training): the last is the final model.
   const checkpointSteps = (w: Record<string, unknown>) => {
     const every = Number(getPath(w, ckpt!.every));
     const until = Number(getPath(w, ckpt!.until));
     if (getPath(w, ckpt!.when) !== true || !(every >= 1) || !(until >= 1)) return undefined;
     const out = new Map<number, string>();
     for (let n = every; n < until; n += every) out.set(n, `checkpoint_${n}`);
-    const final = ckpt!.final.find((o) => o in outputsFor(w));
-    if (final) out.set(until, final);
-    return out;
+    return out.set(until, `checkpoint_${until}`);
   };
   return {
     name,
