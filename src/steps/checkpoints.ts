@@ -60,7 +60,7 @@ export async function expandCheckpoints(recipe: Recipe, hooks: CheckpointHooks):
       const def = recipe.steps[t]!;
       const type = await hooks.typeOf(def);
       const w = hooks.resolvedWith(def, type);
-      if (!w) continue; // its own `with:` error is reported by the analyzer
+      if (!w) return { recipe, warnings: [] }; // its own `with:` error is what the analyzer reports
       const list = type.checkpoints?.(w);
       if (!list?.size) {
         const how = type.checkpoints ? 'set with.save_checkpoints: true and max_steps' : `${type.name} commits no checkpoints`;

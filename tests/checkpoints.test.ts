@@ -1,0 +1,187 @@
+// EX per checkpoint and `select: best` (src/steps/checkpoints.ts, steps/select-best, python:sft's
+// save_checkpoints, spider-sft's validation_databases), through the real CLI on a tiny model:
+// every checkpoint is predicted and scored on the validation split, the best one goes on to the
+// dev split, and a longer run scores only its new checkpoint. Plus the plan-time errors.
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { doneStep, failures, flow, SPIDER_MINI, stepStatuses } from './helpers/tiny-seeds.js';
+import { testPython } from './python-helpers.js';
+
+const RECIPE = `name: ckpt-select
+params:
+  spider: ${SPIDER_MINI}
+  steps: 6
+steps:
+  data:
+    uses: spider-sft
+    with:
+      spider: \${params.spider}
+      validation_databases: 1
+  model:
+    uses: python:init-model
+    with:
+      train_file: \${steps.data.outputs.train}
+      arch: qwen2
+      vocab_size: 400
+      hidden_size: 32
+      intermediate_size: 64
+      layers: 1
+      heads: 2
+  train:
+    uses: python:sft
+    with:
+      model: \${steps.model.outputs.model}
+      train_file: \${steps.data.outputs.train}
+      max_steps: \${params.steps}
+      save_steps: 2
+      save_checkpoints: true
+      scheduler: constant
+      learning_rate: 0.01
+      max_source_length: 96
+      max_target_length: 24
+      batch_size: 2
+      logging_steps: 1
+  predict_val:
+    uses: python:predict
+    with:
+      model: \${steps.model.outputs.model}
+      adapter: \${steps.train.outputs.checkpoint}
+      dev_file: \${steps.data.outputs.validation}
+      max_source_length: 96
+      max_new_tokens: 4
+      limit: 2
+  eval_val:
+    uses: sql-eval
+    with:
+      predictions: \${steps.predict_val.outputs.predictions}
+      gold: \${steps.data.outputs.validation_gold}
+      db_dir: \${params.spider}/database
+      tables: \${params.spider}/tables.json
+      workers: 1
+  best_files:
+    run: ls \${steps.train.outputs.checkpoint} > files.txt
+    outputs:
+      files: files.txt
+    select: { best: { step: eval_val, metric: ex } }
+`;
+
+const dir = mkdtempSync(join(tmpdir(), 'flow-ckpt-'));
+const o = { cwd: dir, cache: join(dir, 'cache'), python: '' };
+beforeAll(async () => {
+  o.python = await testPython();
+}, 600_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** 1-based line and column of `needle`'s first character in `text`. */
+function place(text: string, needle: string): string {
+  const i = text.indexOf(needle);
+  const before = text.slice(0, i).split('\n');
+  return `${before.length}:${before.at(-1)!.length + 1}`;
+}
+
+describe('plan-time errors of select: and per-checkpoint scoring (exit 2, file:line:col)', () => {
+  it('select: on a metric the scoring step does not record', async () => {
+    const text = RECIPE.replace('metric: ex }', 'metric: exx }');
+    const r = await flow(['validate', write('metric.yml', text)], o);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`metric.yml:${place(text, 'metric: exx')}: steps.best_files.select.best.metric: step "eval_val" (sql-eval) records no metric "exx" (metrics: ex, em`);
+  });
+
+  it('a split the data step does not produce', async () => {
+    const text = RECIPE.replace('      validation_databases: 1\n', '');
+    const r = await flow(['validate', write('split.yml', text)], o);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`split.yml:${place(text, '${steps.data.outputs.validation}')}: steps.predict_val[ckpt=2].with.dev_file: step "data" has no output "validation"`);
+  });
+
+  it('a training step that commits no checkpoints', async () => {
+    const text = RECIPE.replace('      save_checkpoints: true\n', '');
+    const r = await flow(['validate', write('none.yml', text)], o);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/none\.yml:\d+:\d+: steps\.predict_val\.with\.adapter: step "train" has no checkpoints to score \(set with\.save_checkpoints: true and max_steps\)/);
+  });
+
+  it('save_checkpoints without max_steps', async () => {
+    const text = RECIPE.replace('max_steps: ${params.steps}', 'max_steps: 0');
+    const r = await flow(['validate', write('nosteps.yml', text)], o);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`nosteps.yml:${place(text, 'max_steps: 0').replace(/:\d+$/, '')}:`);
+    expect(r.stderr).toContain('steps.train.with.max_steps: must be >= 1');
+  });
+
+  it('select: on a step that is not scored per checkpoint', async () => {
+    const text = RECIPE.replace('step: eval_val', 'step: data');
+    const r = await flow(['validate', write('notper.yml', text)], o);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`notper.yml:${place(text, 'step: data')}: steps.best_files.select.best.step: step "data" is not scored per checkpoint of "train"`);
+  });
+
+  it('warns when the checkpoint is selected on the split that is also reported', async () => {
+    // eval_dev scores the selected checkpoint on dev; selecting on dev too is the leak.
+    const leaky = RECIPE.replace('${steps.data.outputs.validation_gold}', '${steps.data.outputs.gold}') + `  eval_dev:
+    uses: sql-eval
+    select: { best: { step: eval_val, metric: ex } }
+    with:
+      predictions: \${steps.train.outputs.checkpoint}/adapter_config.json
+      gold: \${steps.data.outputs.gold}
+      db_dir: \${params.spider}/database
+      tables: \${params.spider}/tables.json
+`;
+    const r = await flow(['validate', write('leak.yml', leaky)], o);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`leak.yml:${place(leaky, 'select: { best: { step: eval_val, metric: ex } }\n    with:\n      predictions: ${steps.train')}: steps.eval_dev.select: the checkpoint is chosen on data.gold, which step eval_dev also reports`);
+    const clean = await flow(['validate', write('clean.yml', RECIPE)], o);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stderr).not.toContain('warning');
+  });
+});
+
+describe('EX per checkpoint on a tiny model', () => {
+  it('scores each of 3 checkpoints, selects the best on validation, and a longer run scores only the new one', async () => {
+    const file = write('run.yml', RECIPE);
+    const first = await flow(['run', file, '--ui', 'json'], o);
+    expect(first.code, failures(first.events) || first.stderr.slice(-2000)).toBe(0);
+    const s1 = stepStatuses(first.events);
+    for (const n of [2, 4, 6]) {
+      expect(s1[`predict_val[ckpt=${n}]`]).toBe('done');
+      expect(s1[`eval_val[ckpt=${n}]`]).toBe('done');
+    }
+    // Each checkpoint is an output of train, and a different one per step number.
+    const train = doneStep(first.events, 'train')!;
+    const ckptFiles = (n: number) => readFileSync(join(train.outputs[`checkpoint_${n}`]!, 'adapter_model.safetensors'));
+    expect(ckptFiles(2).equals(ckptFiles(6))).toBe(false);
+    // The selection is the argmax of the per-checkpoint EX each eval recorded (ties: the earliest).
+    const ex = (n: number) => (JSON.parse(readFileSync(doneStep(first.events, `eval_val[ckpt=${n}]`)!.outputs.metrics!, 'utf8')) as { ex: { all: number } }).ex.all;
+    const sel = doneStep(first.events, 'eval_val.best_ex')!;
+    const selection = JSON.parse(readFileSync(sel.outputs.selection!, 'utf8')) as { best_step: number; scores: Array<{ step: number; value: number }> };
+    expect(selection.scores).toEqual([2, 4, 6].map((n) => ({ step: n, value: ex(n) })));
+    const bestValue = Math.max(...[2, 4, 6].map(ex));
+    expect(selection.best_step).toBe([2, 4, 6].find((n) => ex(n) === bestValue));
+    // The downstream step got that checkpoint's files.
+    expect(readFileSync(sel.outputs.checkpoint! + '/adapter_model.safetensors').equals(ckptFiles(selection.best_step))).toBe(true);
+    expect(readFileSync(doneStep(first.events, 'best_files')!.outputs.files!, 'utf8')).toContain('adapter_model.safetensors');
+
+    // Two more steps: one more checkpoint; the first three come out byte-identical (constant
+    // learning rate, same data order), so their predictions and scores are cache hits.
+    const second = await flow(['run', file, '--ui', 'json', '--set', 'steps=8'], o);
+    expect(second.code, failures(second.events) || second.stderr.slice(-2000)).toBe(0);
+    const s2 = stepStatuses(second.events);
+    expect(s2.train).toBe('done');
+    for (const n of [2, 4, 6]) {
+      expect(s2[`predict_val[ckpt=${n}]`]).toBe('cached');
+      expect(s2[`eval_val[ckpt=${n}]`]).toBe('cached');
+    }
+    expect(s2['predict_val[ckpt=8]']).toBe('done');
+    expect(s2['eval_val[ckpt=8]']).toBe('done');
+    expect(s2['eval_val.best_ex']).toBe('done');
+  }, 900_000);
+});
