@@ -39,7 +39,7 @@ def run(p) -> None:
     ckpt = checkpoint_dir(p)
     ckpt.mkdir(parents=True, exist_ok=True)
     args = TrainingArguments(output_dir=str(ckpt), deepspeed=ds_cfg, use_cpu=not cuda_available(),
-                             **trainer_settings(w, evaluate=bool(eval_items)))
+                             **trainer_settings(w, evaluate=bool(eval_items)), report_to=report_to(p))
     trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_items),
                       eval_dataset=Dataset(eval_items) if eval_items else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[make_callback(collator, history)])
@@ -75,6 +75,17 @@ def run(p) -> None:
     leave_together()
 
 
+def report_to(p) -> list[str]:
+    """The recipe's trackers (report_to:), as LLaMA-Factory's report_to reaches the Trainer, attached
+    to the flow run's tracker run; none unless the recipe names them. Rank 0 logs (the Trainer's
+    callbacks do on the main process only)."""
+    if not p.report_to or not p.tracker_run:
+        return []
+    from flow_trackers import trainer_report_to
+
+    return trainer_report_to(p.report_to, p.tracker_run)
+
+
 def trainer_settings(w: dict, evaluate: bool) -> dict:
     """TrainingArguments from `with:` (besides paths, devices and DeepSpeed)."""
     warmup = w["warmup_steps"] if w["warmup_steps"] else w["warmup_ratio"]
@@ -101,7 +112,6 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
         save_steps=w["save_steps"],
         # Every checkpoint is kept until committed when they are outputs (save_checkpoints).
         save_total_limit=None if w["save_checkpoints"] else w["save_total_limit"],
-        report_to=[],
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,

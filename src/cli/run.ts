@@ -102,10 +102,17 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     }
     reporter = await createReporter(ui, color, () => current.abort(), Boolean(o.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
+    // The recipe's trackers get the run's figures once it ends, whatever its outcome.
+    const track = async (p: Plan, runId: string) => {
+      if (!p.recipe.reportTo) return;
+      const { logRunToTrackers } = await import('./trackers.js');
+      await logRunToTrackers(ws, p.recipe, runId, (message) => emit({ type: 'warning', runId, message, time: Date.now() }));
+    };
     const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, executor: o.executor, argv: fullArgv, signal: current.signal, emit });
     // Loaded only when something runs: `flow plan` and `--dry-run` never need the executors.
     const { executePlan } = await import('../scheduler/run.js');
     let result = await executePlan(ws, plan, runOpts());
+    await track(plan, result.runId);
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
     while (reporter.nextAction && !signals.signal.aborted) {
       const next = await reporter.nextAction();
@@ -115,6 +122,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
       current = new AbortController();
       plan = await makePlan(ws, registry, opts);
       result = await executePlan(ws, plan, runOpts());
+      await track(plan, result.runId);
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
   } finally {

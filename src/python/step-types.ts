@@ -266,7 +266,11 @@ function makeStepType(root: string, file: string): StepType {
     async run(ctx) {
       const python = await interpreter(ctx);
       const paramsFile = join(ctx.workDir, 'flow-params.json');
-      const params = { step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir, checkpoint_dir: ctx.checkpointDir };
+      const { reportTo, recipeName } = ctx.settings;
+      // The flow run's tracker run (one per matrix variant): what the Trainer's callbacks attach to.
+      const variant = /\[.*\]$/.exec(ctx.stepId)?.[0] ?? '';
+      const trackers = reportTo ? { report_to: reportTo, tracker_run: { name: `${ctx.runId}${variant}`, flow_run: ctx.runId, recipe: recipeName } } : {};
+      const params = { step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir, checkpoint_dir: ctx.checkpointDir, ...trackers };
       await writeFile(paramsFile, JSON.stringify(params, null, 2));
       const launcher = ctx.with.launcher as Launcher | undefined;
       const launched = launcher !== undefined && launcher.type !== 'none';

@@ -113,6 +113,38 @@ export const recipeSchema = {
         interpreter: { type: 'string', description: 'Use this Python instead of the managed environment.' },
       },
     },
+    report_to: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Trackers that get the training curves (from the Trainer) and flow\'s own figures: one tracker run per flow run (per variant in a sweep). None by default.',
+      properties: {
+        tensorboard: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { dir: { type: 'string', description: 'Log folder, relative to the recipe (default: <cache>/tensorboard); a run writes <dir>/<recipe>/<run id>.' } },
+        },
+        mlflow: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['tracking_uri'],
+          properties: {
+            tracking_uri: { type: 'string', description: 'The MLflow tracking server (http://...) or store (file:..., sqlite:...).' },
+            experiment: { type: 'string', description: 'Experiment name (default: the recipe name).' },
+          },
+        },
+        wandb: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['project'],
+          properties: {
+            project: { type: 'string' },
+            entity: { type: 'string' },
+            mode: { enum: ['online', 'offline'], default: 'online', description: 'offline writes to <dir> only; sync later with `wandb sync`.' },
+            dir: { type: 'string', description: 'Folder for W&B files, relative to the recipe.' },
+          },
+        },
+      },
+    },
     executor: executorSchema,
     steps: {
       type: 'object',

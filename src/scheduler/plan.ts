@@ -2,7 +2,7 @@
 // be reused or it must run, and why. `flow plan`, `flow run --dry-run` and
 // `flow run` itself all start here.
 
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { explainChange } from '../cache/reasons.js';
 import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
@@ -10,7 +10,7 @@ import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
 import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../recipe/errors.js';
 import { getPath } from '../recipe/fields.js';
-import type { Recipe } from '../recipe/types.js';
+import type { Recipe, ReportTo } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
 import { analyzeOrThrow, type Analysis, type PreparedStep } from '../steps/analyze.js';
 import type { StepRegistry } from '../steps/registry.js';
@@ -134,9 +134,15 @@ export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
   return {
     python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
     envsDir: ws.store.envs,
+    ...(recipe.reportTo ? { reportTo: withTrackerDefaults(recipe.reportTo, ws.cacheDir), recipeName: recipe.name } : {}),
   };
 }
 
+
+/** `report_to:` with TensorBoard's folder defaulted to <cache>/tensorboard. */
+export function withTrackerDefaults(r: ReportTo, cacheDir: string): ReportTo {
+  return r.tensorboard ? { ...r, tensorboard: { dir: r.tensorboard.dir ?? join(cacheDir, 'tensorboard') } } : r;
+}
 
 /** Asked one by one, this many steps' last fingerprints cost less than reading them all at once. */
 const ONE_BY_ONE = 32;

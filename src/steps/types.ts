@@ -7,7 +7,7 @@
 // adapted to the same interface by src/python/.
 
 import type { FailureReason, Progress, SummaryTable } from '../events.js';
-import type { Resources } from '../recipe/types.js';
+import type { ReportTo, Resources } from '../recipe/types.js';
 import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
@@ -20,6 +20,10 @@ export interface StepSettings {
   python: { extras: string[]; interpreter?: string };
   /** Where managed environments live (the cache store's envs/ folder). */
   envsDir: string;
+  /** The recipe's `report_to:` (TensorBoard's folder defaulted), for steps that log to trackers; never in a key. */
+  reportTo?: ReportTo;
+  /** The recipe's name: trackers file a run under it. */
+  recipeName?: string;
 }
 
 export interface StepRunContext {
