@@ -24,6 +24,12 @@ import sys
 from pathlib import Path
 
 
+# MLflow's client retries a refused connection 7 times with exponential backoff (minutes): a
+# tracker that is down should cost a run seconds. The user's own settings win.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
 def warn(tracker: str, message: str) -> None:
     print(f"warning: {tracker}: {message}", file=sys.stderr, flush=True)
 

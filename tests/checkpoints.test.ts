@@ -1,14 +1,19 @@
 // EX per checkpoint and `select: best` (src/steps/checkpoints.ts, steps/select-best, python:sft's
 // save_checkpoints, spider-sft's validation_databases), through the real CLI on a tiny model:
 // every checkpoint is predicted and scored on the validation split, the best one goes on to the
-// dev split, and a longer run scores only its new checkpoint. Plus the plan-time errors.
+// dev split, and a longer run scores only its new checkpoint. Plus the plan-time errors. The same
+// training run logs to the trackers (report_to:): TensorBoard event files read back with
+// TensorBoard's EventAccumulator, and a real MLflow server queried with the MLflow client; and a
+// tracker that is down is a warning, and `flow track` replays the run once it is up.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doneStep, failures, flow, SPIDER_MINI, stepStatuses } from './helpers/tiny-seeds.js';
+import { execa } from 'execa';
 import { testPython } from './python-helpers.js';
+import { freePort, startMlflow, trackersPython, type MlflowServer } from './helpers/trackers.js';
 
 const RECIPE = `name: ckpt-select
 params:
@@ -70,10 +75,37 @@ steps:
 
 const dir = mkdtempSync(join(tmpdir(), 'flow-ckpt-'));
 const o = { cwd: dir, cache: join(dir, 'cache'), python: '' };
+let port = 0;
+let server: MlflowServer | undefined;
 beforeAll(async () => {
-  o.python = await testPython();
-}, 600_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  o.python = await trackersPython(await testPython());
+  port = await freePort();
+}, 900_000);
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** Runs a Python snippet in the trackers' env; its stdout parsed as JSON. */
+async function py(code: string): Promise<any> {
+  const r = await execa(o.python, ['-c', code], { cwd: dir, env: { PYTHONWARNINGS: 'ignore' } });
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+}
+
+/** The metric history of the MLflow run of a flow run: tag -> [[step, value], ...]. */
+function mlflowHistory(uri: string, experiment: string, runName: string, keys: string[]): Promise<Record<string, Array<[number, number]>>> {
+  return py(`
+import json
+from mlflow import MlflowClient
+c = MlflowClient(tracking_uri=${JSON.stringify(uri)})
+exp = c.get_experiment_by_name(${JSON.stringify(experiment)})
+runs = c.search_runs([exp.experiment_id], filter_string="tags.\`flow.run_name\` = '${runName}'")
+assert len(runs) == 1, len(runs)
+out = {k: sorted((m.step, m.value) for m in c.get_metric_history(runs[0].info.run_id, k)) for k in ${JSON.stringify(keys)}}
+out["params"] = runs[0].data.params
+print(json.dumps(out))
+`);
+}
 
 function write(name: string, text: string): string {
   const file = join(dir, name);
@@ -145,11 +177,44 @@ describe('plan-time errors of select: and per-checkpoint scoring (exit 2, file:l
   });
 });
 
+describe('trackers', () => {
+  it('a tracker that is down is a warning naming it, the run is not lost, and flow track replays it', async () => {
+    const text = `name: track-replay
+report_to:
+  mlflow:
+    tracking_uri: http://127.0.0.1:${port}
+steps:
+  score:
+    run: echo '{"ex": {"all": 0.25, "easy": 0.5}}' > metrics.json
+    outputs:
+      metrics: metrics.json
+`;
+    const file = write('replay.yml', text);
+    const r = await flow(['run', file, '--ui', 'json'], o);
+    expect(r.code, r.stderr).toBe(0);
+    expect(stepStatuses(r.events).score).toBe('done');
+    const warnings = r.events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+    expect(warnings.some((w) => w.startsWith(`mlflow: `) && w.includes('flow track'))).toBe(true);
+    const runId = (r.events.find((e) => e.type === 'run-start') as { runId: string }).runId;
+
+    // The server comes up at that address: the run is logged from flow's records.
+    server = await startMlflow(o.python, dir, port);
+    const t = await flow(['track', runId], o);
+    expect(t.code, t.stderr).toBe(0);
+    const h = await mlflowHistory(server.uri, 'track-replay', runId, ['score/ex/all', 'score/ex/easy']);
+    expect(h['score/ex/all']).toEqual([[0, 0.25]]);
+    expect(h['score/ex/easy']).toEqual([[0, 0.5]]);
+  }, 600_000);
+});
+
 describe('EX per checkpoint on a tiny model', () => {
   it('scores each of 3 checkpoints, selects the best on validation, and a longer run scores only the new one', async () => {
-    const file = write('run.yml', RECIPE);
+    expect(server, 'the MLflow server of the trackers test').toBeDefined();
+    const trackers = `report_to:\n  tensorboard:\n    dir: tb\n  mlflow:\n    tracking_uri: ${server!.uri}\nsteps:\n`;
+    const file = write('run.yml', RECIPE.replace('steps:\n', trackers));
     const first = await flow(['run', file, '--ui', 'json'], o);
     expect(first.code, failures(first.events) || first.stderr.slice(-2000)).toBe(0);
+    expect(first.events.filter((e) => e.type === 'warning')).toEqual([]);
     const s1 = stepStatuses(first.events);
     for (const n of [2, 4, 6]) {
       expect(s1[`predict_val[ckpt=${n}]`]).toBe('done');
@@ -169,6 +234,26 @@ describe('EX per checkpoint on a tiny model', () => {
     // The downstream step got that checkpoint's files.
     expect(readFileSync(sel.outputs.checkpoint! + '/adapter_model.safetensors').equals(ckptFiles(selection.best_step))).toBe(true);
     expect(readFileSync(doneStep(first.events, 'best_files')!.outputs.files!, 'utf8')).toContain('adapter_model.safetensors');
+
+    // The EX curve, per checkpoint, in both trackers, in the flow run's one tracker run, beside
+    // the Trainer's own loss curve.
+    const runId = (first.events.find((e) => e.type === 'run-start') as { runId: string }).runId;
+    const curve = [2, 4, 6].map((n) => [n, ex(n)]);
+    const tb = await py(`
+import json
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+ea = EventAccumulator(${JSON.stringify(join(dir, 'tb', 'ckpt-select', runId))}); ea.Reload()
+print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ['eval_val/ex/all', 'eval_val/ex/easy', 'train/loss']}))
+`);
+    // TensorBoard keeps float32: the values to its precision.
+    expect(tb['eval_val/ex/all'].map(([n]: number[]) => n)).toEqual([2, 4, 6]);
+    tb['eval_val/ex/all'].forEach(([, v]: number[], i: number) => expect(v).toBeCloseTo(curve[i]![1]!, 6));
+    expect(tb['eval_val/ex/easy']).toHaveLength(3);
+    expect(tb['train/loss'].length).toBeGreaterThanOrEqual(6);
+    const ml = await mlflowHistory(server!.uri, 'ckpt-select', runId, ['eval_val/ex/all', 'loss']);
+    expect(ml['eval_val/ex/all']).toEqual(curve);
+    expect(ml.loss.length).toBeGreaterThanOrEqual(6); // the Trainer's MLflow callback, in the same run
+    expect(ml.params.steps).toBe('6');
 
     // Two more steps: one more checkpoint; the first three come out byte-identical (constant
     // learning rate, same data order), so their predictions and scores are cache hits.

@@ -1,0 +1,71 @@
+// The real trackers for tests: a Python with python-steps/requirements-trackers.txt (MLflow) over
+// the test env's packages, and a real `mlflow server` on 127.0.0.1 with a SQLite backend in a
+// temporary folder, stopped by its process group id.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { ROOT } from './tiny-seeds.js';
+
+/** A venv (system site packages: the test env's torch, transformers, tensorboard) plus the trackers extra, built once per extra's content. */
+export async function trackersPython(base: string): Promise<string> {
+  const req = join(ROOT, 'python-steps', 'requirements-trackers.txt');
+  const digest = createHash('sha256').update(base).update(readFileSync(req)).digest('hex').slice(0, 12);
+  const dir = join(tmpdir(), `flow-trackers-venv-${digest}`);
+  const python = join(dir, 'bin', 'python');
+  if (existsSync(join(dir, '.complete'))) return python;
+  // Built where it will live (a venv's scripts name their folder); the marker says it is whole.
+  rmSync(dir, { recursive: true, force: true });
+  await execa(base, ['-m', 'venv', '--system-site-packages', dir]);
+  await execa(python, ['-m', 'pip', 'install', '-q', '-r', req]);
+  writeFileSync(join(dir, '.complete'), '');
+  return python;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MlflowServer {
+  uri: string;
+  stop(): Promise<void>;
+}
+
+/** `mlflow server` on 127.0.0.1:port, SQLite backend and artifacts in `dir`; resolves once it answers /health. */
+export async function startMlflow(python: string, dir: string, port: number): Promise<MlflowServer> {
+  const mlflow = join(python, '..', 'mlflow');
+  const proc: ResultPromise = execa(mlflow, ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1',
+    '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts')], {
+    detached: true, reject: false, stdio: 'ignore', cleanup: true,
+  });
+  const uri = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      process.kill(-proc.pid!, 'SIGTERM'); // the server and its workers: one process group
+    } catch {
+      // already gone
+    }
+    await proc;
+  };
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${uri}/health`)).ok) return { uri, stop };
+    } catch {
+      // not up yet
+    }
+    if (proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await stop();
+  throw new Error(`mlflow server on ${uri} did not start`);
+}
