@@ -185,7 +185,8 @@ report_to:
     tracking_uri: http://127.0.0.1:${port}
 steps:
   score:
-    run: echo '{"ex": {"all": 0.25, "easy": 0.5}}' > metrics.json
+    run: |
+      echo '{"ex": {"all": 0.25, "easy": 0.5}}' > metrics.json
     outputs:
       metrics: metrics.json
 `;
@@ -209,7 +210,7 @@ steps:
 
 describe('EX per checkpoint on a tiny model', () => {
   it('scores each of 3 checkpoints, selects the best on validation, and a longer run scores only the new one', async () => {
-    expect(server, 'the MLflow server of the trackers test').toBeDefined();
+    server ??= await startMlflow(o.python, dir, port);
     const trackers = `report_to:\n  tensorboard:\n    dir: tb\n  mlflow:\n    tracking_uri: ${server!.uri}\nsteps:\n`;
     const file = write('run.yml', RECIPE.replace('steps:\n', trackers));
     const first = await flow(['run', file, '--ui', 'json'], o);
@@ -254,6 +255,15 @@ print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ['eval_
     expect(ml['eval_val/ex/all']).toEqual(curve);
     expect(ml.loss.length).toBeGreaterThanOrEqual(6); // the Trainer's MLflow callback, in the same run
     expect(ml.params.steps).toBe('6');
+
+    // flow plot and the HTML report draw EX against the training step, a line per group.
+    const plot = await flow(['plot', runId, '--out', join(dir, 'plot')], o);
+    expect(plot.code, plot.stderr).toBe(0);
+    const svg = readFileSync(join(dir, 'plot', 'ex-by-checkpoint.svg'), 'utf8');
+    for (const label of ['EX per checkpoint', 'eval_val all', 'eval_val easy']) expect(svg).toContain(label);
+    const rep = await flow(['report', runId, '--out', join(dir, 'report')], o);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'report', 'report.html'), 'utf8')).toContain('EX per checkpoint');
 
     // Two more steps: one more checkpoint; the first three come out byte-identical (constant
     // learning rate, same data order), so their predictions and scores are cache hits.

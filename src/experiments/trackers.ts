@@ -11,11 +11,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DB } from '../store/db.js';
+import { CKPT_AXIS } from '../recipe/matrix.js';
 import type { ReportTo } from '../recipe/types.js';
 import { executionsOf, findRun, originalOf, type ExecRecord } from './records.js';
 
-/** The axis of per-checkpoint instances (src/steps/checkpoints.ts's CKPT_AXIS; experiments may not import steps). */
-const CKPT = 'ckpt';
 
 export interface TrackerScalar {
   tag: string;
@@ -42,7 +41,7 @@ export interface TrackerPayload {
 export function trackerPayload(db: DB, runId: string, reportTo: ReportTo, reportsDir: string): TrackerPayload {
   const run = findRun(db, runId);
   const execs = executionsOf(db, run.id).filter((e) => e.status === 'done' || e.status === 'cached');
-  const matrixOf = (e: ExecRecord) => Object.fromEntries(Object.entries(e.variant ?? {}).filter(([k]) => k !== CKPT));
+  const matrixOf = (e: ExecRecord) => Object.fromEntries(Object.entries(e.variant ?? {}).filter(([k]) => k !== CKPT_AXIS));
   const variants = new Map<string, Record<string, unknown>>();
   for (const e of execs) {
     const v = matrixOf(e);
@@ -72,7 +71,7 @@ export function trackerPayload(db: DB, runId: string, reportTo: ReportTo, report
 
 /** A step's recorded metrics as scalars: numbers, and objects of numbers (a metric by group). */
 function figures(e: ExecRecord): TrackerScalar[] {
-  const ckpt = e.variant?.[CKPT];
+  const ckpt = e.variant?.[CKPT_AXIS];
   const step = typeof ckpt === 'number' ? ckpt : 0;
   const out: TrackerScalar[] = [];
   for (const [k, v] of Object.entries(e.metrics ?? {})) {

@@ -21,15 +21,13 @@
 
 import { RecipeError } from '../recipe/errors.js';
 import { stepRefs } from '../recipe/fields.js';
-import { variantId } from '../recipe/matrix.js';
+import { CKPT_AXIS, variantId } from '../recipe/matrix.js';
 import { REF_PATTERN, parseRef } from '../recipe/refs.js';
 import type { Recipe, SourcePos, StepDef } from '../recipe/types.js';
 import type { StepType } from './types.js';
 
 /** The output name that stands for "each checkpoint" (or, under `select:`, the chosen one). */
 export const CHECKPOINT_OUTPUT = 'checkpoint';
-/** The axis name of per-checkpoint instances: `eval_val[ckpt=200]`. */
-export const CKPT_AXIS = 'ckpt';
 const SELECT_TYPE = 'select-best';
 
 export interface CheckpointHooks {

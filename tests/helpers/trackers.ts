@@ -5,16 +5,19 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { ROOT } from './tiny-seeds.js';
 
-/** A venv (system site packages: the test env's torch, transformers, tensorboard) plus the trackers extra, built once per extra's content. */
+/**
+ * A venv (system site packages: the test env's torch, transformers, tensorboard) plus the trackers
+ * extra, built once per base interpreter and extra's content, under the cache folder the test env
+ * lives in (the tests' temporary folders are per run).
+ */
 export async function trackersPython(base: string): Promise<string> {
   const req = join(ROOT, 'python-steps', 'requirements-trackers.txt');
   const digest = createHash('sha256').update(base).update(readFileSync(req)).digest('hex').slice(0, 12);
-  const dir = join(tmpdir(), `flow-trackers-venv-${digest}`);
+  const dir = join(resolve(process.env.FLOW_CACHE ?? join(ROOT, 'cache')), `test-trackers-venv-${digest}`);
   const python = join(dir, 'bin', 'python');
   if (existsSync(join(dir, '.complete'))) return python;
   // Built where it will live (a venv's scripts name their folder); the marker says it is whole.
