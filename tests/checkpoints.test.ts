@@ -221,6 +221,13 @@ describe('EX per checkpoint on a tiny model', () => {
       expect(s1[`predict_val[ckpt=${n}]`]).toBe('done');
       expect(s1[`eval_val[ckpt=${n}]`]).toBe('done');
     }
+    // The validation split is whole training databases: none of them is left in train.
+    const data = doneStep(first.events, 'data')!;
+    const dbs = (f: string) => new Set((JSON.parse(readFileSync(f, 'utf8')) as Array<{ db_id: string }>).map((x) => x.db_id));
+    const [trainDbs, valDbs] = [dbs(data.outputs.train!), dbs(data.outputs.validation!)];
+    expect(valDbs.size).toBe(1);
+    expect([...valDbs].filter((d) => trainDbs.has(d))).toEqual([]);
+    expect(readFileSync(data.outputs.validation_gold!, 'utf8').trim().split('\n').every((l) => valDbs.has(l.split('\t')[1]!))).toBe(true);
     // Each checkpoint is an output of train, and a different one per step number.
     const train = doneStep(first.events, 'train')!;
     const ckptFiles = (n: number) => readFileSync(join(train.outputs[`checkpoint_${n}`]!, 'adapter_model.safetensors'));
