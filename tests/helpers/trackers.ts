@@ -10,19 +10,23 @@ import { execa, type ResultPromise } from 'execa';
 import { ROOT } from './tiny-seeds.js';
 
 /**
- * A venv (system site packages: the test env's torch, transformers, tensorboard) plus the trackers
- * extra, built once per base interpreter and extra's content, under the cache folder the test env
- * lives in (the tests' temporary folders are per run).
+ * A venv that sees the test env's packages (torch, transformers, tensorboard: a .pth file naming
+ * its site-packages; `--system-site-packages` would give the base interpreter's, not the env's)
+ * plus the trackers extra, built once per base env and extra's content, under the cache folder the
+ * test env lives in (the tests' temporary folders are per run).
  */
 export async function trackersPython(base: string): Promise<string> {
   const req = join(ROOT, 'python-steps', 'requirements-trackers.txt');
-  const digest = createHash('sha256').update(base).update(readFileSync(req)).digest('hex').slice(0, 12);
+  const digest = createHash('sha256').update(`pth ${base}\n`).update(readFileSync(req)).digest('hex').slice(0, 12);
   const dir = join(resolve(process.env.FLOW_CACHE ?? join(ROOT, 'cache')), `test-trackers-venv-${digest}`);
   const python = join(dir, 'bin', 'python');
   if (existsSync(join(dir, '.complete'))) return python;
   // Built where it will live (a venv's scripts name their folder); the marker says it is whole.
   rmSync(dir, { recursive: true, force: true });
-  await execa(base, ['-m', 'venv', '--system-site-packages', dir]);
+  await execa(base, ['-m', 'venv', '--without-pip', dir]);
+  const site = async (py: string) => (await execa(py, ['-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"])).stdout.trim();
+  writeFileSync(join(await site(python), 'flow-test-env.pth'), `${await site(base)}\n`);
+  // The env's pip, installing into this venv: what the env has already satisfies MLflow's needs.
   await execa(python, ['-m', 'pip', 'install', '-q', '-r', req]);
   writeFileSync(join(dir, '.complete'), '');
   return python;
