@@ -208,6 +208,40 @@ steps:
   }, 600_000);
 });
 
+describe('trackers in a sweep', () => {
+  it('logs one TensorBoard run per variant, each with its own figures', async () => {
+    const text = `name: track-sweep
+params:
+  rate: 1
+matrix:
+  rate: [1, 2]
+report_to:
+  tensorboard:
+    dir: tb
+steps:
+  score:
+    run: |
+      echo '{"ex": {"all": 0.\${params.rate}}}' > metrics.json
+    outputs:
+      metrics: metrics.json
+`;
+    const r = await flow(['run', write('sweep.yml', text), '--ui', 'json'], o);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.type === 'warning')).toEqual([]);
+    const runId = (r.events.find((e) => e.type === 'run-start') as { runId: string }).runId;
+    const read = (variant: string) => py(`
+import json
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+ea = EventAccumulator(${JSON.stringify(join(dir, 'tb', 'track-sweep'))} + "/${runId}[${variant}]"); ea.Reload()
+print(json.dumps([[e.step, e.value] for e in ea.Scalars('score/ex/all')]))
+`);
+    const [one, two] = [await read('rate=1'), await read('rate=2')];
+    expect(one).toHaveLength(1);
+    expect(one[0][1]).toBeCloseTo(0.1, 6);
+    expect(two[0][1]).toBeCloseTo(0.2, 6);
+  }, 300_000);
+});
+
 describe('EX per checkpoint on a tiny model', () => {
   it('scores each of 3 checkpoints, selects the best on validation, and a longer run scores only the new one', async () => {
     server ??= await startMlflow(o.python, dir, port);
