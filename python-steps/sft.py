@@ -81,6 +81,10 @@ def report_to(p) -> list[str]:
     callbacks do on the main process only)."""
     if not p.report_to or not p.tracker_run:
         return []
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return list(p.report_to)  # the callbacks stay silent there: no tracker run to find or make
     from flow_trackers import trainer_report_to
 
     return trainer_report_to(p.report_to, p.tracker_run)
