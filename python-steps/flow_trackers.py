@@ -73,7 +73,12 @@ def trainer_report_to(report_to: dict, run: dict) -> list[str]:
         except Exception as e:  # noqa: BLE001 - any failure to reach it is the same warning
             warn("mlflow", f"{cfg['tracking_uri']}: {str(e).splitlines()[0] if str(e) else type(e).__name__}; training goes on without it")
     if "wandb" in report_to:
+        import importlib.util
+
         cfg = report_to["wandb"]
+        if importlib.util.find_spec("wandb") is None:
+            warn("wandb", "the wandb package is not installed; training goes on without it")
+            return out
         os.environ.update(WANDB_PROJECT=cfg["project"], WANDB_MODE=cfg.get("mode", "online"), WANDB_RUN_ID=wandb_id(run),
                           WANDB_NAME=run["name"], WANDB_RUN_GROUP=run["flow_run"], WANDB_RESUME="allow")
         if cfg.get("entity"):
