@@ -22,7 +22,7 @@ from flow_runtime.data import Collator, Dataset, encode_all, read_records, with_
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
-from flow_runtime.training import latest_checkpoint, make_callback
+from flow_runtime.training import commit_checkpoints, latest_checkpoint, make_callback
 
 
 def run(p) -> None:
@@ -39,7 +39,7 @@ def run(p) -> None:
     ckpt = checkpoint_dir(p)
     ckpt.mkdir(parents=True, exist_ok=True)
     args = TrainingArguments(output_dir=str(ckpt), deepspeed=ds_cfg, use_cpu=not cuda_available(),
-                             **trainer_settings(w, evaluate=bool(eval_items)))
+                             **trainer_settings(w, evaluate=bool(eval_items)), report_to=report_to(p))
     trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_items),
                       eval_dataset=Dataset(eval_items) if eval_items else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[make_callback(collator, history)])
@@ -66,11 +66,28 @@ def run(p) -> None:
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         write_results(p, w, trainer, result, history, resume, elapsed, len(train_items))
+        if w["save_checkpoints"]:
+            commit_checkpoints(ckpt, p.outputs)
         events.artifact(what, out)
         if not w["keep_checkpoints"]:
             # The result is committed by the engine; the checkpoints only served a crash.
             shutil.rmtree(ckpt, ignore_errors=True)
     leave_together()
+
+
+def report_to(p) -> list[str]:
+    """The recipe's trackers (report_to:), as LLaMA-Factory's report_to reaches the Trainer, attached
+    to the flow run's tracker run; none unless the recipe names them. Rank 0 logs (the Trainer's
+    callbacks do on the main process only)."""
+    if not p.report_to or not p.tracker_run:
+        return []
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return list(p.report_to)  # the callbacks stay silent there: no tracker run to find or make
+    from flow_trackers import trainer_report_to
+
+    return trainer_report_to(p.report_to, p.tracker_run)
 
 
 def trainer_settings(w: dict, evaluate: bool) -> dict:
@@ -98,8 +115,8 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
         eval_steps=w["eval_steps"] if evaluate else None,
         save_strategy="steps",
         save_steps=w["save_steps"],
-        save_total_limit=w["save_total_limit"],
-        report_to=[],
+        # Every checkpoint is kept until committed when they are outputs (save_checkpoints).
+        save_total_limit=None if w["save_checkpoints"] else w["save_total_limit"],
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,

@@ -138,7 +138,11 @@ def validate(step: str, params_file: str, with_: dict) -> dict:
 
 
 class Params:
-    def __init__(self, step: str, with_: dict, outputs: dict, work_dir: str, checkpoint_dir: str | None = None) -> None:
+    def __init__(self, step: str, with_: dict, outputs: dict, work_dir: str, checkpoint_dir: str | None = None,
+                 report_to: dict | None = None, tracker_run: dict | None = None) -> None:
+        # The recipe's trackers and this flow run's tracker run (flow_trackers.py), when it names any.
+        self.report_to = report_to or {}
+        self.tracker_run = tracker_run
         self.step = step
         self.with_ = with_
         self.outputs = outputs
@@ -168,7 +172,7 @@ def load_params(step: str) -> Params:
     check_gpu_rules(load_manifest(step).get("gpu_options", []), with_)
     work_dir = raw.get("work_dir") or os.getcwd()
     outputs = raw.get("outputs") or {}
-    return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"))
+    return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"), raw.get("report_to"), raw.get("tracker_run"))
 
 
 def _get(w: dict, dotted: str) -> Any:

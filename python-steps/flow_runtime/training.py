@@ -17,6 +17,30 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda d: int(d.name.split("-")[-1]), default=None)
 
 
+# What a checkpoint folder holds only for resuming (optimizer, scheduler, RNG, the Trainer's state,
+# which records max_steps): left out of a committed checkpoint, so that its content, and the keys
+# of the steps that score it, are the same in a longer run of the same training.
+_RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "README.md", "latest",
+                "zero_to_fp32.py")
+
+
+def commit_checkpoints(folder: Path, outputs: dict) -> None:
+    """Copies each saved checkpoint's weights and configs to its declared output
+    `checkpoint_<step>` (python:sft's save_checkpoints)."""
+    import shutil
+
+    for name, dest in outputs.items():
+        if not name.startswith("checkpoint_"):
+            continue
+        src = folder / f"checkpoint-{name.split('_')[-1]}"
+        if not (src / "trainer_state.json").is_file():
+            raise RuntimeError(f"checkpoint {src} was not saved")
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.iterdir()):
+            if f.is_file() and f.name not in _RESUME_ONLY and not f.name.startswith("rng_state"):
+                shutil.copy2(f, Path(dest) / f.name)
+
+
 def make_callback(collator, history: list[dict]):
     """A TrainerCallback that reports loss, progress (with tokens/s) and checkpoints as events."""
     from transformers import TrainerCallback

@@ -29,15 +29,15 @@ export interface LossPoint {
   loss: number;
 }
 
-/** Training loss against step, one line per variant. */
-export function lossCurvesSpec(points: LossPoint[], title = 'Training loss'): TopLevelSpec {
+/** Training loss against step, one line per variant (or another figure against step: yTitle). */
+export function lossCurvesSpec(points: LossPoint[], title = 'Training loss', yTitle = 'loss'): TopLevelSpec {
   return {
     title,
     data: { values: points },
     mark: { type: 'line', point: points.length <= 60 },
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'step' },
-      y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
+      y: { field: 'loss', type: 'quantitative', title: yTitle, scale: { zero: false } },
       color: { field: 'series', type: 'nominal', sort: [...new Set(points.map((p) => p.series))], title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 600 } },
     },
   } as TopLevelSpec;

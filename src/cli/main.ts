@@ -99,6 +99,10 @@ function program(): Command {
     .option('--no-color', 'no colour')
     .action(async (run: string | undefined, o) => setExit(await (await import('./attach.js')).cmdAttach(run, o)));
 
+  cacheDir(p.command('track').argument('[run]', 'a run id, a unique prefix of one, or "last" (default: the newest finished)'))
+    .description("log a recorded run to its recipe's trackers (report_to:) again, e.g. after a tracker was down")
+    .action(async (run: string | undefined, o) => setExit(await (await import('./trackers.js')).cmdTrack(run, o)));
+
   cacheDir(p.command('verify'))
     .description('re-hash every cached object and report damaged results (like git fsck)')
     .option('--repair', 'quarantine damaged objects and remove the results that use them')

@@ -31,7 +31,8 @@ function planOptions(o: PlanFlags, recipeFile: string): PlanOptions {
 }
 
 export async function cmdValidate(file: string, o: { set: string[] }): Promise<number> {
-  const { recipe } = await analyzeOrThrow(file, o.set, createStepRegistry());
+  const { recipe, warnings } = await analyzeOrThrow(file, o.set, createStepRegistry());
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`ok: ${displayPath(recipe.file)} (${Object.keys(recipe.steps).length} steps)\n`);
   return EXIT.ok;
 }
@@ -47,6 +48,7 @@ export async function cmdPlan(file: string, o: PlanFlags & { json?: boolean }): 
 }
 
 function printPlan(plan: Plan, json: boolean): void {
+  for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
   const steps = plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     return { id, status: s.status, reasons: s.reasons, key: s.key ?? null, type: s.prepared.type.name, selected: s.selected };
@@ -105,10 +107,17 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     }
     reporter = await createReporter(ui, color, () => current.abort(), Boolean(o.stay));
     const emit = (e: EngineEvent) => reporter!.onEvent(e);
+    // The recipe's trackers get the run's figures once it ends, whatever its outcome.
+    const track = async (p: Plan, runId: string) => {
+      if (!p.recipe.reportTo) return;
+      const { logRunToTrackers } = await import('./trackers.js');
+      await logRunToTrackers(ws, p.recipe, runId, (message) => emit({ type: 'warning', runId, message, time: Date.now() }));
+    };
     const runOpts = () => ({ jobs: o.jobs, gpus: o.gpus, argv: fullArgv, signal: current.signal, emit });
     // Loaded only when something runs: `flow plan` and `--dry-run` never need the executors.
     const { executePlan } = await import('../scheduler/run.js');
     let result = await executePlan(ws, plan, runOpts());
+    await track(plan, result.runId);
     // The TUI can ask for a single step to run again; keep serving it until the user quits.
     while (reporter.nextAction && !signals.signal.aborted) {
       const next = await reporter.nextAction();
@@ -118,6 +127,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
       current = new AbortController();
       plan = await makePlan(ws, registry, opts);
       result = await executePlan(ws, plan, runOpts());
+      await track(plan, result.runId);
     }
     return result.status === 'done' ? EXIT.ok : result.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
   } finally {

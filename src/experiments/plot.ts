@@ -2,6 +2,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CKPT_AXIS } from '../recipe/matrix.js';
 import type { DB } from '../store/db.js';
 import { type BarPoint, hardnessBars } from '../charts/bars.js';
 import type { Chart } from '../charts/png.js';
@@ -32,6 +33,15 @@ export async function buildCharts(db: DB, source: string | CompareTable): Promis
     // Vega loads only for a run that has loss curves to draw.
     const { lossCurvesSpec, renderChart } = await import('../charts/charts.js');
     out.push({ name: 'loss', title: 'Training loss', chart: await renderChart(lossCurvesSpec(points)) });
+  }
+  if (typeof source === 'string') {
+    for (const metric of ['ex', 'em'] as const) {
+      const curve = checkpointPoints(db, source, metric);
+      if (!curve.length) continue;
+      const { lossCurvesSpec, renderChart } = await import('../charts/charts.js');
+      const title = `${metric.toUpperCase()} per checkpoint`;
+      out.push({ name: `${metric}-by-checkpoint`, title, chart: await renderChart(lossCurvesSpec(curve, title, metric.toUpperCase())) });
+    }
   }
   // EX and EM both: a run evaluated with etype all has both, and they disagree in telling ways.
   const tables = table ? [table] : [];
@@ -116,6 +126,23 @@ function lossPoints(db: DB, source: string | CompareTable): LossPoint[] {
     const label = manySteps ? `${s.exec.baseId} ${s.label}` : s.label;
     return s.points.map((p) => ({ series: label, step: p.step, loss: p.value }));
   });
+}
+
+/**
+ * A metric of a run's per-checkpoint evaluations against the training step: one line per
+ * scoring step (and matrix variant) and group, the groups as the step recorded them ({all, ...}).
+ */
+function checkpointPoints(db: DB, runId: string, metric: string): LossPoint[] {
+  const out: LossPoint[] = [];
+  for (const e of executionsOf(db, runId)) {
+    const step = e.variant?.[CKPT_AXIS];
+    const byGroup = e.metrics?.[metric];
+    if (typeof step !== 'number' || (e.status !== 'done' && e.status !== 'cached') || !byGroup || typeof byGroup !== 'object') continue;
+    const rest = Object.fromEntries(Object.entries(e.variant!).filter(([k]) => k !== CKPT_AXIS));
+    const label = [e.baseId, variantText(rest)].filter(Boolean).join(' ');
+    for (const [group, v] of Object.entries(byGroup)) if (typeof v === 'number') out.push({ series: `${label} ${group}`, step, loss: v });
+  }
+  return out.sort((a, b) => a.step - b.step);
 }
 
 /** A training step swept over fewer axes than the eval step still belongs to its row. */

@@ -147,7 +147,7 @@ export function executionsOf(db: DB, runId: string): ExecRecord[] {
  * one with the same key that started before the hit. Later executions of the key
  * (a --force) must not change what an old run's report says it reused.
  */
-function originalOf(db: DB, e: { key: string | null; started_at?: number; startedAt?: number }): ExecRow | undefined {
+export function originalOf(db: DB, e: { key: string | null; started_at?: number; startedAt?: number }): ExecRow | undefined {
   if (!e.key) return undefined;
   const before = e.started_at ?? e.startedAt ?? Number.MAX_SAFE_INTEGER;
   return db

@@ -48,6 +48,13 @@ export interface PythonStepManifest {
   /** The largest model (`field`'s folder, counted from its config.json) the step runs where there is
    * no CUDA without --allow-cpu. */
   cpu_limit?: { field: string; params: number; why: string };
+  /**
+   * Checkpoints committed as outputs `checkpoint_<step>` when the boolean field `when` is true:
+   * every `every` steps, and at `until` (fields naming step counts: save_steps, max_steps).
+   */
+  checkpoints?: { when: string; every: string; until: string };
+  /** Names of the figures its metrics output records. */
+  metrics?: string[];
 }
 
 interface Launcher {
@@ -251,11 +258,30 @@ function makeStepType(root: string, file: string): StepType {
         return out;
       }
     : m.outputs;
+  const ckpt = m.checkpoints;
+  const outputsFor = (w: Record<string, unknown>) => (typeof outputs === 'function' ? outputs(w) : outputs);
+  // Every `every` steps, and at `until` (the Trainer's save at the end of training): the last is the final model.
+  const checkpointSteps = (w: Record<string, unknown>) => {
+    const every = Number(getPath(w, ckpt!.every));
+    const until = Number(getPath(w, ckpt!.until));
+    if (getPath(w, ckpt!.when) !== true || !(every >= 1) || !(until >= 1)) return undefined;
+    const out = new Map<number, string>();
+    for (let n = every; n < until; n += every) out.set(n, `checkpoint_${n}`);
+    return out.set(until, `checkpoint_${until}`);
+  };
   return {
     name,
     description: m.description,
     schema: m.schema,
-    outputs,
+    outputs: ckpt
+      ? (w: Record<string, unknown>) => {
+          const out = { ...outputsFor(w) };
+          for (const [n, o] of checkpointSteps(w) ?? []) out[o] ??= `saved/checkpoint-${n}`;
+          return out;
+        }
+      : outputs,
+    ...(ckpt ? { checkpoints: checkpointSteps } : {}),
+    ...(m.metrics ? { metrics: m.metrics } : {}),
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
@@ -264,7 +290,11 @@ function makeStepType(root: string, file: string): StepType {
     async run(ctx) {
       const python = await interpreter(ctx);
       const paramsFile = join(ctx.workDir, 'flow-params.json');
-      const params = { step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir, checkpoint_dir: ctx.checkpointDir };
+      const { reportTo, recipeName } = ctx.settings;
+      // The flow run's tracker run (one per matrix variant): what the Trainer's callbacks attach to.
+      const variant = /\[.*\]$/.exec(ctx.stepId)?.[0] ?? '';
+      const trackers = reportTo ? { report_to: reportTo, tracker_run: { name: `${ctx.runId}${variant}`, flow_run: ctx.runId, recipe: recipeName } } : {};
+      const params = { step: ctx.stepId, with: ctx.with, outputs: ctx.outputs, work_dir: ctx.workDir, checkpoint_dir: ctx.checkpointDir, ...trackers };
       await writeFile(paramsFile, JSON.stringify(params, null, 2));
       const launcher = ctx.with.launcher as Launcher | undefined;
       const launched = launcher !== undefined && launcher.type !== 'none';

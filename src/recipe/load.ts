@@ -11,7 +11,7 @@ import { RecipeError, UsageError } from './errors.js';
 import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
 import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
-import { ENTRY_MANIFEST, type ExecutorConfig, type MatrixDef, type Recipe, type Resources, type SourcePos, type StepDef } from './types.js';
+import { ENTRY_MANIFEST, type ReportTo, type ExecutorConfig, type MatrixDef, type Recipe, type Resources, type SourcePos, type StepDef } from './types.js';
 
 const validateRecipe = compiledValidator('recipe', recipeSchema, { allErrors: false, strict: false });
 
@@ -51,6 +51,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     params?: Record<string, unknown>;
     matrix?: Record<string, unknown>;
     python?: Recipe['python'];
+    report_to?: ReportTo;
     executor?: string | ExecutorConfig;
     steps: Record<string, Record<string, unknown>>;
   };
@@ -100,6 +101,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       },
       executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
       env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
+      ...(s.select ? { select: s.select as StepDef['select'] } : {}),
       pos,
     };
   }
@@ -111,6 +113,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     params,
     matrix: data.matrix ? toMatrix(data.matrix) : undefined,
     python: data.python,
+    ...(data.report_to ? { reportTo: reportTo(data.report_to, dirname(abs)) } : {}),
     executor: executorConfig(data.executor),
     steps,
     positions,
@@ -148,6 +151,15 @@ function readYaml(text: string, shown: string): { raw: unknown; positions: Sourc
     throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
   }
   return { raw, positions: new SourcePositions(() => located) };
+}
+
+/** `report_to:` with its folders made absolute (against the recipe's folder). */
+function reportTo(r: ReportTo, dir: string): ReportTo {
+  return {
+    ...(r.tensorboard ? { tensorboard: { ...r.tensorboard, ...(r.tensorboard.dir ? { dir: resolve(dir, r.tensorboard.dir) } : {}) } } : {}),
+    ...(r.mlflow ? { mlflow: r.mlflow } : {}),
+    ...(r.wandb ? { wandb: { ...r.wandb, ...(r.wandb.dir ? { dir: resolve(dir, r.wandb.dir) } : {}) } } : {}),
+  };
 }
 
 export function executorConfig(e: string | ExecutorConfig | undefined): ExecutorConfig | undefined {

@@ -13,6 +13,12 @@ import type { MatrixDef, Recipe, SourcePos, StepDef } from './types.js';
 
 export type Variant = Record<string, unknown>;
 
+/**
+ * The axis of per-checkpoint instances (`eval_val[ckpt=200]`, src/steps/checkpoints.ts): named
+ * like a matrix axis, read by reports and trackers to place a score at its training step.
+ */
+export const CKPT_AXIS = 'ckpt';
+
 /** Expands `recipe.matrix` into per-variant step instances; a recipe without matrix is returned as is. */
 export function expandMatrix(recipe: Recipe): Recipe {
   if (!recipe.matrix) return recipe;

@@ -61,6 +61,24 @@ export const stepSchema = {
     },
     executor: executorSchema,
     env: { type: 'object', additionalProperties: scalar, description: 'Extra environment variables for the step.' },
+    select: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['best'],
+      description: "Which checkpoint ${steps.T.outputs.checkpoint} means in this step: the best one by a per-checkpoint step's metric (instead of one instance per checkpoint).",
+      properties: {
+        best: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['step', 'metric'],
+          properties: {
+            step: { type: 'string', description: 'A step scored per checkpoint (e.g. the eval on the validation split).' },
+            metric: { type: 'string', description: "A metric that step records (e.g. ex); a per-group metric's 'all' is used." },
+            goal: { enum: ['max', 'min'], default: 'max', description: 'max (accuracy) or min (a loss).' },
+          },
+        },
+      },
+    },
   },
 } as const;
 
@@ -93,6 +111,38 @@ export const recipeSchema = {
       properties: {
         extras: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' }, description: 'Extra requirement sets for the managed environment: python-steps/requirements-<name>.txt.' },
         interpreter: { type: 'string', description: 'Use this Python instead of the managed environment.' },
+      },
+    },
+    report_to: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Trackers that get the training curves (from the Trainer) and flow\'s own figures: one tracker run per flow run (per variant in a sweep). None by default.',
+      properties: {
+        tensorboard: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { dir: { type: 'string', description: 'Log folder, relative to the recipe (default: <cache>/tensorboard); a run writes <dir>/<recipe>/<run id>.' } },
+        },
+        mlflow: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['tracking_uri'],
+          properties: {
+            tracking_uri: { type: 'string', description: 'The MLflow tracking server (http://...) or store (file:..., sqlite:...).' },
+            experiment: { type: 'string', description: 'Experiment name (default: the recipe name).' },
+          },
+        },
+        wandb: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['project'],
+          properties: {
+            project: { type: 'string' },
+            entity: { type: 'string' },
+            mode: { enum: ['online', 'offline'], default: 'online', description: 'offline writes to <dir> only; sync later with `wandb sync`.' },
+            dir: { type: 'string', description: 'Folder for W&B files, relative to the recipe.' },
+          },
+        },
       },
     },
     executor: executorSchema,

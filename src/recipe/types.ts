@@ -30,6 +30,8 @@ export interface StepDef {
   env: Record<string, string>;
   /** Matrix values this step instance was expanded with; absent for shared steps. */
   variant?: Record<string, unknown>;
+  /** `select: { best: ... }`: ${steps.T.outputs.checkpoint} here is the best checkpoint, not one instance each. */
+  select?: { best: { step: string; metric: string; goal?: 'max' | 'min' } };
   /** The step id before matrix expansion ('train' for 'train[lora_rank=32]'). */
   baseId: string;
   pos: SourcePos;
@@ -58,6 +60,12 @@ export interface MatrixDef {
   exclude: Array<Record<string, unknown>>;
 }
 
+export interface ReportTo {
+  tensorboard?: { dir?: string };
+  mlflow?: { tracking_uri: string; experiment?: string };
+  wandb?: { project: string; entity?: string; mode?: 'online' | 'offline'; dir?: string };
+}
+
 export interface Recipe {
   /** Absolute path of the recipe file. */
   file: string;
@@ -69,6 +77,8 @@ export interface Recipe {
   matrix?: MatrixDef;
   /** Python environment settings: extra requirement sets, or an existing interpreter. */
   python?: { extras?: string[]; interpreter?: string };
+  /** `report_to:`: the trackers named by the recipe, and nothing else (paths resolved against its folder). */
+  reportTo?: ReportTo;
   /** The recipe's default executor for its steps. */
   executor?: ExecutorConfig;
   steps: Record<string, StepDef>;

@@ -2,7 +2,7 @@
 // be reused or it must run, and why. `flow plan`, `flow run --dry-run` and
 // `flow run` itself all start here.
 
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { explainChange } from '../cache/reasons.js';
 import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
@@ -10,7 +10,7 @@ import type { Graph } from '../graph/dag.js';
 import { resolveNames, selectSteps, type Selection } from '../graph/select.js';
 import { RecipeError, recipeErrorList, setHint, throwAll, UsageError } from '../recipe/errors.js';
 import { getPath } from '../recipe/fields.js';
-import type { ExecutorConfig, Recipe } from '../recipe/types.js';
+import type { ExecutorConfig, Recipe, ReportTo } from '../recipe/types.js';
 import type { StepPlan } from '../events.js';
 import { analyzeOrThrow, makeInputsAbsolute, type Analysis, type PreparedStep } from '../steps/analyze.js';
 import type { StepRegistry } from '../steps/registry.js';
@@ -54,6 +54,8 @@ export interface Plan {
   steps: Map<string, PlannedStep>;
   /** Selected steps plus the unselected upstream steps whose cached results they read, in order. */
   involved: string[];
+  /** The analysis's plan-time warnings, for the reporter. */
+  warnings: string[];
 }
 
 export async function makePlan(ws: Workspace, registry: StepRegistry, opts: PlanOptions): Promise<Plan> {
@@ -84,7 +86,7 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
     steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced, executor, machine });
   }
   const involved = involvedSteps(recipe, graph, steps, selected);
-  return { recipe, graph, steps, involved };
+  return { recipe, graph, steps, involved, warnings: analysis.warnings };
 }
 
 type Placement = Pick<PlannedStep, 'executor' | 'machine'>;
@@ -183,9 +185,15 @@ export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
   return {
     python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
     envsDir: ws.store.envs,
+    ...(recipe.reportTo ? { reportTo: withTrackerDefaults(recipe.reportTo, ws.cacheDir), recipeName: recipe.name } : {}),
   };
 }
 
+
+/** `report_to:` with TensorBoard's folder defaulted to <cache>/tensorboard. */
+export function withTrackerDefaults(r: ReportTo, cacheDir: string): ReportTo {
+  return r.tensorboard ? { ...r, tensorboard: { dir: r.tensorboard.dir ?? join(cacheDir, 'tensorboard') } } : r;
+}
 
 /** Asked one by one, this many steps' last fingerprints cost less than reading them all at once. */
 const ONE_BY_ONE = 32;

@@ -104,6 +104,7 @@ function announce(scope: RunScope, started: number): void {
     return { id, status: s.status, reasons: s.reasons, key: s.key };
   });
   emit({ type: 'plan', runId, steps, time: Date.now() });
+  for (const message of plan.warnings) emit({ type: 'warning', runId, message, time: Date.now() });
   if (scope.gpus.total > 0) return;
   for (const id of plan.involved) {
     const s = plan.steps.get(id)!;

@@ -19,6 +19,7 @@ import { compiledValidator } from '../recipe/compiled-validator.js';
 import { ajvToRecipeError, loadRecipe } from '../recipe/load.js';
 import { expandMatrix } from '../recipe/matrix.js';
 import type { Recipe, StepDef } from '../recipe/types.js';
+import { expandCheckpoints } from './checkpoints.js';
 import type { StepRegistry } from './registry.js';
 import { crossFieldViolation } from './cross-field.js';
 import { shellStepType } from './shell.js';
@@ -38,6 +39,8 @@ export interface Analysis {
   graph: Graph;
   /** Every step, in the recipe's order. */
   steps: Map<string, PreparedStep>;
+  /** Plan-time warnings: the recipe runs, but one of its choices is probably a mistake. */
+  warnings: string[];
 }
 
 export type AnalysisResult = { ok: true; analysis: Analysis } | { ok: false; diagnostic: RecipeError };
@@ -98,10 +101,17 @@ export async function analyze(file: string, sets: string[], registry: StepRegist
 
 /** As analyze(), throwing the diagnostic (a RecipeError). */
 export async function analyzeOrThrow(file: string, sets: string[], registry: StepRegistry): Promise<Analysis> {
-  const recipe = expandMatrix(loadRecipe(file, sets));
+  const expanded = expandMatrix(loadRecipe(file, sets));
+  const { recipe, warnings } = await expandCheckpoints(expanded, {
+    typeOf: (def) => stepTypeOf(expanded, def, registry),
+    resolvedWith: (def, type) => {
+      const { with: w, error } = resolveStepWith(expanded, def, type, () => undefined, false);
+      return error ? undefined : w;
+    },
+  });
   const graph = buildGraph(recipe);
   const steps = await prepareSteps(recipe, registry);
-  return { recipe, graph, steps };
+  return { recipe, graph, steps, warnings };
 }
 
 /** Loads, expands and builds the graph only (no step types): `flow dag`. */

@@ -7,7 +7,7 @@
 // adapted to the same interface by src/python/.
 
 import type { FailureReason, Progress, SummaryTable } from '../events.js';
-import type { Resources } from '../recipe/types.js';
+import type { ReportTo, Resources } from '../recipe/types.js';
 import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
@@ -20,6 +20,10 @@ export interface StepSettings {
   python: { extras: string[]; interpreter?: string };
   /** Where managed environments live (the cache store's envs/ folder). */
   envsDir: string;
+  /** The recipe's `report_to:` (TensorBoard's folder defaulted), for steps that log to trackers; never in a key. */
+  reportTo?: ReportTo;
+  /** The recipe's name: trackers file a run under it. */
+  recipeName?: string;
 }
 
 export interface StepRunContext {
@@ -82,6 +86,15 @@ export interface StepType {
    * An output named `metrics` (a JSON file) is recorded as the execution's metrics.
    */
   outputs: Record<string, string> | ((w: Record<string, unknown>) => Record<string, string>);
+  /**
+   * The checkpoints the step commits as outputs, known from `with:` before it runs: training step
+   * number -> output name (the last one is the final model). Absent, or undefined for a `with:`,
+   * when it commits none. Steps downstream of `${steps.X.outputs.checkpoint}` fan out over them
+   * (src/steps/checkpoints.ts).
+   */
+  checkpoints?(w: Record<string, unknown>): Map<number, string> | undefined;
+  /** Names of the figures its `metrics` output records (e.g. ['ex', 'em']), for plan-time checks of `select:`. */
+  metrics?: string[];
   /**
    * Dotted paths of `with:` fields that name input files or folders (e.g. ['spider', 'model']; a `*`
    * segment stands for every index of a list: 'datasets.*.file'). Their content digests enter the step

@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { StepError, type StepType } from '../../src/steps/types.js';
 import { createTableSchema, dbgptHubSchema, fill, type TableSchema } from './schema-text.js';
@@ -40,7 +41,33 @@ interface With {
   input: string;
   limit_train?: number;
   limit_dev?: number;
+  validation_databases: number | string[];
 }
+
+/**
+ * The training databases held out for validation: the named ones, or the first N in an order
+ * fixed by a digest of each name (stable when databases are added, unlike a seeded shuffle of a list).
+ * Held out by database, so no validation question shares a database with a training one (as
+ * Spider's train and dev); checkpoint selection scores on them, not on the reported dev split.
+ */
+function validationDatabases(trainDbs: string[], chosen: number | string[]): Set<string> {
+  if (Array.isArray(chosen)) {
+    for (const db of chosen) if (!trainDbs.includes(db)) throw new StepError(`with.validation_databases: "${db}" is not a database of the train files`);
+    return new Set(chosen);
+  }
+  if (chosen >= trainDbs.length) {
+    throw new StepError(`with.validation_databases: ${chosen} would hold out all ${trainDbs.length} training databases`);
+  }
+  const digest = (db: string) => createHash('sha256').update(db).digest('hex');
+  return new Set([...trainDbs].sort((a, b) => (digest(a) < digest(b) ? -1 : 1)).slice(0, chosen));
+}
+
+function hasValidation(w: Record<string, unknown>): boolean {
+  const v = w.validation_databases;
+  return Array.isArray(v) ? v.length > 0 : typeof v === 'number' && v > 0;
+}
+
+const gold = (items: Item[]) => items.map((x) => `${x.query.replace(/[\t\r\n]+/g, ' ').trim()}\t${x.db_id}\n`).join('');
 
 function readJson(file: string): unknown {
   let text: string;
@@ -87,9 +114,20 @@ const step: StepType = {
       input: { type: 'string', default: DEFAULT_INPUT, description: 'Question wrapper; {question} is replaced by the question' },
       limit_train: { type: 'integer', minimum: 0, description: 'Keep only the first N train items' },
       limit_dev: { type: 'integer', minimum: 0, description: 'Keep only the first N dev items' },
+      validation_databases: {
+        anyOf: [{ type: 'integer', minimum: 0 }, { type: 'array', items: { type: 'string' } }],
+        default: 0,
+        description: 'Training databases held out as the validation split (outputs validation, validation_gold): a count, or their db_ids',
+      },
     },
   },
-  outputs: { train: 'train.json', dev: 'dev.json', dataset_info: 'dataset_info.json', gold: 'dev_gold.sql' },
+  outputs: (w) => ({
+    train: 'train.json',
+    dev: 'dev.json',
+    dataset_info: 'dataset_info.json',
+    gold: 'dev_gold.sql',
+    ...(hasValidation(w) ? { validation: 'validation.json', validation_gold: 'validation_gold.sql' } : {}),
+  }),
   inputs: ['spider', 'template'],
   sources: ['steps/spider-sft'],
   async run(ctx) {
@@ -130,29 +168,35 @@ const step: StepType = {
     let dev = readItems(join(w.spider, w.dev_file), tables);
     if (w.limit_train !== undefined) train = train.slice(0, w.limit_train);
     if (w.limit_dev !== undefined) dev = dev.slice(0, w.limit_dev);
+    const heldOut = hasValidation(w as unknown as Record<string, unknown>) ? validationDatabases([...new Set(train.map((x) => x.db_id))], w.validation_databases) : new Set<string>();
+    const validation = train.filter((x) => heldOut.has(x.db_id));
+    train = train.filter((x) => !heldOut.has(x.db_id));
+    const shared = [...heldOut].filter((db) => dev.some((x) => x.db_id === db));
+    if (shared.length) ctx.log(`warning: validation databases also in ${w.dev_file}: ${shared.join(', ')}`, 'stderr');
 
     const trainRecords = train.map(toRecord);
     ctx.progress({ current: train.length, total: train.length + dev.length, unit: 'items' });
     // Dev records also carry Spider's question as written (beside the prompt built from it), so
     // an evaluation can show it: sql-eval's `questions` input reads it, item by item.
     const devRecords = dev.map((x) => ({ ...toRecord(x), question: x.question }));
+    const validationRecords = validation.map((x) => ({ ...toRecord(x), question: x.question }));
     const columns = { prompt: 'instruction', query: 'input', response: 'output', history: 'history' };
     const datasetInfo = {
       spider_train: { file_name: 'train.json', columns },
       spider_dev: { file_name: 'dev.json', columns },
     };
-    const gold = dev.map((x) => `${x.query.replace(/[\t\r\n]+/g, ' ').trim()}\t${x.db_id}\n`).join('');
 
     // Written under temporary names and renamed at the end: a failure leaves no output behind.
     const files: Array<[string, string]> = [
       [ctx.outputs.train!, JSON.stringify(trainRecords, null, 2)],
       [ctx.outputs.dev!, JSON.stringify(devRecords, null, 2)],
       [ctx.outputs.dataset_info!, JSON.stringify(datasetInfo, null, 2)],
-      [ctx.outputs.gold!, gold],
+      [ctx.outputs.gold!, gold(dev)],
     ];
+    if (heldOut.size) files.push([ctx.outputs.validation!, JSON.stringify(validationRecords, null, 2)], [ctx.outputs.validation_gold!, gold(validation)]);
     await Promise.all(files.map(([p, text]) => writeFile(`${p}.tmp`, text)));
     await Promise.all(files.map(([p]) => rename(`${p}.tmp`, p)));
-    ctx.log(`spider-sft: ${trainRecords.length} train and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases`);
+    ctx.log(`spider-sft: ${trainRecords.length} train, ${validationRecords.length} validation (${heldOut.size} databases) and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases`);
     ctx.metric('train_items', trainRecords.length);
     ctx.metric('dev_items', devRecords.length);
     ctx.progress({ current: train.length + dev.length, total: train.length + dev.length, unit: 'items' });

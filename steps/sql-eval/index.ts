@@ -56,6 +56,8 @@ const step: StepType = {
     chart_png: 'accuracy-by-hardness.png',
   },
   inputs: ['predictions', 'gold', 'db_dir', 'tables', 'questions'],
+  // ex and em are by hardness ({all, easy, ...}): `select:` reads their `all`.
+  metrics: ['ex', 'em', 'errors', 'string_match'],
   // Execution results depend on the SQLite library that runs the queries, not only on this code.
   async runtime() {
     const { default: Database } = await import('better-sqlite3');
