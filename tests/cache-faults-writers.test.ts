@@ -1,0 +1,97 @@
+// Fault suite, issue 27: writers that outlive their step, file modes and stale stats. Each case
+// ends with the suite's invariants (helpers/cache-invariants.ts).
+
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { assertNoStack, assertObjectsIntact, assertServedIntact, sentinel } from './helpers/cache-invariants.js';
+
+async function run(s: Sandbox, args: string[], env?: Record<string, string>) {
+  return s.flow(['run', ...args, '--ui', 'json'], { env });
+}
+
+function outputOf(events: Awaited<ReturnType<Sandbox['flow']>>['events'], step: string, name: string): string {
+  const e = events.find((x) => (x.type === 'step-done' || x.type === 'step-cached') && x.step === step);
+  return e && (e.type === 'step-done' || e.type === 'step-cached') ? e.outputs[name]! : '';
+}
+
+/** Waits for a paused failpoint's file (failpoint.ts), lets `act` run, then releases the process. */
+async function atPause(file: string, act: () => void): Promise<void> {
+  for (let i = 0; i < 1000 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(existsSync(file), 'the failpoint was not reached').toBe(true);
+  act();
+  rmSync(file);
+}
+
+function objectFiles(cache: string): string[] {
+  const root = join(cache, 'objects');
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)).map((n) => join(root, d, n)));
+}
+
+describe('1. a writer that outlives the step', () => {
+  const RECIPE = `name: t\nsteps:\n  a:\n    run: echo base > a.txt\n    outputs: { out: a.txt }\n`;
+
+  it('an output written between its hashing and its record is re-hashed: the object always holds the bytes it is named by', async () => {
+    const s = sandbox();
+    const out = sentinel(s);
+    const before = out.digest();
+    s.write('r.yml', RECIPE);
+    const pause = join(s.dir, 'paused');
+    const child = s.spawn(['run', 'r.yml', '--ui', 'json'], { env: { FLOW_FAILPOINT_PAUSE: `commit:hashed:${pause}` } });
+    await atPause(pause, () => {
+      const [exec] = readdirSync(join(s.cache, 'work'));
+      appendFileSync(join(s.cache, 'work', exec!, 'a.txt'), 'LATE\n');
+    });
+    const r = await s.collect(child, ['--ui', 'json']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(0);
+    expect(readFileSync(outputOf(r.events, 'a', 'out'), 'utf8')).toBe('base\nLATE\n');
+    expect(await assertObjectsIntact(s.cache)).toBe(1);
+    expect(await assertServedIntact(s.cache)).toBe(1);
+    expect(out.digest()).toBe(before);
+  });
+
+  it('an object written after it was linked and before its stat is recorded is refused, never recorded', async () => {
+    const s = sandbox();
+    s.write('r.yml', RECIPE);
+    const pause = join(s.dir, 'paused');
+    const child = s.spawn(['run', 'r.yml', '--ui', 'json'], { env: { FLOW_FAILPOINT_PAUSE: `commit:object-linked:${pause}` } });
+    await atPause(pause, () => appendFileSync(objectFiles(s.cache)[0]!, 'LATE\n'));
+    const r = await s.collect(child, ['--ui', 'json']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(1);
+    const failed = r.events.find((e) => e.type === 'step-failed');
+    expect(failed && failed.type === 'step-failed' ? failed.error : '').toMatch(/a\.txt changed while it was being committed/);
+    await assertObjectsIntact(s.cache);
+    await assertServedIntact(s.cache);
+    // Another recipe whose step writes the original bytes gets them, not the poisoned ones.
+    s.write('other.yml', `name: o\nsteps:\n  b:\n    run: echo base > b.txt\n    outputs: { out: b.txt }\n`);
+    const other = await run(s, ['other.yml']);
+    expect(other.code).toBe(0);
+    expect(readFileSync(outputOf(other.events, 'b', 'out'), 'utf8')).toBe('base\n');
+    await assertObjectsIntact(s.cache);
+  });
+
+  it('a setsid daemon the step left holding an output is killed before the commit', async () => {
+    const s = sandbox();
+    const marker = join(s.dir, 'daemon-wrote');
+    // The daemon double-forks out of the step's session and process group, keeps the output open,
+    // and writes to it a little after the step's leader exits.
+    // The step waits until the daemon is out of its group, so the group is empty when it exits.
+    const daemon = `setsid bash -c 'exec 3>>a.txt; touch ../started-$$; sleep 1; echo LATE >&3; echo yes > ${marker}' </dev/null >/dev/null 2>&1 &`;
+    const wait = 'until ls ../started-* >/dev/null 2>&1; do sleep 0.02; done; rm ../started-*;';
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: "${daemon} ${wait} echo base > a.txt"\n    outputs: { out: a.txt }\n`);
+    const r = await run(s, ['r.yml']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(0);
+    expect(r.events.some((e) => e.type === 'step-log' && /left background processes running/.test(e.line))).toBe(true);
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(existsSync(marker), 'the daemon outlived its step').toBe(false);
+    expect(readFileSync(outputOf(r.events, 'a', 'out'), 'utf8')).toBe('base\n');
+    const again = await run(s, ['r.yml']);
+    expect(s.executions(runIdOf(again.events))).toEqual({ a: 'cached' });
+    await assertObjectsIntact(s.cache);
+    await assertServedIntact(s.cache);
+  });
+});
