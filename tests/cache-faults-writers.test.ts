@@ -1,7 +1,7 @@
 // Fault suite, issue 27: writers that outlive their step, file modes and stale stats. Each case
 // ends with the suite's invariants (helpers/cache-invariants.ts).
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
@@ -93,5 +93,46 @@ describe('1. a writer that outlives the step', () => {
     expect(s.executions(runIdOf(again.events))).toEqual({ a: 'cached' });
     await assertObjectsIntact(s.cache);
     await assertServedIntact(s.cache);
+  });
+});
+
+describe('2. the executable bit is part of an object', () => {
+  const plain = `name: p\nsteps:\n  a:\n    run: printf 'echo hi\\\\n' > t.sh\n    outputs: { s: t.sh }\n`;
+  const executable = `name: x\nsteps:\n  b:\n    run: printf 'echo hi\\\\n' > t.sh && chmod +x t.sh\n    outputs: { s: t.sh }\n  c:\n    run: \${steps.b.outputs.s} > c.txt\n    outputs: { out: c.txt }\n`;
+
+  it.each([
+    ['plain first, then executable', [plain, executable]],
+    ['executable first, then plain', [executable, plain]],
+  ])('%s: each is served with its own mode, every time', async (_what, order) => {
+    const s = sandbox();
+    order.forEach((r, i) => s.write(`r${i}.yml`, r));
+    for (const pass of [0, 1]) {
+      for (const i of [0, 1]) {
+        const r = await run(s, [`r${i}.yml`]);
+        assertNoStack(r.stderr);
+        expect(r.code, `pass ${pass}, r${i}: ${r.stderr}`).toBe(0);
+        const name = order[i] === plain ? 'a' : 'b';
+        const mode = lstatSync(outputOf(r.events, name, 's')).mode;
+        expect(mode & 0o111, `${name} served with the wrong mode`).toBe(order[i] === plain ? 0 : 0o111);
+      }
+    }
+    expect(await assertObjectsIntact(s.cache)).toBe(3); // t.sh plain, t.sh executable, c.txt
+    await assertServedIntact(s.cache);
+    const v = await s.flow(['verify']);
+    expect(v.code, v.stdout).toBe(0);
+  });
+
+  it('flow verify reports an object whose mode no longer matches its name', async () => {
+    const s = sandbox();
+    s.write('r.yml', executable);
+    expect((await run(s, ['r.yml'])).code).toBe(0);
+    const obj = objectFiles(s.cache).find((p) => p.endsWith('.x'))!;
+    chmodSync(obj, 0o444);
+    const v = await s.flow(['verify']);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/1 damaged, 1 entry affected/);
+    const again = await run(s, ['r.yml']);
+    expect(again.code).toBe(0);
+    expect(s.executions(runIdOf(again.events)).b).toBe('done');
   });
 });
