@@ -1,7 +1,8 @@
 // Fault suite, issue 27: writers that outlive their step, file modes and stale stats. Each case
 // ends with the suite's invariants (helpers/cache-invariants.ts).
 
-import { appendFileSync, chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
@@ -134,5 +135,26 @@ describe('2. the executable bit is part of an object', () => {
     const again = await run(s, ['r.yml']);
     expect(again.code).toBe(0);
     expect(s.executions(runIdOf(again.events)).b).toBe('done');
+  });
+});
+
+describe('3. one "unchanged file" rule, ctime included', () => {
+  it('an input rewritten in place with its size, mtime and inode kept (touch -r, cp -p) is read again', async () => {
+    const s = sandbox();
+    const data = s.write('data.txt', 'aaaa\n');
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: cp data.txt a.txt\n    inputs: [data.txt]\n    outputs: { out: a.txt }\n`.replace('cp data.txt', 'cp $FLOW_RECIPE_DIR/data.txt'));
+    const first = await run(s, ['r.yml']);
+    expect(first.code, first.stderr).toBe(0);
+    const st = statSync(data, { bigint: true });
+    execFileSync('touch', ['-r', data, join(s.dir, 'ref')]);
+    writeFileSync(data, 'bbbb\n'); // same size, same inode
+    execFileSync('touch', ['-r', join(s.dir, 'ref'), data]); // mtime put back, as cp -p / rsync -t / tar x do
+    const now = statSync(data, { bigint: true });
+    expect([now.size, now.mtimeNs, now.ino]).toEqual([st.size, st.mtimeNs, st.ino]);
+    const second = await run(s, ['r.yml']);
+    assertNoStack(second.stderr);
+    expect(s.executions(runIdOf(second.events))).toEqual({ a: 'done' });
+    expect(readFileSync(outputOf(second.events, 'a', 'out'), 'utf8')).toBe('bbbb\n');
+    await assertServedIntact(s.cache);
   });
 });

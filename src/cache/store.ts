@@ -28,7 +28,7 @@
 //   cache is ever changed. A symlink in an output is stored as a symlink when it points
 //   inside that output and refused when it points outside.
 // - Every object's (size, mtime, ctime, inode) is recorded when the store last touched
-//   it; a lookup stats the entry's files against that record (git's index rule), so an
+//   it; a lookup stats the entry's files against that record (stat-rule.ts), so an
 //   object edited in place, or a file added to or removed from an entry, is never served.
 //   The damaged object is quarantined so dedup never links it again.
 // - The database is an index: an entry folder without a row (a lost or rebuilt
@@ -78,6 +78,7 @@ import type { DB } from '../store/db.js';
 import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
 import { digestFolder } from './manifest.js';
+import { unchanged, type StatRecord } from './stat-rule.js';
 
 export interface OutputRecord {
   /** Path inside the entry folder. */
@@ -157,12 +158,7 @@ interface EntryRow {
   files: string | null;
 }
 
-interface ObjectRow {
-  size: number;
-  mtime_ns: string;
-  ctime_ns: string;
-  inode: string;
-}
+type ObjectRow = StatRecord;
 
 /** What integrity checks cost in this process, for bench/noop.ts: entries and files stat-checked, files re-hashed. */
 export const integrityStats = { entries: 0, files: 0, rehashed: 0 };
@@ -604,7 +600,7 @@ export class CacheStore {
   private async intact(f: { digest?: string; exec?: boolean }, path: string, st: BigIntStats): Promise<boolean> {
     const id = objectId(f.digest!, f.exec);
     const rec = this.q.object.get(id);
-    if (rec && sameStat(rec, st)) return true;
+    if (rec && unchanged(rec, st)) return true;
     integrityStats.rehashed++;
     if ((await hashFileContent(path, Number(st.size))) !== f.digest) return false;
     const now = await lstat(path, { bigint: true });
@@ -814,9 +810,6 @@ function sameContentStat(a: BigIntStats, b: BigIntStats): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
 }
 
-function sameStat(rec: ObjectRow, st: BigIntStats): boolean {
-  return rec.size === Number(st.size) && rec.mtime_ns === st.mtimeNs.toString() && rec.ctime_ns === st.ctimeNs.toString() && rec.inode === st.ino.toString();
-}
 
 async function findExtra(dir: string, rel: string, expected: Set<string>): Promise<string | undefined> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);

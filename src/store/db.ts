@@ -116,6 +116,11 @@ const MIGRATIONS: string[] = [
   );
   ALTER TABLE runs ADD COLUMN pid_start TEXT;
   `,
+  // 3: inputs follow the store's "unchanged file" rule, ctime included (cache/stat-rule.ts);
+  // a row from before has none and is re-hashed once.
+  `
+  ALTER TABLE file_state ADD COLUMN ctime_ns TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 
