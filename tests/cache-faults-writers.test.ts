@@ -5,7 +5,8 @@ import { appendFileSync, chmodSync, existsSync, lstatSync, readdirSync, readFile
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { execa } from 'execa';
+import { FLOW, runIdOf, sandbox, type Sandbox } from './engine/cli.js';
 import { assertNoStack, assertObjectsIntact, assertServedIntact, sentinel } from './helpers/cache-invariants.js';
 
 async function run(s: Sandbox, args: string[], env?: Record<string, string>) {
@@ -156,5 +157,62 @@ describe('3. one "unchanged file" rule, ctime included', () => {
     expect(s.executions(runIdOf(second.events))).toEqual({ a: 'done' });
     expect(readFileSync(outputOf(second.events, 'a', 'out'), 'utf8')).toBe('bbbb\n');
     await assertServedIntact(s.cache);
+  });
+});
+
+describe('5 and 6. a step ends when its leader exits; failures to start fail the run', () => {
+  it('a setsid child holding stdout is stopped with the step; one outside flow\'s reach is no longer read', async () => {
+    const s = sandbox();
+    const pids = join(s.dir, 'pids');
+    // One keeps flow's environment (the launcher finds it by its mark), one starts with an empty
+    // environment (nothing can find it): neither may keep the step, or flow, running.
+    // The step waits until both have left its group (each touches a file once out of it).
+    const up = join(s.dir, 'up');
+    const daemon = (env: string, n: number) => `${env}setsid sh -c 'touch ${up}${n}; exec sleep 600' & echo $! >> ${pids};`;
+    const wait = `until [ -e ${up}1 ] && [ -e ${up}2 ]; do sleep 0.02; done;`;
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: ${daemon('', 1)} ${daemon('env -i ', 2)} ${wait} echo ok > o.txt\n    outputs: { o: o.txt }\n`);
+    const r = await run(s, ['r.yml']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(0);
+    const [marked, unmarked] = readFileSync(pids, 'utf8').trim().split('\n');
+    expect(existsSync(`/proc/${marked}`), 'the marked setsid child outlived its step').toBe(false);
+    expect(r.events.some((e) => e.type === 'step-log' && /still holds its output/.test(e.line))).toBe(true);
+    // flow is gone: the launcher killed what it had adopted.
+    for (let i = 0; i < 100 && existsSync(`/proc/${unmarked}`); i++) await new Promise((res) => setTimeout(res, 20));
+    expect(existsSync(`/proc/${unmarked}`), 'a step process outlived flow').toBe(false);
+  }, 60_000);
+
+  it('fd exhaustion (ulimit -n 64, --jobs 40) fails the steps that cannot start, never exit 0', async () => {
+    const s = sandbox();
+    const steps = Array.from({ length: 40 }, (_, i) => `  s${i}:\n    run: sleep 0.3; echo ${i} > o.txt\n    outputs: { o: o.txt }\n`);
+    s.write('wide.yml', `name: t\nsteps:\n${steps.join('')}`);
+    const r = await execa('bash', ['-c', `ulimit -n 64; exec "${process.execPath}" "${FLOW}" run wide.yml --jobs 40 --ui plain --cache-dir cache`], { cwd: s.dir, reject: false });
+    assertNoStack(String(r.stderr));
+    expect(r.exitCode, String(r.stdout).slice(-1500)).toBe(1);
+    expect(String(r.stdout)).toMatch(/Too many open files|EMFILE/);
+    await assertObjectsIntact(s.cache);
+    await assertServedIntact(s.cache);
+  });
+
+  it.each([
+    ['run:', `name: t\nsteps:\n  a:\n    run: "echo a\\0b > a.txt"\n    outputs: { out: a.txt }\n`, /^error: r\.yml:4:\d+: steps\.a\.run: a NUL byte/],
+    ['env:', `name: t\nsteps:\n  a:\n    run: echo $X > a.txt\n    env: { X: "a\\0b" }\n    outputs: { out: a.txt }\n`, /^error: r\.yml:5:\d+: steps\.a\.env\.X: a NUL byte/],
+    ['an output path', `name: t\nsteps:\n  a:\n    run: echo > a.txt\n    outputs: { out: "a\\0.txt" }\n`, /^error: r\.yml:5:\d+: steps\.a\.outputs\.out: a NUL byte/],
+  ])('a NUL byte in %s is one line naming it, exit 2', async (_what, recipe, why) => {
+    const s = sandbox();
+    s.write('r.yml', recipe);
+    const r = await run(s, ['r.yml']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(why);
+  });
+
+  it('a NUL byte in a --set value is one line, exit 2', async () => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nparams: { v: x }\nsteps:\n  a:\n    run: echo \${params.v} > a.txt\n    outputs: { out: a.txt }\n`);
+    const r = await run(s, ['r.yml', '--set', 'v="a\\0b"']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^error: --set v: the value holds a NUL byte/);
   });
 });

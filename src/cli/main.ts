@@ -156,11 +156,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A command whose work was lost (a promise nothing will ever settle, so Node ran out of things to
+// wait for) must not look like success: it ends with one line and exit 1, never 0.
+let settled = false;
+process.on('exit', () => {
+  if (settled || (process.exitCode ?? 0) !== 0) return;
+  process.stderr.write('error: internal: flow stopped before the command finished (an operation it waited for never ended)\n');
+  process.exitCode = EXIT.failed;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (e: unknown) => {
+    settled = true;
     if (e instanceof RecipeError) {
       for (const one of recipeErrorList(e)) process.stderr.write(`error: ${one.format()}\n`);
       process.exitCode = EXIT.usage;

@@ -77,11 +77,14 @@ def spawn(req):
         # posix_spawn has no cwd argument; this process is single-threaded, so chdir around it is safe.
         os.chdir(req["cwd"])
         pid = os.posix_spawn(path, req["argv"], env, file_actions=actions, setsid=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         for r, w in pipes.values():
             os.close(r)
             os.close(w)
-        frame(f"F {ident} {errno.errorcode.get(e.errno, 'E?')}: {e.strerror}")
+        if isinstance(e, OSError):
+            frame(f"F {ident} {errno.errorcode.get(e.errno, 'E?')}: {e.strerror}")
+        else:
+            frame(f"F {ident} {e}")
         return
     finally:
         os.chdir("/")
@@ -120,7 +123,11 @@ def read_control():
             groups.discard(int(line[1:]))
             stop_orphans()
         elif line:
-            spawn(json.loads(line))
+            req = json.loads(line)
+            try:
+                spawn(req)
+            except Exception as e:  # a value posix_spawn cannot take (a NUL byte): that step fails, not the launcher
+                frame(f"F {req['id']} {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 
 def read_stream(fd):

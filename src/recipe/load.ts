@@ -44,6 +44,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
   }
   if (!validateRecipe(raw)) throw schemaError(validateRecipe.errors![0]!, positions, top);
+  refuseNul(raw, '', positions, top);
 
   const data = raw as {
     name: string;
@@ -190,8 +191,36 @@ function applySets(params: Record<string, unknown>, sets: string[], shown: strin
       );
     }
     params[name] = parseSetValue(name, s.slice(eq + 1));
+    if (findNul(params[name], '') !== undefined) throw new UsageError(`--set ${name}: the value holds a NUL byte, which no command line, environment or path can carry`);
   }
   return params;
+}
+
+/**
+ * The dotted path of the first string (or key) holding a NUL byte: no argv, environment
+ * variable or file name can carry one, so a step could never be handed such a value.
+ */
+function findNul(value: unknown, path: string): string | undefined {
+  // An explicit stack: a recipe nests only a few levels, but nothing here should depend on that.
+  const todo: Array<[unknown, string]> = [[value, path]];
+  while (todo.length) {
+    const [v, at] = todo.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) return at;
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        const p = at ? `${at}.${k}` : k;
+        if (k.includes('\0')) return p;
+        todo.push([x, p]);
+      }
+    }
+  }
+  return undefined;
+}
+
+function refuseNul(raw: unknown, path: string, positions: Map<string, SourcePos>, top: SourcePos): void {
+  const at = findNul(raw, path);
+  if (at !== undefined) throw new RecipeError('a NUL byte (\\0) in a value: no command line, environment or path can carry one', positions.get(at) ?? top, at);
 }
 
 /**
