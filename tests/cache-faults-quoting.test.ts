@@ -47,3 +47,40 @@ describe('14. values are never pasted into run: text', () => {
     await assertServedIntact(cache);
   });
 });
+
+describe('15. values flow cannot pass faithfully are refused, not mangled', () => {
+  it.each([
+    ['!!binary', 'v: !!binary aGk=', /^error: r\.yml:3:\d+: params\.v: YAML tags \(!!binary\) are not allowed/],
+    ['!!set', 'v: !!set { a, b }', /^error: r\.yml:3:\d+: params\.v: YAML tags \(!!set\) are not allowed/],
+    ['!!timestamp', 'v: !!timestamp 2001-12-14', /^error: r\.yml:3:\d+: params\.v: YAML tags \(!!timestamp\) are not allowed/],
+    ['!!str', 'v: !!str 5', /^error: r\.yml:3:\d+: params\.v: YAML tags \(!!str\) are not allowed/],
+    ['.inf', 'v: .inf', /^error: r\.yml:3:6: params\.v: \.inf is not a finite number/],
+    ['.nan', 'v: .nan', /^error: r\.yml:3:6: params\.v: \.nan is not a finite number/],
+    ['1e999', 'v: 1e999', /^error: r\.yml:3:6: params\.v: 1e999 is not a finite number/],
+  ])('a recipe param %s: one line with file:line:col, exit 2', async (_what, param, why) => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nparams:\n  ${param}\nsteps:\n  a:\n    run: echo \${params.v} > a.txt\n    outputs: { out: a.txt }\n`);
+    const r = await s.flow(['plan', 'r.yml']);
+    assertNoStack(r.stderr);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(why);
+  });
+
+  it.each(['1e999', '.inf', '-.inf', '.nan'])('--set v=%s: one line, exit 2', async (v) => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nparams: { v: 1 }\nsteps:\n  a:\n    run: echo \${params.v} > a.txt\n    outputs: { out: a.txt }\n`);
+    const r = await s.flow(['plan', 'r.yml', '--set', `v=${v}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^error: --set v=.*: not a finite number/);
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])('a step named %s is refused (it would vanish), exit 2', async (name) => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nsteps:\n  ${name}:\n    run: echo a > a.txt\n    outputs: { out: a.txt }\n`);
+    const r = await s.flow(['run', 'r.yml', '--ui', 'plain']);
+    assertNoStack(r.stderr);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(new RegExp(`^error: r\\.yml:3:3: .*"${name}" is a reserved name`));
+  });
+});

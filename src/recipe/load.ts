@@ -37,7 +37,11 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
-  const fast = readYamlFast(text);
+  // A tag, a reserved key or a number that is not finite is judged by `yaml`, which refuses each
+  // where it is written (positions.ts): the fast reader would take or mangle them.
+  const careful = /(^|[\s[{,:-])!/m.test(text) || /__proto__|constructor|prototype/.test(text);
+  let fast = careful ? undefined : readYamlFast(text);
+  if (fast && hasNonFinite(fast.value)) fast = undefined;
   const { raw, positions } = fast ? { raw: fast.value, positions: new SourcePositions(() => parseYaml(text, shown).located) } : readYaml(text, shown);
   const top: SourcePos = { file: shown, line: 1, col: 1 };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -191,6 +195,7 @@ function applySets(params: Record<string, unknown>, sets: string[], shown: strin
       );
     }
     params[name] = parseSetValue(name, s.slice(eq + 1));
+    if (hasNonFinite(params[name])) throw new UsageError(`--set ${name}=${clip(s.slice(eq + 1))}: not a finite number; flow cannot pass it to a step`);
     if (findNul(params[name], '') !== undefined) throw new UsageError(`--set ${name}: the value holds a NUL byte, which no command line, environment or path can carry`);
   }
   return params;
@@ -216,6 +221,16 @@ function findNul(value: unknown, path: string): string | undefined {
     }
   }
   return undefined;
+}
+
+function hasNonFinite(value: unknown): boolean {
+  const todo: unknown[] = [value];
+  while (todo.length) {
+    const v = todo.pop();
+    if (typeof v === 'number' && !Number.isFinite(v)) return true;
+    if (v && typeof v === 'object') todo.push(...Object.values(v));
+  }
+  return false;
 }
 
 function refuseNul(raw: unknown, path: string, positions: Map<string, SourcePos>, top: SourcePos): void {
