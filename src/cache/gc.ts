@@ -12,9 +12,9 @@
 //   file states  file_state rows of paths that no longer exist
 // It refuses to run while a run is in progress on the same cache.
 
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive } from '../proc/identity.js';
+import { lockHeld } from '../proc/lock.js';
 import type { DB } from '../store/db.js';
 import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
@@ -123,8 +123,7 @@ async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void>
 }
 
 async function staleLock(path: string): Promise<boolean> {
-  const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-  return !pid || !isAlive(pid);
+  return !(await lockHeld(path));
 }
 
 /** When an env was last used: its marker's mtime (ensurePythonEnv touches it on every use). */
