@@ -604,9 +604,10 @@ export class CacheStore {
     integrityStats.rehashed++;
     if ((await hashFileContent(path, Number(st.size))) !== f.digest) return false;
     const now = await lstat(path, { bigint: true });
-    // Recorded only if nothing moved while it was hashed (the stat check of `commit`).
+    // Recorded only if nothing moved while it was hashed (as `commit` checks): a link another
+    // process made meanwhile (a new ctime) is no damage, but its stat is not vouched for.
     if (sameFile(st, now)) this.q.putObject.run(id, Number(now.size), now.mtimeNs.toString(), now.ctimeNs.toString(), now.ino.toString());
-    return sameFile(st, now);
+    return true;
   }
 
   /** Hashes an unindexed entry's files: its manifest is trusted only if the bytes agree. */
