@@ -1,6 +1,7 @@
 // Digests of files and folders, memoised in the file_state table: a file whose
-// (size, mtime_ns, inode) are unchanged since it was last hashed keeps its
-// digest, so a no-op re-run over a 15 GB model folder only stats files.
+// (size, mtime_ns, ctime_ns, inode) are unchanged since it was last hashed keeps its
+// digest (stat-rule.ts, the store's rule too), so a no-op re-run over a 15 GB model
+// folder only stats files.
 
 import type { BigIntStats } from 'node:fs';
 import { statSync } from 'node:fs';
@@ -9,6 +10,7 @@ import type PQueue from 'p-queue';
 import type { DB } from '../store/db.js';
 import { hashFileContent } from './hash.js';
 import { digestFolder } from './manifest.js';
+import { statRecord, unchanged } from './stat-rule.js';
 
 export interface PathDigest {
   digest: string;
@@ -22,8 +24,9 @@ const HASHING = 16;
 /** Glob matches looked up between two yields to the event loop (a reporter must still draw). */
 const SLICE = 1024;
 
-/** A file_state row as an array (better-sqlite3's raw mode: no object per row): path, size, mtime_ns, inode, digest. */
-type Row = [path: string, size: number, mtimeNs: string, inode: string, digest: string];
+/** A file_state row as an array (better-sqlite3's raw mode: no object per row): path, size, mtime_ns, ctime_ns, inode, digest. */
+type Row = [path: string, size: number, mtimeNs: string, ctimeNs: string, inode: string, digest: string];
+type NewRow = Row;
 
 /** A digest known now (a file whose stat matches its row), or being computed. */
 type Known = PathDigest | Promise<PathDigest>;
@@ -36,21 +39,21 @@ export class FileStates {
   /** Rows read in one query for a folder or a set of glob matches, while they are digested. */
   private preloaded: { under: string; rows: Map<string, Row> } | undefined;
   /** New digests, written in one transaction at the end of a folder or a set of matches. */
-  private pending: Array<[string, number, string, string, string]> | undefined;
+  private pending: NewRow[] | undefined;
   /** Bounds the files hashed at once; loaded with the first file to hash, so a cached plan never loads p-queue. */
   private hashing: Promise<PQueue> | undefined;
   /** Digests already computed in this process, keyed by absolute path. */
   private readonly memo = new Map<string, Known>();
 
   constructor(db: DB) {
-    this.get = db.prepare<[string], Row>('SELECT path, size, mtime_ns, inode, digest FROM file_state WHERE path = ?').raw();
+    this.get = db.prepare<[string], Row>('SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM file_state WHERE path = ?').raw();
     this.put = db.prepare(
-      `INSERT INTO file_state (path, size, mtime_ns, inode, digest, checked_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+      `INSERT INTO file_state (path, size, mtime_ns, ctime_ns, inode, digest, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
          inode = excluded.inode, digest = excluded.digest, checked_at = excluded.checked_at`,
     );
-    this.under = db.prepare<[string, string], Row>('SELECT path, size, mtime_ns, inode, digest FROM file_state WHERE path >= ? AND path < ?').raw();
-    this.putMany = db.transaction((rows: Array<[string, number, string, string, string]>) => {
+    this.under = db.prepare<[string, string], Row>('SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM file_state WHERE path >= ? AND path < ?').raw();
+    this.putMany = db.transaction((rows: NewRow[]) => {
       const now = Date.now();
       for (const r of rows) this.put.run(...r, now);
     });
@@ -140,22 +143,24 @@ export class FileStates {
     return digest.then((d) => ({ digest: d, size, files: 1, kind: 'file' }));
   }
 
-  /** The row's digest when size, mtime (ns) and inode all match the stat; else the file is hashed. */
+  /** The row's digest when the file is unchanged since (stat-rule.ts); else the file is hashed. */
   private digestFile(abs: string, st: BigIntStats): string | Promise<string> {
-    const size = Number(st.size);
-    const mtime = st.mtimeNs.toString();
-    const inode = st.ino.toString();
     // A path outside the preloaded folder (another digest running meanwhile) is read on its own.
     const row = this.preloaded && abs.startsWith(this.preloaded.under) ? this.preloaded.rows.get(abs) : this.get.get(abs);
-    if (row && row[1] === size && row[2] === mtime && row[3] === inode) return row[4];
-    return this.hash(abs, size, mtime, inode);
+    if (row && unchanged({ size: row[1], mtime_ns: row[2], ctime_ns: row[3], inode: row[4] }, st)) return row[5];
+    return this.hash(abs, st);
   }
 
-  private async hash(abs: string, size: number, mtime: string, inode: string): Promise<string> {
+  /** Hashes a file; its digest is remembered only if the file did not move while it was read. */
+  private async hash(abs: string, st: BigIntStats): Promise<string> {
     this.hashing ??= import('p-queue').then(({ default: Queue }) => new Queue({ concurrency: HASHING }));
-    const digest = (await (await this.hashing).add(() => hashFileContent(abs, size)))!;
-    if (this.pending) this.pending.push([abs, size, mtime, inode, digest]);
-    else this.put.run(abs, size, mtime, inode, digest, Date.now());
+    const digest = (await (await this.hashing).add(() => hashFileContent(abs, Number(st.size))))!;
+    const after = statSync(abs, { bigint: true, throwIfNoEntry: false });
+    if (!after || !unchanged(statRecord(st), after)) return digest;
+    const r = statRecord(st);
+    const row: NewRow = [abs, r.size, r.mtime_ns, r.ctime_ns, r.inode, digest];
+    if (this.pending) this.pending.push(row);
+    else this.put.run(...row, Date.now());
     return digest;
   }
 

@@ -12,9 +12,9 @@
 //   file states  file_state rows of paths that no longer exist
 // It refuses to run while a run is in progress on the same cache.
 
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlive } from '../proc/identity.js';
+import { lockHeld } from '../proc/lock.js';
 import type { DB } from '../store/db.js';
 import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
@@ -54,7 +54,8 @@ const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
 export async function collectGarbage(ws: GcScope, keep: number): Promise<GcReport> {
   ws.records.markCrashedRuns();
-  const running = ws.db.prepare<[], { n: number }>("SELECT count(*) n FROM runs WHERE status = 'running'").get()!.n;
+  // By liveness, not by the rows' status: on a full or read-only disk a dead run's row cannot be marked.
+  const running = ws.records.liveRuns();
   if (running) throw new GcRefused(`${running} run(s) in progress on ${ws.store.dir}; gc when they end`);
   const runs = ws.records.recentRuns(keep);
   const liveKeys = new Set<string>();
@@ -74,10 +75,12 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
     await rm(path, { recursive: true, force: true });
   };
 
-  const entries = await dropEntries(ws, liveKeys);
+  // Scratch first: removing it needs no database write, and on a full disk it makes the room the
+  // database needs to record the rest.
   for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp], ['quarantine', ws.store.quarantine]] as const) {
     for (const n of await list(dir)) await drop(kind, join(dir, n));
   }
+  const entries = await dropEntries(ws, liveKeys);
   await dropObjects(ws, freed);
   for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
   for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
@@ -120,8 +123,7 @@ async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void>
 }
 
 async function staleLock(path: string): Promise<boolean> {
-  const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-  return !pid || !isAlive(pid);
+  return !(await lockHeld(path));
 }
 
 /** When an env was last used: its marker's mtime (ensurePythonEnv touches it on every use). */

@@ -28,7 +28,7 @@
 //   cache is ever changed. A symlink in an output is stored as a symlink when it points
 //   inside that output and refused when it points outside.
 // - Every object's (size, mtime, ctime, inode) is recorded when the store last touched
-//   it; a lookup stats the entry's files against that record (git's index rule), so an
+//   it; a lookup stats the entry's files against that record (stat-rule.ts), so an
 //   object edited in place, or a file added to or removed from an entry, is never served.
 //   The damaged object is quarantined so dedup never links it again.
 // - The database is an index: an entry folder without a row (a lost or rebuilt
@@ -78,6 +78,7 @@ import type { DB } from '../store/db.js';
 import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
 import { digestFolder } from './manifest.js';
+import { unchanged, type StatRecord } from './stat-rule.js';
 
 export interface OutputRecord {
   /** Path inside the entry folder. */
@@ -87,12 +88,32 @@ export interface OutputRecord {
   kind: 'file' | 'dir';
 }
 
-/** One file of an entry: a content object (digest) or a symlink (link target), path relative to the entry. */
+/**
+ * One file of an entry: a content object (digest, and `exec` for an executable one) or a symlink
+ * (link target), path relative to the entry.
+ */
 export interface StoredFile {
   path: string;
   digest?: string;
   link?: string;
+  exec?: true;
 }
+
+/**
+ * The name of an object in objects/ (and its key in the objects table): its content digest, with
+ * `.x` when executable. The mode is part of an object's identity: every link to an inode shares
+ * its mode, so executable and plain copies of the same bytes must be two objects.
+ */
+export function objectId(digest: string, exec: boolean | undefined): string {
+  return exec ? `${digest}.x` : digest;
+}
+
+/** The content digest an object's name stands for, and whether it is the executable copy. */
+export function parseObjectId(id: string): { digest: string; exec: boolean } {
+  return id.endsWith('.x') ? { digest: id.slice(0, -2), exec: true } : { digest: id, exec: false };
+}
+
+const isExec = (mode: number | bigint) => (Number(mode) & 0o111) !== 0;
 
 export interface Entry {
   key: string;
@@ -137,12 +158,7 @@ interface EntryRow {
   files: string | null;
 }
 
-interface ObjectRow {
-  size: number;
-  mtime_ns: string;
-  ctime_ns: string;
-  inode: string;
-}
+type ObjectRow = StatRecord;
 
 /** What integrity checks cost in this process, for bench/noop.ts: entries and files stat-checked, files re-hashed. */
 export const integrityStats = { entries: 0, files: 0, rehashed: 0 };
@@ -335,6 +351,8 @@ export class CacheStore {
     failpoint('commit:staging');
     const records: Record<string, OutputRecord> = {};
     const files: StoredFile[] = [];
+    /** Each object's stat when its bytes were hashed or verified, checked again when it is recorded. */
+    const seen = new Map<string, BigIntStats>();
     try {
       for (const [name, rel] of Object.entries(outputs)) {
         const src = confined(realWork, rel, name);
@@ -346,13 +364,13 @@ export class CacheStore {
         if (!inPlace) mkdirSync(dirname(dst), { recursive: true });
         if (st.isSymbolicLink()) throw new OutputError(`output "${name}" (${rel}) is a symlink; write the file or folder itself`);
         if (st.isDirectory()) {
-          const d = await this.ingestDir(src, dst, rel);
+          const d = await this.ingestDir(src, dst, rel, seen);
           records[name] = { path: rel, digest: d.digest, size: d.size, kind: 'dir' };
           files.push(...d.files);
         } else if (st.isFile()) {
-          const s = await this.ingestFile(src, dst, st.nlink);
+          const s = await this.ingestFile(src, dst, st.nlink, rel, seen);
           records[name] = { path: rel, digest: s.digest, size: s.size, kind: 'file' };
-          files.push({ path: rel, digest: s.digest });
+          files.push({ path: rel, digest: s.digest, ...(s.exec ? { exec: true as const } : {}) });
         } else {
           throw new OutputError(`output "${name}" (${rel}) is neither a file nor a folder`);
         }
@@ -393,7 +411,7 @@ export class CacheStore {
       }
       failpoint('commit:renamed');
       this.later(this.stepsSync.request());
-      await this.refreshObjects(entry.files, 'commit');
+      await this.refreshObjects(entry.files, 'commit', seen);
       failpoint('commit:objects-recorded');
       this.indexTx(entry, opts.record);
       failpoint('commit:indexed');
@@ -438,14 +456,15 @@ export class CacheStore {
         const st = await lstat(p);
         objects++;
         bytes += st.size;
-        if (!st.isFile() || (await hashFileContent(p)) !== name) damaged.push(name);
+        const { digest, exec } = parseObjectId(name);
+        if (!st.isFile() || isExec(st.mode) !== exec || (await hashFileContent(p, st.size)) !== digest) damaged.push(name);
       }
     }
     const bad = new Set(damaged);
     const entries: string[] = [];
     for (const row of this.db.prepare<[], EntryRow>('SELECT * FROM entries').all()) {
       const e = rowToEntry(row);
-      const broken = e.files.some((f) => f.digest && bad.has(f.digest)) || (await this.checkStat(e)) !== undefined;
+      const broken = e.files.some((f) => f.digest && bad.has(objectId(f.digest, f.exec))) || (await this.checkStat(e)) !== undefined;
       if (!broken) continue;
       entries.push(e.key);
       if (repair) await this.removeEntry(e.key, e);
@@ -454,8 +473,9 @@ export class CacheStore {
     return { objects, bytes, damaged, entries };
   }
 
-  objectPath(digest: string): string {
-    return join(this.objects, digest.slice(0, 2), digest);
+  /** The path of an object by its objectId. */
+  objectPath(id: string): string {
+    return join(this.objects, id.slice(0, 2), id);
   }
 
   /**
@@ -549,11 +569,11 @@ export class CacheStore {
       if (!st) why = `${f.path} is missing`;
       else if (f.link !== undefined) {
         if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) why = `${f.path} changed after commit`;
-      } else {
-        if (!st.isFile() || !(await this.intact(f.digest!, p, st))) {
-          why = `${f.path} changed after commit`;
-          bad.push(f.digest!);
-        }
+      } else if (!st.isFile() || !(await this.intact(f, p, st))) {
+        why = `${f.path} changed after commit`;
+        bad.push(objectId(f.digest!, f.exec));
+      } else if (isExec(st.mode) !== Boolean(f.exec)) {
+        why = `${f.path} changed mode after commit`;
       }
       first ??= why;
     }
@@ -577,13 +597,16 @@ export class CacheStore {
    * stat, as after another process linked the object (a new ctime), is settled by hashing, and
    * a file that still hashes right has its new stat recorded.
    */
-  private async intact(digest: string, path: string, st: BigIntStats): Promise<boolean> {
-    const rec = this.q.object.get(digest);
-    if (rec && sameStat(rec, st)) return true;
+  private async intact(f: { digest?: string; exec?: boolean }, path: string, st: BigIntStats): Promise<boolean> {
+    const id = objectId(f.digest!, f.exec);
+    const rec = this.q.object.get(id);
+    if (rec && unchanged(rec, st)) return true;
     integrityStats.rehashed++;
-    if ((await hashFileContent(path)) !== digest) return false;
+    if ((await hashFileContent(path, Number(st.size))) !== f.digest) return false;
     const now = await lstat(path, { bigint: true });
-    this.q.putObject.run(digest, Number(now.size), now.mtimeNs.toString(), now.ctimeNs.toString(), now.ino.toString());
+    // Recorded only if nothing moved while it was hashed (as `commit` checks): a link another
+    // process made meanwhile (a new ctime) is no damage, but its stat is not vouched for.
+    if (sameFile(st, now)) this.q.putObject.run(id, Number(now.size), now.mtimeNs.toString(), now.ctimeNs.toString(), now.ino.toString());
     return true;
   }
 
@@ -598,13 +621,15 @@ export class CacheStore {
         if (!st.isSymbolicLink() || (await readlink(p)) !== f.link) return { text: `${f.path} changed after commit`, badDigests: [] };
       } else if (!st.isFile() || (await hashFileContent(p)) !== f.digest) {
         // The entry's file is a link to objects/<digest>: those bytes are bad too.
-        return { text: `${f.path} changed after commit`, badDigests: [f.digest!] };
+        return { text: `${f.path} changed after commit`, badDigests: [objectId(f.digest!, f.exec)] };
+      } else if (isExec(st.mode) !== Boolean(f.exec)) {
+        return { text: `${f.path} changed mode after commit`, badDigests: [] };
       }
     }
     return undefined;
   }
 
-  /** Moves objects out of objects/ so that dedup can never link their bytes again. */
+  /** Moves objects (by objectId) out of objects/ so that dedup can never link their bytes again. */
   private async quarantineObjects(digests: string[]): Promise<void> {
     if (!digests.length) return;
     await mkdir(this.quarantine, { recursive: true });
@@ -616,26 +641,35 @@ export class CacheStore {
 
   /**
    * Records the current stat of each object, after the store linked or unlinked it (a link
-   * count change moves the inode's ctime). `commit` records objects it just verified; `after-unlink`
-   * only follows its own change: an object whose size, mtime or inode moved meanwhile is re-hashed,
-   * and quarantined rather than blessed if its bytes changed.
+   * count change moves the inode's ctime). Only the store's own change is followed: an object
+   * whose size, mtime or inode moved since it was last seen (`seen`: its stat when `commit`
+   * hashed or verified it; else its record) is re-hashed, and quarantined rather than blessed if
+   * its bytes changed. In a commit that is a writer still at work on an output (one the step
+   * left running, out of flow's reach): the commit fails rather than record its stat.
    */
-  private async refreshObjects(files: StoredFile[], mode: 'commit' | 'after-unlink'): Promise<void> {
-    const digests = new Set(files.flatMap((f) => (f.digest ? [f.digest] : [])));
+  private async refreshObjects(files: StoredFile[], mode: 'commit' | 'after-unlink', seen?: Map<string, BigIntStats>): Promise<void> {
+    const ids = new Map(files.flatMap((f) => (f.digest ? [[objectId(f.digest, f.exec), f] as const] : [])));
     const rows: Array<[string, BigIntStats]> = [];
     const bad: string[] = [];
-    for (const d of digests) {
-      const rec = mode === 'after-unlink' ? this.q.object.get(d) : undefined;
+    for (const [id, f] of ids) {
+      const rec = mode === 'after-unlink' ? this.q.object.get(id) : undefined;
+      const was = seen?.get(id);
       if (mode === 'after-unlink' && !rec) continue;
-      const p = this.objectPath(d);
+      const p = this.objectPath(id);
       const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
       if (!st) continue;
-      const moved = rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString());
-      if (moved && (await hashFileContent(p)) !== d) bad.push(d);
-      else rows.push([d, st]);
+      const moved =
+        (rec && (rec.size !== Number(st.size) || rec.mtime_ns !== st.mtimeNs.toString() || rec.inode !== st.ino.toString())) ||
+        (was && !sameContentStat(was, st));
+      if (moved && (was || (await hashFileContent(p)) !== f.digest)) bad.push(id);
+      else rows.push([id, st]);
     }
     if (rows.length) this.putObjectsTx(rows);
     await this.quarantineObjects(bad);
+    if (mode === 'commit' && bad.length) {
+      const f = ids.get(bad[0]!)!;
+      throw new OutputError(`${f.path} changed while it was being committed: a process the step started (one it left running?) still writes it`);
+    }
   }
 
   /** Removes a tree of store links and re-records the objects it linked. */
@@ -649,50 +683,66 @@ export class CacheStore {
    * shared with something outside the work dir, so it is copied; only a file that is the work
    * dir's own is moved and made read-only.
    */
-  private async ingestFile(src: string, dst: string, nlink: number): Promise<{ digest: string; size: number }> {
+  private async ingestFile(
+    src: string,
+    dst: string,
+    nlink: number,
+    rel: string,
+    seen: Map<string, BigIntStats>,
+  ): Promise<{ digest: string; size: number; exec: boolean }> {
     const original = src;
     if (nlink > 1) {
       const copy = join(this.tmp, `copy-${randomUUID()}`);
       await copyFile(src, copy);
       src = copy;
     }
-    const st = lstatSync(src);
-    const digest = await hashFileContent(src);
-    const obj = this.objectPath(digest);
+    // Made read-only first, so that the stat the hash is checked against already has the chmod's ctime.
+    chmodSync(src, lstatSync(src).mode & 0o555);
+    failpoint('commit:object-chmod');
+    const { digest, st } = await hashUnchanging(src, rel);
+    const exec = isExec(st.mode);
+    const id = objectId(digest, exec);
+    const obj = this.objectPath(id);
     mkdirSync(dirname(obj), { recursive: true });
     let have = lstatSync(obj, { bigint: true, throwIfNoEntry: false });
     // An object whose bytes changed since the store made it is never linked again.
-    if (have && !(await this.intact(digest, obj, have))) {
-      await this.quarantineObjects([digest]);
+    if (have && !(await this.intact({ digest, exec }, obj, have))) {
+      await this.quarantineObjects([id]);
       have = undefined;
     }
-    if (have) unlinkSync(src);
-    else {
-      chmodSync(src, st.mode & 0o555);
-      failpoint('commit:object-chmod');
+    if (have) {
+      unlinkSync(src);
+      seen.set(id, have);
+    } else {
       await fsyncPath(src);
       renameSync(src, obj);
+      seen.set(id, st);
       failpoint('commit:object-moved');
     }
     // In place, a shared file was copied, not moved: its name here makes way for the object's link.
     if (original === dst && src !== original) unlinkSync(dst);
     linkSync(obj, dst);
     failpoint('commit:object-linked');
-    return { digest, size: st.size };
+    return { digest, size: Number(st.size), exec };
   }
 
   /**
    * Ingests a folder through the one folder walker (manifest.ts): files become objects, a
    * symlink that stays inside the folder is kept as a symlink, one that leaves it is refused.
    */
-  private async ingestDir(src: string, dst: string, outRel: string): Promise<{ digest: string; size: number; files: StoredFile[] }> {
+  private async ingestDir(
+    src: string,
+    dst: string,
+    outRel: string,
+    seen: Map<string, BigIntStats>,
+  ): Promise<{ digest: string; size: number; files: StoredFile[] }> {
     const files: StoredFile[] = [];
     const inside = (p: string) => p === src || p.startsWith(src + sep);
     const { digest, size } = await digestFolder(src, {
       dir: (_abs, rel) => mkdir(join(dst, rel), { recursive: true }).then(() => undefined),
       file: async (abs, rel, st) => {
-        const s = await this.ingestFile(abs, join(dst, rel), Number(st.nlink));
-        files.push({ path: `${outRel}/${rel}`, digest: s.digest });
+        const s = await this.ingestFile(abs, join(dst, rel), Number(st.nlink), `${outRel}/${rel}`, seen);
+        files.push({ path: `${outRel}/${rel}`, digest: s.digest, ...(s.exec ? { exec: true as const } : {}) });
         return s.digest;
       },
       link: async (abs, rel, target) => {
@@ -734,9 +784,33 @@ function confined(workDir: string, rel: string, name: string): string {
   return p;
 }
 
-function sameStat(rec: ObjectRow, st: BigIntStats): boolean {
-  return rec.size === Number(st.size) && rec.mtime_ns === st.mtimeNs.toString() && rec.ctime_ns === st.ctimeNs.toString() && rec.inode === st.ino.toString();
+/**
+ * Hashes a file, checking that it did not change meanwhile: its stat after hashing must equal
+ * the one before (git's rule for racily clean files). A file that moved is hashed again; one
+ * that keeps moving is being written by something still running, and is refused.
+ */
+async function hashUnchanging(path: string, rel: string): Promise<{ digest: string; st: BigIntStats }> {
+  let st = lstatSync(path, { bigint: true });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const digest = await hashFileContent(path, Number(st.size));
+    failpoint('commit:hashed');
+    const after = lstatSync(path, { bigint: true });
+    if (sameFile(st, after)) return { digest, st };
+    st = after;
+  }
+  throw new OutputError(`${rel} kept changing while it was being committed: a process the step started (one it left running?) still writes it`);
 }
+
+/** Same size, mtime, ctime and inode: nothing wrote to or replaced the file between the two stats. */
+function sameFile(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}
+
+/** Same size, mtime and inode: the bytes were not written (links and chmods move only the ctime). */
+function sameContentStat(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
 
 async function findExtra(dir: string, rel: string, expected: Set<string>): Promise<string | undefined> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);

@@ -11,6 +11,7 @@ import { RecipeError, recipeErrorList, UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 import { isDamage } from '../store/damage.js';
 import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
+import { environmentError } from './env-error.js';
 import { errorEvent } from './error-event.js';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -166,11 +167,41 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A closed stdout (`flow plan | head -1`) ends nothing: what is left to print is dropped and the
+// command finishes (a run still runs and records its steps). Any other failure to write it
+// (`> /dev/full`) is said once on stderr and makes the exit code 1.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  if (e.code === 'EPIPE') return;
+  process.stderr.write(`error: cannot write the output (${e.code ?? e.message}); nothing else is printed\n`);
+  outputLost = true;
+  if (settled && !process.exitCode) process.exitCode = EXIT.failed;
+});
+let outputLost = false;
+let settled = false;
+
+// An error of the environment met outside a command's own flow (a stream's write, a timer) is one line too.
+process.on('uncaughtException', (e) => {
+  const env = environmentError(e);
+  process.stderr.write(env ? `error: ${env}\n` : `error: internal: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(EXIT.failed);
+});
+
+// A command whose work was lost (a promise nothing will ever settle, so Node ran out of things to
+// wait for) must not look like success: it ends with one line and exit 1, never 0.
+process.on('exit', () => {
+  if (settled || (process.exitCode ?? 0) !== 0) return;
+  process.stderr.write('error: internal: flow stopped before the command finished (an operation it waited for never ended)\n');
+  process.exitCode = EXIT.failed;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    settled = true;
+    process.exitCode = code === EXIT.ok && outputLost ? EXIT.failed : code;
   },
   (e: unknown) => {
+    settled = true;
     if (e instanceof RecipeError) {
       for (const one of recipeErrorList(e)) process.stderr.write(`error: ${one.format()}\n`);
       process.exitCode = EXIT.usage;
@@ -180,6 +211,9 @@ main(process.argv.slice(2)).then(
     } else if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.usage;
+    } else if (environmentError(e)) {
+      process.stderr.write(`error: ${environmentError(e)}\n`);
+      process.exitCode = EXIT.failed;
     } else {
       process.stderr.write(`error: internal: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exitCode = EXIT.failed;

@@ -90,7 +90,15 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();
   let current = new AbortController();
+  // A second signal does not wait for the steps to stop: flow exits now, and its exit kills their
+  // groups (process-group.ts) and the launcher kills what they left (launcher.py).
+  let signalled = false;
   const onSignal = () => {
+    if (signalled) {
+      process.stderr.write('flow: second signal: stopping at once\n');
+      process.exit(EXIT.cancelled);
+    }
+    signalled = true;
     signals.abort();
     current.abort();
   };

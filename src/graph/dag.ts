@@ -44,34 +44,45 @@ export function buildGraph(recipe: Recipe): Graph {
   return { order, deps, dependents };
 }
 
+/**
+ * Depth-first topological order, with an explicit stack rather than recursion: a chain of
+ * thousands of steps must not need thousands of JS stack frames. A back edge is a cycle.
+ */
 function topoOrder(recipe: Recipe, deps: Map<string, Set<string>>): string[] {
-  const ids = Object.keys(recipe.steps);
   const state = new Map<string, 'visiting' | 'done'>();
   const order: string[] = [];
-  const stack: string[] = [];
-  const visit = (id: string) => {
-    const s = state.get(id);
-    if (s === 'done') return;
-    if (s === 'visiting') {
-      const cycle = [...stack.slice(stack.indexOf(id)), id];
-      const from = cycle[0]!;
-      const step = recipe.steps[from]!;
-      const field = edgeField(step, cycle[1]!);
-      throw new RecipeError(
-        `dependency cycle: ${cycle.join(' -> ')}`,
-        recipe.positions.get(`steps.${step.baseId}.${field}`) ?? step.pos,
-        `steps.${from}`,
-      );
+  for (const root of Object.keys(recipe.steps)) {
+    if (state.has(root)) continue;
+    // The path being walked (what a cycle is read from), each step with its deps still to visit.
+    const path: string[] = [root];
+    const pending: Array<Iterator<string>> = [deps.get(root)!.values()];
+    state.set(root, 'visiting');
+    while (path.length) {
+      const next = pending[pending.length - 1]!.next();
+      if (next.done) {
+        const id = path.pop()!;
+        pending.pop();
+        state.set(id, 'done');
+        order.push(id);
+        continue;
+      }
+      const d = next.value;
+      const s = state.get(d);
+      if (s === 'done') continue;
+      if (s === 'visiting') throw cycleError(recipe, [...path.slice(path.indexOf(d)), d]);
+      state.set(d, 'visiting');
+      path.push(d);
+      pending.push(deps.get(d)!.values());
     }
-    state.set(id, 'visiting');
-    stack.push(id);
-    for (const d of deps.get(id)!) visit(d);
-    stack.pop();
-    state.set(id, 'done');
-    order.push(id);
-  };
-  for (const id of ids) visit(id);
+  }
   return order;
+}
+
+function cycleError(recipe: Recipe, cycle: string[]): RecipeError {
+  const from = cycle[0]!;
+  const step = recipe.steps[from]!;
+  const field = edgeField(step, cycle[1]!);
+  return new RecipeError(`dependency cycle: ${cycle.join(' -> ')}`, recipe.positions.get(`steps.${step.baseId}.${field}`) ?? step.pos, `steps.${from}`);
 }
 
 /** The last field of `step` that makes it depend on `dep` (found again only to place a cycle error). */

@@ -19,25 +19,26 @@ export function renderTree(graph: Graph, typeOf: (id: string) => string): string
     const p = parentOf.get(id);
     if (p) children.get(p)!.push(id);
   }
-  const width = Math.max(...graph.order.map((id) => id.length + 3 * depth(id, parentOf)));
+  const depthOf = new Map<string, number>();
+  for (const id of graph.order) depthOf.set(id, parentOf.has(id) ? depthOf.get(parentOf.get(id)!)! + 1 : 0); // parents come first
+  const width = graph.order.reduce((w, id) => Math.max(w, id.length + 3 * depthOf.get(id)!), 0);
   const lines: string[] = [];
   const line = (id: string, prefix: string, branch: string) => {
     const also = [...graph.deps.get(id)!].filter((d) => d !== parentOf.get(id)).sort((a, b) => pos.get(a)! - pos.get(b)!);
     const label = `${prefix}${branch}${id}`;
     lines.push(`${label.padEnd(width + 2)}${typeOf(id)}${also.length ? `  (also needs ${also.join(', ')})` : ''}`.trimEnd());
   };
-  const walk = (id: string, prefix: string, last: boolean, root: boolean) => {
-    line(id, prefix, root ? '' : last ? '└─ ' : '├─ ');
-    const kids = children.get(id)!;
-    const next = root ? '' : prefix + (last ? '   ' : '│  ');
-    kids.forEach((k, i) => walk(k, next, i === kids.length - 1, false));
-  };
-  for (const id of graph.order) if (!parentOf.has(id)) walk(id, '', true, true);
+  // Depth first with an explicit stack (a chain of thousands of steps is that deep).
+  for (const top of graph.order) {
+    if (parentOf.has(top)) continue;
+    const todo: Array<{ id: string; prefix: string; last: boolean; root: boolean }> = [{ id: top, prefix: '', last: true, root: true }];
+    while (todo.length) {
+      const { id, prefix, last, root } = todo.pop()!;
+      line(id, prefix, root ? '' : last ? '└─ ' : '├─ ');
+      const kids = children.get(id)!;
+      const next = root ? '' : prefix + (last ? '   ' : '│  ');
+      for (let i = kids.length - 1; i >= 0; i--) todo.push({ id: kids[i]!, prefix: next, last: i === kids.length - 1, root: false });
+    }
+  }
   return lines;
-}
-
-function depth(id: string, parentOf: Map<string, string>): number {
-  let d = 0;
-  for (let p = parentOf.get(id); p; p = parentOf.get(p)) d++;
-  return d;
 }

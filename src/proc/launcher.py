@@ -20,8 +20,18 @@ Launcher -> flow (stdout), a header line, then the payload for D:
 
 When stdin closes, flow is gone (it exited, crashed or was SIGKILLed): every group not
 yet forgotten is SIGKILLed, as the reaper does for processes flow starts itself.
+
+Stragglers outside the group: this process is a child subreaper (PR_SET_CHILD_SUBREAPER), so
+a step's descendant that left its session and group (`setsid`, a double-forking daemon) is
+reparented here, not to init, when its parent exits. Each step gets FLOW_LAUNCH=<pid>.<id> in
+its environment; when a leader exits, every such orphan carrying an exited leader's mark is
+SIGKILLed and waited for before X is sent (left is then 1), so no process the step started can
+still write its outputs while flow commits them. The scan is repeated when flow forgets a
+group it stopped (its members' own setsid children are reparented here as they die), and
+every orphan is killed when flow goes.
 """
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -58,6 +68,7 @@ def spawn(req):
         if not path:
             frame(f"F {ident} ENOENT: no such program on PATH: {req['file']}")
             return
+    env = dict(env, FLOW_LAUNCH=f"{os.getpid()}.{ident}")
     streams = [1, 2] + ([3] if req.get("extra") else [])
     pipes = {n: tuple(high_fd(fd) for fd in os.pipe()) for n in streams}
     actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
@@ -66,11 +77,14 @@ def spawn(req):
         # posix_spawn has no cwd argument; this process is single-threaded, so chdir around it is safe.
         os.chdir(req["cwd"])
         pid = os.posix_spawn(path, req["argv"], env, file_actions=actions, setsid=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         for r, w in pipes.values():
             os.close(r)
             os.close(w)
-        frame(f"F {ident} {errno.errorcode.get(e.errno, 'E?')}: {e.strerror}")
+        if isinstance(e, OSError):
+            frame(f"F {ident} {errno.errorcode.get(e.errno, 'E?')}: {e.strerror}")
+        else:
+            frame(f"F {ident} {e}")
         return
     finally:
         os.chdir("/")
@@ -97,6 +111,9 @@ def read_control():
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
+        for pid in children():
+            if pid not in pids:
+                kill_orphan(pid)
         out.flush()
         os._exit(0)
     pending += data
@@ -104,8 +121,13 @@ def read_control():
     for line in lines:
         if line.startswith(b"-"):
             groups.discard(int(line[1:]))
+            stop_orphans()
         elif line:
-            spawn(json.loads(line))
+            req = json.loads(line)
+            try:
+                spawn(req)
+            except Exception as e:  # a value posix_spawn cannot take (a NUL byte): that step fails, not the launcher
+                frame(f"F {req['id']} {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 
 def read_stream(fd):
@@ -142,7 +164,62 @@ def reap():
         left = group_alive(pid)
         if not left:
             groups.discard(pid)
+        ended_marks.add(mark(ident))
+        if mark(ident) in stop_orphans():
+            left = True
         frame(f"X {ident} {ended} {int(left)}")
+
+
+ended_marks = set()  # FLOW_LAUNCH values of leaders that exited
+
+
+def mark(ident):
+    return f"FLOW_LAUNCH={os.getpid()}.{ident}".encode()
+
+
+def children():
+    """This process's children: leaders, and orphans reparented here (we are a subreaper)."""
+    pids = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids += [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+    return pids
+
+
+def environ_marks(pid):
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return {v for v in f.read().split(b"\0") if v.startswith(b"FLOW_LAUNCH=")}
+    except OSError:
+        return set()
+
+
+def kill_orphan(pid):
+    """SIGKILL an orphan (and the group it leads), and wait until it is gone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def stop_orphans():
+    """Kills the orphans whose step's leader exited; returns the marks they carried.
+    An orphan's own children come here as it dies: looked at again, a bounded number of times."""
+    found = set()
+    for _ in range(64):
+        strays = [(p, m) for p in children() if p not in pids for m in [environ_marks(p) & ended_marks] if m]
+        if not strays:
+            break
+        for pid, marks in strays:
+            found |= marks
+            kill_orphan(pid)
+    return found
 
 
 def group_alive(pgid):
@@ -158,6 +235,12 @@ def group_alive(pgid):
 def main():
     # Ctrl-C is flow's to handle; this process ends when flow's pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Orphaned descendants of steps come here instead of to init (see the top of this file).
+    # Without prctl (not Linux) they cannot be found, and the commit's stat check still guards.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     os.set_blocking(wake_r, False)

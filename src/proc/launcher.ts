@@ -55,6 +55,7 @@ export class OutputRelay {
   }
 
   write(chunk: Buffer): void {
+    if (this.ended) return; // abandoned by flow (process-group.ts): a stray's output is not read
     if (this.reader) this.reader(chunk);
     else this.held.push(chunk);
   }

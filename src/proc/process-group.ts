@@ -153,7 +153,16 @@ interface Started {
   exit: Promise<LeaderExit>;
   /** The group has ended (`left`: flow stopped what outlived the leader): whoever would kill it if flow died can forget it. */
   forget(pid: number, left: boolean): void;
+  /** Stops reading the output streams: each ends now, whoever still holds its other end. */
+  abandon(): void;
 }
+
+/**
+ * How long output is still read after the leader exited (and, if its group outlived it, after
+ * the group was stopped): what a process outside the group (one the launcher could not find)
+ * still holds open no longer keeps the step running.
+ */
+const DRAIN_MS = 2000;
 
 /** Started by Node itself: a fork of this process (what the launcher avoids), watched by the reaper. */
 function spawnDirect(file: string, opts: ProcessOptions, extra: number): Started {
@@ -176,7 +185,10 @@ function spawnDirect(file: string, opts: ProcessOptions, extra: number): Started
       res({ code: 127, signal: null });
     });
   });
-  return { pid: child.pid, streams, exit, forget: (pid) => tellReaper(`-${pid}`) };
+  const abandon = () => {
+    for (const s of streams.values()) (s as NodeJS.ReadableStream & { destroy(): void }).destroy();
+  };
+  return { pid: child.pid, streams, exit, forget: (pid) => tellReaper(`-${pid}`), abandon };
 }
 
 /**
@@ -199,11 +211,14 @@ async function start(opts: ProcessOptions, extra: number): Promise<Started> {
   try {
     const x = await l.start({ file, argv: [opts.file, ...opts.args], cwd: opts.cwd, env: opts.env, extra });
     // The launcher forgets by itself a group that was empty when its leader exited.
-    return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid, left) => left && l.forget(pid) };
+    const abandon = () => {
+      for (const s of x.streams.values()) s.end();
+    };
+    return { pid: x.pid, streams: x.streams, exit: x.exit, forget: (pid, left) => left && l.forget(pid), abandon };
   } catch (e) {
     if (l.dead) return spawnDirect(file, opts, extra); // the launcher itself failed: this step is not at fault
     opts.onLine(`flow: cannot start ${opts.file}: ${(e as Error).message}`, 'stderr');
-    return { streams: new Map(), exit: Promise.resolve({ code: 127, signal: null }), forget: () => undefined };
+    return { streams: new Map(), exit: Promise.resolve({ code: 127, signal: null }), forget: () => undefined, abandon: () => undefined };
   }
 }
 
@@ -254,7 +269,16 @@ export async function runProcess(opts: ProcessOptions): Promise<ProcessResult> {
     opts.onLine(`flow: the step left background processes running; stopping them`, 'stderr');
     stopGroup();
   }
-  await Promise.all(readers);
+  const drained = Promise.all(readers).then(() => true);
+  let drainTimer: NodeJS.Timeout | undefined;
+  const wait = left || cancelled ? (opts.graceS ?? 5) * 1000 + DRAIN_MS : DRAIN_MS;
+  const timedOut = new Promise<boolean>((res) => (drainTimer = setTimeout(() => res(false), wait)));
+  if (!(await Promise.race([drained, timedOut]))) {
+    opts.onLine(`flow: a process the step started still holds its output, outside its process group; flow stops reading it`, 'stderr');
+    child.abandon();
+    await drained;
+  }
+  clearTimeout(drainTimer);
   opts.signal.removeEventListener('abort', onAbort);
   if (killTimer) clearTimeout(killTimer);
   if (pid !== undefined) {

@@ -37,13 +37,18 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
-  const fast = readYamlFast(text);
+  // A tag, a reserved key or a number that is not finite is judged by `yaml`, which refuses each
+  // where it is written (positions.ts): the fast reader would take or mangle them.
+  const careful = /(^|[\s[{,:-])!/m.test(text) || /__proto__|constructor|prototype/.test(text);
+  let fast = careful ? undefined : readYamlFast(text);
+  if (fast && hasNonFinite(fast.value)) fast = undefined;
   const { raw, positions } = fast ? { raw: fast.value, positions: new SourcePositions(() => parseYaml(text, shown).located) } : readYaml(text, shown);
   const top: SourcePos = { file: shown, line: 1, col: 1 };
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new RecipeError('a recipe is a YAML mapping with name and steps', top);
   }
   if (!validateRecipe(raw)) throw schemaError(validateRecipe.errors![0]!, positions, top);
+  refuseNul(raw, '', positions, top);
 
   const data = raw as {
     name: string;
@@ -202,8 +207,47 @@ function applySets(params: Record<string, unknown>, sets: string[], shown: strin
       );
     }
     params[name] = parseSetValue(name, s.slice(eq + 1));
+    if (hasNonFinite(params[name])) throw new UsageError(`--set ${name}=${clip(s.slice(eq + 1))}: not a finite number; flow cannot pass it to a step`);
+    if (findNul(params[name], '') !== undefined) throw new UsageError(`--set ${name}: the value holds a NUL byte, which no command line, environment or path can carry`);
   }
   return params;
+}
+
+/**
+ * The dotted path of the first string (or key) holding a NUL byte: no argv, environment
+ * variable or file name can carry one, so a step could never be handed such a value.
+ */
+function findNul(value: unknown, path: string): string | undefined {
+  // An explicit stack: a recipe nests only a few levels, but nothing here should depend on that.
+  const todo: Array<[unknown, string]> = [[value, path]];
+  while (todo.length) {
+    const [v, at] = todo.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) return at;
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        const p = at ? `${at}.${k}` : k;
+        if (k.includes('\0')) return p;
+        todo.push([x, p]);
+      }
+    }
+  }
+  return undefined;
+}
+
+function hasNonFinite(value: unknown): boolean {
+  const todo: unknown[] = [value];
+  while (todo.length) {
+    const v = todo.pop();
+    if (typeof v === 'number' && !Number.isFinite(v)) return true;
+    if (v && typeof v === 'object') todo.push(...Object.values(v));
+  }
+  return false;
+}
+
+function refuseNul(raw: unknown, path: string, positions: Map<string, SourcePos>, top: SourcePos): void {
+  const at = findNul(raw, path);
+  if (at !== undefined) throw new RecipeError('a NUL byte (\\0) in a value: no command line, environment or path can carry one', positions.get(at) ?? top, at);
 }
 
 /**

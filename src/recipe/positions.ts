@@ -100,19 +100,36 @@ function collectPositions(node: Node | null, path: string, set: (k: string, v: S
  * DUPLICATE_KEY check compares each key with every earlier one of its map (quadratic: most
  * of a 10,000-step plan), so it is off and this one runs in linear time.
  */
-export function checkUniqueKeys(node: Node | null, at: At): void {
+/**
+ * What the yaml library would accept but flow cannot carry faithfully, refused where it is
+ * written: a duplicate key; a tag (`!!binary` became a char-code map, `!!set` an empty object:
+ * `--set` refuses them too); a number that is not finite (`.inf`, `.nan`, `1e999` became null
+ * in JSON); a key that names an object's prototype machinery (`__proto__` made a step vanish).
+ */
+export function checkUniqueKeys(node: Node | null, at: At, path = ''): void {
+  const tag = (node as { tag?: string } | null)?.tag;
+  if (node && tag) {
+    throw new RecipeError(`YAML tags (${tag.replace(/^tag:yaml\.org,2002:/, '!!')}) are not allowed in a recipe; write the value plainly`, at(node.range?.[0] ?? 0), path || 'YAML tags');
+  }
+  if (isScalar(node) && typeof node.value === 'number' && !Number.isFinite(node.value)) {
+    throw new RecipeError(`${node.source ?? String(node.value)} is not a finite number; flow cannot pass it to a step`, at(node.range?.[0] ?? 0), path);
+  }
   if (isMap(node)) {
     const seen = new Set<unknown>();
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
+      const key = isScalar(pair.key) ? pair.key.value : undefined;
       if (isScalar(pair.key)) {
-        if (seen.has(pair.key.value)) throw new RecipeError('Map keys must be unique', at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), 'duplicate key');
-        seen.add(pair.key.value);
+        if (seen.has(key)) throw new RecipeError('Map keys must be unique', at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), 'duplicate key');
+        seen.add(key);
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+          throw new RecipeError(`"${key}" is a reserved name; pick another`, at(pair.key.range?.[0] ?? 0), path ? `${path}.${key}` : String(key));
+        }
       }
-      checkUniqueKeys(pair.value as Node | null, at);
+      checkUniqueKeys(pair.value as Node | null, at, path ? `${path}.${String(key)}` : String(key));
     }
   } else if (isSeq(node)) {
-    for (const item of node.items) checkUniqueKeys(item as Node | null, at);
+    node.items.forEach((item, i) => checkUniqueKeys(item as Node | null, at, path ? `${path}.${i}` : String(i)));
   }
 }
 

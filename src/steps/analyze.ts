@@ -23,6 +23,7 @@ import { expandCheckpoints } from './checkpoints.js';
 import type { StepRegistry } from './registry.js';
 import { crossFieldViolation } from './cross-field.js';
 import { shellStepType } from './shell.js';
+import { bindShellRefs } from './shell-refs.js';
 import type { StepType } from './types.js';
 
 export interface PreparedStep {
@@ -72,7 +73,11 @@ export function resolveStepWith(
   outputPath: (step: string, output: string) => string | undefined,
   absoluteInputs = true,
 ): { with: Record<string, unknown>; error?: ErrorObject } {
-  if (def.run !== undefined) return { with: { command: resolveValue(recipe, def.run, outputPath) } };
+  if (def.run !== undefined) {
+    // References reach the shell as variables (shell-refs.ts), each resolved as it would be spliced.
+    const bound = bindShellRefs(def.run, (ref) => String(resolveValue(recipe, ref.text, outputPath)));
+    return { with: { command: bound.command, vars: bound.vars } };
+  }
   const w = resolveWith(recipe, def, outputPath);
   const validate = withValidator(type);
   const ok = validate(w); // applies schema defaults

@@ -17,11 +17,13 @@ export function shellStepType(step: StepDef): StepType {
     sources: [],
     async run(ctx) {
       const command = ctx.with.command as string;
+      // The values of the command's references (shell-refs.ts).
+      const vars = (ctx.with.vars ?? {}) as Record<string, string>;
       const outcome = await ctx.exec({
         file: 'bash',
         args: ['-eo', 'pipefail', '-c', command],
         cwd: ctx.workDir,
-        env: ctx.env,
+        env: { ...ctx.env, ...vars },
         name: { runId: ctx.runId, stepId: ctx.stepId },
         resources: ctx.resources ?? step.resources,
         signal: ctx.signal,

@@ -121,6 +121,11 @@ const MIGRATIONS: string[] = [
   ALTER TABLE executions ADD COLUMN reasons TEXT;  -- JSON array: why the step runs
   ALTER TABLE executions ADD COLUMN progress TEXT; -- JSON: the latest progress {current, total, unit, values, time}
   `,
+  // 4: inputs follow the store's "unchanged file" rule, ctime included (cache/stat-rule.ts);
+  // a row from before has none and is re-hashed once.
+  `
+  ALTER TABLE file_state ADD COLUMN ctime_ns TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 

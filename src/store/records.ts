@@ -122,16 +122,29 @@ export class Records {
     this.sql('UPDATE runs SET status = ?, ended_at = ? WHERE id = ?').run(status, Date.now(), id);
   }
 
+  /** Runs whose flow process is alive (pid and start time): what `running` rows a crash left do not count. */
+  liveRuns(): number {
+    const rows = this.sql<[], { pid: number; pid_start: string | null }>("SELECT pid, pid_start FROM runs WHERE status = 'running'").all();
+    return rows.filter((r) => isAlive(r.pid, r.pid_start)).length;
+  }
+
   /** Runs left 'running' by a flow process that no longer exists (killed, crashed) become 'crashed'. */
   markCrashedRuns(): void {
     const rows = this.sql<[], { id: string; pid: number; pid_start: string | null }>("SELECT id, pid, pid_start FROM runs WHERE status = 'running'").all();
     for (const r of rows) {
       if (isAlive(r.pid, r.pid_start)) continue;
-      this.db.transaction(() => {
-        this.sql("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
-        this.sql("UPDATE executions SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'")
-          .run(Date.now(), r.id);
-      })();
+      try {
+        this.db.transaction(() => {
+          this.sql("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?").run(Date.now(), r.id);
+          this.sql("UPDATE executions SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'")
+            .run(Date.now(), r.id);
+        })();
+      } catch (e) {
+        // A full disk, a read-only or another user's cache: a command that only reports must still
+        // report (the run shows as running until a command that can write marks it).
+        if (!cannotWrite(e)) throw e;
+        return;
+      }
     }
   }
 
@@ -185,4 +198,10 @@ export class Records {
   executions(runId: string): ExecutionRow[] {
     return this.sql<[string], ExecutionRow>('SELECT * FROM executions WHERE run_id = ? ORDER BY started_at, rowid').all(runId);
   }
+}
+
+/** SQLite could not write for a reason of the environment (full, read-only, busy), not of flow. */
+export function cannotWrite(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|READONLY|BUSY|IOERR|CANTOPEN|PERM)/.test(code);
 }
