@@ -139,8 +139,10 @@ def run(p) -> None:
     generate = generate_vllm(w) if w["engine"] == "vllm" else generate_hf(w)
     cands = [[{"raw": text, "sql": clean(text, w["clean"]), "logprob": round(lp, 6), "round": 0} for text, lp in c]
              for c in generate(records)]
-    retried = repair(w, records, cands, generate) if w.get("retry_on_error") else 0
     elapsed = time.time() - t0
+    t1 = time.time()
+    retried = repair(w, records, cands, generate) if w.get("retry_on_error") else 0
+    repair_s = time.time() - t1
     # The answer of the last round each item was asked in (its repair, if any), first candidate.
     chosen = [[c for c in cs if c["round"] == cs[-1]["round"]][0] for cs in cands]
     preds = [c["sql"] for c in chosen]
@@ -159,6 +161,7 @@ def run(p) -> None:
     write_json(p.output("metrics"), {"items": len(preds), "candidates": sum(len(c) for c in cands),
                                      "retried_items": retried, "predict_seconds": round(elapsed, 2),
                                      "items_per_s": round(len(preds) / max(elapsed, 1e-6), 3),
+                                     "repair_seconds": round(repair_s, 2),
                                      "settings": settings})
     events.artifact("predictions", pred_path)
     log(f"predict: {len(preds)} predictions in {elapsed:.1f}s ({'sampled' if decoding(w)['do_sample'] else 'greedy'}, "

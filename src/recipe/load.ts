@@ -240,6 +240,8 @@ export function ajvToRecipeError(
   path: string,
   positions: Map<string, SourcePos>,
   fallback: SourcePos,
+  /** The schema validated against, to find why a cross-field rule failed. */
+  schema?: object,
 ): RecipeError {
   const join = (p: string, k: string) => (p ? `${p}.${k}` : k);
   const posOf = (p: string) => positions.get(p) ?? positions.get(`${p}@key`) ?? nearest(p, positions) ?? fallback;
@@ -257,8 +259,10 @@ export function ajvToRecipeError(
     }
     case 'required': {
       const key = (err.params as { missingProperty: string }).missingProperty;
-      return new RecipeError(`missing required key "${key}"`, posOf(path), path || '(top level)');
+      return new RecipeError(`missing required key "${key}"${becauseOf(err, schema)}`, posOf(path), path || '(top level)');
     }
+    case 'const':
+      return new RecipeError(`must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}${becauseOf(err, schema)}`, posOf(path), path);
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v));
       return new RecipeError(`must be one of ${allowed.join(', ')}`, posOf(path), path);
@@ -268,6 +272,19 @@ export function ajvToRecipeError(
     default:
       return new RecipeError(err.message ?? 'invalid', posOf(path), path || '(top level)');
   }
+}
+
+/**
+ * A cross-field rule (if/then in a step's schema) says why in the description of the
+ * failing schema; an unconditional rule needs no reason beyond its field.
+ */
+function becauseOf(err: ErrorObject, schema: object | undefined): string {
+  if (!schema || !err.schemaPath.includes('/then/')) return '';
+  // "#/allOf/0/then/properties/x/const": the schema holding the failed keyword.
+  let node: unknown = schema;
+  for (const part of err.schemaPath.split('/').slice(1, -1)) node = (node as Record<string, unknown> | undefined)?.[decodeURIComponent(part)];
+  const why = (node as { description?: unknown } | undefined)?.description;
+  return typeof why === 'string' ? `: ${why}` : '';
 }
 
 /** The closest recorded ancestor position of a path that has none of its own. */

@@ -142,7 +142,7 @@ function prepareOne(recipe: Recipe, step: StepDef, type: StepType): PreparedStep
   const { with: w, error } = resolveStepWith(recipe, step, type, () => undefined, false);
   if (error) {
     const rel = error.instancePath.split('/').slice(1).join('.');
-    const e = ajvToRecipeError(error, `steps.${step.baseId}.with${rel ? `.${rel}` : ''}`, recipe.positions, step.pos);
+    const e = ajvToRecipeError(error, `steps.${step.baseId}.with${rel ? `.${rel}` : ''}`, recipe.positions, step.pos, type.schema);
     throw new RecipeError(e.message, e.pos, e.field?.replace(`steps.${step.baseId}.`, `steps.${step.id}.`));
   }
   return { def: step, type, with: w, outputs: outputsOf(type, w) };
