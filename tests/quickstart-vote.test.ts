@@ -40,11 +40,14 @@ beforeAll(async () => {
 it('samples 4 candidates per question, votes by execution result, scores both, and re-runs from the cache', async () => {
   const s = sandbox();
   const env = { FLOW_PYTHON: python };
-  const args = ['run', RECIPE, '--set', 'steps=60', '--set', 'samples=4', '--ui', 'json'];
+  // The quickstart's model with 10 training steps, on the first 12 dev questions: the path, not the figures.
+  const recipe = variant(s, '      schema_format: dbgpt-hub\n', '      schema_format: dbgpt-hub\n      limit_dev: 12\n');
+  const args = ['run', recipe, '--set', 'steps=10', '--set', 'samples=4', '--ui', 'json'];
   const cold = await s.flow(args, { env });
   expect(cold.code, cold.stderr).toBe(0);
   const done = (step: string) => cold.events.find((e) => e.type === 'step-done' && e.step === step) as { outputs: Record<string, string>; metrics?: Record<string, any> };
   const dev = JSON.parse(readFileSync(done('data').outputs.dev!, 'utf8')) as unknown[];
+  expect(dev.length).toBe(12);
   const items = readFileSync(done('sample').outputs.candidates!, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   expect(items.length).toBe(dev.length);
   // Four first-round samples per item (an item retried has four more, from round 1).
