@@ -26,7 +26,8 @@ import { vote } from '../steps/sql-vote/vote.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = [path.resolve(here, '..'), path.resolve(here, '../..')].find((d) => existsSync(path.join(d, 'package.json')))!;
-const spider = path.resolve(root, '../shared/spider');
+// SPIDER_DIR overrides where Spider lies (a worktree beside the checkout has no ../shared).
+const spider = process.env.SPIDER_DIR ?? path.resolve(root, '../shared/spider');
 const goldFile = path.join(spider, 'official-eval', 'gold.sql');
 const RUNS = Number(process.env.BENCH_VOTE_RUNS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
