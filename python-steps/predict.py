@@ -19,6 +19,7 @@ import json
 import time
 
 from flow_runtime import UserError, cuda_available, events, log, main, read_records, require_module, write_json
+from flow_runtime import parity
 from flow_runtime.candidates import DEFAULT_FOLLOW_UP, LogprobRecorder, SqlChecker, follow_up_record, sampling_settings
 from flow_runtime.modeling import attach_adapter, auto_class, dtype_of, load_tokenizer
 from prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
@@ -135,6 +136,7 @@ def run(p) -> None:
     records = read_records(w["dev_file"], "dev_file")
     if w["limit"]:
         records = records[:w["limit"]]
+    digests, parity_state = check_prompts(w, records)
     t0 = time.time()
     generate = generate_vllm(w) if w["engine"] == "vllm" else generate_hf(w)
     cands = [[{"raw": text, "sql": clean(text, w["clean"]), "logprob": round(lp, 6), "round": 0} for text, lp in c]
@@ -153,7 +155,8 @@ def run(p) -> None:
             f.write(json.dumps({"db_id": r.get("db_id"), "question": r.get("input"), "raw": c["raw"], "sql": c["sql"]}) + "\n")
     with p.output("candidates").open("w", encoding="utf-8") as f:
         for i, (r, cs) in enumerate(zip(records, cands)):
-            f.write(json.dumps({"index": i, "db_id": r.get("db_id"), "question": r.get("input"), "candidates": cs}) + "\n")
+            f.write(json.dumps({"index": i, "db_id": r.get("db_id"), "question": r.get("input"),
+                                "prompt_digest": digests[i], "candidates": cs}) + "\n")
     # The decoding and clean-up used go under "settings": flow reads the rest as metrics.
     settings = {"decoding": decoding(w), "clean": w["clean"]}
     if (w.get("num_samples") or 1) > 1 or sampling_settings(w)["do_sample"]:
@@ -161,11 +164,29 @@ def run(p) -> None:
     write_json(p.output("metrics"), {"items": len(preds), "candidates": sum(len(c) for c in cands),
                                      "retried_items": retried, "predict_seconds": round(elapsed, 2),
                                      "items_per_s": round(len(preds) / max(elapsed, 1e-6), 3),
-                                     "repair_seconds": round(repair_s, 2),
+                                     "repair_seconds": round(repair_s, 2), "prompt_parity": parity_state,
                                      "settings": settings})
     events.artifact("predictions", pred_path)
     log(f"predict: {len(preds)} predictions in {elapsed:.1f}s ({'sampled' if decoding(w)['do_sample'] else 'greedy'}, "
         f"clean: {w['clean']}) -> {pred_path}")
+
+
+def check_prompts(w: dict, records: list[dict]) -> tuple[list[str], str]:
+    """Each dev prompt's token-id digest (recorded in candidates.jsonl), once the training
+    records sft left beside the model render here into the ids it trained on
+    (flow_runtime/parity.py; a difference stops the step). The ids are the ones both
+    engines receive, computed on the CPU."""
+    tokenizer = load_tokenizer(w.get("adapter") or w["model"], fallback=w["model"])
+    manifest = parity.find_manifest(w.get("adapter"), w["model"])
+    if not w["check_prompts"]:
+        state = "off"
+    elif manifest is None:
+        state = "no record"
+        log(f"predict: no {parity.MANIFEST} beside the model (not trained by flow's sft): prompt parity not checked")
+    else:
+        parity.check(manifest, w, encode_prompts(w, manifest["records"], tokenizer))
+        state = "checked"
+    return [parity.digest(ids) for ids in encode_prompts(w, records, tokenizer)], state
 
 
 def repair(w: dict, records: list[dict], cands: list[list[dict]], generate) -> int:

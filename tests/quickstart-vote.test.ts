@@ -58,6 +58,9 @@ it('samples 4 candidates per question, votes by execution result, scores both, a
   expect(preds).toEqual(votes.map((v) => v.sql));
   // The chosen SQL is one of the item's candidates.
   votes.forEach((v, i) => expect(items[i].candidates[v.chosen].sql).toBe(v.sql));
+  // sft left a sample of its training prompts beside the adapter, merge carried it, and both
+  // predict steps rendered those records into the same token ids before generating.
+  for (const step of ['predict', 'sample']) expect(JSON.parse(readFileSync(done(step).outputs.metrics!, 'utf8')).prompt_parity).toBe('checked');
   const ex = (step: string) => done(step).metrics!.ex.all as number;
   expect(ex('eval')).toBeGreaterThanOrEqual(0);
   expect(ex('eval-vote')).toBeGreaterThanOrEqual(0);

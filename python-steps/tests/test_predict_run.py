@@ -144,3 +144,34 @@ def test_an_item_whose_candidates_all_fail_is_asked_again_with_the_error(tmp_pat
     preds = (out / "pred.sql").read_text(encoding="utf-8").splitlines()
     assert preds == [[c for c in it["candidates"] if c["round"] == 1][0]["sql"] for it in items]
     assert hashlib.sha256((db / "concert_singer.sqlite").read_bytes()).hexdigest() == before
+
+
+def test_prompt_parity_passes_with_the_training_template_and_fails_on_a_perturbed_one(tmp_path, tiny_model):
+    import shutil
+
+    from transformers import AutoTokenizer
+    from flow_runtime.parity import MANIFEST, write_manifest
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    records = json.loads((FIX / "template_records.json").read_text(encoding="utf-8"))
+    # What sft leaves beside a model trained with the qwen template.
+    write_manifest(model, {"template": "qwen", "model_type": "causal", "max_source_length": 512,
+                           "max_target_length": 64}, records, AutoTokenizer.from_pretrained(model))
+    assert len(json.loads((model / MANIFEST).read_text(encoding="utf-8"))["digests"]) == 2
+    (tmp_path / "same").mkdir()
+    ok = predict(tmp_path / "same", model)
+    assert json.loads((ok / "metrics.json").read_text(encoding="utf-8"))["prompt_parity"] == "checked"
+    assert all(len(it["prompt_digest"]) == 16 for it in candidates_of(ok))
+    # The same records, another template: the step stops before generating anything.
+    (tmp_path / "other").mkdir()
+    params = {"step": "predict", "work_dir": str(tmp_path / "other"),
+              "with": {"model": str(model), "dev_file": str(FIX / "template_records.json"), "template": "alpaca",
+                       "max_new_tokens": 6},
+              "outputs": {k: str(tmp_path / "other" / k) for k in ("predictions", "raw", "metrics", "candidates")}}
+    (tmp_path / "other" / "p.json").write_text(json.dumps(params), encoding="utf-8")
+    r = subprocess.run([sys.executable, str(STEPS / "predict.py"), "--params", str(tmp_path / "other" / "p.json")],
+                       cwd=tmp_path / "other", capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "predict renders training record 0" in r.stderr and "template: alpaca here, qwen in training" in r.stderr
+    assert not (tmp_path / "other" / "predictions").exists()
