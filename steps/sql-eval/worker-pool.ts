@@ -10,6 +10,10 @@
 // so when a worker is lost the parent cannot tell which of the items it held
 // was running: all of them go again "solo", where the worker reports each item
 // as soon as it is done and so the item running is the first unanswered one.
+//
+// The same pool runs sql-vote's group tasks (an item's candidate queries, grouped
+// by result; group-exec.ts). Solo, such a task announces each query before it
+// runs: a query killed for time is marked failed and the task goes again without it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -209,10 +213,7 @@ export class WorkerPool {
     }
     task.outcome.lost = why;
     if (task.outcome.matched || !task.req.options.match) task.resolve(task.outcome);
-    else {
-      const req = task.req;
-      this.queue.unshift({ ...task, req: { ...req, options: { ...req.options, exec: false } }, retry: true });
-    }
+    else this.queue.unshift({ ...task, req: { ...task.req, options: { ...task.req.options, exec: false } }, retry: true });
   }
 
   private onReply(w: Worker, m: ItemReply): void {
