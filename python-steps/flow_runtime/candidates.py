@@ -63,7 +63,9 @@ def sampling_settings(w: dict) -> dict:
     do_sample = w["do_sample"] if w.get("do_sample") is not None else n > 1
     d = {"do_sample": do_sample, "num_beams": w["num_beams"]}
     if do_sample:
-        d |= {"temperature": w["temperature"], "top_p": w["top_p"], "top_k": w["top_k"], "seed": w["seed"]}
+        d |= {"temperature": w["temperature"], "top_p": w["top_p"], "top_k": w["top_k"]}
+        if "seed" in w:  # always, after the schema's defaults
+            d["seed"] = w["seed"]
     if n > 1:
         d["num_samples"] = n
     return d
