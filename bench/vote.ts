@@ -15,7 +15,8 @@
 //    8 samples per question on the subset's 58 dev items): predict items/s at
 //    N = 1 and N = 8, EX greedy vs EX voted, execution error rates. Figures,
 //    not a claim of gain. Tens of minutes on 2 cores the first time (training);
-//    its cache (bench/.cache-vote) makes a second run quick.
+//    it runs in the checkout's own cache (and its Python env), so a quickstart
+//    run before it leaves only the sampling and the vote to do.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -91,12 +92,11 @@ function modelPart(): void {
     console.log('vote bench (model): set BENCH_VOTE_MODEL=1 to train the quickstart model and compare greedy with 8 samples voted');
     return;
   }
-  const cache = path.join(root, 'bench', '.cache-vote');
   const flow = path.join(root, 'bin', 'flow.js');
   // BENCH_VOTE_STEPS trains for fewer steps than the quickstart's 400 (a loaded machine); the figures then say so.
   const steps = process.env.BENCH_VOTE_STEPS;
   const sets = steps ? ['--set', `steps=${steps}`] : [];
-  const r = spawnSync(process.execPath, [flow, 'run', path.join(root, 'recipes', 'quickstart-vote.yml'), ...sets, '--ui', 'json', '--cache-dir', cache], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [flow, 'run', path.join(root, 'recipes', 'quickstart-vote.yml'), ...sets, '--ui', 'json'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`flow run failed (${r.status})`);
   const done = new Map<string, { outputs: Record<string, string> }>();
   for (const l of r.stdout.split('\n').filter(Boolean)) {
