@@ -3,10 +3,12 @@ and saves a standard transformers folder (safetensors) with the tokenizer."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from flow_runtime import UserError, events, log, main, write_json
 from flow_runtime.modeling import adapter_is_seq2seq, attach_adapter, auto_class, dtype_of
+from flow_runtime.parity import MANIFEST
 
 
 def _configs(model):
@@ -48,6 +50,9 @@ def run(p) -> None:
     # The adapter folder carries the tokenizer the adapter was trained with.
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else Path(base)
     AutoTokenizer.from_pretrained(str(tok_src)).save_pretrained(str(out))
+    # The prompts sft trained on go with the model, for predict's parity check.
+    if (adapter / MANIFEST).is_file():
+        shutil.copyfile(adapter / MANIFEST, out / MANIFEST)
     n = sum(t.numel() for t in model.parameters())
     log(f"merge: {adapter} into {base}: {n / 1e6:.2f}M parameters, saved to {out}")
     events.artifact("model", out)

@@ -22,6 +22,7 @@ from flow_runtime.data import Collator, Dataset, encode_all, read_records, with_
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
+from flow_runtime.parity import write_manifest
 from flow_runtime.training import commit_checkpoints, latest_checkpoint, make_callback
 
 
@@ -32,7 +33,8 @@ def run(p) -> None:
 
     set_seed(w["seed"])
     model, tokenizer = load_for_training(w)
-    items = encode_all(w, with_system(read_records(w["train_file"], "train_file", need_output=True), w["system"]), tokenizer)
+    records = with_system(read_records(w["train_file"], "train_file", need_output=True), w["system"])
+    items = encode_all(w, records, tokenizer)
     train_items, eval_items = split_eval(w, items, tokenizer)
     collator = Collator(tokenizer.pad_token_id)
     history: list[dict] = []
@@ -65,6 +67,8 @@ def run(p) -> None:
                      lambda: load_trained(w, str(out)), what, tp=w["tp"], half=computes_in_half(w))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
+        # A sample of the prompts trained on, for predict's parity check.
+        write_manifest(out, w, records, tokenizer)
         write_results(p, w, trainer, result, history, resume, elapsed, len(train_items))
         if w["save_checkpoints"]:
             commit_checkpoints(ckpt, p.outputs)

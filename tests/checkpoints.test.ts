@@ -147,7 +147,7 @@ describe('plan-time errors of select: and per-checkpoint scoring (exit 2, file:l
     const r = await flow(['validate', write('nosteps.yml', text)], o);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`nosteps.yml:${place(text, 'max_steps: 0').replace(/:\d+$/, '')}:`);
-    expect(r.stderr).toContain('steps.train.with.max_steps: must be >= 1');
+    expect(r.stderr).toContain('steps.train.with.max_steps: save_checkpoints needs max_steps >= 1');
   });
 
   it('select: on a step that is not scored per checkpoint', async () => {

@@ -315,6 +315,8 @@ export function ajvToRecipeError(
       const key = (err.params as { missingProperty: string }).missingProperty;
       return new RecipeError(`missing required key "${key}"`, posOf(path), path || '(top level)');
     }
+    case 'const':
+      return new RecipeError(`must be ${JSON.stringify((err.params as { allowedValue: unknown }).allowedValue)}`, posOf(path), path);
     case 'enum': {
       const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v));
       return new RecipeError(`must be one of ${allowed.join(', ')}`, posOf(path), path);

@@ -75,7 +75,7 @@ export interface EvalOutput {
 const MAX_BYTES = 256 * 1024 * 1024;
 
 /** The database files an item runs on: every '*.sqlite*' in its folder, as the test-suite evaluator does. */
-function dbFiles(dbDir: string, db: string): string[] | null {
+export function dbFiles(dbDir: string, db: string): string[] | null {
   const main = path.join(dbDir, db, `${db}.sqlite`);
   if (!existsSync(main)) return null;
   const dir = path.dirname(main);

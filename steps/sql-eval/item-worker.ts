@@ -4,8 +4,9 @@
 // before the next item once the oldest reply has waited FLUSH_MS; at once for a
 // solo item and for the plug_value notice that sets the candidates' time budget
 // (the parent's clock must then know which item is running).
+import { groupByResult } from './group-exec.js';
 import { GoldUnparsable, ItemScorer } from './score-item.js';
-import type { ItemReply, ItemRequest } from './worker-protocol.js';
+import { isGroupTask, type GroupTask, type ItemReply, type ItemRequest, type ItemTask } from './worker-protocol.js';
 
 const FLUSH_MS = 20;
 const scorer = new ItemScorer();
@@ -23,9 +24,34 @@ function reply(m: ItemReply): void {
   pending.push(m);
 }
 
-function score(req: ItemRequest): void {
+/**
+ * sql-vote's grouping. Solo (after a worker was lost on it), each query is announced
+ * before it runs, so that the parent can blame the one that hangs and go on without it.
+ */
+function group(req: GroupTask & { id: number; solo?: boolean }): void {
   const id = req.id;
-  if (req.solo || (pending.length > 0 && performance.now() - oldest > FLUSH_MS)) flush();
+  const onRunning = req.solo
+    ? (sql: number) => {
+        reply({ id, kind: 'running', sql });
+        flush();
+      }
+    : undefined;
+  try {
+    reply({ id, kind: 'grouped', grouped: groupByResult(req.files, req.sqls, req.skip, req, onRunning) });
+  } catch (e) {
+    reply({ id, kind: 'failed', message: `execution failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 500) });
+  }
+}
+
+function score(request: ItemRequest): void {
+  if (request.solo || (pending.length > 0 && performance.now() - oldest > FLUSH_MS)) flush();
+  if (isGroupTask(request)) {
+    group(request);
+    if (request.solo) flush();
+    return;
+  }
+  const req = request as ItemTask & { id: number; solo?: boolean };
+  const id = req.id;
   try {
     const matched = scorer.match(req);
     if (matched.candidates > 1) {

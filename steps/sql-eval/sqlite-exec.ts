@@ -78,7 +78,7 @@ function replaceOutsideStrings(sql: string, token: string, by: string): string {
   return out;
 }
 
-type Result = { rows: Row[] } | { error: string };
+export type Result = { rows: Row[] } | { error: string };
 
 // A file's content never changes during a run, so (file, SQL) fixes the result.
 // Small results are kept: gold queries recur across plugged-in candidates.
@@ -86,7 +86,7 @@ const cache = new Map<string, Result>();
 let cachedRows = 0;
 const CACHE_ROWS = 1_000_000;
 
-/** A query's rows (or why it failed), remembered per (file, SQL). */
+/** One query's result on one file, read-only and bounded; kept per worker, so a repeat is not run again. */
 export function query(file: string, sql: string, maxRows: number, maxBytes: number): Result {
   const key = `${file}\u0000${sql}`;
   const hit = cache.get(key);

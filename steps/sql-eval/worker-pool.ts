@@ -10,11 +10,16 @@
 // so when a worker is lost the parent cannot tell which of the items it held
 // was running: all of them go again "solo", where the worker reports each item
 // as soon as it is done and so the item running is the first unanswered one.
+//
+// The same pool runs sql-vote's group tasks (an item's candidate queries, grouped
+// by result; group-exec.ts). Solo, such a task announces each query before it
+// runs: a query killed for time is marked failed and the task goes again without it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Executed, ItemReply, ItemRequest, ItemTask, Matched } from './worker-protocol.js';
+import type { Grouped } from './group-exec.js';
+import { isGroupTask, type Executed, type ItemReply, type ItemRequest, type Matched, type PoolTask } from './worker-protocol.js';
 
 /**
  * The compiled worker script: beside this module when running from dist/, or
@@ -43,10 +48,14 @@ export interface ItemOutcome {
   lost?: string;
   /** The gold SQL cannot be parsed (bad input). */
   goldUnparsable?: string;
+  /** A group task's verdicts (sql-vote). */
+  grouped?: Grouped;
+  /** A solo group task: the query running now, to blame if the worker must be killed. */
+  running?: number;
 }
 
 interface Task {
-  req: ItemTask;
+  req: PoolTask;
   outcome: ItemOutcome;
   /** The match-only second try of an item lost on its first. */
   retry?: boolean;
@@ -146,6 +155,16 @@ export class WorkerPool {
     if (!head) return;
     const { req, outcome } = head.task;
     const t = this.opts.timeoutMs;
+    if (isGroupTask(req)) {
+      // Each query may take the limit on each file: all of them in a batch, the one announced when solo.
+      const n = head.task.solo ? 1 : Math.max(1, req.sqls.length);
+      w.timer = setTimeout(() => {
+        if (w.inflight[0] !== head) return;
+        this.retire(w, `timeout: over the ${t / 1000} s limit per query`);
+        w.child.kill('SIGKILL');
+      }, t * n * Math.max(1, req.files.length));
+      return;
+    }
     const files = req.options.exec && req.files !== null ? req.files.length : 0;
     const limit = outcome.matched ? t * 2 * files * outcome.matched.candidates : t * (1 + 2 * files);
     const why = files > 0 ? `timeout: over the ${t / 1000} s limit per query` : `timeout: parsing and matching took over ${t / 1000} s`;
@@ -175,6 +194,19 @@ export class WorkerPool {
     }
     this.queue.unshift(...held.slice(1).map((h) => h.task));
     const task = head.task;
+    if (isGroupTask(task.req)) {
+      const i = task.outcome.running;
+      if (i === undefined) {
+        task.outcome.lost = why;
+        task.resolve(task.outcome);
+        return;
+      }
+      // The query that was running fails with `why`; the others run again without it.
+      const skip = task.req.skip.slice();
+      skip[i] = why;
+      this.queue.unshift({ ...task, req: { ...task.req, skip }, outcome: {} });
+      return;
+    }
     if (task.retry) {
       task.resolve(task.outcome);
       return;
@@ -188,6 +220,11 @@ export class WorkerPool {
     const head = w.inflight[0];
     if (!head || head.id !== m.id) return;
     const out = head.task.outcome;
+    if (m.kind === 'running') {
+      out.running = m.sql;
+      this.startClock(w);
+      return;
+    }
     if (m.kind === 'matched') {
       out.matched = m.matched;
       // The candidates come next, on their own budget.
@@ -197,7 +234,8 @@ export class WorkerPool {
     if (m.kind === 'scored') {
       out.matched = m.matched;
       out.executed = m.executed;
-    } else if (m.kind === 'gold-unparsable') out.goldUnparsable = m.message;
+    } else if (m.kind === 'grouped') out.grouped = m.grouped;
+    else if (m.kind === 'gold-unparsable') out.goldUnparsable = m.message;
     else if (!head.task.retry) out.lost = m.message;
     w.inflight.shift();
     const next = w.inflight[0]?.id ?? Infinity;
@@ -247,7 +285,7 @@ export class WorkerPool {
     }
   }
 
-  run(req: ItemTask): Promise<ItemOutcome> {
+  run(req: PoolTask): Promise<ItemOutcome> {
     if (this.closed) return Promise.reject(new Error('pool closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ req, outcome: {}, resolve, reject });

@@ -4,6 +4,7 @@
 // send arrays of these, batched: each message costs a write and a wake-up.
 import type { PartialVector } from './exact-match.js';
 import type { Hardness } from './hardness.js';
+import type { Grouped } from './group-exec.js';
 
 export interface ItemOptions {
   /** Exact set match wanted (etype match or all). */
@@ -35,11 +36,31 @@ export interface ItemTask {
   options: ItemOptions;
 }
 
-export interface ItemRequest extends ItemTask {
+/**
+ * sql-vote's task: run an item's distinct candidate queries on its database files and
+ * group them by result (group-exec.ts). No gold, no parsing.
+ */
+export interface GroupTask {
+  kind: 'group';
+  files: string[];
+  sqls: string[];
+  /** Per query: the reason it is not run (killed for time before), or null. */
+  skip: Array<string | null>;
+  maxRows: number;
+  maxBytes: number;
+}
+
+export type PoolTask = ItemTask | GroupTask;
+
+export function isGroupTask(t: PoolTask): t is GroupTask {
+  return (t as GroupTask).kind === 'group';
+}
+
+export type ItemRequest = PoolTask & {
   id: number;
   /** Report this item as soon as it is done, and everything before it before starting it. */
   solo?: boolean;
-}
+};
 
 /** Everything but execution. */
 export interface Matched {
@@ -74,4 +95,8 @@ export type ItemReply =
   /** The gold SQL cannot be parsed into Spider's structure: bad input, the run stops. */
   | { id: number; kind: 'gold-unparsable'; message: string }
   /** Scoring the item threw (a bug or an input beyond some limit): the item is wrong with this reason. */
-  | { id: number; kind: 'failed'; message: string };
+  | { id: number; kind: 'failed'; message: string }
+  /** A group task's verdicts. */
+  | { id: number; kind: 'grouped'; grouped: Grouped }
+  /** Solo group tasks only: query `sql` starts now, on its own time budget. */
+  | { id: number; kind: 'running'; sql: number };
