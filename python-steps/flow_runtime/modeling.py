@@ -87,8 +87,24 @@ def load_base(w: dict):
     if w["finetuning"] == "qlora":
         from peft import prepare_model_for_kbit_training
 
+        keep_4bit_trainable(model)
+
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=w["gradient_checkpointing"])
     return model
+
+
+def keep_4bit_trainable(model) -> None:
+    """bitsandbytes (>= 0.49) on a CPU with AVX512-BF16: a Linear4bit whose forward runs in eval mode
+    without grad repacks its weight in place, for good, into the layout of an inference kernel
+    (gemv_4bit) that has no autograd; every later forward, training included, takes that kernel. The
+    Trainer's first evaluation would do it: layers with a bias (Qwen2) then crash in backward, bias-free
+    ones (Llama, Qwen3, T5) train nothing. The library reads the flag below on each forward: off, every
+    forward takes the dequantizing path that trains, as on a CPU without AVX512-BF16."""
+    from bitsandbytes.nn import Linear4bit
+
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def load_for_training(w: dict):
