@@ -43,7 +43,8 @@ def run(p) -> None:
     trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_items),
                       eval_dataset=Dataset(eval_items) if eval_items else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[make_callback(collator, history)])
-    # The Trainer's raw {'loss': ...} dicts: the same numbers reach the engine as events.
+    # The Trainer prints its {'loss': ...} dicts on stdout, where the plain output would show each one:
+    # make_callback sends the same lines to the step's log only.
     trainer.remove_callback(PrinterCallback)
     log(f"sft: {w['finetuning']} on {len(train_items)} examples"
         f"{f' ({len(eval_items)} held out for eval_loss)' if eval_items else ''}, "

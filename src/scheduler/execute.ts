@@ -129,13 +129,13 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     resources: a.step.prepared.def.resources,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
-    log(line, stream = 'stdout', partial = false) {
+    log(line, stream = 'stdout', partial = false, detail = false) {
       x.log.write(line, partial);
       // Reporters see the first piece of an over-long line and a note at its end, not the flood.
       const piece = longLine[stream];
       longLine[stream] = partial ? piece + line.length : 0;
-      if (piece === 0) run.log(line, stream);
-      else if (!partial) run.log(`[… a line of ${piece + line.length} characters; whole in the log]`, stream);
+      if (piece === 0) run.log(line, stream, detail);
+      else if (!partial) run.log(`[… a line of ${piece + line.length} characters; whole in the log]`, stream, detail);
     },
     progress: (p) => run.progress(p),
     metric: (name, value) => run.metric(name, value),

@@ -39,8 +39,9 @@ export interface StepRunContext {
   /**
    * Writes a line to the execution's log file and to the reporter. `partial`: the line goes on
    * in the next call (a cut over-long line): the log gets every byte, the reporter only the start.
+   * `detail`: a line for the log and its views, left out of line-by-line output (see step-log).
    */
-  log(line: string, stream?: 'stdout' | 'stderr', partial?: boolean): void;
+  log(line: string, stream?: 'stdout' | 'stderr', partial?: boolean, detail?: boolean): void;
   progress(p: Progress): void;
   metric(name: string, value: number): void;
   artifact(name: string, path: string): void;
