@@ -265,6 +265,7 @@ def main(step: str, body) -> None:
     quiet.install()
     try:
         params = load_params(step)
+        log_threads()
         body(params)
     except (UserError, CheckFailed) as e:
         user = isinstance(e, UserError)
@@ -279,6 +280,15 @@ def main(step: str, body) -> None:
         sys.stderr.flush()
         events.error(exception_line(e), "crash")
         sys.exit(1)
+
+
+def log_threads() -> None:
+    """The CPU threads torch computes with, in the step's log: the engine sets OMP_NUM_THREADS from
+    the cores the step is given (src/python/step-types.ts), unless the user set it."""
+    import torch
+
+    events.log_only(f"torch: {torch.get_num_threads()} CPU threads "
+                    f"(OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')})")
 
 
 def exception_line(e: BaseException) -> str:

@@ -214,6 +214,16 @@ export function exceptionLine(stderr: string[]): string {
   return exc ?? lines.at(-1) ?? '';
 }
 
+/**
+ * torch's CPU threads (OpenMP's, which torch reads at start): the step's cores shared by the ranks
+ * it starts on a node. Without it each rank starts one thread per core of the machine. torchrun
+ * would set 1 per rank where this is unset.
+ */
+export function threadEnv(cpus: number | undefined, ranksPerNode: number): Record<string, string> {
+  if (!cpus) return {};
+  return { OMP_NUM_THREADS: String(Math.max(1, Math.floor(cpus / Math.max(1, ranksPerNode)))) };
+}
+
 /** The interpreter: the recipe's `python.interpreter` (or FLOW_PYTHON), else the managed env. */
 async function interpreter(ctx: StepRunContext): Promise<string> {
   const env = await ensurePythonEnv({
@@ -277,6 +287,8 @@ function makeStepType(root: string, file: string): StepType {
         PYTHONHASHSEED: '0',
         // DeepSpeed (and its launcher) on a machine without CUDA: its CPU accelerator, over gloo.
         ...(cudaPresent(ctx.env) ? {} : { DS_ACCELERATOR: 'cpu' }),
+        ...threadEnv(ctx.cpus, launched ? (launcher.nproc_per_node ?? 1) : 1),
+        // The user's own (flow's environment, the step's env:) win, OMP_NUM_THREADS included.
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',

@@ -41,6 +41,8 @@ export interface ExecuteArgs {
   /** The key's execution lock, released when the result is indexed. */
   lock: Lock;
   executor: Executor;
+  /** The CPU cores the step is given (scheduler/cpus.ts). */
+  cpus?: number;
   settings: StepSettings;
   /** flow's own environment, read once per run (each read of process.env is a call into C++). */
   baseEnv: Record<string, string>;
@@ -127,6 +129,7 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     root: a.ws.root,
     checkpointDir: a.ws.store.checkpointDir(a.key),
     resources: a.step.prepared.def.resources,
+    cpus: a.cpus,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
     log(line, stream = 'stdout', partial = false, detail = false) {

@@ -17,6 +17,7 @@ import type { ExecutorConfig } from '../recipe/types.js';
 import type { StepSettings } from '../steps/types.js';
 import { executeStep } from './execute.js';
 import { ExecutorPool, executorTypes, hasExecutor } from './executors/index.js';
+import { stepCpus } from './cpus.js';
 import { GpuSlots, gpuIds } from './gpus.js';
 import { makePlan, stepSettings, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
 import type { StepRegistry } from '../steps/registry.js';
@@ -261,6 +262,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       const hit = await ws.store.lookup(key);
       if (hit) return reuse(scope, run, hit, fingerprint);
     }
+    const executor = executorOf(scope.plan, s, opts.executor);
     const r = await executeStep({
       ws,
       recipe: scope.plan.recipe,
@@ -277,7 +279,8 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
       signal: opts.signal,
       lock,
-      executor: scope.executors.get(executorOf(scope.plan, s, opts.executor)),
+      executor: scope.executors.get(executor),
+      cpus: stepCpus({ asked: s.prepared.def.resources.cpus, local: executor.type === 'local', jobs: opts.jobs }),
       settings: scope.settings,
       baseEnv: scope.env,
       slot: (body) => scope.slots.add(body),

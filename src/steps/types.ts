@@ -57,6 +57,11 @@ export interface StepRunContext {
   exec(spec: ProcessSpec): Promise<ProcessOutcome>;
   /** The step's `resources:` (gpus, and cpus/memory/time/nodes for batch schedulers), for ProcessSpec.resources. */
   resources?: Resources;
+  /**
+   * The CPU cores this execution is given: its `resources.cpus`, else on this machine its share of
+   * the cores over --jobs; absent where a batch scheduler's allocation decides.
+   */
+  cpus?: number;
   /** Run id, for process names (ProcessSpec.name). */
   runId: string;
   /** A table the step publishes for reporters (e.g. sql-eval's accuracy by hardness). */
