@@ -201,7 +201,8 @@ async function build(base: string, dir: string, key: string, files: string[], ve
       signal,
       onLine: (line) => {
         logLine(line);
-        if (line.trim()) tail.splice(0, tail.length >= 20 ? 1 : 0, line.trim());
+        if (line.trim()) tail.push(line.trim());
+        if (tail.length > 20) tail.shift();
         onLine?.(line);
       },
     });
