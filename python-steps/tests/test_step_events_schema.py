@@ -56,6 +56,10 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
     assert [e["type"] for e in got] == ["error"]
     assert "with.dev_file" in got[0]["message"]
     assert got[0]["kind"] == "user"
@@ -75,6 +79,10 @@ def test_a_user_error_on_another_rank_reaches_the_events_file(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "error (rank 1)" in r.stderr
     got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
     assert [e["type"] for e in got] == ["error"]
     assert "with.dev_file" in got[0]["message"]
 
@@ -98,6 +106,10 @@ def test_a_crash_is_reported_with_its_exception_line_and_the_traceback_stays_on_
     assert r.returncode == 1, r.stderr
     assert "Traceback (most recent call last)" in r.stderr
     got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
     assert [e["type"] for e in got] == ["error"]
     assert got[0]["kind"] == "crash"
     assert got[0]["message"].startswith("OSError: ") and "\n" not in got[0]["message"]
