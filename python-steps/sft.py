@@ -46,9 +46,10 @@ def run(p) -> None:
     # The Trainer prints its {'loss': ...} dicts on stdout, where the plain output would show each one:
     # make_callback sends the same lines to the step's log only.
     trainer.remove_callback(PrinterCallback)
+    trainable, total = parameter_counts(model)
     log(f"sft: {w['finetuning']} on {len(train_items)} examples"
         f"{f' ({len(eval_items)} held out for eval_loss)' if eval_items else ''}, "
-        f"world size {args.world_size}, device {args.device}")
+        f"{trainable:,} of {total:,} parameters trained, world size {args.world_size}, device {args.device}")
     resume = latest_checkpoint(ckpt)
     if resume:
         log(f"sft: resuming from {resume}")
@@ -72,6 +73,14 @@ def run(p) -> None:
             # The result is committed by the engine; the checkpoints only served a crash.
             shutil.rmtree(ckpt, ignore_errors=True)
     leave_together()
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, all) parameters, counted as peft counts them (ZeRO-3 partitions included)."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    sizes = [(getattr(t, "ds_numel", 0) or t.numel(), t.requires_grad) for t in model.parameters()]
+    return sum(n for n, g in sizes if g), sum(n for n, _ in sizes)
 
 
 def trainer_settings(w: dict, evaluate: bool) -> dict:

@@ -3,7 +3,7 @@ class of a model type, the pad token, LoRA / QLoRA wrapping and adapters."""
 
 from __future__ import annotations
 
-from .runtime import UserError, is_main_process, local_rank, require_module
+from .runtime import UserError, local_rank, require_module
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
@@ -120,8 +120,6 @@ def load_for_training(w: dict):
             model = get_peft_model(model, lora_config(w["lora"], w["model_type"] == "seq2seq"))
         except ValueError as e:
             raise UserError(f"with.lora.target_modules: {e}") from None
-        if is_main_process():
-            model.print_trainable_parameters()
     return model, tokenizer
 
 

@@ -187,7 +187,7 @@ async function build(base: string, dir: string, key: string, files: string[], ve
   };
   const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
   const say = (what: string) => log(`python env ${key}: ${what} (${elapsed()})`);
-  say(`building with Python ${version} from ${files.map((f) => basename(f)).join(', ')}; pip's log: ${pipLog}`);
+  say(`building with Python ${version} from ${files.map((f) => basename(f)).join(', ')}: resolving and downloading the packages; pip's log: ${pipLog}`);
   // Loaded here only: a plan (which loads this module with the Python step types) never spawns.
   const { runProcess } = await import('../proc/process-group.js');
   const step = async (file: string, args: string[], what: string, onLine?: (line: string) => void) => {
@@ -216,11 +216,10 @@ async function build(base: string, dir: string, key: string, files: string[], ve
   try {
     await step(base, ['-m', 'venv', tmp], 'python -m venv');
     const py = join(tmp, 'bin', 'python');
-    say('pip: resolving and downloading the packages');
     const pip = { phase: 'download' };
     await step(py, ['-m', 'pip', 'install', '--no-input', ...files.flatMap((f) => ['-r', f])], 'pip install', (line) => {
       const moved = pipPhase(line, pip);
-      if (moved) say(`pip: ${moved}`);
+      if (moved) say(moved);
     });
     await writeFile(join(tmp, MARKER), JSON.stringify({ key, python: version, files, createdAt: new Date().toISOString() }, null, 2));
     // A built env keeps its build's log inside; only a failed build's stays beside (gc drops it).
