@@ -208,7 +208,7 @@ function handleEvent(ctx: StepRunContext, line: string, errors: ReportedError[])
 
 /** The line of a Python traceback that names the exception (`Type: message`), or the last line the
  * process wrote on stderr where none does (killed, or a crash outside flow_runtime's main). */
-export function exceptionLine(stderr: string[]): string {
+function exceptionLine(stderr: string[]): string {
   const lines = stderr.map((l) => l.trim()).filter(Boolean);
   const exc = lines.filter((l) => /^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:|$)/.test(l)).at(-1);
   return exc ?? lines.at(-1) ?? '';
