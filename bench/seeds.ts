@@ -1,7 +1,7 @@
 // The tiny-model EX of each seed recipe: every recipe under recipes/ that names an anchor runs end
 // to end on the CPU (tests/helpers/tiny-seeds.ts: its own step graph, template, LoRA / QLoRA /
 // DeepSpeed / AutoTP settings, decoding, clean-up and eval options; size knobs turned down) on a
-// tiny model of its real model's family, over the whole Spider subset dev set (58 items).
+// tiny model of its real model's family, over the whole Spider subset dev set (75 items on 2 held-out databases).
 // Prints EX / EM (and ROUGE-L) per recipe with its training time and final loss.
 //
 // The figures say that each path trains, saves, reloads, predicts and scores for real; they are
@@ -35,7 +35,7 @@ try {
   // The quickstart's model size: big enough to learn something in a few hundred steps.
   const models = await buildTinyModels(archs, { hidden: 128, intermediate: 352, vocab: 2000 }, o);
   const size = { steps, limit: 0, maxNewTokens: 64, sourceLength: 256, targetLength: 64 };
-  console.log(`seed recipes on tiny models (hidden 128, 2 layers, vocab 2000), ${steps} steps, Spider subset dev (58 items), CPU`);
+  console.log(`seed recipes on tiny models (hidden 128, 2 layers, vocab 2000), ${steps} steps, Spider subset dev (75 items, held-out databases), CPU`);
   console.log('recipe               | family | train s | final loss | EX all | EM all | ROUGE-L');
   for (const seed of seeds) {
     const t0 = Date.now();

@@ -19,18 +19,18 @@ def ties_embeddings(model) -> bool:
     return any(getattr(c, "tie_word_embeddings", False) for c in _configs(model))
 
 
-def untie_if_diverged(model, was_tied: bool) -> None:
+def untie_if_diverged(model, was_tied: bool) -> bool:
     """An adapter that trained embed_tokens / lm_head (modules_to_save) leaves two
     different matrices where the base model tied one; saved as tied, the loaded
     model would silently use one for both and differ from base + adapter. (peft
-    unties the config itself, with a warning flow_runtime.quiet silences: this line
-    says it once, in flow's words.)"""
+    unties the config itself, with a warning flow_runtime.quiet silences: the step's
+    line says it once, in flow's words.) True when it untied them."""
     inp, out = model.get_input_embeddings(), model.get_output_embeddings()
     if not was_tied or inp is None or out is None or inp.weight is out.weight:
-        return
+        return False
     for cfg in _configs(model):
         cfg.tie_word_embeddings = False
-    log("merge: the adapter trained the embeddings apart from lm_head; saving them untied")
+    return True
 
 
 def run(p) -> None:
@@ -44,7 +44,7 @@ def run(p) -> None:
     model = auto_class(adapter_is_seq2seq(str(adapter))).from_pretrained(base, dtype=dtype_of(w["dtype"]))
     was_tied = ties_embeddings(model)
     model = attach_adapter(model, str(adapter)).merge_and_unload()
-    untie_if_diverged(model, was_tied)
+    untied = untie_if_diverged(model, was_tied)
     out = p.output("model")
     model.save_pretrained(str(out), safe_serialization=True)
     # The adapter folder carries the tokenizer the adapter was trained with.
@@ -54,7 +54,8 @@ def run(p) -> None:
     if (adapter / MANIFEST).is_file():
         shutil.copyfile(adapter / MANIFEST, out / MANIFEST)
     n = sum(t.numel() for t in model.parameters())
-    log(f"merge: {adapter} into {base}: {n / 1e6:.2f}M parameters, saved to {out}")
+    log(f"merge: {adapter} into {base}: {n / 1e6:.2f}M parameters, saved to {out}"
+        + ("; the adapter trained the embeddings apart from lm_head, so they are saved untied" if untied else ""))
     events.artifact("model", out)
     write_json(p.output("metrics"), {"parameters": n})
 

@@ -45,11 +45,13 @@ def run(p) -> None:
     trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_items),
                       eval_dataset=Dataset(eval_items) if eval_items else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[make_callback(collator, history)])
-    # The Trainer's raw {'loss': ...} dicts: the same numbers reach the engine as events.
+    # The Trainer prints its {'loss': ...} dicts on stdout, where the plain output would show each one:
+    # make_callback sends the same lines to the step's log only.
     trainer.remove_callback(PrinterCallback)
+    trainable, total = parameter_counts(model)
     log(f"sft: {w['finetuning']} on {len(train_items)} examples"
         f"{f' ({len(eval_items)} held out for eval_loss)' if eval_items else ''}, "
-        f"world size {args.world_size}, device {args.device}")
+        f"{trainable:,} of {total:,} parameters trained, world size {args.world_size}, device {args.device}")
     resume = latest_checkpoint(ckpt)
     if resume:
         log(f"sft: resuming from {resume}")
@@ -92,6 +94,14 @@ def report_to(p) -> list[str]:
     from flow_trackers import trainer_report_to
 
     return trainer_report_to(p.report_to, p.tracker_run)
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, all) parameters, counted as peft counts them (ZeRO-3 partitions included)."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    sizes = [(getattr(t, "ds_numel", 0) or t.numel(), t.requires_grad) for t in model.parameters()]
+    return sum(n for n, g in sizes if g), sum(n for n, _ in sizes)
 
 
 def trainer_settings(w: dict, evaluate: bool) -> dict:

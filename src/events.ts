@@ -72,7 +72,17 @@ export type EngineEvent =
       logPath: string;
       time: number;
     }
-  | { type: 'step-log'; runId: string; step: string; stream: 'stdout' | 'stderr'; line: string; time: number }
+  | {
+      type: 'step-log';
+      runId: string;
+      step: string;
+      stream: 'stdout' | 'stderr';
+      line: string;
+      time: number;
+      /** A line for the log file and the log views, not for line-by-line output (the plain reporter):
+       * a trainer's numbers at each logging step, which progress events already carry. */
+      detail?: boolean;
+    }
   | { type: 'step-progress'; runId: string; step: string; progress: Progress; time: number }
   | { type: 'step-metric'; runId: string; step: string; name: string; value: number; time: number }
   | { type: 'step-artifact'; runId: string; step: string; name: string; path: string; time: number }

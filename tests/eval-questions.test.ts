@@ -61,7 +61,7 @@ describe('questions', () => {
     const other = dev.slice(0, 5).map((d, i) => (i === 3 ? { ...d, db_id: 'pets_1' } : d));
     writeFileSync(join(s.dir, 'other.json'), JSON.stringify(other));
     for (const [file, message] of [
-      [join(MINI, 'dev.json'), /dev\.json has 58 questions but .*dev_gold\.sql has 5 items; they must align item by item$/],
+      [join(MINI, 'dev.json'), /dev\.json has 75 questions but .*dev_gold\.sql has 5 items; they must align item by item$/],
       [join(s.dir, 'other.json'), /other\.json: item 3 is about database "pets_1" but .*dev_gold\.sql:4 is about "concert_singer"; the files do not line up$/],
     ] as const) {
       const r = await s.flow(['run', s.write('r.yml', recipe(file)), '--ui', 'json']);

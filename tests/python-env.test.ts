@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
-import { ensurePythonEnv, envKey, requirementFiles, stepRequirementFiles } from '../src/python/env.js';
+import { ensurePythonEnv, envKey, pipPhase, requirementFiles, stepRequirementFiles } from '../src/python/env.js';
 import { ROOT, tmp } from './python-helpers.js';
 
 it('builds an env once, even when asked twice at the same time, then reuses it', async () => {
@@ -27,7 +27,7 @@ it('builds an env once, even when asked twice at the same time, then reuses it',
   ]);
   expect(x.key).toBe(y.key);
   expect([x.created, y.created].sort()).toEqual([false, true]);
-  expect(logs.filter((l) => l.includes('creating'))).toHaveLength(1);
+  expect(logs.filter((l) => l.includes('building'))).toHaveLength(1);
   expect(x.dir).toBe(join(cacheDir, 'envs', x.key));
   // Renamed into place: no temp dir or lock left, and the moved env runs.
   expect(readdirSync(join(cacheDir, 'envs'))).toEqual([x.key]);
@@ -74,4 +74,35 @@ it('uses a given interpreter as is, and refuses one that does not run', async ()
   await expect(ensurePythonEnv({ root: ROOT, cacheDir: tmp('envs'), interpreter: '/nonexistent/python' })).rejects.toThrow(
     /python: cannot run '\/nonexistent\/python'/,
   );
+});
+
+it('says how far a build is in a line per phase, keeps pip\'s output in a log file, and names that file on failure', async () => {
+  const cacheDir = tmp('envs');
+  const dir = tmp('req');
+  const req = join(dir, 'requirements.txt');
+  writeFileSync(req, '# no packages\n');
+  const logs: string[] = [];
+  const env = await ensurePythonEnv({ root: ROOT, cacheDir, requirementFiles: [req], log: (l) => logs.push(l) });
+  const pipLog = join(cacheDir, 'envs', `${env.key}.build.log`);
+  expect(logs).toEqual([
+    expect.stringMatching(new RegExp(`^python env ${env.key}: building with Python [\\d.]+ from requirements\\.txt: resolving and downloading the packages; pip's log: ${pipLog} \\(\\d+s\\)$`)),
+    expect.stringMatching(/: ready in \d+s at /),
+  ]);
+  // A built env keeps pip's log inside.
+  expect(existsSync(pipLog)).toBe(false);
+  expect(readFileSync(join(env.dir!, 'flow-build.log'), 'utf8')).toMatch(/^\$ .* -m pip install --no-input -r /m);
+
+  // A requirement pip cannot satisfy (a wheel file that is not there: no network needed).
+  writeFileSync(req, `${join(dir, 'missing-1.0-py3-none-any.whl')}\n`);
+  const failed = await ensurePythonEnv({ root: ROOT, cacheDir, requirementFiles: [req], log: () => undefined }).then(() => null, (e: Error) => e);
+  expect(failed?.message).toMatch(/^python env \w+: pip install failed \(exit 1\): ERROR: .*; pip's log: \S+\.build\.log$/);
+  const failedLog = failed!.message.match(/pip's log: (\S+)$/)![1]!;
+  expect(readFileSync(failedLog, 'utf8')).toMatch(/missing-1\.0-py3-none-any\.whl/);
+});
+
+it('turns pip\'s lines into phases', () => {
+  const state = { phase: 'download' };
+  expect(pipPhase('Collecting torch==2.13.0', state)).toBeUndefined();
+  expect(pipPhase('Installing collected packages: a, b, c', state)).toBe('installing 3 packages');
+  expect(pipPhase('Installing collected packages: a, b, c', state)).toBeUndefined();
 });

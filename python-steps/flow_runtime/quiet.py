@@ -21,14 +21,24 @@ HARMLESS_WARNINGS = [
     (UserWarning, r"Input and output embeddings are no longer tied after merging"),
 ]
 
-# DeepSpeed log lines: AutoTP explaining how it shards a tied lm_head / embedding.
-HARMLESS_LOG_LINES = ("supersedes the configured",)
+# (logger, message substring) of library log lines that concern nothing a step runs.
+HARMLESS_LOG_LINES = [
+    # DeepSpeed's AutoTP explaining how it shards a tied lm_head / embedding.
+    ("DeepSpeed", "supersedes the configured"),
+    # bitsandbytes on an AVX512-BF16 CPU, at import (peft imports it in every step): its optional
+    # inference kernel for repacked 4-bit weights, which flow never uses (modeling.keep_4bit_trainable).
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+]
 
 
 class _DropHarmless(logging.Filter):
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__()
+        self.texts = texts
+
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not any(s in msg for s in HARMLESS_LOG_LINES)
+        return not any(s in msg for s in self.texts)
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:
@@ -43,4 +53,8 @@ def install() -> None:
     warnings.formatwarning = _one_line
     # Per-tensor "Loading weights" bars: progress reaches the engine as events.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    logging.getLogger("DeepSpeed").addFilter(_DropHarmless())
+    by_logger: dict[str, list[str]] = {}
+    for name, text in HARMLESS_LOG_LINES:
+        by_logger.setdefault(name, []).append(text)
+    for name, texts in by_logger.items():
+        logging.getLogger(name).addFilter(_DropHarmless(texts))

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,10 @@ class Events:
     def progress(self, current: int, total: int | None = None, unit: str = "step", **values: float) -> None:
         self.emit("progress", current=current, total=total, unit=unit,
                   values={k: v for k, v in values.items() if v is not None})
+
+    def log_only(self, line: str) -> None:
+        """A line for the step's log file (and the TUI's log view), not for the plain output."""
+        self.emit("log", line=line)
 
     def metric(self, name: str, value: float) -> None:
         self.emit("metric", name=name, value=float(value))
@@ -264,6 +269,7 @@ def main(step: str, body) -> None:
     quiet.install()
     try:
         params = load_params(step)
+        log_threads()
         body(params)
     except (UserError, CheckFailed) as e:
         user = isinstance(e, UserError)
@@ -271,3 +277,25 @@ def main(step: str, body) -> None:
         print(f"{prefix}: {e}", file=sys.stderr, flush=True)
         events.error(str(e), "user" if user else "check")
         sys.exit(2 if user else 1)
+    except Exception as e:
+        # A crash: the whole traceback goes to stderr (the step's log); the engine shows the line a
+        # reader looks for, the exception's own, as its failure.
+        traceback.print_exc()
+        sys.stderr.flush()
+        events.error(exception_line(e), "crash")
+        sys.exit(1)
+
+
+def log_threads() -> None:
+    """The CPU threads torch computes with, in the step's log: the engine sets OMP_NUM_THREADS from
+    the cores the step is given (src/python/step-types.ts), unless the user set it."""
+    import torch
+
+    events.log_only(f"torch: {torch.get_num_threads()} CPU threads "
+                    f"(OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')})")
+
+
+def exception_line(e: BaseException) -> str:
+    """The last line of a traceback, `Type: message`, on one line (a message may span several)."""
+    text = "".join(traceback.format_exception_only(type(e), e))
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -37,8 +37,9 @@ def test_every_event_the_runtime_writes_matches(tmp_path, monkeypatch):
     events.emit("loss", step=3, loss=1.5, lr=2e-4)
     events.emit("loss", step=4, eval_loss=1.7)
     events.emit("resumed", step=2)
+    events.log_only("{'loss': '1.5', 'grad_norm': '0.25', 'learning_rate': '0.0002', 'epoch': '0.5'}")
     got = read_events(path)
-    assert [e["type"] for e in got] == ["progress", "progress", "metric", "artifact", "loss", "loss", "resumed"]
+    assert [e["type"] for e in got] == ["progress", "progress", "metric", "artifact", "loss", "loss", "resumed", "log"]
     v = validator("event")
     for e in got:
         v.validate(e)
@@ -55,6 +56,10 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
     assert [e["type"] for e in got] == ["error"]
     assert "with.dev_file" in got[0]["message"]
     assert got[0]["kind"] == "user"
@@ -74,8 +79,42 @@ def test_a_user_error_on_another_rank_reaches_the_events_file(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "error (rank 1)" in r.stderr
     got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
     assert [e["type"] for e in got] == ["error"]
     assert "with.dev_file" in got[0]["message"]
+
+
+def test_a_crash_is_reported_with_its_exception_line_and_the_traceback_stays_on_stderr(tmp_path):
+    # A model folder with only config.json: transformers raises deep inside from_pretrained.
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2", "vocab_size": 64, "hidden_size": 8,
+                                                    "intermediate_size": 8, "num_hidden_layers": 1,
+                                                    "num_attention_heads": 2}), encoding="utf-8")
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps([{"instruction": "q", "input": "", "output": "SELECT 1"}]), encoding="utf-8")
+    params = {"step": "predict", "with": {"model": str(model), "dev_file": str(dev), "template": "qwen"},
+              "outputs": {"predictions": str(tmp_path / "pred.sql")}, "work_dir": str(tmp_path)}
+    (tmp_path / "p.json").write_text(json.dumps(params), encoding="utf-8")
+    env = {**os.environ, "FLOW_EVENTS_FILE": str(tmp_path / "events.jsonl")}
+    env.pop("FLOW_EVENTS_FD", None)
+    r = subprocess.run([sys.executable, str(STEPS / "predict.py"), "--params", str(tmp_path / "p.json")],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback (most recent call last)" in r.stderr
+    got = read_events(tmp_path / "events.jsonl")
+    for e in got:
+        validator("event").validate(e)
+    # The step's log line (torch's threads) comes first; then the error, once.
+    got = [e for e in got if e["type"] != "log"]
+    assert [e["type"] for e in got] == ["error"]
+    assert got[0]["kind"] == "crash"
+    assert got[0]["message"].startswith("OSError: ") and "\n" not in got[0]["message"]
+    assert got[0]["message"] in r.stderr.splitlines()
+    validator("event").validate(got[0])
 
 
 @pytest.mark.parametrize("bad", [

@@ -152,3 +152,31 @@ def test_computes_in_half():
     assert computes_in_half(base | {"bf16": True})
     assert computes_in_half(base | {"finetuning": "qlora"})
     assert not computes_in_half(base | {"finetuning": "qlora", "qlora": {"compute_dtype": "float32"}})
+
+
+def test_no_learning_guard_stops_zero_gradients_in_a_row_but_not_a_memorised_batch():
+    from flow_runtime.runtime import CheckFailed
+    from flow_runtime.training import NoLearningGuard
+
+    g = NoLearningGuard(in_a_row=2)
+    g.logged(1, {"loss": 6.0, "grad_norm": 0.3})
+    g.logged(2, {"loss": 5.9, "grad_norm": 0.0})
+    g.logged(3, {"loss": 5.8, "grad_norm": 0.1})  # a zero between non-zero ones: not in a row
+    g.logged(4, {"loss": 5.8, "grad_norm": 0.0})
+    with pytest.raises(CheckFailed, match=r"gradient norm was 0 at steps 4, 5 with the loss at 5\.8"):
+        g.logged(5, {"loss": 5.8, "grad_norm": 0.0})
+    # A loss of exactly 0 has no gradient to give; a log without grad_norm is not judged.
+    g = NoLearningGuard(in_a_row=2)
+    for step in (1, 2, 3):
+        g.logged(step, {"loss": 0.0, "grad_norm": 0.0})
+        g.logged(step, {"loss": 4.0})
+    g.at_end()
+    # A run shorter than the streak is judged on all its logs when it ends.
+    g = NoLearningGuard(in_a_row=3)
+    g.logged(1, {"loss": 6.0, "grad_norm": 0.0})
+    with pytest.raises(CheckFailed, match="at steps 1 "):
+        g.at_end()
+    g = NoLearningGuard(in_a_row=3)
+    g.logged(1, {"loss": 6.0, "grad_norm": 0.2})
+    g.logged(2, {"loss": 6.0, "grad_norm": 0.0})
+    g.at_end()

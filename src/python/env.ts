@@ -10,9 +10,9 @@
 // console scripts' shebangs keep the temp path, and flow never calls those.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, utimesSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, utimesSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { acquireLock } from '../proc/lock.js';
 import { StepError } from '../steps/types.js';
 
@@ -47,6 +47,8 @@ export interface PythonEnv {
 }
 
 const MARKER = 'flow-env.json';
+/** pip's output of the build, inside a built env. */
+const BUILD_LOG = 'flow-build.log';
 const MIN_PYTHON: [number, number] = [3, 10];
 
 /** The requirement files an env is built from, in install order. */
@@ -156,36 +158,79 @@ async function buildLocked(base: string, dir: string, key: string, files: string
   }
 }
 
+/** How far a pip install is, from its own lines: one phase line each time it moves on (resolving and
+ * downloading, then installing), instead of its hundreds of lines. */
+export function pipPhase(line: string, state: { phase: string }): string | undefined {
+  const installing = /^Installing collected packages: (.*)$/.exec(line);
+  if (installing && state.phase !== 'install') {
+    state.phase = 'install';
+    return `installing ${installing[1]!.split(', ').length} packages`;
+  }
+  return undefined;
+}
+
 async function build(base: string, dir: string, key: string, files: string[], version: string, opts: PythonEnvOptions, signal: AbortSignal): Promise<void> {
   const log = opts.log ?? (() => undefined);
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(dirname(dir), { recursive: true });
   const started = Date.now();
-  log(`python env ${key}: creating with Python ${version}: pip install ${files.map((f) => `-r ${f}`).join(' ')}`);
+  // pip's whole output goes to a file beside the env (it outlives a failed build's temp dir); the
+  // run's output gets a line per phase. Each build starts the file afresh.
+  const pipLog = join(dirname(dir), `${key}.build.log`);
+  const logFd = openSync(pipLog, 'w');
+  const logLine = (line: string) => writeSync(logFd, `${line}\n`);
+  let logOpen = true;
+  const closeLog = () => {
+    if (logOpen) closeSync(logFd);
+    logOpen = false;
+  };
+  const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
+  const say = (what: string) => log(`python env ${key}: ${what} (${elapsed()})`);
+  say(`building with Python ${version} from ${files.map((f) => basename(f)).join(', ')}: resolving and downloading the packages; pip's log: ${pipLog}`);
   // Loaded here only: a plan (which loads this module with the Python step types) never spawns.
   const { runProcess } = await import('../proc/process-group.js');
-  const step = async (file: string, args: string[], what: string) => {
+  const step = async (file: string, args: string[], what: string, onLine?: (line: string) => void) => {
+    logLine(`$ ${[file, ...args].join(' ')}`);
+    const tail: string[] = [];
     const r = await runProcess({
       file,
       args,
       cwd: opts.cacheDir,
-      env: { ...(process.env as Record<string, string>), PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONNOUSERSITE: '1' },
+      env: { ...(process.env as Record<string, string>), PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONNOUSERSITE: '1', PIP_PROGRESS_BAR: 'off' },
       signal,
-      onLine: (line, stream) => log(line, stream),
+      onLine: (line) => {
+        logLine(line);
+        if (line.trim()) tail.push(line.trim());
+        if (tail.length > 20) tail.shift();
+        onLine?.(line);
+      },
     });
     if (r.cancelled) throw new Error('cancelled');
-    if (r.exitCode !== 0) throw new StepError(`python env ${key}: ${what} failed (exit ${r.exitCode ?? r.signal}); see the log above`);
+    if (r.exitCode !== 0) {
+      // pip's own diagnosis is its last ERROR line; the rest is in its log.
+      const why = tail.filter((l) => /^ERROR:/.test(l)).at(-1) ?? tail.at(-1);
+      throw new StepError(`python env ${key}: ${what} failed (exit ${r.exitCode ?? r.signal})${why ? `: ${why}` : ''}; pip's log: ${pipLog}`);
+    }
   };
   try {
     await step(base, ['-m', 'venv', tmp], 'python -m venv');
     const py = join(tmp, 'bin', 'python');
-    await step(py, ['-m', 'pip', 'install', '--no-input', ...files.flatMap((f) => ['-r', f])], 'pip install');
+    const pip = { phase: 'download' };
+    await step(py, ['-m', 'pip', 'install', '--no-input', ...files.flatMap((f) => ['-r', f])], 'pip install', (line) => {
+      const moved = pipPhase(line, pip);
+      if (moved) say(moved);
+    });
     await writeFile(join(tmp, MARKER), JSON.stringify({ key, python: version, files, createdAt: new Date().toISOString() }, null, 2));
+    // A built env keeps its build's log inside; only a failed build's stays beside (gc drops it).
+    closeLog();
+    await rename(pipLog, join(tmp, BUILD_LOG));
     await rename(tmp, dir);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    closeLog();
   }
-  log(`python env ${key}: ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${dir}`);
+  log(`python env ${key}: ready in ${elapsed()} at ${dir} (pip's log: ${BUILD_LOG} there)`);
 }

@@ -193,12 +193,20 @@ interface StepEvent {
   value?: number;
   path?: string;
   message?: string;
-  /** For 'error': 'user' (bad input) or 'check' (a result failed its check). */
+  /** For 'error': 'user' (bad input), 'check' (a result failed its check) or 'crash' (an exception). */
   kind?: string;
   step?: number;
+  /** For 'log': a line for the step's log. */
+  line?: string;
 }
 
-function handleEvent(ctx: StepRunContext, line: string, errors: string[]): void {
+/** An error the step reported: 'user' (bad input), 'check' (a result failed its check), 'crash' (an exception). */
+interface ReportedError {
+  message: string;
+  kind: string;
+}
+
+function handleEvent(ctx: StepRunContext, line: string, errors: ReportedError[]): void {
   let e: StepEvent;
   try {
     e = JSON.parse(line) as StepEvent;
@@ -216,13 +224,35 @@ function handleEvent(ctx: StepRunContext, line: string, errors: string[]): void 
     case 'artifact':
       if (e.name && e.path) ctx.artifact(e.name, e.path);
       break;
+    case 'log':
+      // The Trainer's line at each logging step: for the log, not for the plain output.
+      if (e.line) ctx.log(e.line, 'stdout', false, true);
+      break;
     case 'error':
-      if (e.message) errors.push(e.message);
+      if (e.message) errors.push({ message: e.message, kind: e.kind ?? 'user' });
       break;
     default:
       // 'loss' (kept in the loss_history output), 'resumed' (logged by the step): nothing more to do.
       break;
   }
+}
+
+/** The line of a Python traceback that names the exception (`Type: message`), or the last line the
+ * process wrote on stderr where none does (killed, or a crash outside flow_runtime's main). */
+function exceptionLine(stderr: string[]): string {
+  const lines = stderr.map((l) => l.trim()).filter(Boolean);
+  const exc = lines.filter((l) => /^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:|$)/.test(l)).at(-1);
+  return exc ?? lines.at(-1) ?? '';
+}
+
+/**
+ * torch's CPU threads (OpenMP's, which torch reads at start): the step's cores shared by the ranks
+ * it starts on a node. Without it each rank starts one thread per core of the machine. torchrun
+ * would set 1 per rank where this is unset.
+ */
+export function threadEnv(cpus: number | undefined, ranksPerNode: number): Record<string, string> {
+  if (!cpus) return {};
+  return { OMP_NUM_THREADS: String(Math.max(1, Math.floor(cpus / Math.max(1, ranksPerNode)))) };
 }
 
 /** The interpreter: the recipe's `python.interpreter` (or FLOW_PYTHON), else the managed env. */
@@ -311,6 +341,8 @@ function makeStepType(root: string, file: string): StepType {
         PYTHONHASHSEED: '0',
         // DeepSpeed (and its launcher) where the step runs without CUDA: its CPU accelerator, over gloo.
         ...(ctx.machine.cuda ? {} : { DS_ACCELERATOR: 'cpu' }),
+        ...threadEnv(ctx.cpus, launched ? (launcher.nproc_per_node ?? 1) : 1),
+        // The user's own (flow's environment, the step's env:) win, OMP_NUM_THREADS included.
         ...ctx.env,
         PYTHONUNBUFFERED: '1',
         TQDM_DISABLE: '1',
@@ -318,7 +350,7 @@ function makeStepType(root: string, file: string): StepType {
       };
       delete env.FLOW_EVENTS_FD;
 
-      const errors: string[] = [];
+      const errors: ReportedError[] = [];
       const stderrTail: string[] = [];
       const result = await ctx.exec({
         file: python,
@@ -346,8 +378,12 @@ function makeStepType(root: string, file: string): StepType {
       // An error event is the step's own one-line diagnosis (bad params, a failed load check): no
       // stack trace. Under torchrun/deepspeed the launcher's exit code replaces the rank's 2, and
       // every rank that hit the same error reported it: said once.
-      if (errors.length) throw new StepError(`${name}: ${[...new Set(errors)].join('; ')}`);
-      const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' | ');
+      const said = (kinds: string[]) => [...new Set(errors.filter((e) => kinds.includes(e.kind)).map((e) => e.message))];
+      const diagnosis = said(['user', 'check']);
+      if (diagnosis.length) throw new StepError(`${name}: ${diagnosis.join('; ')}`);
+      // A crash: the exception's own line, as the step reported it, else as its traceback ends (the
+      // whole traceback is in the log).
+      const why = said(['crash']).join('; ') || exceptionLine(stderrTail);
       const how = result.detail ?? `exited with ${result.exitCode ?? result.signal}`;
       throw new StepError(`${name}: ${script} ${how}${why ? `: ${why}` : ''}`, result.signal || result.reason ? 'signal' : 'exit-code', result.exitCode);
     },

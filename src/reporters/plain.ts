@@ -59,7 +59,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           break;
         }
         case 'step-log':
-          if (opts.logs !== false) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
+          if (opts.logs !== false && !e.detail) w(`${c.dim(`  ${pad(e.step)} │`)} ${e.line}`);
           break;
         case 'step-done':
           w(`${c.green('✓')} ${pad(e.step)} ${c.green('done')} in ${formatDuration(e.durationMs)}`);

@@ -43,6 +43,8 @@ export interface ExecuteArgs {
   /** The key's execution lock, released when the result is indexed. */
   lock: Lock;
   executor: Executor;
+  /** The CPU cores the step is given (scheduler/cpus.ts). */
+  cpus?: number;
   settings: StepSettings;
   /** flow's own environment, read once per run (each read of process.env is a call into C++). */
   baseEnv: Record<string, string>;
@@ -131,15 +133,16 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     checkpointDir: a.ws.store.checkpointDir(a.key),
     resources: a.step.prepared.def.resources,
     machine: a.step.machine,
+    cpus: a.cpus,
     settings: a.settings,
     exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
-    log(line, stream = 'stdout', partial = false) {
+    log(line, stream = 'stdout', partial = false, detail = false) {
       x.log.write(line, partial);
       // Reporters see the first piece of an over-long line and a note at its end, not the flood.
       const piece = longLine[stream];
       longLine[stream] = partial ? piece + line.length : 0;
-      if (piece === 0) run.log(line, stream);
-      else if (!partial) run.log(`[… a line of ${piece + line.length} characters; whole in the log]`, stream);
+      if (piece === 0) run.log(line, stream, detail);
+      else if (!partial) run.log(`[… a line of ${piece + line.length} characters; whole in the log]`, stream, detail);
     },
     progress: (p) => run.progress(p),
     metric: (name, value) => run.metric(name, value),

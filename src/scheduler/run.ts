@@ -17,6 +17,7 @@ import type { StepSettings } from '../steps/types.js';
 import { executeStep } from './execute.js';
 import { ExecutorPool } from './executors/index.js';
 import { LOCAL } from './executors/local-machine.js';
+import { stepCpus } from './cpus.js';
 import { GpuSlots, gpuIds } from './gpus.js';
 import { makePlan, stepSettings, type Plan, type PlanOptions, type PlannedStep } from './plan.js';
 import type { StepRegistry } from '../steps/registry.js';
@@ -258,6 +259,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       signal: opts.signal,
       lock,
       executor: scope.executors.get(s.executor),
+      cpus: stepCpus({ asked: s.prepared.def.resources.cpus, local: s.executor.type === LOCAL, jobs: opts.jobs }),
       settings: scope.settings,
       baseEnv: scope.env,
       slot: (body) => scope.slots.add(body),

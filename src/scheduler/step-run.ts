@@ -111,8 +111,8 @@ export class StepRun {
     return Date.now() - this.startedAt;
   }
 
-  log(line: string, stream: 'stdout' | 'stderr'): void {
-    this.event('step-log', { stream, line });
+  log(line: string, stream: 'stdout' | 'stderr', detail = false): void {
+    this.event('step-log', { stream, line, ...(detail ? { detail } : {}) });
   }
 
   progress(progress: Extract<EngineEvent, { type: 'step-progress' }>['progress']): void {

@@ -50,8 +50,9 @@ export interface StepRunContext {
   /**
    * Writes a line to the execution's log file and to the reporter. `partial`: the line goes on
    * in the next call (a cut over-long line): the log gets every byte, the reporter only the start.
+   * `detail`: a line for the log and its views, left out of line-by-line output (see step-log).
    */
-  log(line: string, stream?: 'stdout' | 'stderr', partial?: boolean): void;
+  log(line: string, stream?: 'stdout' | 'stderr', partial?: boolean, detail?: boolean): void;
   progress(p: Progress): void;
   metric(name: string, value: number): void;
   artifact(name: string, path: string): void;
@@ -69,6 +70,11 @@ export interface StepRunContext {
   resources?: Resources;
   /** Where the executor runs the step's processes (the same answer the plan's preflight got). */
   machine: StepMachine;
+  /**
+   * The CPU cores this execution is given: its `resources.cpus`, else on this machine its share of
+   * the cores over --jobs; absent where a batch scheduler's allocation decides.
+   */
+  cpus?: number;
   /** Run id, for process names (ProcessSpec.name). */
   runId: string;
   /** A table the step publishes for reporters (e.g. sql-eval's accuracy by hardness). */

@@ -196,11 +196,23 @@ const step: StepType = {
     if (heldOut.size) files.push([ctx.outputs.validation!, JSON.stringify(validationRecords, null, 2)], [ctx.outputs.validation_gold!, gold(validation)]);
     await Promise.all(files.map(([p, text]) => writeFile(`${p}.tmp`, text)));
     await Promise.all(files.map(([p]) => rename(`${p}.tmp`, p)));
-    ctx.log(`spider-sft: ${trainRecords.length} train, ${validationRecords.length} validation (${heldOut.size} databases) and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases`);
+    ctx.log(`spider-sft: ${trainRecords.length} train, ${validationRecords.length} validation (${heldOut.size} databases) and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases; ${heldOutNote(train, dev)}`);
     ctx.metric('train_items', trainRecords.length);
     ctx.metric('dev_items', devRecords.length);
     ctx.progress({ current: train.length + dev.length, total: train.length + dev.length, unit: 'items' });
   },
 };
+
+/** What an evaluation on `dev` measures, in Spider's terms: questions on databases training never
+ * sees (Spider's own split), or not. */
+function heldOutNote(train: Array<{ db_id: string }>, dev: Array<{ db_id: string }>): string {
+  const trainDbs = new Set(train.map((x) => x.db_id));
+  const devDbs = new Set(dev.map((x) => x.db_id));
+  const seen = [...devDbs].filter((d) => trainDbs.has(d));
+  const n = (k: number) => `${k} database${k === 1 ? '' : 's'}`;
+  return seen.length
+    ? `dev asks about ${n(devDbs.size)}, ${seen.length} of them also in training (not a held-out evaluation)`
+    : `dev asks about ${n(devDbs.size)} held out from training`;
+}
 
 export default step;
