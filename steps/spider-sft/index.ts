@@ -196,7 +196,8 @@ const step: StepType = {
     if (heldOut.size) files.push([ctx.outputs.validation!, JSON.stringify(validationRecords, null, 2)], [ctx.outputs.validation_gold!, gold(validation)]);
     await Promise.all(files.map(([p, text]) => writeFile(`${p}.tmp`, text)));
     await Promise.all(files.map(([p]) => rename(`${p}.tmp`, p)));
-    ctx.log(`spider-sft: ${trainRecords.length} train, ${validationRecords.length} validation (${heldOut.size} databases) and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases; ${heldOutNote(train, dev)}`);
+    const validationText = heldOut.size ? `, ${validationRecords.length} validation (${heldOut.size} databases)` : '';
+    ctx.log(`spider-sft: ${trainRecords.length} train${validationText} and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases; ${heldOutNote(train, dev)}`);
     ctx.metric('train_items', trainRecords.length);
     ctx.metric('dev_items', devRecords.length);
     ctx.progress({ current: train.length + dev.length, total: train.length + dev.length, unit: 'items' });
