@@ -9,6 +9,9 @@ DeepSpeed ZeRO and AutoTP tensor parallelism are set through the DeepSpeed
 config the Trainer receives (on CPU: DeepSpeed's CPU accelerator over gloo).
 The result is saved with the Trainer's gathering save and then reloaded and
 compared with the trained model (flow_runtime.load_check) before the step ends.
+The examples come encoded from python:tokenize (`tokenized`) or are encoded here
+from `train_file`; `packing` and `group_by_length` (flow_runtime.packing) cut the
+padding.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import math
 import shutil
 import time
 
-from flow_runtime import UserError, checkpoint_dir, cuda_available, events, log, main, write_json
+from flow_runtime import UserError, checkpoint_dir, cuda_available, events, log, main, tokenized, write_json
 from flow_runtime.data import Collator, Dataset, encode_all, read_records
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
+from flow_runtime.packing import PackedCollator, check_kept_apart, pack, singletons
 from flow_runtime.training import latest_checkpoint, make_callback
 
 
@@ -31,21 +35,32 @@ def run(p) -> None:
     from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
     set_seed(w["seed"])
+    pretokenized = load_tokenized(w)
     model, tokenizer = load_for_training(w)
-    items = encode_all(w, read_records(w["train_file"], "train_file"), tokenizer)
-    train_items, eval_items = split_eval(w, items, tokenizer)
+    items = pretokenized["train"] if pretokenized else encode_all(w, read_records(w["train_file"], "train_file"), tokenizer)
+    train_items, eval_items = split_eval(w, items, tokenizer, pretokenized)
     collator = Collator(tokenizer.pad_token_id)
+    train_data, eval_data = train_items, eval_items
+    if w["packing"]:
+        # The KV cache would make transformers build a plain causal mask over the whole row.
+        model.config.use_cache = False
+        if not (ds_cfg and w.get("deepspeed") == "zero3"):  # ZeRO-3 weights are not whole before the Trainer
+            check_kept_apart(model, train_items, next(model.parameters()).device)
+        collator = PackedCollator(tokenizer.pad_token_id)
+        train_data = pack(train_items, w["max_source_length"] + w["max_target_length"])
+        eval_data = singletons(eval_items)
     history: list[dict] = []
     ckpt = checkpoint_dir(p)
     ckpt.mkdir(parents=True, exist_ok=True)
     args = TrainingArguments(output_dir=str(ckpt), deepspeed=ds_cfg, use_cpu=not cuda_available(),
                              **trainer_settings(w, evaluate=bool(eval_items)))
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_items),
-                      eval_dataset=Dataset(eval_items) if eval_items else None, data_collator=collator,
+    trainer = Trainer(model=model, args=args, train_dataset=Dataset(train_data),
+                      eval_dataset=Dataset(eval_data) if eval_items else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[make_callback(collator, history)])
     # The Trainer's raw {'loss': ...} dicts: the same numbers reach the engine as events.
     trainer.remove_callback(PrinterCallback)
     log(f"sft: {w['finetuning']} on {len(train_items)} examples"
+        f"{f' packed into {len(train_data)} rows' if w['packing'] else ''}"
         f"{f' ({len(eval_items)} held out for eval_loss)' if eval_items else ''}, "
         f"world size {args.world_size}, device {args.device}")
     resume = latest_checkpoint(ckpt)
@@ -65,12 +80,25 @@ def run(p) -> None:
                      lambda: load_trained(w, str(out)), what, tp=w["tp"], half=computes_in_half(w))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
-        write_results(p, w, trainer, result, history, resume, elapsed, len(train_items))
+        write_results(p, w, trainer, result, history, resume, elapsed, len(train_items), collator,
+                      len(train_data) if w["packing"] else None)
         events.artifact(what, out)
         if not w["keep_checkpoints"]:
             # The result is committed by the engine; the checkpoints only served a crash.
             shutil.rmtree(ckpt, ignore_errors=True)
     leave_together()
+
+
+def load_tokenized(w: dict) -> dict | None:
+    """The python:tokenize dataset's splits, its settings taking the place of sft's own (template,
+    lengths); None when training from train_file."""
+    if not w.get("tokenized"):
+        return None
+    meta, splits = tokenized.load(w["tokenized"], w["model"])
+    if meta["model_type"] != w["model_type"]:
+        raise UserError(f"with.tokenized: tokenized for model_type {meta['model_type']}, this step trains {w['model_type']}")
+    w.update({k: meta[k] for k in ("template", "max_source_length", "max_target_length")})
+    return splits
 
 
 def trainer_settings(w: dict, evaluate: bool) -> dict:
@@ -102,12 +130,15 @@ def trainer_settings(w: dict, evaluate: bool) -> dict:
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        train_sampling_strategy="group_by_length" if w["group_by_length"] else "random",
     )
 
 
-def split_eval(w: dict, items: list[dict], tokenizer) -> tuple[list[dict], list[dict]]:
-    """(train, eval) items: `eval_file` when given, else `val_size` held out of the training
-    records (a fraction below 1, or a count), as LLaMA-Factory's val_size."""
+def split_eval(w: dict, items: list[dict], tokenizer, pretokenized: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """(train, eval) items: `eval_file` (or the tokenized dataset's eval split) when given, else
+    `val_size` held out of the training records (a fraction below 1, or a count), as LLaMA-Factory's val_size."""
+    if pretokenized and "eval" in pretokenized:
+        return items, pretokenized["eval"]
     if w.get("eval_file"):
         return items, encode_all(w, read_records(w["eval_file"], "eval_file"), tokenizer)
     n = held_out_count(w["val_size"], len(items))
@@ -127,7 +158,8 @@ def held_out_count(val_size: float, total: int) -> int:
     return int(val_size) if val_size >= 1 else int(round(val_size * total))
 
 
-def write_results(p, w: dict, trainer, result, history: list[dict], resume, elapsed: float, examples: int) -> None:
+def write_results(p, w: dict, trainer, result, history: list[dict], resume, elapsed: float, examples: int,
+                  collator, packed_rows: int | None) -> None:
     # Prior runs' losses (before a resume) live in the checkpoint's state.
     full_history = [{"step": h["step"], "loss": h["loss"], "lr": h.get("learning_rate", 0.0)}
                     for h in trainer.state.log_history if "loss" in h]
@@ -145,13 +177,18 @@ def write_results(p, w: dict, trainer, result, history: list[dict], resume, elap
         "resumed_from": int(resume.name.split("-")[-1]) if resume else 0,
         "train_seconds": round(elapsed, 2),
         "examples": examples,
+        # This run's real (non-pad) tokens and the share of batch slots that were padding.
+        "tokens_per_s": round(collator.tokens / max(elapsed, 1e-6), 1),
+        "padding_fraction": round(1 - collator.tokens / collator.slots, 4) if collator.slots else 0.0,
     }
+    if packed_rows is not None:
+        metrics["packed_rows"] = packed_rows
     if eval_losses:
         metrics["eval_loss"] = eval_losses[-1]
         events.metric("eval_loss", eval_losses[-1])
     write_json(p.output("metrics"), metrics)
     events.metric("train_loss", result.training_loss)
-    steps_per_epoch = math.ceil(examples / (w["batch_size"] * w["gradient_accumulation_steps"]))
+    steps_per_epoch = math.ceil((packed_rows or examples) / (w["batch_size"] * w["gradient_accumulation_steps"]))
     log(f"sft: {trainer.state.global_step} steps ({steps_per_epoch}/epoch) in {elapsed:.1f}s, "
         f"train loss {result.training_loss:.4f}" + (f", eval loss {eval_losses[-1]:.4f}" if eval_losses else ""))
 

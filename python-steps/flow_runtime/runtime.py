@@ -166,6 +166,7 @@ def load_params(step: str) -> Params:
         raise UserError(f"{args.params}: cannot read params: {e}") from None
     with_ = validate(step, args.params, raw.get("with", {}))
     check_gpu_rules(load_manifest(step).get("gpu_options", []), with_)
+    check_refusals(load_manifest(step).get("refusals", []), with_)
     work_dir = raw.get("work_dir") or os.getcwd()
     outputs = raw.get("outputs") or {}
     return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"))
@@ -209,6 +210,14 @@ def check_gpu_rules(rules: list[dict], w: dict) -> None:
             major, minor = torch.cuda.get_device_capability(local_rank() % torch.cuda.device_count())
             if major + minor / 10 < rule["capability"]:
                 raise UserError(f"{option}: {rule['why']}; this GPU has compute capability {major}.{minor}")
+
+
+def check_refusals(rules: list[dict], w: dict) -> None:
+    """The manifest's refused combinations (checked at plan time too), for a script run directly."""
+    for r in rules:
+        if w.get(r["field"]) in r["in"] and all(w.get(c["field"]) in c["in"] for c in r["when"]):
+            both = " with ".join(f"with.{f}: {json.dumps(w.get(f))}" for f in [r["field"], *(c["field"] for c in r["when"])])
+            raise UserError(f"{both}: {r['why']}")
 
 
 def checkpoint_dir(params: Params) -> Path:

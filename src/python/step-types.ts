@@ -43,6 +43,16 @@ export interface PythonStepManifest {
   outputs_when?: Array<{ field: string; in: unknown[]; outputs: Record<string, string> }>;
   inputs: string[];
   gpu_options?: GpuRule[];
+  /** Combinations of options the step cannot honour, refused at plan time with the reason. */
+  refusals?: Refusal[];
+}
+
+/** `field` set to one of `in` while every `when` condition holds: refused, because `why`. */
+export interface Refusal {
+  field: string;
+  in: unknown[];
+  when: Array<{ field: string; in: unknown[] }>;
+  why: string;
 }
 
 interface Launcher {
@@ -100,6 +110,14 @@ export function gpuPreflight(name: string, rules: GpuRule[], w: Record<string, u
     }
   }
   return problems;
+}
+
+/** Plan-time problems of option combinations the manifest refuses (sft's packing with a seq2seq model). */
+export function refusalPreflight(name: string, rules: Refusal[], w: Record<string, unknown>): PreflightProblem[] {
+  const show = (f: string) => `${f}: ${JSON.stringify(getPath(w, f))}`;
+  return rules
+    .filter((r) => r.in.includes(getPath(w, r.field)) && r.when.every((c) => c.in.includes(getPath(w, c.field))))
+    .map((r) => ({ field: r.field, message: `${name}: ${[r.field, ...r.when.map((c) => c.field)].map(show).join(' with ')}: ${r.why}` }));
 }
 
 export function readManifest(file: string): PythonStepManifest {
@@ -235,7 +253,7 @@ function makeStepType(root: string, file: string): StepType {
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
     sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
-    preflight: (w) => gpuPreflight(name, m.gpu_options ?? [], w),
+    preflight: (w) => [...refusalPreflight(name, m.refusals ?? [], w), ...gpuPreflight(name, m.gpu_options ?? [], w)],
     runtime: (settings) => pythonRuntime(root, settings),
     async run(ctx) {
       const python = await interpreter(ctx);

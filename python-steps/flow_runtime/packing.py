@@ -1,0 +1,116 @@
+"""Packing encoded examples into full-length rows, each example kept apart from the others.
+
+A packed row is examples laid end to end with position ids that restart at 0 for each one and no
+2D attention mask. transformers (5.x) reads restarting position ids as packed sequences: the
+masking utilities (create_causal_mask's find_packed_sequence_indices) build a block-diagonal causal
+mask for sdpa / eager / flex attention, and flash-attention turns them into varlen cu_seqlens; only
+without a KV cache (use_cache off, as in training: with a cache the mask is a plain causal one). So no
+token attends to another example, and each example sees the positions it would alone:
+LLaMA-Factory's neat_packing, without a hand-made 4D mask. `check_kept_apart` verifies this on the
+model actually trained, since an architecture whose code ignores packed position ids would
+silently attend across examples.
+
+The loss stays on response tokens: labels travel with their tokens, and each example's first label
+is masked, the one the causal shift would otherwise ask the previous example's last token to
+predict (never a target when the example is alone either).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from .load_check import tolerance
+from .runtime import UserError
+
+
+def pack(items: list[dict], capacity: int) -> list[list[dict]]:
+    """Examples grouped into rows of at most `capacity` tokens: best-fit decreasing (longest first,
+    each into the fullest row it still fits), deterministic, so a resumed run packs the same rows."""
+    order = sorted(range(len(items)), key=lambda i: (-len(items[i]["input_ids"]), i))
+    rows: list[list[int]] = []
+    # (room left, row index), kept sorted: the first entry with enough room is the best fit.
+    room: list[tuple[int, int]] = []
+    for i in order:
+        n = len(items[i]["input_ids"])
+        if n > capacity:
+            raise UserError(f"packing: an example of {n} tokens is longer than a packed row ({capacity})")
+        at = bisect.bisect_left(room, (n, -1))
+        if at == len(room):
+            rows.append([i])
+            bisect.insort(room, (capacity - n, len(rows) - 1))
+        else:
+            left, r = room.pop(at)
+            rows[r].append(i)
+            bisect.insort(room, (left - n, r))
+    # Rows in the order of their first example, each row's examples in data order.
+    return [[items[i] for i in sorted(r)] for r in sorted(rows, key=min)]
+
+
+def singletons(items: list[dict]) -> list[list[dict]]:
+    """Each example in a row of its own (eval data under a packed run)."""
+    return [[x] for x in items]
+
+
+class PackedCollator:
+    """Rows of examples -> input_ids, labels and per-example position_ids (no attention_mask, which
+    is what makes transformers treat the row as packed); rows of a batch are right-padded, the
+    padding a block of its own with no loss. Counts real tokens and filled slots like Collator."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+        self.tokens = 0
+        self.slots = 0
+
+    def __call__(self, rows: list[list[dict]]) -> dict:
+        import torch
+
+        ids, labels, positions = [], [], []
+        for row in rows:
+            i, lab, pos = [], [], []
+            for x in row:
+                i += x["input_ids"]
+                lab += [-100] + x["labels"][1:]
+                pos += list(range(len(x["input_ids"])))
+            ids.append(i)
+            labels.append(lab)
+            positions.append(pos)
+        n = max(len(r) for r in ids)
+        for i, lab, pos in zip(ids, labels, positions):
+            pad = n - len(i)
+            self.tokens += len(i)
+            i += [self.pad_id] * pad
+            lab += [-100] * pad
+            pos += list(range(pad))
+        self.slots += n * len(ids)
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "position_ids": torch.tensor(positions)}
+
+
+def check_kept_apart(model, items: list[dict], device) -> None:
+    """Refuses packing (UserError) unless two examples packed in one row give the logits they give
+    alone: a model or attention implementation that does not honour packed position ids would let
+    the second attend to the first."""
+    import torch
+
+    pair = sorted(items[:8], key=lambda x: len(x["input_ids"]))[-2:]
+    if len(pair) < 2:
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = [model(input_ids=torch.tensor([x["input_ids"]], device=device)).logits[0].float().cpu()
+                     for x in pair]
+            row = PackedCollator(0)([pair])
+            raw = model(input_ids=row["input_ids"].to(device), position_ids=row["position_ids"].to(device)).logits[0]
+            packed = raw.float().cpu()
+    finally:
+        model.train(was_training)
+    n = len(pair[0]["input_ids"])
+    scale = max(alone[1].abs().max().item(), 1e-6)
+    diff = max((packed[:n] - alone[0]).abs().max().item(), (packed[n:] - alone[1]).abs().max().item()) / scale
+    if diff > tolerance(raw.dtype):
+        impl = getattr(getattr(model, "config", None), "_attn_implementation", "?")
+        arch = getattr(getattr(model, "config", None), "model_type", "?")
+        raise UserError(f"with.packing: this model ({arch}, attention {impl}) does not keep packed examples apart "
+                        f"(a packed example's logits differ from its own by {diff:.3g} of their scale); "
+                        "use group_by_length instead")
