@@ -3,7 +3,8 @@
 // sharing: a 4-leg learning-rate sweep tokenizes once, and the throughput sweep after it (same
 // records, tokenizer, template and lengths) takes no tokenization time. With bench/.venv-llamafactory
 // present (bench/train.ts creates it), LLaMA-Factory's packing and neat_packing run the same model,
-// data, lengths, batch, steps and threads. No assertion: figures beside their baselines, settings
+// data, lengths, batch, steps and threads (its own tokenization; its real tokens/s is the mean real
+// tokens of the rows it packed times the rows it trained, over its train_runtime). No assertion: figures beside their baselines, settings
 // printed.
 //
 // Settings: the quickstart's tiny Qwen2 model (hidden 128, 2 layers), DB-GPT-Hub's 2048/512 lengths,
@@ -21,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePythonEnv } from '../src/python/env.js';
 import { doneStep, failures, flow, ROOT } from '../tests/helpers/tiny-seeds.js';
-import { LF_LAUNCH, VENV as LF_VENV } from './llamafactory.js';
+import { LF_LAUNCH, sh, VENV as LF_VENV } from './llamafactory.js';
 
 const SPIDER = process.env.BENCH_SPIDER ?? '/work/shared/spider';
 const STEPS = Number(process.env.BENCH_PACK_STEPS ?? 10);
@@ -119,15 +120,17 @@ try {
     const model = doneStep(legs.events, 'model')!.outputs.model!;
     for (const [name, extra] of [['LLaMA-Factory packing', { packing: true }], ['LLaMA-Factory neat_packing', { packing: true, neat_packing: true }]] as const) {
       const out = join(dir, `lf-${rows.length}`);
+      // LLaMA-Factory saves the rows it packed here, where their real tokens are counted below.
+      const lfTokenized = join(dir, `lf-tok-${rows.length}`);
       const cfg = join(dir, `lf-${rows.length}.yaml`);
       writeFileSync(cfg, stringify({
         model_name_or_path: model, stage: 'sft', do_train: true, finetuning_type: 'lora',
         lora_rank: LORA.rank, lora_alpha: LORA.alpha, lora_dropout: LORA.dropout, lora_target: LORA.target_modules.join(','),
-        dataset: 'spider', dataset_dir: data, template: 'qwen', cutoff_len: SOURCE + TARGET, overwrite_cache: true,
+        dataset: 'spider', dataset_dir: data, tokenized_path: lfTokenized, template: 'qwen', cutoff_len: SOURCE + TARGET, overwrite_cache: true,
         preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out, disable_gradient_checkpointing: true,
         logging_steps: 5, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
         per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001, max_steps: STEPS,
-        lr_scheduler_type: 'constant', seed: 42, val_size: 0, include_num_input_tokens_seen: 'non_padding', ...extra,
+        lr_scheduler_type: 'constant', seed: 42, val_size: 0, ...extra,
       }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
       const r = spawnSync(lfPython, ['-c', LF_LAUNCH, cfg], {
         cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28,
@@ -137,9 +140,16 @@ try {
         console.log(`${name}: failed (${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
         continue;
       }
-      const res = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number; num_input_tokens_seen?: number };
-      const seen = res.num_input_tokens_seen ?? NaN;
-      rows.push({ name, tps: seen / res.train_runtime, pad: NaN, s: res.train_runtime });
+      const res = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number };
+      // Real tokens per packed row (attention_mask non-zero: neat_packing numbers the examples 1, 2, ...)
+      // over all its rows, times the rows trained: the Trainer's own count would sum neat_packing's numbers.
+      const perRow = Number(sh(lfPython, ['-c', `
+import sys, datasets
+ds = datasets.load_from_disk(sys.argv[1])
+ds = ds["train"] if isinstance(ds, datasets.DatasetDict) else ds
+print(sum(sum(1 for m in row if m != 0) for row in ds["attention_mask"]) / len(ds))
+`, lfTokenized]).trim().split('\n').pop());
+      rows.push({ name, tps: (perRow * STEPS * BATCH) / res.train_runtime, pad: NaN, s: res.train_runtime });
     }
   } else {
     console.log(`LLaMA-Factory: ${LF_VENV} absent (bench/train.ts creates it): not run`);

@@ -120,7 +120,7 @@ print(json.dumps({"same": same, "records": len(cols["input_ids"]), "tokens": sum
     lora_rank: LORA.rank, lora_alpha: LORA.alpha, lora_dropout: LORA.dropout, lora_target: LORA.target_modules.join(','),
     dataset: 'spider', dataset_dir: data, tokenized_path: lfTokenized, template: 'qwen', cutoff_len: SOURCE + TARGET,
     preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out, disable_gradient_checkpointing: true,
-    infer_dtype: 'float32', logging_steps: 10, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
+    logging_steps: 10, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
     per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001,
     num_train_epochs: 1, lr_scheduler_type: 'cosine', seed: 42, val_size: 0,
   }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));

@@ -25,7 +25,7 @@ from flow_runtime.data import Collator, Dataset, encode_all, read_records
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
-from flow_runtime.packing import PackedCollator, check_kept_apart, pack, singletons
+from flow_runtime.packing import PackedCollator, check_kept_apart, pack, singletons, use_packed_sdpa
 from flow_runtime.training import latest_checkpoint, make_callback
 
 
@@ -44,6 +44,9 @@ def run(p) -> None:
     if w["packing"]:
         # The KV cache would make transformers build a plain causal mask over the whole row.
         model.config.use_cache = False
+        # Attention per example instead of over the whole row (sdpa / eager models).
+        if use_packed_sdpa(model):
+            log("sft: packed rows attend per example (flow_packed_sdpa)")
         if not (ds_cfg and w.get("deepspeed") == "zero3"):  # ZeRO-3 weights are not whole before the Trainer
             check_kept_apart(model, train_items, next(model.parameters()).device)
         collator = PackedCollator(tokenizer.pad_token_id)

@@ -114,3 +114,60 @@ def check_kept_apart(model, items: list[dict], device) -> None:
         raise UserError(f"with.packing: this model ({arch}, attention {impl}) does not keep packed examples apart "
                         f"(a packed example's logits differ from its own by {diff:.3g} of their scale); "
                         "use group_by_length instead")
+
+
+# The attention implementation packed rows train with on sdpa / eager models. transformers' own
+# route for packed position ids there is a block-diagonal mask over the whole row: every row pays
+# for L x L attention although each example needs only its own l x l, which on a long packed row
+# costs more than the padding packing saved. This one splits each row at its position-id restarts
+# and runs causal sdpa per example (what flash-attention's varlen kernels do on a GPU); any other
+# batch (padded, or generation with a cache) goes to transformers' sdpa unchanged.
+PACKED_SDPA = "flow_packed_sdpa"
+
+
+def segments(position_ids) -> list[list[tuple[int, int]]]:
+    """[(start, end)] of each example in each row: a new one wherever a position is not the previous + 1."""
+    import torch
+
+    starts = torch.ones_like(position_ids, dtype=torch.bool)
+    starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
+    out = []
+    n = position_ids.shape[1]
+    for row in starts:
+        s = row.nonzero().flatten().tolist()
+        out.append(list(zip(s, s[1:] + [n])))
+    return out
+
+
+def packed_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, position_ids=None, **kw):
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    rows = segments(position_ids) if position_ids is not None and query.shape[2] == key.shape[2] else None
+    if rows is None or all(len(r) == 1 for r in rows):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      position_ids=position_ids, **kw)
+    groups = getattr(module, "num_key_value_groups", 1)
+    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    out = torch.empty_like(query)
+    for b, row in enumerate(rows):
+        for s, e in row:
+            out[b:b + 1, :, s:e] = torch.nn.functional.scaled_dot_product_attention(
+                query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e],
+                is_causal=True, dropout_p=dropout, scale=scaling)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def use_packed_sdpa(model) -> bool:
+    """Switches an sdpa / eager model to PACKED_SDPA (registered on first use); False, and nothing
+    changed, for other implementations (flash-attention has its own varlen path)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    AttentionInterface.register(PACKED_SDPA, packed_sdpa)
+    if PACKED_SDPA not in ALL_MASK_ATTENTION_FUNCTIONS:
+        AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+    model.set_attn_implementation(PACKED_SDPA)
+    return True

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from flow_runtime.data import Collator
-from flow_runtime.packing import PackedCollator, check_kept_apart, pack
+from flow_runtime.packing import PACKED_SDPA, PackedCollator, check_kept_apart, pack, segments, use_packed_sdpa
 from flow_runtime.runtime import UserError
 
 
@@ -13,7 +13,10 @@ def tiny(attn: str, arch: str = "qwen2", use_cache: bool = False):
                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                                use_cache=use_cache)
     torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(cfg, attn_implementation=attn).eval()
+    model = AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa" if attn == PACKED_SDPA else attn).eval()
+    if attn == PACKED_SDPA:
+        assert use_packed_sdpa(model)
+    return model
 
 
 def examples(lengths, prompt=3):
@@ -54,7 +57,7 @@ def test_packed_collator_restarts_positions_and_masks_each_first_label():
     assert (c.tokens, c.slots) == (6, 10)
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("attn", ["sdpa", "eager", PACKED_SDPA])
 @pytest.mark.parametrize("arch", ["qwen2", "llama"])
 def test_packed_and_padded_batches_give_the_same_per_example_losses(attn, arch):
     model = tiny(attn, arch)
@@ -76,6 +79,17 @@ def test_packed_and_padded_batches_give_the_same_per_example_losses(attn, arch):
             n = len(x["input_ids"]) - 3
             torch.testing.assert_close(got[at:at + n], want[tuple(x["input_ids"])], rtol=1e-5, atol=1e-5)
             at += n
+    # Gradients too (what training sees): the packed rows' summed loss against the padded batch's.
+    if attn == PACKED_SDPA:
+        grads = []
+        for batch in ({k: padded[k] for k in ("input_ids", "attention_mask")},
+                      {k: packed[k] for k in ("input_ids", "position_ids")}):
+            model.zero_grad()
+            labels = padded["labels"] if "attention_mask" in batch else packed["labels"]
+            lp, m = per_example_losses(model(**batch).logits, labels)
+            lp[m].sum().backward()
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
     # The same rows with positions running on across examples: the examples are no longer apart.
     with torch.no_grad():
         leaky = model(input_ids=packed["input_ids"]).logits
@@ -103,3 +117,16 @@ def test_packing_leaves_less_padding_than_padded_batches():
         packed(rows[i:i + 4])
     assert packed.tokens == padded.tokens == sum(len(x["input_ids"]) for x in items)
     assert 1 - packed.tokens / packed.slots < 0.5 * (1 - padded.tokens / padded.slots)
+
+
+def test_segments_split_rows_where_positions_restart():
+    pos = torch.tensor([[0, 1, 2, 0, 1, 0], [0, 1, 2, 3, 4, 5]])
+    assert segments(pos) == [[(0, 3), (3, 5), (5, 6)], [(0, 6)]]
+
+
+def test_packed_sdpa_is_only_taken_for_sdpa_and_eager_models():
+    model = tiny("sdpa")
+    assert use_packed_sdpa(model) and model.config._attn_implementation == PACKED_SDPA
+    other = tiny("eager")
+    other.config._attn_implementation = "flash_attention_2"  # as set by a CUDA run; never called here
+    assert not use_packed_sdpa(other) and other.config._attn_implementation == "flash_attention_2"
