@@ -12,7 +12,7 @@
 // checkpointing, BENCH_PACK_STEPS optimizer steps per leg, legs one at a time (--jobs 1), BENCH_THREADS
 // torch threads (OMP_NUM_THREADS / MKL_NUM_THREADS in each step's env).
 //
-//   node dist/bench/packing.js      (BENCH_SPIDER=/work/shared/spider BENCH_PACK_STEPS=10 BENCH_THREADS=1)
+//   node dist/bench/packing.js      (BENCH_SPIDER=/work/shared/spider BENCH_PACK_STEPS=10 BENCH_THREADS=1; BENCH_PACK_LF=0 skips LLaMA-Factory)
 // FLOW_PYTHON names flow's interpreter; else flow's managed env is built.
 
 import { spawnSync } from 'node:child_process';
@@ -109,7 +109,9 @@ try {
 
   // 3. LLaMA-Factory packing / neat_packing on the same data, when its bench env exists.
   const lfPython = join(LF_VENV, 'bin', 'python');
-  if (existsSync(join(LF_VENV, 'bin', 'llamafactory-cli'))) {
+  if (process.env.BENCH_PACK_LF === '0') {
+    console.log('LLaMA-Factory: skipped (BENCH_PACK_LF=0)');
+  } else if (existsSync(join(LF_VENV, 'bin', 'llamafactory-cli'))) {
     const data = join(dir, 'lf-data');
     mkdirSync(data);
     const train = doneStep(legs.events, 'data')!.outputs.train!;

@@ -149,25 +149,40 @@ def packed_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0,
                                       position_ids=position_ids, **kw)
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
-    out = torch.empty_like(query)
-    for b, row in enumerate(rows):
-        for s, e in row:
-            out[b:b + 1, :, s:e] = torch.nn.functional.scaled_dot_product_attention(
-                query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e],
-                is_causal=True, dropout_p=dropout, scale=scaling)
+    # Rows unbound and split into examples, the outputs concatenated: the backward of each is one
+    # concatenation, where slicing or writing into one buffer would zero-fill a whole-batch gradient
+    # per example.
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    out = []
+    for q, k, v, row in zip(query.unbind(0), key.unbind(0), value.unbind(0), rows):
+        sizes = [e - s for s, e in row]
+        out.append(torch.cat([sdpa(a[None], b[None], c[None], is_causal=True, dropout_p=dropout, scale=scaling)[0]
+                              for a, b, c in zip(q.split(sizes, 1), k.split(sizes, 1), v.split(sizes, 1))], dim=1))
+    out = torch.stack(out)
     return out.transpose(1, 2).contiguous(), None
+
+
+def packed_mask(*args, attention_mask=None, **kw):
+    """The mask PACKED_SDPA's batches get: none where there is no padding mask (packed rows, whose
+    examples packed_sdpa keeps apart by itself, and unpadded batches, causal by sdpa's own flag),
+    saving the L x L mask transformers would build per row; sdpa's mask for a padded batch."""
+    from transformers.masking_utils import sdpa_mask
+
+    if attention_mask is None:
+        return None
+    return sdpa_mask(*args, attention_mask=attention_mask, **kw)
 
 
 def use_packed_sdpa(model) -> bool:
     """Switches an sdpa / eager model to PACKED_SDPA (registered on first use); False, and nothing
     changed, for other implementations (flash-attention has its own varlen path)."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
     if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
         return False
     AttentionInterface.register(PACKED_SDPA, packed_sdpa)
     if PACKED_SDPA not in ALL_MASK_ATTENTION_FUNCTIONS:
-        AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+        AttentionMaskInterface.register(PACKED_SDPA, packed_mask)
     model.set_attn_implementation(PACKED_SDPA)
     return True
