@@ -174,12 +174,15 @@ def packed_mask(*args, attention_mask=None, **kw):
 
 
 def use_packed_sdpa(model) -> bool:
-    """Switches an sdpa / eager model to PACKED_SDPA (registered on first use); False, and nothing
-    changed, for other implementations (flash-attention has its own varlen path)."""
+    """Switches an sdpa / eager model with full attention in every layer to PACKED_SDPA (registered on
+    first use); False, and nothing changed, otherwise (flash-attention has its own varlen path)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
     if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    # Sliding-window layers need their window inside each example too: left to transformers' mask.
+    if any(t != "full_attention" for t in (getattr(model.config, "layer_types", None) or [])):
         return False
     AttentionInterface.register(PACKED_SDPA, packed_sdpa)
     if PACKED_SDPA not in ALL_MASK_ATTENTION_FUNCTIONS:
