@@ -133,6 +133,7 @@ print(json.dumps({"same": same, "records": len(cols["input_ids"]), "tokens": sum
     if (f.code !== 0) throw new Error(`flow train failed\n${f.stderr}\n${failures(f.events)}`);
     const m = JSON.parse(readFileSync(doneStep(f.events, 'train')!.outputs.metrics!, 'utf8')) as { train_seconds: number; train_loss: number };
     flowRuns.push({ s: m.train_seconds, loss: m.train_loss });
+    rmSync(out, { recursive: true, force: true }); // LLaMA-Factory refuses an output folder that is not empty
     sh(lfPython, ['-c', LF_LAUNCH, cfg], { cwd: dir, env: { ...THREAD_ENV, HF_HUB_OFFLINE: '1', DISABLE_VERSION_CHECK: '1', TOKENIZERS_PARALLELISM: 'false', CUDA_VISIBLE_DEVICES: '' } });
     const lf = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number; train_loss: number };
     lfRuns.push({ s: lf.train_runtime, loss: lf.train_loss });
