@@ -1,70 +1,43 @@
 // Training throughput: `python:sft` (LoRA) against LLaMA-Factory's trainer (`llamafactory-cli
-// train`, stage sft) on the same tiny model, the same records and the same LoRA and optimizer
-// settings, both in this run, on the CPU. Prints tokens/s of each and the ratio (goal >= 1.0x).
+// train`, stage sft) on the same tiny model, the same token ids and the same LoRA, optimizer and
+// machine settings, alternated runs in this one bench, on the CPU. Prints each run, the medians of
+// tokens/s of each and the ratio of the medians (goal >= 1.0x), beside the settings.
 //
-// Same work on both sides: the Spider subset's first BENCH_TRAIN_RECORDS training records
-// (DB-GPT-Hub's prompt, the `qwen` template, which renders token-identical in both: see
-// tests/python-templates.test.ts), lengths set so that no record is cut, one epoch, batch 4,
-// LoRA r8 / alpha 16 / dropout 0 on q_proj,v_proj, lr 1e-4 cosine, fp32, seed 42, no eval, no
-// checkpoint. Tokens are counted once, with flow's encoding (prompt + response + EOS), and
-// divided by each trainer's own training time (flow: its `train_seconds`; LLaMA-Factory: the
-// Trainer's `train_runtime`), so the ratio is the inverse ratio of the training times.
+// Equal terms:
+// - the same token ids: the records are tokenized once, by python:tokenize (the `qwen` template,
+//   DB-GPT-Hub's prompt), and both trainers read those ids (flow: `tokenized:`; LLaMA-Factory: the
+//   same ids saved as a datasets folder and given as its `tokenized_path`, which skips its own
+//   tokenizer: transformers 5.6 in its env and 5.23 in flow's split digits differently for the tiny
+//   tokenizer). The bench reads LLaMA-Factory's copy back and checks that it equals flow's;
+// - gradient checkpointing off on both sides (LLaMA-Factory turns it on by default:
+//   disable_gradient_checkpointing: true), fp32 on both, no eval, no checkpoint;
+// - BENCH_THREADS torch threads on both (OMP_NUM_THREADS / MKL_NUM_THREADS), set and printed;
+// - BENCH_TRAIN_RUNS runs of each, alternated (flow, LLaMA-Factory, flow, ...), medians compared.
+// Tokens are the real (non-pad) ones, counted once from the ids, divided by each trainer's own
+// training time (flow: its `train_seconds`; LLaMA-Factory: the Trainer's `train_runtime`).
 //
-// LLaMA-Factory (0.9.5; it pins transformers <= 5.6, so it cannot share flow's env) lives in
-// bench/.venv-llamafactory (git-ignored), which this bench creates from PyPI on first use (torch
-// from the local CPU wheel: `torch==2.13.0`, never a bare torch, which would pull CUDA). Its
-// dataset and config are written to a temp folder at bench time.
+// LLaMA-Factory (0.9.5) lives in bench/.venv-llamafactory (git-ignored; bench/llamafactory.ts creates it).
 //
-//   node dist/bench/train.js          (BENCH_TRAIN_RECORDS=256)
+//   node dist/bench/train.js          (BENCH_TRAIN_RECORDS=256 BENCH_TRAIN_RUNS=3 BENCH_THREADS=1)
 // FLOW_PYTHON names flow's interpreter; else flow's managed env is built.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePythonEnv } from '../src/python/env.js';
 import { doneStep, failures, flow, ROOT, SPIDER_MINI } from '../tests/helpers/tiny-seeds.js';
+import { LF_LAUNCH, LF_VERSION, llamaFactoryVenv, sh } from './llamafactory.js';
 
 const RECORDS = Number(process.env.BENCH_TRAIN_RECORDS ?? 256);
-const LF_VERSION = '0.9.5';
-const VENV = join(ROOT, 'bench', '.venv-llamafactory');
 const LORA = { rank: 8, alpha: 16, dropout: 0, target_modules: ['q_proj', 'v_proj'] };
 const SOURCE = 1024;
 const TARGET = 256;
 const BATCH = 4;
-
-function sh(file: string, args: string[], o: { cwd?: string; env?: Record<string, string> } = {}) {
-  const r = spawnSync(file, args, { cwd: o.cwd, env: { ...process.env, ...o.env }, encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.status}\n${(r.stderr ?? '').slice(-4000)}`);
-  return r.stdout;
-}
-
-/** `llamafactory-cli train CONFIG`, with an empty torchaudio module: LLaMA-Factory's multimodal
- * plugin imports torchaudio at start-up, and no torchaudio wheel loads beside torch 2.13's CPU
- * build. Text SFT never calls it. */
-const LF_LAUNCH = `
-import importlib.machinery, sys, types
-stub = types.ModuleType("torchaudio")
-stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
-sys.modules["torchaudio"] = stub
-from llamafactory.cli import main
-sys.argv = ["llamafactory-cli", "train", sys.argv[1]]
-main()
-`;
-
-function llamaFactoryVenv(): string {
-  const cli = join(VENV, 'bin', 'llamafactory-cli');
-  if (existsSync(cli)) return cli;
-  console.error(`creating ${VENV} (llamafactory==${LF_VERSION} from PyPI)`);
-  sh('python3', ['-m', 'venv', VENV]);
-  sh(join(VENV, 'bin', 'pip'), ['install', '--no-input', 'torch==2.13.0', `llamafactory==${LF_VERSION}`]);
-  // PyPI's torchvision / torchaudio wheels are built against the CUDA torch (and torchaudio's
-  // newest, 2.11, against torch 2.11): beside the CPU wheel they fail to load and break
-  // transformers' imports. Text SFT needs neither; see LF_LAUNCH for torchaudio.
-  sh(join(VENV, 'bin', 'pip'), ['uninstall', '--yes', 'torchvision', 'torchaudio']);
-  return cli;
-}
+const RUNS = Number(process.env.BENCH_TRAIN_RUNS ?? 3);
+const THREADS = Number(process.env.BENCH_THREADS ?? 1);
+const THREAD_ENV = { OMP_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const python = (await ensurePythonEnv({
   root: ROOT, cacheDir: resolve(process.env.FLOW_CACHE ?? join(ROOT, 'cache')),
@@ -94,40 +67,44 @@ try {
   const trainFile = join(dir, 'train.json');
   writeFileSync(trainFile, JSON.stringify(records));
 
-  // 2. Tokens, with flow's encoding; nothing may be cut (both sides then see the same tokens).
-  const count = JSON.parse(sh(python, ['-c', `
-import json, sys
-sys.path.insert(0, ${JSON.stringify(join(ROOT, 'python-steps'))})
-from prompting import encode_turns
-from transformers import AutoTokenizer
-tok = AutoTokenizer.from_pretrained(sys.argv[1])
-turns = [encode_turns(r, "qwen", tok)[-1] for r in json.load(open(sys.argv[2]))]
-src = [len(u) for u, a in turns]
-tgt = [len(a) for u, a in turns]
-print(json.dumps({"tokens": sum(src) + sum(tgt), "max_source": max(src), "max_target": max(tgt)}))
-`, model, trainFile]).trim().split('\n').pop()!) as { tokens: number; max_source: number; max_target: number };
-  if (count.max_source > SOURCE || count.max_target > TARGET) throw new Error(`a record is longer than the bench's limits: ${JSON.stringify(count)}`);
+  // 2. The token ids, once: python:tokenize, its parquet read by both trainers.
+  const tokRecipe = join(dir, 'tokenize.yml');
+  writeFileSync(tokRecipe, stringify({
+    name: 'bench-train-tokenize',
+    steps: { tok: { uses: 'python:tokenize', with: { model, train_file: trainFile, template: 'qwen', max_source_length: SOURCE, max_target_length: TARGET } } },
+  }));
+  const t = await flow(['run', tokRecipe, '--ui', 'json'], o);
+  if (t.code !== 0) throw new Error(`tokenize failed\n${t.stderr}\n${failures(t.events)}`);
+  const tokenized = doneStep(t.events, 'tok')!.outputs.dataset!;
+  const lfTokenized = join(dir, 'lf-tokenized');
+  // LLaMA-Factory's tokenized_path: a datasets folder with input_ids, attention_mask and labels.
+  const check = JSON.parse(sh(lfPython, ['-c', `
+import json, sys, datasets, pyarrow.parquet as pq
+cols = pq.read_table(sys.argv[1] + "/train.parquet").to_pydict()
+ds = datasets.Dataset.from_dict({"input_ids": cols["input_ids"], "attention_mask": [[1] * len(i) for i in cols["input_ids"]], "labels": cols["labels"]})
+ds.save_to_disk(sys.argv[2])
+back = datasets.load_from_disk(sys.argv[2])
+same = back["input_ids"] == cols["input_ids"] and back["labels"] == cols["labels"]
+print(json.dumps({"same": same, "records": len(cols["input_ids"]), "tokens": sum(map(len, cols["input_ids"])), "max": max(map(len, cols["input_ids"]))}))
+`, tokenized, lfTokenized]).trim().split('\n').pop()!) as { same: boolean; records: number; tokens: number; max: number };
+  if (!check.same) throw new Error('LLaMA-Factory\'s copy of the token ids differs from flow\'s');
+  if (check.records !== records.length || check.max >= SOURCE + TARGET) throw new Error(`records dropped or cut: ${JSON.stringify(check)}`);
 
-  // 3. flow: python:sft.
+  // 3. The two trainers' settings.
   const flowRecipe = join(dir, 'flow-train.yml');
   writeFileSync(flowRecipe, stringify({
     name: 'bench-train-flow',
     steps: {
       train: {
         uses: 'python:sft',
+        env: THREAD_ENV,
         with: {
-          model, train_file: trainFile, finetuning: 'lora', lora: LORA, template: 'qwen',
-          max_source_length: SOURCE, max_target_length: TARGET, epochs: 1, batch_size: BATCH,
-          learning_rate: 0.0001, scheduler: 'cosine', seed: 42, logging_steps: 10, save_steps: 100_000,
+          model, tokenized, finetuning: 'lora', lora: LORA, epochs: 1, batch_size: BATCH, gradient_checkpointing: false,
+          learning_rate: 0.0001, scheduler: 'cosine', seed: 42, logging_steps: 10, save_steps: 100_000, load_check: false,
         },
       },
     },
   }));
-  const f = await flow(['run', flowRecipe, '--ui', 'json'], o);
-  if (f.code !== 0) throw new Error(`flow train failed\n${f.stderr}\n${failures(f.events)}`);
-  const flowMetrics = JSON.parse(readFileSync(doneStep(f.events, 'train')!.outputs.metrics!, 'utf8')) as { train_seconds: number; steps: number; train_loss: number };
-
-  // 4. LLaMA-Factory: its dataset_info.json and a training config, generated here.
   const data = join(dir, 'lf-data');
   mkdirSync(data);
   writeFileSync(join(data, 'train.json'), JSON.stringify(records));
@@ -141,21 +118,36 @@ print(json.dumps({"tokens": sum(src) + sum(tgt), "max_source": max(src), "max_ta
   writeFileSync(cfg, stringify({
     model_name_or_path: model, stage: 'sft', do_train: true, finetuning_type: 'lora',
     lora_rank: LORA.rank, lora_alpha: LORA.alpha, lora_dropout: LORA.dropout, lora_target: LORA.target_modules.join(','),
-    dataset: 'spider', dataset_dir: data, template: 'qwen', cutoff_len: SOURCE + TARGET, overwrite_cache: true,
-    preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out,
+    dataset: 'spider', dataset_dir: data, tokenized_path: lfTokenized, template: 'qwen', cutoff_len: SOURCE + TARGET,
+    preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out, disable_gradient_checkpointing: true,
     logging_steps: 10, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
     per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001,
     num_train_epochs: 1, lr_scheduler_type: 'cosine', seed: 42, val_size: 0,
   }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
-  sh(lfPython, ['-c', LF_LAUNCH, cfg], { cwd: dir, env: { HF_HUB_OFFLINE: '1', DISABLE_VERSION_CHECK: '1', TOKENIZERS_PARALLELISM: 'false', CUDA_VISIBLE_DEVICES: '' } });
-  const lf = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number; train_loss: number };
 
-  const flowTps = count.tokens / flowMetrics.train_seconds;
-  const lfTps = count.tokens / lf.train_runtime;
-  console.log(`LoRA SFT on a tiny Qwen2 model (hidden 128, 2 layers), ${records.length} Spider records, ${count.tokens} tokens, batch ${BATCH}, 1 epoch, CPU`);
-  console.log(`flow python:sft        ${flowMetrics.train_seconds.toFixed(1).padStart(7)} s  ${flowTps.toFixed(0).padStart(7)} tokens/s  train loss ${flowMetrics.train_loss.toFixed(4)}`);
-  console.log(`LLaMA-Factory ${LF_VERSION}     ${lf.train_runtime.toFixed(1).padStart(7)} s  ${lfTps.toFixed(0).padStart(7)} tokens/s  train loss ${lf.train_loss.toFixed(4)}`);
-  console.log(`ratio flow / LLaMA-Factory: ${(flowTps / lfTps).toFixed(2)}x (goal >= 1.0x)`);
+  // 4. Alternated runs (flow's with --force: its result would otherwise come from the cache).
+  const flowRuns: Array<{ s: number; loss: number }> = [];
+  const lfRuns: Array<{ s: number; loss: number }> = [];
+  for (let i = 0; i < RUNS; i++) {
+    const f = await flow(['run', flowRecipe, '--ui', 'json', '--force', 'train'], o);
+    if (f.code !== 0) throw new Error(`flow train failed\n${f.stderr}\n${failures(f.events)}`);
+    const m = JSON.parse(readFileSync(doneStep(f.events, 'train')!.outputs.metrics!, 'utf8')) as { train_seconds: number; train_loss: number };
+    flowRuns.push({ s: m.train_seconds, loss: m.train_loss });
+    rmSync(out, { recursive: true, force: true }); // LLaMA-Factory refuses an output folder that is not empty
+    sh(lfPython, ['-c', LF_LAUNCH, cfg], { cwd: dir, env: { ...THREAD_ENV, HF_HUB_OFFLINE: '1', DISABLE_VERSION_CHECK: '1', TOKENIZERS_PARALLELISM: 'false', CUDA_VISIBLE_DEVICES: '' } });
+    const lf = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number; train_loss: number };
+    lfRuns.push({ s: lf.train_runtime, loss: lf.train_loss });
+  }
+
+  console.log(`LoRA SFT on a tiny Qwen2 model (hidden 128, 2 layers), ${records.length} Spider records, ${check.tokens} tokens ` +
+    `(the same ids on both sides: checked), batch ${BATCH}, 1 epoch, fp32, gradient checkpointing off on both, ` +
+    `torch threads ${THREADS} on both, ${RUNS} alternated runs each, CPU; the machine is shared and loaded (other jobs on 2 cores)`);
+  const show = (name: string, runs: Array<{ s: number; loss: number }>) =>
+    console.log(`${name.padEnd(22)} runs ${runs.map((r) => `${r.s.toFixed(1)} s`).join(', ')}; median ${(check.tokens / median(runs.map((r) => r.s))).toFixed(0)} tokens/s; ` +
+      `train loss ${runs.map((r) => r.loss.toFixed(4)).join(', ')}`);
+  show('flow python:sft', flowRuns);
+  show(`LLaMA-Factory ${LF_VERSION}`, lfRuns);
+  console.log(`ratio of medians flow / LLaMA-Factory: ${(median(lfRuns.map((r) => r.s)) / median(flowRuns.map((r) => r.s))).toFixed(2)}x (goal >= 1.0x)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -11,7 +11,10 @@ vLLM when asked for (engine: vllm) and installed.
 num_samples: N > 1 samples N candidates per prompt in the same generation and
 writes them all, with their log-probabilities, to candidates.jsonl (for the
 sql-vote step); retry_on_error: k asks an item again, up to k times, when all
-its candidates fail to run on its database (flow_runtime/candidates.py)."""
+its candidates fail to run on its database (flow_runtime/candidates.py).
+HF batches prompts of similar length together (sort_by_length) and writes the
+answers back in dev order; metrics separate model loading from generation
+(items/s and tokens/s)."""
 
 from __future__ import annotations
 
@@ -43,11 +46,29 @@ def decoding(w: dict) -> dict:
     return d
 
 
+def length_batches(prompts: list[list[int]], size: int, by_length: bool) -> list[list[int]]:
+    """Indices of the prompts in batches of `size`: shortest first when `by_length` (less left padding,
+    and the long prompts share batches), else in dev order."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i])) if by_length else list(range(len(prompts)))
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def generated_tokens(rows, stops) -> int:
+    """Tokens generated up to and including each row's first stop token (the padding after it not counted)."""
+    stops = set(stops if isinstance(stops, list) else [stops])
+    n = 0
+    for row in rows:
+        row = row.tolist()
+        n += next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+    return n
+
+
 Candidates = list[list[tuple[str, float]]]
 
 
-def generate_hf(w: dict):
-    """Loads the model once; returns generate(records) -> [(text, log-probability)] * N per record."""
+def generate_hf(w: dict, stats: dict):
+    """Loads the model once; returns generate(records) -> [(text, log-probability)] * N per record.
+    Prompts of similar length share a batch (sort_by_length); answers come back in dev order."""
     import torch
 
     seq2seq = w["model_type"] == "seq2seq"
@@ -55,10 +76,12 @@ def generate_hf(w: dict):
     # Left padding keeps every prompt's end next to its generated tokens.
     tokenizer.padding_side = "right" if seq2seq else "left"
     device = "cuda" if cuda_available() else "cpu"
+    t_load = time.time()
     model = auto_class(seq2seq).from_pretrained(w["model"], dtype=dtype_of(w["dtype"])).to(device)
     if w.get("adapter"):
         model = attach_adapter(model, w["adapter"])
     model.eval()
+    stats["load_seconds"] = time.time() - t_load
     d = decoding(w)
     if d["do_sample"]:
         torch.manual_seed(w["seed"])
@@ -68,23 +91,25 @@ def generate_hf(w: dict):
 
     def generate(records: list[dict]) -> Candidates:
         prompts = encode_prompts(w, records, tokenizer)
-        outputs: Candidates = []
+        outputs: Candidates = [[] for _ in prompts]
         t0 = time.time()
-        bs = w["batch_size"]
-        for i in range(0, len(prompts), bs):
-            batch = tokenizer.pad({"input_ids": prompts[i:i + bs]}, padding=True, return_tensors="pt").to(device)
+        done = 0
+        for idx in length_batches(prompts, w["batch_size"], w["sort_by_length"]):
+            batch = tokenizer.pad({"input_ids": [prompts[i] for i in idx]}, padding=True, return_tensors="pt").to(device)
             # The decoder's output starts after the prompt (causal) or after its start token (seq2seq).
             recorder = LogprobRecorder(1 if seq2seq else batch["input_ids"].shape[1])
             with torch.no_grad():
                 gen = model.generate(**batch, max_new_tokens=w["max_new_tokens"], **d, num_return_sequences=n,
                                      logits_processor=[recorder], pad_token_id=tokenizer.pad_token_id,
                                      eos_token_id=stops)
-            new = gen if seq2seq else gen[:, batch["input_ids"].shape[1]:]
+            new = gen[:, 1:] if seq2seq else gen[:, batch["input_ids"].shape[1]:]
+            stats["generated_tokens"] = stats.get("generated_tokens", 0) + generated_tokens(new, stops)
             texts = tokenizer.batch_decode(new, skip_special_tokens=True)
             lps = recorder.totals(gen, stop_set)
-            # num_return_sequences keeps each prompt's N samples together, in prompt order.
-            outputs += [list(zip(texts[j:j + n], lps[j:j + n])) for j in range(0, len(texts), n)]
-            done = len(outputs)
+            # num_return_sequences keeps each prompt's N samples together, in the batch's order.
+            for k, i in enumerate(idx):
+                outputs[i] = list(zip(texts[k * n:(k + 1) * n], lps[k * n:(k + 1) * n]))
+            done += len(idx)
             events.progress(done, len(prompts), "item", items_per_s=round(done / max(time.time() - t0, 1e-6), 2))
         return outputs
 
@@ -99,7 +124,7 @@ def adapter_rank(adapter: str) -> int:
     return max([int(cfg.get("r") or 8), *(int(v) for v in (cfg.get("rank_pattern") or {}).values())])
 
 
-def generate_vllm(w: dict):
+def generate_vllm(w: dict, stats: dict):
     """Loads the engine once; returns generate(records) -> [(text, log-probability)] * N per record."""
     require_module("vllm", "with.engine: vllm")
     from vllm import LLM, SamplingParams
@@ -110,9 +135,11 @@ def generate_vllm(w: dict):
     lora = {}
     if w.get("adapter"):
         lora = {"enable_lora": True, "max_lora_rank": adapter_rank(w["adapter"])}
+    t_load = time.time()
     llm = LLM(model=w["model"], tokenizer=w.get("adapter") or w["model"], dtype=w["dtype"],
               tensor_parallel_size=w["tp"], max_model_len=w["max_source_length"] + w["max_new_tokens"],
               seed=w["seed"], **lora)
+    stats["load_seconds"] = time.time() - t_load
     request = LoRARequest("adapter", 1, w["adapter"]) if w.get("adapter") else None
     d = decoding(w)
     if d["num_beams"] > 1:
@@ -129,6 +156,7 @@ def generate_vllm(w: dict):
         prompts = [TokensPrompt(prompt_token_ids=ids) for ids in encode_prompts(w, records, tokenizer)]
         result = llm.generate(prompts, params, lora_request=request)
         events.progress(len(result), len(records), "item")
+        stats["generated_tokens"] = stats.get("generated_tokens", 0) + sum(len(o.token_ids) for r in result for o in r.outputs)
         return [[(o.text, float(o.cumulative_logprob or 0.0)) for o in r.outputs] for r in result]
 
     return generate
@@ -143,10 +171,14 @@ def run(p) -> None:
         records = records[:w["limit"]]
     digests, parity_state = check_prompts(w, records)
     t0 = time.time()
-    generate = generate_vllm(w) if w["engine"] == "vllm" else generate_hf(w)
+    stats: dict = {}
+    generate = generate_vllm(w, stats) if w["engine"] == "vllm" else generate_hf(w, stats)
     cands = [[{"raw": text, "sql": clean(text, w["clean"]), "logprob": round(lp, 6), "round": 0} for text, lp in c]
              for c in generate(records)]
     elapsed = time.time() - t0
+    # Rates over generation alone: loading the model is a constant, reported on its own.
+    gen_s = max(elapsed - stats["load_seconds"], 1e-6)
+    gen_tokens = stats.get("generated_tokens", 0)  # before any repair round adds its own
     t1 = time.time()
     retried = repair(w, records, cands, generate) if w.get("retry_on_error") else 0
     repair_s = time.time() - t1
@@ -168,7 +200,9 @@ def run(p) -> None:
         settings["sampling"] = sampling_settings(w)
     write_json(p.output("metrics"), {"items": len(preds), "candidates": sum(len(c) for c in cands),
                                      "retried_items": retried, "predict_seconds": round(elapsed, 2),
-                                     "items_per_s": round(len(preds) / max(elapsed, 1e-6), 3),
+                                     "load_seconds": round(stats["load_seconds"], 2),
+                                     "items_per_s": round(len(preds) / gen_s, 3),
+                                     "tokens_per_s": round(gen_tokens / gen_s, 1),
                                      "repair_seconds": round(repair_s, 2), "prompt_parity": parity_state,
                                      "settings": settings})
     events.artifact("predictions", pred_path)

@@ -2,6 +2,8 @@
 
   runtime      params file, validation and defaults, the event channel, user errors, main()
   data         records, the training dataset and collator
+  tokenized    python:tokenize's saved dataset and the tokenizer digest that ties it to a model
+  packing      packed rows that keep examples apart, and the check that the model honours them
   modeling     dtypes, Auto classes, tokenizer, LoRA / QLoRA and adapter loading
   distributed  ranks, DeepSpeed configs, leaving the process group together
   training     the Trainer's callback (events) and checkpoints for crash resume

@@ -274,11 +274,12 @@ class Dataset:
 
 
 class Collator:
-    """Right-pads a batch; counts real tokens for tokens_per_s."""
+    """Right-pads a batch; counts real tokens (tokens_per_s) and the slots they fill (padding_fraction)."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
         self.tokens = 0
+        self.slots = 0
 
     def __call__(self, batch: list[dict]) -> dict:
         import torch
@@ -287,6 +288,7 @@ class Collator:
         ids = [b["input_ids"] + [self.pad_id] * (n - len(b["input_ids"])) for b in batch]
         mask = [[1] * len(b["input_ids"]) + [0] * (n - len(b["input_ids"])) for b in batch]
         self.tokens += sum(len(b["input_ids"]) for b in batch)
+        self.slots += n * len(batch)
         out = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
         m = max(len(b["labels"]) for b in batch)
         if "decoder" in batch[0]:

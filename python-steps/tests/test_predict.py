@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from predict import adapter_rank, decoding, encode_prompts
+from predict import adapter_rank, decoding, encode_prompts, generated_tokens, length_batches
 from prompting import encode_seq2seq, truncate_seq2seq_source
 
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -55,3 +55,17 @@ def test_t5_predict_cuts_the_encoder_input_as_training_does():
     assert src == encode_seq2seq(RECORDS[0], tok, 12, 64)["input_ids"]
     assert len(src) == 12
     assert tok.decode(src).endswith("###Response:")  # the question's end, not the schema's start
+
+
+def test_length_batches_group_similar_lengths_and_cover_every_prompt_once():
+    prompts = [[1] * n for n in (5, 1, 9, 3, 7)]
+    assert length_batches(prompts, 2, by_length=True) == [[1, 3], [0, 4], [2]]
+    assert length_batches(prompts, 2, by_length=False) == [[0, 1], [2, 3], [4]]
+
+
+def test_generated_tokens_stop_at_the_first_stop_token():
+    import torch
+
+    rows = torch.tensor([[5, 6, 2, 2, 2], [5, 6, 7, 8, 9], [3, 2, 5, 2, 2]])
+    assert generated_tokens(rows, [2]) == 3 + 5 + 2
+    assert generated_tokens(rows, 9) == 5 + 5 + 5

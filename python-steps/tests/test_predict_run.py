@@ -30,9 +30,9 @@ def tiny_model(tmp_path_factory):
     return out
 
 
-def predict(tmp: Path, model: Path, **w) -> Path:
+def predict(tmp: Path, model: Path, dev: Path = FIX / "template_records.json", **w) -> Path:
     params = {"step": "predict", "work_dir": str(tmp),
-              "with": {"model": str(model), "dev_file": str(FIX / "template_records.json"), "template": "qwen",
+              "with": {"model": str(model), "dev_file": str(dev), "template": "qwen",
                        "max_new_tokens": 6, "batch_size": 2, **w},
               "outputs": {"predictions": str(tmp / "pred.sql"), "raw": str(tmp / "raw.jsonl"),
                           "metrics": str(tmp / "metrics.json"), "candidates": str(tmp / "candidates.jsonl")}}
@@ -175,3 +175,21 @@ def test_prompt_parity_passes_with_the_training_template_and_fails_on_a_perturbe
     assert r.returncode == 2, r.stderr
     assert "predict renders training record 0" in r.stderr and "template: alpaca here, qwen in training" in r.stderr
     assert not (tmp_path / "other" / "predictions").exists()
+
+
+def test_sorted_batches_answer_in_dev_order_as_one_prompt_at_a_time(tmp_path, tiny_model):
+    base = json.loads((FIX / "template_records.json").read_text(encoding="utf-8"))[0]
+    # Five prompts of different lengths, the longest in the middle of dev order.
+    records = [{**base, "input": base["input"][:n], "db_id": f"db{i}"} for i, n in enumerate((40, 10, 200, 25, 80))]
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps(records), encoding="utf-8")
+    runs = {}
+    for name, w in {"sorted": {"batch_size": 3}, "alone": {"batch_size": 1, "sort_by_length": False}}.items():
+        (tmp_path / name).mkdir()
+        runs[name] = predict(tmp_path / name, tiny_model, dev=dev, **w)
+    raw = {k: [json.loads(l) for l in (d / "raw.jsonl").read_text(encoding="utf-8").splitlines()] for k, d in runs.items()}
+    assert [r["db_id"] for r in raw["sorted"]] == [f"db{i}" for i in range(5)]
+    assert [r["raw"] for r in raw["sorted"]] == [r["raw"] for r in raw["alone"]]
+    metrics = json.loads((runs["sorted"] / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["tokens_per_s"] > 0 and metrics["load_seconds"] > 0
+    assert metrics["predict_seconds"] > metrics["load_seconds"]
