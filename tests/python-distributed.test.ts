@@ -84,7 +84,7 @@ describe('errors under a launcher', () => {
     const r = makeCtx(stepType('python:sft'), { model: models.qwen2, train_file: train, finetuning: 'full', tp: 2, launcher: torchrun() }, { python });
     const err = await stepType('python:sft').run(r.ctx).then(() => null, (e: Error) => e);
     expect(err?.name).toBe('StepError');
-    expect(err?.message).toMatch(/^python:sft: with\.tp: tensor parallelism runs through DeepSpeed AutoTP; set with\.deepspeed: zero2$/);
+    expect(err?.message).toMatch(/^python:sft: with\.tp: tp above 1 runs through DeepSpeed AutoTP: set deepspeed: zero2 \(or deepspeed_config\)$/);
   }, 600_000);
 });
 

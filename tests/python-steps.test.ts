@@ -140,7 +140,7 @@ describe('failures', () => {
     copyFileSync(join(model, 'config.json'), join(bare, 'config.json'));
     for (const [type, w] of [
       ['python:sft', { model: bare, train_file: train, finetuning: 'lora', max_steps: 1 }],
-      ['python:predict', { model: bare, dev_file: dev }],
+      ['python:predict', { model: bare, dev_file: dev, template: 'qwen' }],
     ] as const) {
       const r = makeCtx(stepType(type), w, { python });
       const err = await stepType(type).run(r.ctx).then(() => null, (e: Error) => e);

@@ -136,10 +136,33 @@ def validate(step: str, params_file: str, with_: dict) -> dict:
     if errors:
         lines = []
         for e in errors:
+            rule = _cross_field_rule(schema, e)
             field = ".".join(str(p) for p in e.absolute_path) or "(with)"
-            lines.append(f"{params_file}: with.{field}: {e.message}")
+            lines.append(f"with.{rule[0]}: {rule[1]}" if rule else f"{params_file}: with.{field}: {e.message}")
         raise UserError("\n".join(lines))
     return with_
+
+
+def _cross_field_rule(schema: dict, e) -> tuple[str, str] | None:
+    """(field, why) of a broken cross-field rule: an if/then whose `then` describes itself, the same
+    rules and words flow's plan reports (src/steps/cross-field.ts); None for any other error."""
+    path = list(e.schema_path)
+    if "then" not in path:
+        return None
+    at = len(path) - 1 - path[::-1].index("then")
+    owner = schema
+    for part in path[:at]:
+        owner = owner[part]
+    node = owner["then"]
+    why = node.get("description") if isinstance(node, dict) else None
+    if not isinstance(why, str):
+        return None
+    own = ".".join(str(p) for p in e.absolute_path)
+    if e.validator == "required":
+        missing = e.message.split("'")[1] if "'" in e.message else ""
+        own = ".".join(x for x in (own, missing) if x)
+    trigger = [str(k) for k in owner.get("if", {}).get("required", [])]
+    return own or (trigger[0] if trigger else "(with)"), why
 
 
 class Params:

@@ -24,7 +24,7 @@ INJECTED = [
     {"question": "Stadiums holding 1 to 2 people?", "context": "c", "db_id": "other",
      "sql": "select location, name from stadium where capacity between 1 and 2;"},
     # only the database is shared: reported, not dropped by default
-    {"question": "List all pets.", "sql": "SELECT * FROM pets", "context": "c", "db_id": "pets_1"},
+    {"question": "List all pets.", "sql": "SELECT * FROM pets", "context": "c", "db_id": "singer"},
 ]
 
 

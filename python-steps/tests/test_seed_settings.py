@@ -10,7 +10,8 @@ def base(**kw):
          "weight_decay": 0.01, "scheduler": "cosine", "num_cycles": 1, "min_lr": 0, "optim": "adamw_torch",
          "warmup_steps": 0, "warmup_ratio": 0.01, "max_grad_norm": 1.0, "bf16": False, "fp16": False,
          "gradient_checkpointing": False, "seed": 42, "logging_steps": 25, "eval_steps": 100, "save_steps": 500,
-         "save_total_limit": 2}
+         "save_total_limit": 2, "save_checkpoints": False,
+         "group_by_length": False}
     return {**w, **kw}
 
 
