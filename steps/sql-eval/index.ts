@@ -1,21 +1,15 @@
 // `uses: sql-eval`: scores predicted SQL against Spider gold the way the
 // official test-suite evaluator does (or with its plain bugs fixed, compat: strict),
 // or, with `benchmark: bird`, against BIRD questions as bird-bench's evaluation scripts do.
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeAtomic } from './write-atomic.js';
 import { createRequire } from 'node:module';
 import type { SummaryTable } from '../../src/events.js';
 import type { StepRunContext, StepType } from '../../src/steps/types.js';
 import { BIRD_LEVELS, evaluateBird, renderBirdReport } from './bird-evaluate.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
 import { ALL_LEVELS, renderReport, type Metrics } from './metrics.js';
+import { itemProgress } from './progress.js';
 import { provenance, sqliteFilesDigest } from './provenance.js';
-
-/** Writes beside the target then renames, so a failed run leaves no half file. */
-function writeAtomic(file: string, text: string | Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 const step: StepType = {
   name: 'sql-eval',
@@ -79,7 +73,6 @@ const step: StepType = {
     // native module, its libc probe) happens while the workers score rather than after them.
     const charts = import('../../src/charts/bars.js');
     charts.catch(() => {}); // awaited below; an evaluation that fails first leaves it unobserved
-    let last = 0;
     const { metrics, items, databases, missingPredictions } = await evaluate({
       predictions: w.predictions as string,
       gold: w.gold as string,
@@ -94,13 +87,7 @@ const step: StepType = {
       maxRows: (w.max_rows as number | undefined) ?? 100000,
       workers: w.workers as number | undefined,
       signal: ctx.signal,
-      onProgress(done, total) {
-        const now = Date.now();
-        if (done === total || now - last > 200) {
-          last = now;
-          ctx.progress({ current: done, total, unit: 'items' });
-        }
-      },
+      onProgress: itemProgress(ctx),
       warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
     });
     ctx.signal.throwIfAborted();
@@ -147,7 +134,6 @@ const step: StepType = {
 
 async function runBird(ctx: StepRunContext): Promise<void> {
   const w = ctx.with;
-  let last = 0;
   const { metrics, items } = await evaluateBird({
     predictions: w.predictions as string,
     gold: w.gold as string,
@@ -157,13 +143,7 @@ async function runBird(ctx: StepRunContext): Promise<void> {
     maxRows: (w.max_rows as number | undefined) ?? 100000,
     workers: w.workers as number | undefined,
     signal: ctx.signal,
-    onProgress(done, total) {
-      const now = Date.now();
-      if (done === total || now - last > 200) {
-        last = now;
-        ctx.progress({ current: done, total, unit: 'items' });
-      }
-    },
+    onProgress: itemProgress(ctx),
     warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
   });
   ctx.signal.throwIfAborted();

@@ -3,16 +3,11 @@
 // sandbox, candidates are grouped by result, and one per item is chosen by
 // majority (self-consistency), the first that runs, or log-probability. Writes
 // predictions in sql-eval's format, so an eval step scores the chosen SQL.
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeAtomic } from '../sql-eval/write-atomic.js';
 import type { StepType } from '../../src/steps/types.js';
+import { itemProgress } from '../sql-eval/progress.js';
 import type { Strategy } from './choose.js';
 import { vote, type VoteSummary } from './vote.js';
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 const step: StepType = {
   name: 'sql-vote',
@@ -50,7 +45,6 @@ const step: StepType = {
   sources: ['steps/sql-vote', 'steps/sql-eval'],
   async run(ctx) {
     const w = ctx.with;
-    let last = 0;
     const { items, summary } = await vote({
       candidates: w.candidates as string,
       dev: w.dev as string,
@@ -60,13 +54,7 @@ const step: StepType = {
       maxRows: (w.max_rows as number | undefined) ?? 100000,
       workers: w.workers as number | undefined,
       signal: ctx.signal,
-      onProgress(done, total) {
-        const now = Date.now();
-        if (done === total || now - last > 200) {
-          last = now;
-          ctx.progress({ current: done, total, unit: 'items' });
-        }
-      },
+      onProgress: itemProgress(ctx),
     });
     ctx.signal.throwIfAborted();
     // sql-eval's one-SQL-per-line format: a chosen text keeps to its line.
