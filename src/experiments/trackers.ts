@@ -62,7 +62,9 @@ export function trackerPayload(db: DB, runId: string, reportTo: ReportTo, report
         recipe: run.name,
         params: { ...run.params, ...v },
         recipe_text: recipeText,
-        scalars: mine.flatMap((e) => [...figures(e), ...series(db, e)]),
+        // In training-step order: the per-checkpoint evaluations finish in any order, and a tracker
+        // shows a tag's points in the order they were logged.
+        scalars: mine.flatMap((e) => [...figures(e), ...series(db, e)]).sort((a, b) => a.step - b.step),
         links: { report: existsSync(report) ? report : `flow report ${run.id}`, flow_run: run.id },
       };
     }),
