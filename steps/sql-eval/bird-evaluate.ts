@@ -7,21 +7,16 @@ import { existsSync } from 'node:fs';
 import { StepError } from '../../src/steps/types.js';
 import { DIFFICULTIES, rVes } from './bird.js';
 import { readBirdGold, readBirdPredictions } from './bird-inputs.js';
+import type { PoolRunOptions } from './evaluate.js';
 import { WorkerPool } from './worker-pool.js';
 import type { ItemTask } from './worker-protocol.js';
 
-export interface BirdEvalOptions {
+export interface BirdEvalOptions extends PoolRunOptions {
   predictions: string;
   gold: string;
   dbDir: string;
   /** Timed runs per item for R-VES (the official 100); 0 skips R-VES. */
   runs: number;
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
-  warn?(message: string): void;
 }
 
 export interface BirdItemResult {

@@ -20,7 +20,17 @@ import type { DatabaseUse } from './provenance.js';
 export type Etype = 'exec' | 'match' | 'all';
 export type Compat = 'test-suite' | 'strict';
 
-export interface EvalOptions {
+/** What every evaluation over the worker pool takes (sql-eval, its BIRD mode). */
+export interface PoolRunOptions {
+  timeoutS: number;
+  maxRows: number;
+  workers?: number;
+  signal?: AbortSignal;
+  onProgress?(done: number, total: number): void;
+  warn?(message: string): void;
+}
+
+export interface EvalOptions extends PoolRunOptions {
   predictions: string;
   gold: string;
   dbDir: string;
@@ -31,12 +41,6 @@ export interface EvalOptions {
   plugValue: boolean;
   keepDistinct: boolean;
   compat: Compat;
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
-  warn?(message: string): void;
 }
 
 export interface ItemResult {
