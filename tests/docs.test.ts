@@ -28,12 +28,13 @@ function fences(md: string): { info: string; body: string; marker: string; line:
   const out: { info: string; body: string; marker: string; line: number }[] = [];
   const lines = md.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\S*)/.exec(lines[i]!);
+    // A fence may be indented (inside a list item); its body loses that indentation.
+    const open = /^( *)```(\S*)/.exec(lines[i]!);
     if (!open) continue;
     const start = i;
     const body: string[] = [];
-    while (++i < lines.length && !lines[i]!.startsWith('```')) body.push(lines[i]!);
-    out.push({ info: open[1]!, body: body.join('\n') + '\n', marker: (lines[start - 1] ?? '').trim(), line: start + 1 });
+    while (++i < lines.length && !/^ *```/.test(lines[i]!)) body.push(lines[i]!.slice(open[1]!.length));
+    out.push({ info: open[2]!, body: body.join('\n') + '\n', marker: (lines[start - 1] ?? '').trim(), line: start + 1 });
   }
   return out;
 }
@@ -107,7 +108,7 @@ function anchors(md: string): Set<string> {
   const out = new Set<string>();
   let fence = false;
   for (const line of md.split('\n')) {
-    if (line.startsWith('```')) fence = !fence;
+    if (/^ *```/.test(line)) fence = !fence;
     const h = !fence && /^#{1,6}\s+(.*)$/.exec(line);
     if (!h) continue;
     const base = h[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
@@ -121,7 +122,7 @@ function anchors(md: string): Set<string> {
 /** Markdown links outside code: `[text](target)`, inline code spans removed first. */
 function links(md: string): string[] {
   let fence = false;
-  const prose = md.split('\n').filter((l) => (l.startsWith('```') ? ((fence = !fence), false) : !fence)).join('\n');
+  const prose = md.split('\n').filter((l) => (/^ *```/.test(l) ? ((fence = !fence), false) : !fence)).join('\n');
   return [...prose.replace(/`[^`\n]*`/g, '').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
 }
 
