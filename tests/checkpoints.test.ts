@@ -92,8 +92,13 @@ async function py(code: string): Promise<any> {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
-/** The metric history of the MLflow run of a flow run: tag -> [[step, value], ...]. */
-function mlflowHistory(uri: string, experiment: string, runName: string, keys: string[]): Promise<Record<string, Array<[number, number]>>> {
+/** The metric history of the MLflow run of a flow run: tag -> [[step, value], ...], and its params. */
+function mlflowHistory(
+  uri: string,
+  experiment: string,
+  runName: string,
+  keys: string[],
+): Promise<Record<string, Array<[number, number]>> & { params: Record<string, string> }> {
   return py(`
 import json
 from mlflow import MlflowClient

@@ -4,7 +4,7 @@
 // difference is noise; the same predictions scored against a one-file and a two-file
 // database folder give numbers compare refuses to set side by side, saying why.
 
-import { copyFileSync, cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import step from '../steps/sql-eval/index.js';
+import { localMachine } from '../src/scheduler/executors/local-machine.js';
+import { createLocalExecutor } from '../src/scheduler/executors/local.js';
 import type { StepRunContext } from '../src/steps/types.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -37,6 +39,11 @@ export async function runSqlEval(
     metric: () => {},
     artifact: () => {},
     root: repoRoot,
+    runId: 'test-run',
+    checkpointDir: path.join(workDir, '.checkpoints'),
+    settings: { python: { extras: [] }, envsDir: path.join(workDir, '.envs') },
+    exec: (spec) => createLocalExecutor().exec(spec),
+    machine: localMachine(),
   };
   await step.run(ctx);
   return {
