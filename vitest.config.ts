@@ -33,7 +33,6 @@ const ENGINE = [
   'tests/cache-faults*.test.ts',
   'tests/cli.test.ts',
   'tests/cli-inspect.test.ts',
-  'tests/code-cache.test.ts',
   'tests/engine.test.ts',
   'tests/eval-questions.test.ts',
   'tests/matrix-e2e.test.ts',
