@@ -7,9 +7,9 @@ import { defineConfig } from 'vitest/config';
 // - python:  the managed Python environment (torch, transformers, ...): training, predict.
 // - cluster: a real Slurm cluster on this machine (tests/helpers/slurm-cluster.ts).
 // - browser: Chromium (playwright-core) renders the HTML report.
-// The fast tiers and the cluster/browser ones name their files; the python tier takes every test
-// file no other tier names, so a new file nobody has classified runs where everything is at hand
-// (`npm test` runs it; `npm run test:fast` does not) until it is moved to a faster tier.
+// The fast tiers name each file (tests/unit/ is unit by its folder); the python tier takes every
+// test file no other tier names, so a new file nobody has classified runs where everything is at
+// hand (`npm test` runs it; `npm run test:fast` does not) until it is named in a faster tier.
 
 const UNIT = [
   'tests/unit/**/*.test.ts',
@@ -21,7 +21,13 @@ const UNIT = [
   'tests/schema.test.ts',
   'tests/select-best.test.ts',
   'tests/spider-mini.test.ts',
-  'tests/sql-eval*.test.ts',
+  'tests/sql-eval.test.ts',
+  'tests/sql-eval-bird.test.ts',
+  'tests/sql-eval-interactions.test.ts',
+  'tests/sql-eval-official.test.ts',
+  'tests/sql-eval-rouge.test.ts',
+  'tests/sql-eval-rules.test.ts',
+  'tests/sql-eval-safety.test.ts',
   'tests/sql-vote.test.ts',
   'tests/tui.test.ts',
   'tests/tui-follow.test.ts',
@@ -30,7 +36,10 @@ const UNIT = [
 ];
 
 const ENGINE = [
-  'tests/cache-faults*.test.ts',
+  'tests/cache-faults.test.ts',
+  'tests/cache-faults-env.test.ts',
+  'tests/cache-faults-quoting.test.ts',
+  'tests/cache-faults-writers.test.ts',
   'tests/cli.test.ts',
   'tests/cli-inspect.test.ts',
   'tests/engine.test.ts',
