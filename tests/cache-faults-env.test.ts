@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FLOW, ROOT, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, ROOT, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertNoStack, assertObjectsIntact, assertServedIntact } from './helpers/cache-invariants.js';
 
 describe('12. deep graphs need no deep stack', () => {

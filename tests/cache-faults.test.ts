@@ -18,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { FLOW, runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, runIdOf, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertServedIntact, sentinel } from './helpers/cache-invariants.js';
 
 function entryKeys(cache: string): string[] {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doneStep, failures, flow, SPIDER_MINI, stepStatuses } from './helpers/tiny-seeds.js';
 import { execa } from 'execa';
-import { testPython } from './python-helpers.js';
+import { testPython } from './helpers/python.js';
 import { freePort, startMlflow, trackersPython, type MlflowServer } from './helpers/trackers.js';
 
 const RECIPE = `name: ckpt-select

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ROOT, testPython } from './python-helpers.js';
+import { ROOT, testPython } from './helpers/python.js';
 
 const CHECK = join(ROOT, 'scripts', 'python-import-cycles.py');
 let python = '';

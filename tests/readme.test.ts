@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { FLOW, ROOT } from './engine/cli.js';
+import { FLOW, ROOT } from './helpers/cli.js';
 
 const blocks = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]!);
 const dir = mkdtempSync(join(tmpdir(), 'flow-readme-'));

@@ -3,12 +3,12 @@ import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import step from '../steps/sql-eval/index.js';
-import { localMachine } from '../src/scheduler/executors/local-machine.js';
-import { createLocalExecutor } from '../src/scheduler/executors/local.js';
-import type { StepRunContext } from '../src/steps/types.js';
+import step from '../../steps/sql-eval/index.js';
+import { localMachine } from '../../src/scheduler/executors/local-machine.js';
+import { createLocalExecutor } from '../../src/scheduler/executors/local.js';
+import type { StepRunContext } from '../../src/steps/types.js';
 
-export const repoRoot = path.resolve(import.meta.dirname, '..');
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const spider = path.resolve(repoRoot, '../shared/spider');
 
 export interface StepRun {
