@@ -1,13 +1,82 @@
 import { defineConfig } from 'vitest/config';
 
+// Test tiers, as vitest projects (`vitest run --project NAME`, several allowed):
+// - unit:    in-process, no child flow, no Python, no Slurm, no browser.
+// - engine:  the real CLI and real processes (shell steps, SQLite, the TUI), still no Python
+//            environment, Slurm or browser. unit + engine is `npm run test:fast`.
+// - python:  the managed Python environment (torch, transformers, ...): training, predict.
+// - cluster: a real Slurm cluster on this machine (tests/helpers/slurm-cluster.ts).
+// - browser: Chromium (playwright-core) renders the HTML report.
+// The fast tiers name each file (tests/unit/ is unit by its folder); the python tier takes every
+// test file no other tier names, so a new file nobody has classified runs where everything is at
+// hand (`npm test` runs it; `npm run test:fast` does not) until it is named in a faster tier.
+
+const UNIT = [
+  'tests/unit/**/*.test.ts',
+  'tests/architecture.test.ts',
+  'tests/compare.test.ts',
+  'tests/matrix.test.ts',
+  'tests/plot.test.ts',
+  'tests/python-preflight.test.ts',
+  'tests/schema.test.ts',
+  'tests/select-best.test.ts',
+  'tests/spider-mini.test.ts',
+  'tests/sql-eval.test.ts',
+  'tests/sql-eval-bird.test.ts',
+  'tests/sql-eval-interactions.test.ts',
+  'tests/sql-eval-official.test.ts',
+  'tests/sql-eval-rouge.test.ts',
+  'tests/sql-eval-rules.test.ts',
+  'tests/sql-eval-safety.test.ts',
+  'tests/sql-vote.test.ts',
+  'tests/tui.test.ts',
+  'tests/tui-follow.test.ts',
+  'tests/tui-reporter.test.ts',
+  'tests/tui-state.test.ts',
+];
+
+const ENGINE = [
+  'tests/cache-faults.test.ts',
+  'tests/cache-faults-env.test.ts',
+  'tests/cache-faults-quoting.test.ts',
+  'tests/cache-faults-writers.test.ts',
+  'tests/cli.test.ts',
+  'tests/cli-inspect.test.ts',
+  'tests/engine.test.ts',
+  'tests/eval-questions.test.ts',
+  'tests/matrix-e2e.test.ts',
+  'tests/plain-eval-tables.test.ts',
+  'tests/plan-executor.test.ts',
+  'tests/plan-history.test.ts',
+  'tests/plan-preflight.test.ts',
+  'tests/project-cache.test.ts',
+  'tests/python-templates.test.ts',
+  'tests/docs.test.ts',
+  'tests/recipes.test.ts',
+  'tests/spider-sft.test.ts',
+  'tests/tui-e2e.test.ts',
+];
+
+const CLUSTER = ['tests/slurm*.test.ts'];
+
+const BROWSER = ['tests/report.test.ts'];
+
+const ALL = ['tests/**/*.test.ts', 'tests/**/*.test.tsx'];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'],
     globalSetup: ['tests/setup/build.ts'],
     testTimeout: 120_000,
     hookTimeout: 600_000,
     // Tests spawn real processes and share the machine's two cores.
     fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      { extends: true, test: { name: 'engine', include: ENGINE } },
+      { extends: true, test: { name: 'python', include: ALL, exclude: [...UNIT, ...ENGINE, ...CLUSTER, ...BROWSER] } },
+      { extends: true, test: { name: 'cluster', include: CLUSTER } },
+      { extends: true, test: { name: 'browser', include: BROWSER } },
+    ],
   },
 });

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FLOW, ROOT, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, ROOT, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertNoStack, assertObjectsIntact, assertServedIntact } from './helpers/cache-invariants.js';
 
 describe('12. deep graphs need no deep stack', () => {
@@ -76,7 +76,7 @@ describe.runIf(root)('10. a full disk (a real 20 MB tmpfs as the cache)', () => 
     const mnt = join(s.dir, 'small');
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mnt]);
-    onTestFinished(() => execFileSync('umount', ['-l', mnt]));
+    onTestFinished(() => void execFileSync('umount', ['-l', mnt]));
     const cache = join(mnt, 'cache');
     s.write('big.yml', `name: t\nsteps:\n  a:\n    run: head -c 6000000 /dev/urandom > a.bin\n    outputs: { out: a.bin }\n  b:\n    run: head -c 30000000 /dev/urandom > b.bin\n    outputs: { out: b.bin }\n    needs: [a]\n`);
     const flow = (args: string) => sh(s, `eval "$FLOW ${args} --cache-dir '${cache}'"`);

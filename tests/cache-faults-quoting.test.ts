@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { FLOW, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertNoStack, assertServedIntact, sentinel } from './helpers/cache-invariants.js';
 
 function outputOf(events: Awaited<ReturnType<Sandbox['flow']>>['events'], step: string, name: string): string {

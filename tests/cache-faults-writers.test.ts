@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { FLOW, runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, runIdOf, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertNoStack, assertObjectsIntact, assertServedIntact, sentinel } from './helpers/cache-invariants.js';
 
 async function run(s: Sandbox, args: string[], env?: Record<string, string>) {

@@ -5,14 +5,12 @@ import {
   appendFileSync,
   chmodSync,
   existsSync,
-  linkSync,
   lstatSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
   statSync,
-  symlinkSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
@@ -20,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { FLOW, runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { FLOW, runIdOf, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertServedIntact, sentinel } from './helpers/cache-invariants.js';
 
 function entryKeys(cache: string): string[] {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doneStep, failures, flow, SPIDER_MINI, stepStatuses } from './helpers/tiny-seeds.js';
 import { execa } from 'execa';
-import { testPython } from './python-helpers.js';
+import { testPython } from './helpers/python.js';
 import { freePort, startMlflow, trackersPython, type MlflowServer } from './helpers/trackers.js';
 
 const RECIPE = `name: ckpt-select
@@ -92,8 +92,13 @@ async function py(code: string): Promise<any> {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }
 
-/** The metric history of the MLflow run of a flow run: tag -> [[step, value], ...]. */
-function mlflowHistory(uri: string, experiment: string, runName: string, keys: string[]): Promise<Record<string, Array<[number, number]>>> {
+/** The metric history of the MLflow run of a flow run: tag -> [[step, value], ...], and its params. */
+function mlflowHistory(
+  uri: string,
+  experiment: string,
+  runName: string,
+  keys: string[],
+): Promise<Record<string, Array<[number, number]>> & { params: Record<string, string> }> {
   return py(`
 import json
 from mlflow import MlflowClient

@@ -4,13 +4,13 @@
 // difference is noise; the same predictions scored against a one-file and a two-file
 // database folder give numbers compare refuses to set side by side, saying why.
 
-import { copyFileSync, cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
-import { testPython } from './python-helpers.js';
-import { makeDb, runSqlEval } from './sql-eval-helpers.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
+import { testPython } from './helpers/python.js';
+import { makeDb, runSqlEval } from './helpers/sql-eval.js';
 
 const MINI = join(ROOT, 'data', 'spider-mini');
 const GOLD = readFileSync(join(MINI, 'dev_gold.sql'), 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!);

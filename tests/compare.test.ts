@@ -6,7 +6,7 @@ import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
 import { compare, formatCompare } from '../src/experiments/compare.js';
 import { metricsDiff } from '../src/experiments/metrics-diff.js';
 import { openDb, type DB } from '../src/store/db.js';
-import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
 
 let dir: string;
 let db: DB;

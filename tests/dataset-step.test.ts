@@ -5,8 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { sandbox } from './engine/cli.js';
-import { testPython } from './python-helpers.js';
+import { sandbox } from './helpers/cli.js';
+import { testPython } from './helpers/python.js';
 
 let python: string;
 beforeAll(async () => {

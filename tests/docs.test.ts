@@ -16,7 +16,7 @@ import { execa } from 'execa';
 import { globSync } from 'tinyglobby';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { FLOW, ROOT } from './engine/cli.js';
+import { FLOW, ROOT } from './helpers/cli.js';
 
 const pages = ['README.md', ...globSync('docs/**/*.md', { cwd: ROOT, ignore: ['docs/incoming/**'] }).sort()];
 const text = new Map(pages.map((p) => [p, readFileSync(join(ROOT, p), 'utf8')]));

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lineFrom, runIdOf, sandbox } from './engine/cli.js';
+import { lineFrom, runIdOf, sandbox } from './helpers/cli.js';
 
 /** True while a process exists and is not a zombie waiting for a parent that will never reap it. */
 function isRunning(pid: number): boolean {

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
 
 const MINI = join(ROOT, 'data', 'spider-mini');
 const dev = JSON.parse(readFileSync(join(MINI, 'dev.json'), 'utf8')) as Array<{ question: string; db_id: string }>;

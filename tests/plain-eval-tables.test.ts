@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sandbox } from './engine/cli.js';
-import { makeDb } from './sql-eval-helpers.js';
+import { sandbox } from './helpers/cli.js';
+import { makeDb } from './helpers/sql-eval.js';
 
 const GOLD = ['SELECT name FROM people WHERE age > 26', 'SELECT count(*) FROM people', 'SELECT max(age) FROM people'];
 // Variant `good` gets all three right; `half` gets one right.

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, sandbox, type Sandbox } from './engine/cli.js';
+import { ROOT, sandbox, type Sandbox } from './helpers/cli.js';
 
 // This machine as a login node: no GPU, whatever the host has.
 const loginNode = { FLOW_ASSUME_GPU: '0' };

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { sandbox } from './engine/cli.js';
+import { sandbox } from './helpers/cli.js';
 
 it('plan reasons survive a moved checkout', async () => {
   const s = sandbox();

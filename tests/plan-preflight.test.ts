@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sandbox } from './engine/cli.js';
+import { sandbox } from './helpers/cli.js';
 
 const cpuOnly = { FLOW_ASSUME_GPU: '0' };
 

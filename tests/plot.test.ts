@@ -11,7 +11,7 @@ import { cmdPlot } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';
 import type { DB } from '../src/store/db.js';
-import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
 
 let dir: string;
 let db: DB;

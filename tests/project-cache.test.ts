@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FLOW } from './engine/cli.js';
+import { FLOW } from './helpers/cli.js';
 
 const RECIPE = 'name: p\nsteps:\n  a:\n    run: echo hi > a.txt\n    outputs: { a: a.txt }\n';
 

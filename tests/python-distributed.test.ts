@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, makeCtx, stepType, testPython } from './python-helpers.js';
+import { FIXTURES, makeCtx, stepType, testPython } from './helpers/python.js';
 
 const train = join(FIXTURES, 'train.json');
 let python = '';

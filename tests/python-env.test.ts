@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
 import { ensurePythonEnv, envKey, pipPhase, requirementFiles, stepRequirementFiles } from '../src/python/env.js';
-import { ROOT, tmp } from './python-helpers.js';
+import { ROOT, tmp } from './helpers/python.js';
 
 it('builds an env once, even when asked twice at the same time, then reuses it', async () => {
   const cacheDir = tmp('envs');

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { FIXTURES, makeCtx, stepType, testPython } from './python-helpers.js';
+import { FIXTURES, makeCtx, stepType, testPython } from './helpers/python.js';
 
 const train = join(FIXTURES, 'train.json');
 let python = '';

@@ -5,8 +5,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { estimateParams, modelFolderProblem } from '../src/python/model-folder.js';
-import { ROOT, sandbox, type Sandbox } from './engine/cli.js';
-import { tmp } from './python-helpers.js';
+import { ROOT, sandbox, type Sandbox } from './helpers/cli.js';
+import { tmp } from './helpers/python.js';
 
 // The sizes of each family's config.json on the Hugging Face Hub, and the parameter count its model card states.
 const CONFIGS: Array<[string, Record<string, unknown>, number]> = [

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gpuPreflight, launchArgs } from '../src/python/step-types.js';
 import { cudaPresent, localMachine } from '../src/scheduler/executors/local-machine.js';
 import { slurmMachine } from '../src/scheduler/executors/slurm.js';
-import { makeCtx, stepType } from './python-helpers.js';
+import { makeCtx, stepType } from './helpers/python.js';
 
 const saved = process.env.FLOW_ASSUME_GPU;
 afterEach(() => {

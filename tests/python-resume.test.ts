@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { FIXTURES, makeCtx, stepType, testPython, tmp } from './python-helpers.js';
+import { FIXTURES, makeCtx, stepType, testPython, tmp } from './helpers/python.js';
 
 const train = join(FIXTURES, 'train.json');
 let python = '';

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, makeCtx, stepType, testPython, tmp } from './python-helpers.js';
+import { FIXTURES, ROOT, makeCtx, stepType, testPython, tmp } from './helpers/python.js';
 
 const train = join(FIXTURES, 'train.json');
 const dev = join(FIXTURES, 'dev.json');

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { ROOT, sandbox } from './engine/cli.js';
+import { ROOT, sandbox } from './helpers/cli.js';
 
 const manifest = (name: string) => JSON.parse(readFileSync(join(ROOT, 'python-steps', `${name}.json`), 'utf8'));
 

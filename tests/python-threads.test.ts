@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { stepCpus } from '../src/scheduler/cpus.js';
 import { threadEnv } from '../src/python/step-types.js';
-import { sandbox } from './engine/cli.js';
-import { FIXTURES, testPython } from './python-helpers.js';
+import { sandbox } from './helpers/cli.js';
+import { FIXTURES, testPython } from './helpers/python.js';
 
 it('shares the machine out: resources.cpus, else cores over --jobs; ranks on a node split a step\'s share', () => {
   expect(stepCpus({ local: true, jobs: 4, cores: 16 })).toBe(4);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flow, doneStep } from './helpers/tiny-seeds.js';
-import { FIXTURES, ROOT, makeCtx, stepType, testPython } from './python-helpers.js';
+import { FIXTURES, makeCtx, stepType, testPython } from './helpers/python.js';
 
 const train = join(FIXTURES, 'train.json');
 let python = '';

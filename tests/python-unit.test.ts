@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, it } from 'vitest';
-import { ROOT, testPython } from './python-helpers.js';
+import { ROOT, testPython } from './helpers/python.js';
 
 it('pytest python-steps/tests passes', async () => {
   const python = await testPython();

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
-import { testPython } from './python-helpers.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
+import { testPython } from './helpers/python.js';
 
 const RECIPE = join(ROOT, 'recipes', 'quickstart-vote.yml');
 const SPIDER = join(ROOT, 'data', 'spider-mini');

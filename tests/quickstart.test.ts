@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { createPlainReporter } from '../src/reporters/plain.js';
 import type { EngineEvent } from '../src/events.js';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
-import { testPython } from './python-helpers.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
+import { testPython } from './helpers/python.js';
 
 /** The lines `--ui plain` prints for a run: the plain reporter fed the run's own events. */
 function plainLines(events: EngineEvent[]): string[] {

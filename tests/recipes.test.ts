@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ROOT, sandbox } from './engine/cli.js';
+import { ROOT, sandbox } from './helpers/cli.js';
 
 const recipes = readdirSync(join(ROOT, 'recipes')).filter((f) => f.endsWith('.yml'));
 const cpuOnly = { FLOW_ASSUME_GPU: '0' };

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdReport } from '../src/experiments/commands.js';
 import { compareReport, report } from '../src/experiments/report.js';
 import type { DB } from '../src/store/db.js';
-import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
+import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 

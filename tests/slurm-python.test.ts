@@ -10,9 +10,9 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchArgs } from '../src/python/step-types.js';
 import { SlurmExecutor } from '../src/scheduler/executors/slurm.js';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
 import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
-import { FIXTURES, testPython } from './python-helpers.js';
+import { FIXTURES, testPython } from './helpers/python.js';
 
 let cluster: SlurmCluster | undefined;
 let skip = '';

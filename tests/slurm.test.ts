@@ -10,7 +10,7 @@ import { Chalk } from 'chalk';
 import type { EngineEvent } from '../src/events.js';
 import { RunState } from '../src/reporters/tui/state.js';
 import { stepRowText } from '../src/reporters/tui/step-row.js';
-import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { runIdOf, sandbox, type Sandbox } from './helpers/cli.js';
 import { startSlurmCluster, URGENT, type SlurmCluster } from './helpers/slurm-cluster.js';
 
 let cluster: SlurmCluster | undefined;

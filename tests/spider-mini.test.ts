@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ROOT } from './engine/cli.js';
+import { ROOT } from './helpers/cli.js';
 
 const MINI = join(ROOT, 'data', 'spider-mini');
 const read = <T>(f: string) => JSON.parse(readFileSync(join(MINI, f), 'utf8')) as T;

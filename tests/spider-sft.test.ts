@@ -4,7 +4,7 @@
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runIdOf, sandbox } from './engine/cli.js';
+import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
 
 const MINI = join(ROOT, 'data', 'spider-mini');
 const SPIDER = join(ROOT, '..', 'shared', 'spider');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aggregateBird, type BirdItemResult } from '../steps/sql-eval/bird-evaluate.js';
 import { cleanAbnormal, pairwiseSum, vesReward } from '../steps/sql-eval/bird.js';
-import { repoRoot, runSqlEval } from './sql-eval-helpers.js';
+import { repoRoot, runSqlEval } from './helpers/sql-eval.js';
 
 const FIX = path.join(repoRoot, 'tests', 'fixtures', 'bird');
 const official = JSON.parse(readFileSync(path.join(FIX, 'official-verdicts.json'), 'utf8'));

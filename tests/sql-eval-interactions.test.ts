@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { repoRoot, runSqlEval } from './sql-eval-helpers.js';
+import { repoRoot, runSqlEval } from './helpers/sql-eval.js';
 
 const FIX = path.join(repoRoot, 'tests', 'fixtures', 'interaction');
 const BIRD = path.join(repoRoot, 'tests', 'fixtures', 'bird');

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSqlEval, spider } from './sql-eval-helpers.js';
+import { runSqlEval, spider } from './helpers/sql-eval.js';
 
 const fixture = path.join(spider, 'official-eval');
 const present = existsSync(path.join(fixture, 'official-shifted.jsonl'));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pyFloatRepr } from '../steps/sql-eval/py-value.js';
 import { tokenizeSql } from '../steps/sql-eval/tokenize.js';
-import { makeDb, runSqlEval, writePairs } from './sql-eval-helpers.js';
+import { makeDb, runSqlEval, writePairs } from './helpers/sql-eval.js';
 
 const G_NAMES = 'SELECT name FROM people';
 const G_ORDERED = 'SELECT name FROM people ORDER BY age';

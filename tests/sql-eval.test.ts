@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSqlEval, spider } from './sql-eval-helpers.js';
+import { runSqlEval, spider } from './helpers/sql-eval.js';
 
 const present = existsSync(path.join(spider, 'dev_gold.sql'));
 if (!present) console.warn(`sql-eval on Spider dev: skipped, ${spider} is absent`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import step from '../steps/sql-vote/index.js';
 import type { StepRunContext } from '../src/steps/types.js';
-import { makeDb, repoRoot } from './sql-eval-helpers.js';
+import { makeDb, repoRoot } from './helpers/sql-eval.js';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 

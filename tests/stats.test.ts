@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { binomialTwoSided, bootstrapIndices, comparePaired, mcnemarExact, pairedBootstrap, percentile, spread } from '../src/experiments/stats.js';
-import { testPython } from './python-helpers.js';
+import { testPython } from './helpers/python.js';
 
 let python: string;
 beforeAll(async () => {

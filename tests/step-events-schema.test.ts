@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCtx, ROOT, stepType, testPython, tmp } from './python-helpers.js';
+import { makeCtx, ROOT, stepType, testPython, tmp } from './helpers/python.js';
 
 const schema = JSON.parse(readFileSync(join(ROOT, 'schema', 'step-events.schema.json'), 'utf8'));
 const ajv = new Ajv({ strict: false, allErrors: true });

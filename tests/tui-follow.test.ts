@@ -12,7 +12,7 @@ import { Chalk } from 'chalk';
 import { RunState } from '../src/reporters/tui/state.js';
 import { stepRowText } from '../src/reporters/tui/step-row.js';
 import { openDb } from '../src/store/db.js';
-import { ROOT, sandbox } from './engine/cli.js';
+import { ROOT, sandbox } from './helpers/cli.js';
 
 function store() {
   const dir = mkdtempSync(join(tmpdir(), 'flow-follow-'));

@@ -2,6 +2,10 @@
 // flow process, started on first use, that spawns step processes on request with
 // posix_spawn and relays their output. Node's own spawn forks flow's whole process,
 // which costs milliseconds per step; see launcher.py for why and for the protocol.
+// It earns its place: a cold `flow run` of 200 `echo` steps at --jobs 2 took 921 ms of
+// CPU (flow and its children) against 2,018 ms with FLOW_LAUNCHER=direct, 9.1 s against
+// 16.7 s of wall time (medians of 11 interleaved runs, Node 20, 2 loaded cores); and
+// it is the subreaper that stops a step's setsid daemons before its outputs are committed.
 //
 // Without python3 on PATH, or with FLOW_LAUNCHER=direct, or once the launcher has
 // died, `launcher()` answers undefined and process-group.ts spawns directly.

@@ -4,7 +4,10 @@
 // column, guards against alias bombs, and finds source positions. But it builds
 // a full syntax tree with positions for every node, and that was two thirds of
 // planning a 2,000-step recipe (bench/engine-scale.ts). js-yaml builds plain
-// values directly, 10-30x faster here. So a recipe is read with js-yaml first,
+// values directly, 10-30x faster here: a warm `flow plan` of a 2,000-step recipe took
+// 352 ms of CPU with this reader against 756 ms with `yaml` alone, 1.6 s against 3.7 s
+// of wall time (medians of 11 interleaved runs, Node 20, 2 loaded cores; for the
+// 6-step quickstart the two are within 7 ms). So a recipe is read with js-yaml first,
 // under a schema that resolves plain scalars exactly as `yaml`'s YAML 1.2 core
 // schema does; whenever js-yaml refuses the text (bad syntax, a duplicate key,
 // an unknown tag) or the value holds a shared collection (an alias, whose

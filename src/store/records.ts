@@ -4,22 +4,12 @@
 import { isAlive, SELF_START } from '../proc/identity.js';
 import type { DB } from './db.js';
 import { flattenMetrics, statementCache } from './db.js';
-import { resolveRun } from './runs.js';
+import { resolveRun, type RunRow } from './runs.js';
 
 /** A step's cache fingerprint as stored (the cache layer defines its fields). */
 export type StoredFingerprint = object;
 
-export interface RunRow {
-  id: string;
-  recipe: string;
-  name: string;
-  status: string;
-  started_at: number;
-  ended_at: number | null;
-  params: string;
-  argv: string;
-  pid: number;
-}
+export type { RunRow } from './runs.js';
 
 /** How an execution ended, as finishExecution records it. */
 type Finished = { status: 'done' | 'failed' | 'cancelled'; durationMs: number; exitCode?: number | null; outputs?: Record<string, string>; metrics?: unknown; error?: string };

@@ -3,7 +3,19 @@
 // report all resolve runs here, so a prefix means the same everywhere.
 
 import type { DB } from './db.js';
-import type { RunRow } from './records.js';
+
+/** A row of the runs table (the table itself: db.ts). */
+export interface RunRow {
+  id: string;
+  recipe: string;
+  name: string;
+  status: string;
+  started_at: number;
+  ended_at: number | null;
+  params: string;
+  argv: string;
+  pid: number;
+}
 
 /** No such run, or a prefix that names several: a user error, printed as one line. */
 export class RunLookupError extends Error {

@@ -6,7 +6,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StepError } from '../../src/steps/types.js';
-import type { PartialVector } from './exact-match.js';
 import { evalHardness, type Hardness } from './hardness.js';
 import { readGold, readPredictions, readQuestions, readTables } from './inputs.js';
 import { blankSeparatedSingles, planInteractions } from './interactions.js';
@@ -16,56 +15,9 @@ import { WorkerPool, type ItemOutcome } from './worker-pool.js';
 import type { ItemOptions, ItemTask } from './worker-protocol.js';
 import { aggregate, type Metrics } from './metrics.js';
 import type { DatabaseUse } from './provenance.js';
+import type { EvalOptions, ItemResult } from './options.js';
 
-export type Etype = 'exec' | 'match' | 'all';
-export type Compat = 'test-suite' | 'strict';
-
-/** What every evaluation over the worker pool takes (sql-eval, its BIRD mode). */
-export interface PoolRunOptions {
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
-  warn?(message: string): void;
-}
-
-export interface EvalOptions extends PoolRunOptions {
-  predictions: string;
-  gold: string;
-  dbDir: string;
-  tables: string;
-  /** Optional: each item's question (JSON array or JSONL with "question"), recorded in results. */
-  questions?: string;
-  etype: Etype;
-  plugValue: boolean;
-  keepDistinct: boolean;
-  compat: Compat;
-}
-
-export interface ItemResult {
-  index: number;
-  db_id: string;
-  /** The natural-language question, when a questions file was given. */
-  question?: string;
-  /** Interaction-format gold: the item's interaction and turn (0-based). */
-  interaction?: number;
-  turn?: number;
-  hardness: Hardness;
-  /** null where not evaluated (etype, or the database is missing). */
-  ex: number | null;
-  em: number | null;
-  missing_db: boolean;
-  error: string | null;
-  pred: string;
-  gold: string;
-  /** Partial-match scores, for the aggregation only (not written to results). */
-  partial?: PartialVector;
-  rouge1: number;
-  rouge2: number;
-  rougeL: number;
-  string_match: number;
-}
+export type { Compat, EvalOptions, Etype, ItemResult, PoolRunOptions } from './options.js';
 
 export interface EvalOutput {
   metrics: Metrics;

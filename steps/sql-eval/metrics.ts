@@ -3,7 +3,7 @@
 // component occurs in the prediction/gold, F1 from those averages.
 import { PARTIAL_FIELDS, PARTIAL_TYPES, type PartialType } from './exact-match.js';
 import { LEVELS } from './hardness.js';
-import type { EvalOptions, ItemResult } from './evaluate.js';
+import type { EvalOptions, ItemResult } from './options.js';
 import type { Provenance } from './provenance.js';
 import { TURNS, turnName, type Turn } from './interactions.js';
 

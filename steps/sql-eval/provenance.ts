@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Compat, Etype } from './evaluate.js';
+import type { Compat, Etype } from './options.js';
 
 export interface Provenance {
   evaluator: 'sql-eval';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createXXHash128 } from 'hash-wasm';
 import { expect } from 'vitest';
-import type { Sandbox } from '../engine/cli.js';
+import type { Sandbox } from './cli.js';
 
 /** A folder outside the cache with files, a subfolder and modes; its digest covers content, mode and link count. */
 export function sentinel(s: Sandbox): { dir: string; digest(): string } {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { testPython } from '../python-helpers.js';
+import { testPython } from './python.js';
 import { buildTinyModels, type Arch, type TinySize } from './tiny-seeds.js';
 
 /** The size knobs the tests turn the seed recipes down to. */

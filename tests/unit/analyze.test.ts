@@ -19,7 +19,7 @@ const fake: StepType = {
     additionalProperties: false,
     properties: { data: { type: 'string' }, rank: { type: 'integer', default: 8 }, mode: { enum: ['lora', 'full'], default: 'lora' } },
   },
-  outputs: (w) => (w.mode === 'full' ? { model: 'model' } : { adapter: 'adapter' }),
+  outputs: (w): Record<string, string> => (w.mode === 'full' ? { model: 'model' } : { adapter: 'adapter' }),
   inputs: ['data'],
   sources: [],
   run: async () => undefined,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ROOT } from '../engine/cli.js';
+import { ROOT } from '../helpers/cli.js';
 
 const LOCK = join(ROOT, 'dist', 'src', 'proc', 'lock.js');
 

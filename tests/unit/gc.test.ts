@@ -23,7 +23,7 @@ it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no 
   for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
     records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
     ws.db.prepare('UPDATE runs SET started_at = ? WHERE id = ?').run(t, run);
-    records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: store.logPath(`e-${key}`), fingerprint: fp, gpus: [] });
+    records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: store.logPath(`e-${key}`), fingerprint: fp, gpus: [], reasons: [] });
     records.finishExecution(`e-${key}`, { status: 'done', durationMs: 1 });
     records.finishRun(run, 'done');
     file(join(store.entryDir(key), 'out.txt'));

@@ -3,10 +3,12 @@ import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import step from '../steps/sql-eval/index.js';
-import type { StepRunContext } from '../src/steps/types.js';
+import step from '../../steps/sql-eval/index.js';
+import { localMachine } from '../../src/scheduler/executors/local-machine.js';
+import { createLocalExecutor } from '../../src/scheduler/executors/local.js';
+import type { StepRunContext } from '../../src/steps/types.js';
 
-export const repoRoot = path.resolve(import.meta.dirname, '..');
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const spider = path.resolve(repoRoot, '../shared/spider');
 
 export interface StepRun {
@@ -37,6 +39,11 @@ export async function runSqlEval(
     metric: () => {},
     artifact: () => {},
     root: repoRoot,
+    runId: 'test-run',
+    checkpointDir: path.join(workDir, '.checkpoints'),
+    settings: { python: { extras: [] }, envsDir: path.join(workDir, '.envs') },
+    exec: (spec) => createLocalExecutor().exec(spec),
+    machine: localMachine(),
   };
   await step.run(ctx);
   return {

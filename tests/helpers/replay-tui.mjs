@@ -2,13 +2,13 @@
 // terminal, with the recorded timing (sped up by SPEED), then serves r/q like
 // the CLI would (a re-run replays the stream again). A stream without run-end
 // stays running until cancelled with c or q.
-// Usage: npm run build && node tests/dev/replay-tui.mjs tests/fixtures/events/running.ndjson [SPEED]
+// Usage: npm run build && node tests/helpers/replay-tui.mjs tests/fixtures/events/running.ndjson [SPEED]
 import { readFileSync } from 'node:fs';
 import { createTuiReporter } from '../../dist/src/reporters/tui/index.js';
 
 const [file, speedArg] = process.argv.slice(2);
 if (!file) {
-  console.error('usage: node tests/dev/replay-tui.mjs EVENTS.ndjson [SPEED]');
+  console.error('usage: node tests/helpers/replay-tui.mjs EVENTS.ndjson [SPEED]');
   process.exit(2);
 }
 const speed = Number(speedArg ?? 1);

@@ -5,14 +5,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensurePythonEnv } from '../src/python/env.js';
-import { loadPythonStepTypes } from '../src/python/step-types.js';
-import type { Progress } from '../src/events.js';
-import type { StepRunContext, StepType } from '../src/steps/types.js';
-import { localMachine } from '../src/scheduler/executors/local-machine.js';
-import { createLocalExecutor } from '../src/scheduler/executors/local.js';
+import { ensurePythonEnv } from '../../src/python/env.js';
+import { loadPythonStepTypes } from '../../src/python/step-types.js';
+import type { Progress } from '../../src/events.js';
+import type { StepRunContext, StepType } from '../../src/steps/types.js';
+import { localMachine } from '../../src/scheduler/executors/local-machine.js';
+import { createLocalExecutor } from '../../src/scheduler/executors/local.js';
 
-export const ROOT = resolve(import.meta.dirname, '..');
+export const ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = join(ROOT, 'tests', 'fixtures', 'python');
 
 export async function testPython(): Promise<string> {
