@@ -16,19 +16,10 @@ import { WorkerPool, type ItemOutcome } from './worker-pool.js';
 import type { ItemOptions, ItemTask } from './worker-protocol.js';
 import { aggregate, type Metrics } from './metrics.js';
 import type { DatabaseUse } from './provenance.js';
+import type { PoolRunOptions } from './pool-options.js';
 
 export type Etype = 'exec' | 'match' | 'all';
 export type Compat = 'test-suite' | 'strict';
-
-/** What every evaluation over the worker pool takes (sql-eval, its BIRD mode). */
-export interface PoolRunOptions {
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
-  warn?(message: string): void;
-}
 
 export interface EvalOptions extends PoolRunOptions {
   predictions: string;
