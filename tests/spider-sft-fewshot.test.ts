@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { maskQuestion, schemaWords, SCHEMA_MASK, VALUE_MASK } from '../steps/spider-sft/few-shot.js';
+import { bm25Index, maskQuestion, schemaWords, SCHEMA_MASK, VALUE_MASK } from '../steps/spider-sft/few-shot.js';
 import type { TableSchema } from '../steps/spider-sft/schema-text.js';
 import { ROOT, sandbox } from './engine/cli.js';
 
@@ -59,6 +59,24 @@ describe('masking', () => {
   });
 });
 
+describe('bm25Index', () => {
+  it('ranks by BM25, ties by pool order, never the query\'s own database', () => {
+    const w = (s: string) => s.split(' ');
+    const index = bm25Index([
+      { db_id: 'a', words: w('what is the <mask> of <mask> ?') },
+      { db_id: 'b', words: w('how many <mask> are there ?') },
+      { db_id: 'c', words: w('how many <mask> are there ?') },
+      { db_id: 'x', words: w('how many <mask> are there ?') },
+      { db_id: 'd', words: w('list <mask> , <mask> , <mask> and <mask> in order of <mask> with many <mask>') },
+    ]);
+    // 1 and 2 match every word and tie (pool order); 4 shares "many" and "<mask>", its length
+    // and frequency saturated; 0 shares only "<mask>"; 3 is on the query's own database.
+    expect(index.rank(w('how many <mask> are there ?'), 'x')).toEqual([1, 2, 4, 0]);
+    expect(index.rank(w('how many <mask> are there ?'), 'b')).toEqual([2, 3, 4, 0]);
+    expect(index.rank(w('nothing shared'), 'x')).toEqual([]);
+  });
+});
+
 describe('spider-sft few_shot', () => {
   it('chooses the same examples every run for a known question, never from dev or the item\'s own database, within the budget', async () => {
     const withYaml = ', validation_databases: 1, few_shot: { k: 2, max_chars: 2000 }';
@@ -70,7 +88,7 @@ describe('spider-sft few_shot', () => {
 
     // A known question: BM25 over the masked words ("how many <mask> do we have ?").
     expect(a.dev[0]!.input).toContain('How many singers do we have?');
-    expect(exampleQuestions(a.dev[0]!)).toEqual(['How many different nationalities do conductors have?', 'How many poker players are there?']);
+    expect(exampleQuestions(a.dev[0]!)).toEqual(['How many different nationalities do conductors have?', 'How many employees are there?']);
     // The examples follow the schema, before the question, with their SQL.
     expect(a.dev[0]!.instruction).toContain(
       'concert_ID of concert.\n\n/* Some SQL examples are provided based on similar problems: */\n/* Answer the following: How many different nationalities do conductors have? */\nSELECT count(DISTINCT Nationality) FROM conductor\n',

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { StepError, type StepType } from '../../src/steps/types.js';
 import { createTableSchema, dbgptHubSchema, fill, type TableSchema } from './schema-text.js';
-import { bm25Version, exampleChooser } from './few-shot.js';
+import { exampleChooser } from './few-shot.js';
 
 /** DB-GPT-Hub's Spider prompt (its README's example records), with {schema} for the database description. */
 export const DEFAULT_INSTRUCTION =
@@ -165,9 +165,6 @@ const step: StepType = {
   }),
   inputs: ['spider', 'template'],
   sources: ['steps/spider-sft'],
-  async runtime() {
-    return { bm25: bm25Version() };
-  },
   async run(ctx) {
     const w = ctx.with as unknown as With;
     const tablesFile = join(w.spider, w.tables);
@@ -207,7 +204,7 @@ const step: StepType = {
     // Examples come from the training split only (validation and dev are what is scored), and the
     // same function renders train, validation and dev prompts, so a model is trained on prompts
     // shaped as the ones it is asked.
-    const fewShot = w.few_shot && w.few_shot.k > 0 ? await exampleChooser(train, tables, w.few_shot) : undefined;
+    const fewShot = w.few_shot && w.few_shot.k > 0 ? exampleChooser(train, tables, w.few_shot) : undefined;
     const shots = { examples: 0, short: 0 };
     const toRecord = (x: Item): SftRecord => {
       const schema = describe(x.db_id);
