@@ -8,12 +8,16 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { StepError, type StepType } from '../../src/steps/types.js';
 import { createTableSchema, dbgptHubSchema, fill, type TableSchema } from './schema-text.js';
+import { exampleChooser } from './few-shot.js';
 
 /** DB-GPT-Hub's Spider prompt (its README's example records), with {schema} for the database description. */
 export const DEFAULT_INSTRUCTION =
   'I want you to act as a SQL terminal in front of an example database, you need only to return the sql command to me.' +
   'Below is an instruction that describes a task, Write a response that appropriately completes the request.\n"\n##Instruction:\n{schema}\n';
 export const DEFAULT_INPUT = '###Input:\n{question}\n\n###Response:';
+/** DAIL-SQL's question-SQL example organization (arXiv 2308.15363). */
+export const DEFAULT_EXAMPLES_HEADER = '/* Some SQL examples are provided based on similar problems: */\n';
+export const DEFAULT_EXAMPLE = '/* Answer the following: {question} */\n{query}\n';
 
 interface Item {
   db_id: string;
@@ -42,6 +46,16 @@ interface With {
   limit_train?: number;
   limit_dev?: number;
   validation_databases: number | string[];
+  few_shot?: FewShot;
+}
+
+interface FewShot {
+  k: number;
+  method: 'bm25';
+  mask: boolean;
+  max_chars?: number;
+  header: string;
+  example: string;
 }
 
 /**
@@ -110,7 +124,7 @@ const step: StepType = {
       schema_format: { enum: ['dbgpt-hub', 'create-table', 'template'], default: 'dbgpt-hub' },
       template: { type: 'string', description: 'schema_format: template — a file with {db_id}, {dbgpt_hub}, {create_table} placeholders' },
       sample_rows: { type: 'integer', minimum: 0, default: 0, description: 'create-table: example rows per table read from the SQLite file' },
-      instruction: { type: 'string', default: DEFAULT_INSTRUCTION, description: 'Instruction text; {schema} is replaced by the schema description' },
+      instruction: { type: 'string', default: DEFAULT_INSTRUCTION, description: 'Instruction text; {schema} is replaced by the schema description, {examples} by the few-shot examples (else they follow it)' },
       input: { type: 'string', default: DEFAULT_INPUT, description: 'Question wrapper; {question} is replaced by the question' },
       limit_train: { type: 'integer', minimum: 0, description: 'Keep only the first N train items' },
       limit_dev: { type: 'integer', minimum: 0, description: 'Keep only the first N dev items' },
@@ -118,6 +132,27 @@ const step: StepType = {
         anyOf: [{ type: 'integer', minimum: 0 }, { type: 'array', items: { type: 'string' } }],
         default: 0,
         description: 'Training databases held out as the validation split (outputs validation, validation_gold): a count, or their db_ids',
+      },
+      few_shot: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['k'],
+        description: 'k examples from the training split in every prompt (train, validation and dev alike), by similarity of questions',
+        // predict keeps a prompt's last max_source_length tokens: examples without a budget would
+        // push the schema out of the prompt, so one is asked for whenever examples are.
+        if: { required: ['k'], properties: { k: { minimum: 1 } } },
+        then: {
+          description: 'few_shot.k above 0 adds examples to every prompt: set few_shot.max_chars, the whole prompt\'s length budget (predict keeps a prompt\'s last max_source_length tokens, so examples past it would push the schema out)',
+          required: ['max_chars'],
+        },
+        properties: {
+          k: { type: 'integer', minimum: 0, description: 'Examples per prompt (fewer where max_chars leaves no room); 0 = none' },
+          method: { enum: ['bm25'], default: 'bm25', description: 'bm25: BM25 over the question\'s words (no model)' },
+          mask: { type: 'boolean', default: true, description: 'Compare questions with the words naming their schema masked (<mask>) and values (numbers, quoted text) masked (<unk>), as DAIL-SQL' },
+          max_chars: { type: 'integer', minimum: 1, description: 'Length budget of a whole prompt (instruction with schema and examples, and input), in characters: an example that would pass it is left out' },
+          header: { type: 'string', default: DEFAULT_EXAMPLES_HEADER, description: 'Text before the examples' },
+          example: { type: 'string', default: DEFAULT_EXAMPLE, description: 'One example; {question} and {query} are replaced by its question and SQL' },
+        },
       },
     },
   },
@@ -154,14 +189,6 @@ const step: StepType = {
       schemaText.set(dbId, s);
       return s;
     };
-    const toRecord = (x: Item): SftRecord => ({
-      db_id: x.db_id,
-      instruction: fill(w.instruction, { schema: describe(x.db_id) }),
-      input: fill(w.input, { question: x.question }),
-      output: x.query,
-      history: [],
-    });
-
     const trainFiles = w.train_files.map((f) => join(w.spider, f)).filter((f) => existsSync(f));
     if (!trainFiles.length) throw new StepError(`${w.spider}: none of the train files exist (${w.train_files.join(', ')})`);
     let train = trainFiles.flatMap((f) => readItems(f, tables));
@@ -174,6 +201,26 @@ const step: StepType = {
     const shared = [...heldOut].filter((db) => dev.some((x) => x.db_id === db));
     if (shared.length) ctx.log(`warning: validation databases also in ${w.dev_file}: ${shared.join(', ')}`, 'stderr');
 
+    // Examples come from the training split only (validation and dev are what is scored), and the
+    // same function renders train, validation and dev prompts, so a model is trained on prompts
+    // shaped as the ones it is asked.
+    const fewShot = w.few_shot && w.few_shot.k > 0 ? exampleChooser(train, tables, w.few_shot) : undefined;
+    const shots = { examples: 0, short: 0 };
+    const toRecord = (x: Item): SftRecord => {
+      const schema = describe(x.db_id);
+      const input = fill(w.input, { question: x.question });
+      // {examples} in the instruction places them; else they follow it, just before the question.
+      const instructionWith = (block: string) =>
+        w.instruction.includes('{examples}') ? fill(w.instruction, { schema, examples: block }) : fill(w.instruction, { schema }) + block;
+      let block = '';
+      if (fewShot) {
+        const c = fewShot.choose(x, (b) => instructionWith(b).length + input.length);
+        block = c.block;
+        shots.examples += c.chosen.length;
+        if (c.chosen.length < w.few_shot!.k) shots.short++;
+      }
+      return { db_id: x.db_id, instruction: instructionWith(block), input, output: x.query, history: [] };
+    };
     const trainRecords = train.map(toRecord);
     ctx.progress({ current: train.length, total: train.length + dev.length, unit: 'items' });
     // Dev records also carry Spider's question as written (beside the prompt built from it), so
@@ -200,6 +247,12 @@ const step: StepType = {
     ctx.log(`spider-sft: ${trainRecords.length} train${validationText} and ${devRecords.length} dev records (${w.schema_format}), ${schemaText.size} databases; ${heldOutNote(train, dev)}`);
     ctx.metric('train_items', trainRecords.length);
     ctx.metric('dev_items', devRecords.length);
+    if (fewShot) {
+      const prompts = trainRecords.length + devRecords.length + validationRecords.length;
+      ctx.log(`few-shot: ${(shots.examples / prompts).toFixed(2)} examples per prompt (k = ${w.few_shot!.k}, ${w.few_shot!.method}${w.few_shot!.mask ? ', masked' : ''}); ${shots.short} prompts got fewer (max_chars ${w.few_shot!.max_chars})`);
+      ctx.metric('few_shot_examples_per_prompt', shots.examples / prompts);
+      ctx.metric('few_shot_short_prompts', shots.short);
+    }
     ctx.progress({ current: train.length + dev.length, total: train.length + dev.length, unit: 'items' });
   },
 };

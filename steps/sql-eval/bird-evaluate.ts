@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { StepError } from '../../src/steps/types.js';
 import { DIFFICULTIES, rVes } from './bird.js';
 import { readBirdGold, readBirdPredictions } from './bird-inputs.js';
-import type { PoolRunOptions } from './options.js';
+import type { PoolRunOptions } from './pool-options.js';
 import { WorkerPool } from './worker-pool.js';
 import type { ItemTask } from './worker-protocol.js';
 

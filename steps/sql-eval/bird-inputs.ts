@@ -1,10 +1,9 @@
 // BIRD's inputs: its question file (dev.json: question, evidence, SQL, db_id, difficulty) as the
 // gold, and predictions in the official dict ({"0": "SQL\t----- bird -----\tdb_id"}) or flow's
 // own formats (inputs.ts).
-import { readFileSync } from 'node:fs';
 import { StepError } from '../../src/steps/types.js';
 import type { Difficulty } from './bird.js';
-import { readPredictions } from './inputs.js';
+import { readPredictions, readRecords, readText } from './inputs.js';
 
 export interface BirdItem {
   sql: string;
@@ -14,32 +13,15 @@ export interface BirdItem {
   difficulty: Difficulty | string;
 }
 
-function read(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new StepError(`sql-eval: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
 /** BIRD's dev.json (a JSON array) or the mini-dev JSONL: every item needs SQL, db_id and difficulty. */
 export function readBirdGold(file: string): BirdItem[] {
-  const text = read(file, 'gold file');
-  let records: unknown[];
-  const where = (i: number) => (text.trimStart().startsWith('[') ? `record ${i}` : `line ${i + 1}`);
-  try {
-    records = text.trimStart().startsWith('[')
-      ? (JSON.parse(text) as unknown[])
-      : text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
-  } catch (e) {
-    throw new StepError(`sql-eval: ${file}: invalid JSON (${(e as Error).message})`);
-  }
-  if (!Array.isArray(records) || records.length === 0) throw new StepError(`sql-eval: ${file}: expected BIRD questions (a JSON array or JSONL)`);
-  return records.map((r, i) => {
-    const rec = (r ?? {}) as Record<string, unknown>;
+  const records = readRecords(file, 'gold file');
+  if (records.length === 0) throw new StepError(`sql-eval: ${file}: expected BIRD questions (a JSON array or JSONL)`);
+  return records.map(({ value, where }) => {
+    const rec = (value ?? {}) as Record<string, unknown>;
     for (const f of ['SQL', 'db_id', 'difficulty'] as const) {
       if (typeof rec[f] !== 'string' || (rec[f] as string).trim() === '') {
-        throw new StepError(`sql-eval: ${file}: ${where(i)}: field "${f}" ${rec[f] === undefined ? 'is missing' : 'must be a non-empty string'}`);
+        throw new StepError(`sql-eval: ${file}: ${where}: field "${f}" ${rec[f] === undefined ? 'is missing' : 'must be a non-empty string'}`);
       }
     }
     return {
@@ -60,7 +42,7 @@ const SEPARATOR = '\t----- bird -----\t';
  * is not a string as " ". Any other file: flow's own formats.
  */
 export function readBirdPredictions(file: string, expected: number): string[] {
-  const text = read(file, 'predictions file');
+  const text = readText(file, 'predictions file');
   let data: unknown;
   try {
     data = JSON.parse(text);

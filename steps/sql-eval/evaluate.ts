@@ -17,7 +17,7 @@ import { aggregate, type Metrics } from './metrics.js';
 import type { DatabaseUse } from './provenance.js';
 import type { EvalOptions, ItemResult } from './options.js';
 
-export type { Compat, EvalOptions, Etype, ItemResult, PoolRunOptions } from './options.js';
+export type { Compat, EvalOptions, Etype, ItemResult } from './options.js';
 
 export interface EvalOutput {
   metrics: Metrics;

@@ -8,7 +8,7 @@ import type { StepRunContext, StepType } from '../../src/steps/types.js';
 import { BIRD_LEVELS, evaluateBird, renderBirdReport } from './bird-evaluate.js';
 import { evaluate, type Compat, type Etype } from './evaluate.js';
 import { ALL_LEVELS, renderReport, type Metrics } from './metrics.js';
-import { itemProgress } from './progress.js';
+import { POOL_SCHEMA, poolOptions } from './pool-options.js';
 import { provenance, sqliteFilesDigest } from './provenance.js';
 
 const step: StepType = {
@@ -37,9 +37,7 @@ const step: StepType = {
       plug_value: { type: 'boolean', default: false },
       keep_distinct: { type: 'boolean', default: false },
       compat: { enum: ['test-suite', 'strict'], default: 'test-suite' },
-      timeout_s: { type: 'number', exclusiveMinimum: 0, default: 30 },
-      max_rows: { type: 'integer', minimum: 1, default: 100000 },
-      workers: { type: 'integer', minimum: 1, description: 'SQL worker processes (default: one per core)' },
+      ...POOL_SCHEMA,
     },
   },
   outputs: {
@@ -73,7 +71,9 @@ const step: StepType = {
     // native module, its libc probe) happens while the workers score rather than after them.
     const charts = import('../../src/charts/bars.js');
     charts.catch(() => {}); // awaited below; an evaluation that fails first leaves it unobserved
+    const pool = poolOptions(w, ctx);
     const { metrics, items, databases, missingPredictions } = await evaluate({
+      ...pool,
       predictions: w.predictions as string,
       gold: w.gold as string,
       dbDir: w.db_dir as string,
@@ -83,12 +83,6 @@ const step: StepType = {
       plugValue: (w.plug_value as boolean | undefined) ?? false,
       keepDistinct: (w.keep_distinct as boolean | undefined) ?? false,
       compat: (w.compat as Compat | undefined) ?? 'test-suite',
-      timeoutS: (w.timeout_s as number | undefined) ?? 30,
-      maxRows: (w.max_rows as number | undefined) ?? 100000,
-      workers: w.workers as number | undefined,
-      signal: ctx.signal,
-      onProgress: itemProgress(ctx),
-      warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
     });
     ctx.signal.throwIfAborted();
     const missingDb = items.filter((it) => it.missing_db).length;
@@ -103,8 +97,8 @@ const step: StepType = {
       flags: {
         plug_value: metrics.plug_value,
         keep_distinct: metrics.keep_distinct,
-        timeout_s: (w.timeout_s as number | undefined) ?? 30,
-        max_rows: (w.max_rows as number | undefined) ?? 100000,
+        timeout_s: pool.timeoutS,
+        max_rows: pool.maxRows,
       },
       scored: items.length - missingDb,
       missingDb,
@@ -135,16 +129,11 @@ const step: StepType = {
 async function runBird(ctx: StepRunContext): Promise<void> {
   const w = ctx.with;
   const { metrics, items } = await evaluateBird({
+    ...poolOptions(w, ctx),
     predictions: w.predictions as string,
     gold: w.gold as string,
     dbDir: w.db_dir as string,
     runs: (w.ves_runs as number | undefined) ?? 100,
-    timeoutS: (w.timeout_s as number | undefined) ?? 30,
-    maxRows: (w.max_rows as number | undefined) ?? 100000,
-    workers: w.workers as number | undefined,
-    signal: ctx.signal,
-    onProgress: itemProgress(ctx),
-    warn: (m) => ctx.log(`warning: ${m}`, 'stderr'),
   });
   ctx.signal.throwIfAborted();
   writeAtomic(ctx.outputs.results!, items.map((it) => JSON.stringify(it)).join('\n') + '\n');

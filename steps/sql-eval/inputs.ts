@@ -10,29 +10,61 @@ export interface GoldItem {
   line: number;
 }
 
-function read(file: string, what: string): string {
+// The readers below are shared by sql-eval, its BIRD mode (bird-inputs.ts) and sql-vote; `step`
+// names the one whose message it is.
+
+/** A file's text, or an error naming what it is and why it cannot be read. */
+export function readText(file: string, what: string, step = 'sql-eval'): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new StepError(`sql-eval: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new StepError(`${step}: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
+}
+
+/** A file's non-blank lines, each with its 1-based line number (for errors that name file:line). */
+export function readLines(file: string, what: string, step = 'sql-eval'): Array<{ text: string; line: number }> {
+  return readText(file, what, step)
+    .split(/\r?\n/)
+    .map((text, i) => ({ text, line: i + 1 }))
+    .filter((l) => l.text.trim() !== '');
+}
+
+/**
+ * The records of a JSON array, or of JSONL (one per non-blank line), each with where it is:
+ * "record i" (0-based, in an array) or "line n". Invalid JSON names the file, and the line in JSONL.
+ */
+export function readRecords(file: string, what: string, step = 'sql-eval'): Array<{ value: unknown; where: string }> {
+  const text = readText(file, what, step);
+  if (text.trimStart().startsWith('[')) {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new StepError(`${step}: ${file}: invalid JSON (${(e as Error).message})`);
+    }
+    if (!Array.isArray(data)) throw new StepError(`${step}: ${file}: expected a JSON array or JSONL`);
+    return data.map((value, i) => ({ value, where: `record ${i}` }));
+  }
+  return readLines(file, what, step).map(({ text: l, line }) => {
+    try {
+      return { value: JSON.parse(l) as unknown, where: `line ${line}` };
+    } catch (e) {
+      throw new StepError(`${step}: ${file}:${line}: invalid JSON (${(e as Error).message})`);
+    }
+  });
 }
 
 /** Gold file: `SQL<TAB>db_id` per line; blank lines are skipped. */
 export function readGold(file: string): GoldItem[] {
-  const out: GoldItem[] = [];
-  read(file, 'gold file')
-    .split(/\r?\n/)
-    .forEach((raw, i) => {
-      const l = raw.trim();
-      if (!l) return;
-      const parts = l.split('\t');
-      if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) {
-        throw new StepError(`sql-eval: ${file}:${i + 1}: expected "SQL<TAB>db_id", got ${JSON.stringify(l.slice(0, 80))}`);
-      }
-      out.push({ sql: parts[0]!, db: parts[1]!.trim(), line: i + 1 });
-    });
-  return out;
+  return readLines(file, 'gold file').map(({ text, line }) => {
+    const l = text.trim();
+    const parts = l.split('\t');
+    if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) {
+      throw new StepError(`sql-eval: ${file}:${line}: expected "SQL<TAB>db_id", got ${JSON.stringify(l.slice(0, 80))}`);
+    }
+    return { sql: parts[0]!, db: parts[1]!.trim(), line };
+  });
 }
 
 /**
@@ -41,7 +73,7 @@ export function readGold(file: string): GoldItem[] {
  * is an empty prediction; blank lines past `expected` items are not items.
  */
 export function readPredictions(file: string, expected: number): string[] {
-  const lines = read(file, 'predictions file').split(/\r?\n/);
+  const lines = readText(file, 'predictions file').split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop();
   while (lines.length > expected && lines[lines.length - 1]!.trim() === '') lines.pop();
   const first = lines.find((l) => l.trim() !== '');
@@ -69,15 +101,7 @@ export function readPredictions(file: string, expected: number): string[] {
  * each wrong item beside someone else's question.
  */
 export function readQuestions(file: string, gold: GoldItem[], goldFile: string): string[] {
-  const text = read(file, 'questions file');
-  let records: unknown[];
-  try {
-    records = text.trimStart().startsWith('[')
-      ? (JSON.parse(text) as unknown[])
-      : text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
-  } catch (e) {
-    throw new StepError(`sql-eval: ${file}: invalid JSON (${(e as Error).message})`);
-  }
+  const records = readRecords(file, 'questions file').map((r) => r.value);
   if (records.length !== gold.length) {
     throw new StepError(`sql-eval: ${file} has ${records.length} questions but ${goldFile} has ${gold.length} items; they must align item by item`);
   }
@@ -94,7 +118,7 @@ export function readQuestions(file: string, gold: GoldItem[], goldFile: string):
 export function readTables(file: string): Map<string, TablesEntry> {
   let data: unknown;
   try {
-    data = JSON.parse(read(file, 'tables file'));
+    data = JSON.parse(readText(file, 'tables file'));
   } catch (e) {
     if (e instanceof StepError) throw e;
     throw new StepError(`sql-eval: ${file}: invalid JSON (${(e as Error).message})`);

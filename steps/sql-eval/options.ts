@@ -3,19 +3,10 @@
 // back (the no-circular rule counts type-only imports).
 import type { PartialVector } from './exact-match.js';
 import type { Hardness } from './hardness.js';
+import type { PoolRunOptions } from './pool-options.js';
 
 export type Etype = 'exec' | 'match' | 'all';
 export type Compat = 'test-suite' | 'strict';
-
-/** What every evaluation over the worker pool takes (sql-eval, its BIRD mode). */
-export interface PoolRunOptions {
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
-  warn?(message: string): void;
-}
 
 export interface EvalOptions extends PoolRunOptions {
   predictions: string;

@@ -5,7 +5,7 @@
 // predictions in sql-eval's format, so an eval step scores the chosen SQL.
 import { writeAtomic } from '../sql-eval/write-atomic.js';
 import type { StepType } from '../../src/steps/types.js';
-import { itemProgress } from '../sql-eval/progress.js';
+import { POOL_SCHEMA, poolOptions } from '../sql-eval/pool-options.js';
 import type { Strategy } from './choose.js';
 import { vote, type VoteSummary } from './vote.js';
 
@@ -25,9 +25,7 @@ const step: StepType = {
         default: 'majority',
         description: 'majority: the largest group of candidates with equal results (ties: higher summed log-probability, then first seen); first-valid: the first candidate that runs; logprob: the most probable candidate that runs',
       },
-      timeout_s: { type: 'number', exclusiveMinimum: 0, default: 30, description: 'Time limit per query and database file' },
-      max_rows: { type: 'integer', minimum: 1, default: 100000 },
-      workers: { type: 'integer', minimum: 1, description: 'SQL worker processes (default: one per core)' },
+      ...POOL_SCHEMA,
     },
   },
   outputs: { predictions: 'pred.sql', votes: 'votes.jsonl', report: 'report.md', metrics: 'metrics.json' },
@@ -46,15 +44,11 @@ const step: StepType = {
   async run(ctx) {
     const w = ctx.with;
     const { items, summary } = await vote({
+      ...poolOptions(w, ctx),
       candidates: w.candidates as string,
       dev: w.dev as string,
       dbDir: w.db_dir as string,
       strategy: (w.strategy as Strategy | undefined) ?? 'majority',
-      timeoutS: (w.timeout_s as number | undefined) ?? 30,
-      maxRows: (w.max_rows as number | undefined) ?? 100000,
-      workers: w.workers as number | undefined,
-      signal: ctx.signal,
-      onProgress: itemProgress(ctx),
     });
     ctx.signal.throwIfAborted();
     // sql-eval's one-SQL-per-line format: a chosen text keeps to its line.

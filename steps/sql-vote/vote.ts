@@ -6,20 +6,16 @@
 import os from 'node:os';
 import path from 'node:path';
 import { dbFiles } from '../sql-eval/evaluate.js';
+import type { PoolRunOptions } from '../sql-eval/pool-options.js';
 import { WorkerPool } from '../sql-eval/worker-pool.js';
 import { choose, type Strategy } from './choose.js';
 import { checkLineUp, readCandidates, type CandidateItem } from './inputs.js';
 
-export interface VoteOptions {
+export interface VoteOptions extends PoolRunOptions {
   candidates: string;
   dev: string;
   dbDir: string;
   strategy: Strategy;
-  timeoutS: number;
-  maxRows: number;
-  workers?: number;
-  signal?: AbortSignal;
-  onProgress?(done: number, total: number): void;
 }
 
 export interface VoteItem {
