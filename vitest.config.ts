@@ -28,6 +28,7 @@ const UNIT = [
   'tests/sql-eval-rouge.test.ts',
   'tests/sql-eval-rules.test.ts',
   'tests/sql-eval-safety.test.ts',
+  'tests/sql-inputs-pool.test.ts',
   'tests/sql-vote.test.ts',
   'tests/tui.test.ts',
   'tests/tui-follow.test.ts',
@@ -54,6 +55,7 @@ const ENGINE = [
   'tests/docs.test.ts',
   'tests/recipes.test.ts',
   'tests/spider-sft.test.ts',
+  'tests/spider-sft-fewshot.test.ts',
   'tests/tui-e2e.test.ts',
 ];
 
