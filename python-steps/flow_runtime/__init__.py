@@ -2,6 +2,8 @@
 
   runtime      params file, validation and defaults, the event channel, user errors, main()
   data         records, the training dataset and collator
+  prompting    templates: a record as token ids and labels, as the anchors encode it
+  sql_clean    a model's answer as the one-line SQL that sql-eval reads
   tokenized    python:tokenize's saved dataset and the tokenizer digest that ties it to a model
   packing      packed rows that keep examples apart, and the check that the model honours them
   modeling     dtypes, Auto classes, tokenizer, LoRA / QLoRA and adapter loading

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from .prompting import encode_causal, encode_seq2seq
 from .runtime import UserError
 
 
@@ -245,9 +246,6 @@ def with_system(records: list[dict], system: str) -> list[dict]:
 
 def encode_all(w: dict, records: list[dict], tokenizer) -> list[dict]:
     """Token ids and labels per record; records with nothing to learn (empty response) are dropped."""
-    # prompting imports this package; imported here so the package loads without it.
-    from prompting import encode_causal, encode_seq2seq
-
     items = []
     for r in records:
         if w["model_type"] == "seq2seq":

@@ -1,4 +1,4 @@
-"""The steps import `flow_runtime` and `prompting` from python-steps/, as a step script does."""
+"""The steps import `flow_runtime` and the step scripts from python-steps/, as a step script does."""
 
 import sys
 from pathlib import Path

@@ -95,7 +95,7 @@ def test_greedy_log_probability_is_the_models_own(tmp_path, tiny_model):
     """The recorded log-probability of a greedy answer equals a teacher-forced forward pass over it."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from prompting import prompt_ids
+    from flow_runtime.prompting import prompt_ids
 
     (tmp_path / "g").mkdir()
     cand = candidates_of(predict(tmp_path / "g", tiny_model))[0]["candidates"][0]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flow_runtime import UserError
+from .runtime import UserError
 
 
 @dataclass(frozen=True)
