@@ -33,7 +33,7 @@ describe('python step types', () => {
     expect(runtime).toContain('python-steps/flow_runtime/runtime.py');
     expect(sft.sources).toEqual([
       'python-steps/sft.py', 'python-steps/sft.json', ...runtime, 'python-steps/requirements.txt',
-      'python-steps/configs/ds_zero2.json', 'python-steps/configs/ds_zero3.json',
+      'python-steps/flow_runtime/configs/ds_zero2.json', 'python-steps/flow_runtime/configs/ds_zero3.json',
     ]);
     expect(stepType('python:init-model').sources.slice(0, 3)).toEqual([
       'python-steps/init_model.py', 'python-steps/init-model.json', runtime[0],

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import quiet
 
-# python-steps/: the manifests and configs sit beside the step scripts.
+# python-steps/: the manifests sit beside the step scripts.
 HERE = Path(__file__).resolve().parent.parent
 
 
