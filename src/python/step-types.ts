@@ -35,8 +35,10 @@ export interface PythonStepManifest {
   description: string;
   /** Script file in python-steps/; default <name>.py with '-' as '_'. */
   script?: string;
-  /** Other python-steps/ files it imports or reads: part of its implementation version. */
-  modules?: string[];
+  /** Requirement files, beyond requirements.txt, of an env of its own it may run in (predict's
+   * requirements-vllm.txt): part of its implementation version. Its code needs no list: the step
+   * script and the whole flow_runtime package are. */
+  requirements?: string[];
   schema: JsonSchema;
   outputs: Record<string, string>;
   /** Outputs that exist only for some values of a field (sft: adapter for lora, model for full). */
@@ -269,10 +271,17 @@ async function interpreter(ctx: StepRunContext): Promise<string> {
   return env.python;
 }
 
-/** The files of the shared runtime package, python-steps/flow_runtime/ (named one by one: a folder
- * digest would also take in the __pycache__ that Python writes there). */
-function runtimeModules(root: string): string[] {
-  return readdirSync(join(root, PY_DIR, RUNTIME_PKG)).filter((f) => f.endsWith('.py')).sort().map((f) => `${RUNTIME_PKG}/${f}`);
+/** Every file of the shared runtime package, python-steps/flow_runtime/, at any depth (its modules and
+ * the data they read, such as the DeepSpeed configs): all of it is part of every Python step's
+ * implementation version, so no helper can escape a key by being left off a list. Named one by one:
+ * a folder digest would also take in the bytecode that Python writes to __pycache__. */
+function runtimeFiles(root: string): string[] {
+  const walk = (rel: string): string[] =>
+    readdirSync(join(root, PY_DIR, rel), { withFileTypes: true }).flatMap((e) => {
+      if (e.isDirectory()) return e.name === '__pycache__' ? [] : walk(`${rel}/${e.name}`);
+      return e.isFile() && !e.name.endsWith('.pyc') ? [`${rel}/${e.name}`] : [];
+    });
+  return walk(RUNTIME_PKG).sort();
 }
 
 function makeStepType(root: string, file: string): StepType {
@@ -314,7 +323,7 @@ function makeStepType(root: string, file: string): StepType {
     ...(m.metrics ? { metrics: m.metrics } : {}),
     inputs: m.inputs,
     // requirements.txt too: a new transformers or torch pin can change what training produces.
-    sources: [script, basename(file), ...runtimeModules(root), 'requirements.txt', ...(m.modules ?? [])].map((f) => `${PY_DIR}/${f}`),
+    sources: [script, basename(file), ...runtimeFiles(root), 'requirements.txt', ...(m.requirements ?? [])].map((f) => `${PY_DIR}/${f}`),
     preflight: (w, machine) => [...gpuPreflight(name, m.gpu_options ?? [], w, machine), ...modelPreflight(name, m, w, machine)],
     runtime: (settings) => pythonRuntime(root, settings),
     async run(ctx) {
