@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchArgs } from '../src/python/step-types.js';
+import { launchArgs } from '../src/python/launch.js';
 import { SlurmExecutor } from '../src/scheduler/executors/slurm.js';
 import { ROOT, runIdOf, sandbox } from './engine/cli.js';
 import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
