@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import time
 
-from flow_runtime import UserError, cuda_available, events, log, main, read_records, require_module, write_json
-from flow_runtime.data import with_system
-from flow_runtime import parity
+from flow_runtime import UserError, cuda_available, events, log, main, parity, read_records, require_module, write_json
 from flow_runtime.candidates import DEFAULT_FOLLOW_UP, LogprobRecorder, SqlChecker, follow_up_record, sampling_settings
+from flow_runtime.data import with_system
 from flow_runtime.modeling import attach_adapter, auto_class, dtype_of, load_tokenizer
 from flow_runtime.prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
 from flow_runtime.sql_clean import clean

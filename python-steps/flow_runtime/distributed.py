@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .runtime import UserError, require_module
+from .errors import UserError
+from .packages import require_module
 
 # The shipped ZeRO configs: package data, so they are part of every Python step's key.
 CONFIGS = Path(__file__).resolve().parent / "configs"

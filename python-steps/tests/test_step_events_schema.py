@@ -24,7 +24,7 @@ def read_events(path: Path) -> list[dict]:
 
 
 def test_every_event_the_runtime_writes_matches(tmp_path, monkeypatch):
-    from flow_runtime.runtime import Events
+    from flow_runtime.channel import Events
 
     path = tmp_path / "events.jsonl"
     monkeypatch.setenv("FLOW_EVENTS_FILE", str(path))
