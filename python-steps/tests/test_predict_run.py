@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs predict.py end to end, a process per case, on a tiny model.
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 STEPS = HERE.parent
 FIX = HERE / "fixtures"

@@ -18,6 +18,9 @@ from flow_runtime import modeling
 from flow_runtime.errors import CheckFailed
 from flow_runtime.params import Params, _apply_defaults, load_manifest
 
+# Trains QLoRA on tiny models (four legs), minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 FIX = Path(__file__).resolve().parent / "fixtures"
 
 
