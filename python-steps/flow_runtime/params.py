@@ -84,9 +84,6 @@ class Params:
     report_to: dict = field(default_factory=dict)
     tracker_run: dict | None = None
 
-    def __post_init__(self) -> None:
-        self.report_to = self.report_to or {}
-
     def output(self, name: str) -> Path:
         path = self.outputs.get(name)
         if not path:

@@ -42,7 +42,7 @@ def load_params(step: str) -> Params:
     check_gpu_rules(load_manifest(step).get("gpu_options", []), with_)
     work_dir = raw.get("work_dir") or os.getcwd()
     outputs = raw.get("outputs") or {}
-    return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"), raw.get("report_to"), raw.get("tracker_run"))
+    return Params(step, with_, outputs, work_dir, raw.get("checkpoint_dir"), raw.get("report_to") or {}, raw.get("tracker_run"))
 
 
 def main(step: str, body) -> None:

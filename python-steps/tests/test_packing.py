@@ -57,7 +57,6 @@ def test_packed_collator_restarts_positions_and_masks_each_first_label():
     assert (c.tokens, c.slots) == (6, 10)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("attn", ["sdpa", "eager", PACKED_SDPA])
 @pytest.mark.parametrize("arch", ["qwen2", "llama"])
 def test_packed_and_padded_batches_give_the_same_per_example_losses(attn, arch):
@@ -97,7 +96,6 @@ def test_packed_and_padded_batches_give_the_same_per_example_losses(attn, arch):
     assert not torch.allclose(per_example_losses(leaky, packed["labels"])[0][mb], lb[mb], atol=1e-3)
 
 
-@pytest.mark.slow
 def test_check_kept_apart_passes_a_packing_model_and_refuses_one_that_leaks():
     items = examples([6, 9, 4])
     check_kept_apart(tiny("sdpa"), items, "cpu")
