@@ -92,7 +92,7 @@ describe('python steps on a Slurm cluster', () => {
     const launcher = { type: 'torchrun' as const, nproc_per_node: 1, master_port: 20000 + Math.floor(Math.random() * 20000) };
     const o = await new SlurmExecutor({ partition: cluster!.partition }).exec({
       file: python,
-      // What the python step type launches for such a step (src/python/step-types.ts).
+      // What the python step type launches for such a step (src/python/launch.ts).
       args: launchArgs(join(FIXTURES, 'rendezvous.py'), join(cwd, 'unused-params.json'), launcher, [], 2),
       cwd,
       env: { ...(process.env as Record<string, string>), FLOW_STEP_KEY: `nodes${Date.now().toString(16)}0123456789abcdef` },

@@ -20,7 +20,7 @@ def _get(w: dict, dotted: str) -> Any:
 
 def gpu_rules_hit(rules: list[dict], w: dict) -> list[tuple[dict, Any]]:
     """The manifest's `gpu_options` rules that `w` sets (the same rules the engine checks at plan
-    time, src/python/step-types.ts), with the value that matched."""
+    time, src/python/gpu-rules.ts), with the value that matched."""
     hits = []
     for rule in rules:
         v = _get(w, rule["field"])

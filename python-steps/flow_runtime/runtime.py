@@ -71,7 +71,7 @@ def main(step: str, body) -> None:
 
 def log_threads() -> None:
     """The CPU threads torch computes with, in the step's log: the engine sets OMP_NUM_THREADS from
-    the cores the step is given (src/python/step-types.ts), unless the user set it."""
+    the cores the step is given (src/python/launch.ts), unless the user set it."""
     import torch
 
     events.log_only(f"torch: {torch.get_num_threads()} CPU threads "
