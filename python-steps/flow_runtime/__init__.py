@@ -14,7 +14,7 @@
   tokenized    python:tokenize's saved dataset and the tokenizer digest that ties it to a model
   packing      packed rows that keep examples apart, and the check that the model honours them
   modeling     dtypes, Auto classes, tokenizer, LoRA / QLoRA and adapter loading
-  distributed  ranks, DeepSpeed configs, leaving the process group together
+  distributed  DeepSpeed configs (configs/), leaving the process group together
   training     the Trainer's callback (events) and checkpoints for crash resume
 
 The names most steps need are re-exported here (`from flow_runtime import UserError, main`).
