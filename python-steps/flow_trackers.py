@@ -23,7 +23,6 @@ import os
 import sys
 from pathlib import Path
 
-
 # MLflow's client retries a refused connection 7 times with exponential backoff (minutes): a
 # tracker that is down should cost a run seconds. The user's own settings win.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")

@@ -6,7 +6,7 @@ chat template), so tests and the quickstart need no downloaded weights."""
 from __future__ import annotations
 
 from flow_runtime import UserError, events, log, main, read_records, write_json
-from prompting import user_text
+from flow_runtime.prompting import user_text
 
 # Each family's chat format and special tokens, so `template: tokenizer` renders as the real
 # model's tokenizer does (structure and markers; the tiny BPE vocabulary is the training text's).

@@ -1,9 +1,9 @@
 """python:predict: batched generation over the dev records.
 
 Writes one SQL per line in dev order (cleaned as `clean` says, see
-sql_clean.py) and a JSONL of the raw outputs. The model is a base model
+flow_runtime/sql_clean.py) and a JSONL of the raw outputs. The model is a base model
 (baseline), a merged model, or a base model plus a PEFT adapter. The prompt is
-encoded exactly as in training (prompting.prompt_ids) and cut the same way
+encoded exactly as in training (flow_runtime.prompting.prompt_ids) and cut the same way
 (its last max_source_length tokens). Decoding is greedy unless the recipe says
 otherwise (do_sample, temperature, top_p, num_beams). HF generate by default;
 vLLM when asked for (engine: vllm) and installed.
@@ -21,13 +21,12 @@ from __future__ import annotations
 import json
 import time
 
-from flow_runtime import UserError, cuda_available, events, log, main, read_records, require_module, write_json
-from flow_runtime.data import with_system
-from flow_runtime import parity
+from flow_runtime import UserError, cuda_available, events, log, main, parity, read_records, require_module, write_json
 from flow_runtime.candidates import DEFAULT_FOLLOW_UP, LogprobRecorder, SqlChecker, follow_up_record, sampling_settings
+from flow_runtime.data import with_system
 from flow_runtime.modeling import attach_adapter, auto_class, dtype_of, load_tokenizer
-from prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
-from sql_clean import clean
+from flow_runtime.prompting import encode_seq2seq_source, prompt_ids, stop_token_ids
+from flow_runtime.sql_clean import clean
 
 
 def encode_prompts(w: dict, records: list[dict], tokenizer) -> list[list[int]]:

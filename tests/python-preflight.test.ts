@@ -1,7 +1,8 @@
 // Plan-time checks of GPU-only options and the launcher command lines.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { gpuPreflight, launchArgs } from '../src/python/step-types.js';
+import { gpuPreflight } from '../src/python/gpu-rules.js';
+import { launchArgs } from '../src/python/launch.js';
 import { cudaPresent, localMachine } from '../src/scheduler/executors/local-machine.js';
 import { slurmMachine } from '../src/scheduler/executors/slurm.js';
 import { makeCtx, stepType } from './helpers/python.js';

@@ -1,5 +1,5 @@
 // Template names are an enum in the sft and predict manifests, the same list as
-// python-steps/prompting.py's, so a typo stops the recipe at validation, before
+// python-steps/flow_runtime/prompting.py's, so a typo stops the recipe at validation, before
 // any model is loaded.
 
 import { readFileSync } from 'node:fs';
@@ -11,8 +11,8 @@ import { ROOT, sandbox } from './helpers/cli.js';
 const manifest = (name: string) => JSON.parse(readFileSync(join(ROOT, 'python-steps', `${name}.json`), 'utf8'));
 
 describe('template names', () => {
-  it('are the same enum in sft.json, predict.json and prompting.py', async () => {
-    const r = await execa('python3', ['-c', 'import json, prompting; print(json.dumps(prompting.TEMPLATE_NAMES))'], {
+  it('are the same enum in sft.json, predict.json and flow_runtime/prompting.py', async () => {
+    const r = await execa('python3', ['-c', 'import json; from flow_runtime import prompting; print(json.dumps(prompting.TEMPLATE_NAMES))'], {
       cwd: join(ROOT, 'python-steps'),
     });
     const names = JSON.parse(r.stdout);

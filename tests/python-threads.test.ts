@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { stepCpus } from '../src/scheduler/cpus.js';
-import { threadEnv } from '../src/python/step-types.js';
+import { threadEnv } from '../src/python/launch.js';
 import { sandbox } from './helpers/cli.js';
 import { FIXTURES, testPython } from './helpers/python.js';
 

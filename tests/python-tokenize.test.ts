@@ -61,7 +61,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('python:tokenize', () => {
   it('keys on the template code and the data code that encode the records', () => {
-    expect(stepType('python:tokenize').sources).toEqual(expect.arrayContaining(['python-steps/prompting.py', 'python-steps/flow_runtime/data.py']));
+    expect(stepType('python:tokenize').sources).toEqual(expect.arrayContaining(['python-steps/flow_runtime/prompting.py', 'python-steps/flow_runtime/data.py']));
     expect(stepType('python:tokenize').inputs).toEqual(['model', 'train_file', 'eval_file']);
   });
 

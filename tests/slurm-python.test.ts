@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchArgs } from '../src/python/step-types.js';
+import { launchArgs } from '../src/python/launch.js';
 import { SlurmExecutor } from '../src/scheduler/executors/slurm.js';
 import { ROOT, runIdOf, sandbox } from './helpers/cli.js';
 import { startSlurmCluster, type SlurmCluster } from './helpers/slurm-cluster.js';
@@ -92,7 +92,7 @@ describe('python steps on a Slurm cluster', () => {
     const launcher = { type: 'torchrun' as const, nproc_per_node: 1, master_port: 20000 + Math.floor(Math.random() * 20000) };
     const o = await new SlurmExecutor({ partition: cluster!.partition }).exec({
       file: python,
-      // What the python step type launches for such a step (src/python/step-types.ts).
+      // What the python step type launches for such a step (src/python/launch.ts).
       args: launchArgs(join(FIXTURES, 'rendezvous.py'), join(cwd, 'unused-params.json'), launcher, [], 2),
       cwd,
       env: { ...(process.env as Record<string, string>), FLOW_STEP_KEY: `nodes${Date.now().toString(16)}0123456789abcdef` },

@@ -21,7 +21,7 @@ function lines(file: string): Array<Record<string, unknown>> {
 }
 
 const EMIT_ALL = `
-from flow_runtime.runtime import Events
+from flow_runtime.channel import Events
 e = Events()
 e.progress(3, 10, "step", loss=1.5, lr=2e-4, tokens_per_s=99.5)
 e.progress(1, None, "item")

@@ -21,7 +21,7 @@ import re
 import string
 
 from .data import Where, read_json_rows
-from .runtime import UserError
+from .errors import UserError
 
 CHECKS = ("question_exact", "question_normalized", "sql", "database")
 _SQL_KEYS = ("query", "SQL", "sql", "output")

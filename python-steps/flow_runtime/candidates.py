@@ -15,6 +15,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .prompting import user_text
+
 
 class LogprobRecorder:
     """A logits processor that records log p(token) of each chosen token.
@@ -79,8 +81,6 @@ def follow_up_record(record: dict, sql: str, error: str, wording: str) -> dict:
     """The record asked again after its SQL failed: the failed answer becomes an
     earlier turn of the conversation, and the follow-up (with the database's
     error) is the new question, rendered by the same template as the first."""
-    from prompting import user_text
-
     history = [*(record.get("history") or []), [user_text(record), sql]]
     text = wording.replace("{sql}", sql).replace("{error}", error)
     return {**record, "instruction": "", "input": text, "history": history, "output": ""}

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from .runtime import UserError
-
+from .errors import UserError
+from .prompting import IGNORE_INDEX, encode_causal, encode_seq2seq
 
 # LLaMA-Factory's defaults (data/README.md, dataset_info.json "columns" and "tags"): alpaca reads
 # instruction/input/output/system/history; sharegpt a `conversations` list of {from, value} with
@@ -245,9 +245,6 @@ def with_system(records: list[dict], system: str) -> list[dict]:
 
 def encode_all(w: dict, records: list[dict], tokenizer) -> list[dict]:
     """Token ids and labels per record; records with nothing to learn (empty response) are dropped."""
-    # prompting imports this package; imported here so the package loads without it.
-    from prompting import encode_causal, encode_seq2seq
-
     items = []
     for r in records:
         if w["model_type"] == "seq2seq":
@@ -255,7 +252,7 @@ def encode_all(w: dict, records: list[dict], tokenizer) -> list[dict]:
             e["decoder"] = True
         else:
             e = encode_causal(r, w["template"], tokenizer, w["max_source_length"], w["max_target_length"])
-        if any(x != -100 for x in e["labels"]):
+        if any(x != IGNORE_INDEX for x in e["labels"]):
             items.append(e)
     if not items:
         raise UserError("with.train_file: no record has a non-empty response to train on")
@@ -292,7 +289,7 @@ class Collator:
         out = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
         m = max(len(b["labels"]) for b in batch)
         if "decoder" in batch[0]:
-            out["labels"] = torch.tensor([b["labels"] + [-100] * (m - len(b["labels"])) for b in batch])
+            out["labels"] = torch.tensor([b["labels"] + [IGNORE_INDEX] * (m - len(b["labels"])) for b in batch])
         else:
-            out["labels"] = torch.tensor([b["labels"] + [-100] * (n - len(b["labels"])) for b in batch])
+            out["labels"] = torch.tensor([b["labels"] + [IGNORE_INDEX] * (n - len(b["labels"])) for b in batch])
         return out

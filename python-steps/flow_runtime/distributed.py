@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .runtime import HERE, UserError, require_module
+from .errors import UserError
+from .packages import require_module
+
+# The shipped ZeRO configs: package data, so they are part of every Python step's key.
+CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 def deepspeed_config(w: dict) -> dict | None:
@@ -23,7 +27,7 @@ def deepspeed_config(w: dict) -> dict | None:
     require_module("deepspeed", "with.deepspeed")
     use_cpu_accelerator()
     if ds in ("zero2", "zero3"):
-        cfg = json.loads((HERE / "configs" / f"ds_{ds}.json").read_text())
+        cfg = json.loads((CONFIGS / f"ds_{ds}.json").read_text())
     else:
         try:
             cfg = json.loads(Path(ds).read_text())

@@ -5,7 +5,9 @@ before the engine commits the artifact."""
 
 from __future__ import annotations
 
-from .runtime import CheckFailed, is_main_process, log
+from .channel import log
+from .errors import CheckFailed
+from .ranks import is_main_process
 
 
 def tolerance(dtype) -> float:

@@ -3,7 +3,9 @@ class of a model type, the pad token, LoRA / QLoRA wrapping and adapters."""
 
 from __future__ import annotations
 
-from .runtime import UserError, local_rank, require_module
+from .errors import UserError
+from .packages import require_module
+from .ranks import local_rank
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 

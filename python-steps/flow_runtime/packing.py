@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import bisect
 
+from .errors import UserError
 from .load_check import tolerance
-from .runtime import UserError
+from .prompting import IGNORE_INDEX
 
 
 def pack(items: list[dict], capacity: int) -> list[list[dict]]:
@@ -69,7 +70,7 @@ class PackedCollator:
             i, lab, pos = [], [], []
             for x in row:
                 i += x["input_ids"]
-                lab += [-100] + x["labels"][1:]
+                lab += [IGNORE_INDEX] + x["labels"][1:]
                 pos += list(range(len(x["input_ids"])))
             ids.append(i)
             labels.append(lab)
@@ -79,7 +80,7 @@ class PackedCollator:
             pad = n - len(i)
             self.tokens += len(i)
             i += [self.pad_id] * pad
-            lab += [-100] * pad
+            lab += [IGNORE_INDEX] * pad
             pos += list(range(pad))
         self.slots += n * len(ids)
         return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "position_ids": torch.tensor(positions)}

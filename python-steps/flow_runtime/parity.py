@@ -15,7 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .runtime import UserError
+from .errors import UserError
+from .prompting import IGNORE_INDEX
 
 MANIFEST = "flow-prompts.json"
 SAMPLE = 16
@@ -27,12 +28,12 @@ def digest(ids: list[int]) -> str:
 
 def trained_prompt(item: dict) -> list[int]:
     """The prompt part of an encoded training item: for a causal model, input_ids before the
-    final answer (the trailing labels that are not -100); a seq2seq model's whole source."""
+    final answer (the trailing labels that are not IGNORE_INDEX); a seq2seq model's whole source."""
     if item.get("decoder"):
         return list(item["input_ids"])
     labels = item["labels"]
     k = len(labels)
-    while k > 0 and labels[k - 1] != -100:
+    while k > 0 and labels[k - 1] != IGNORE_INDEX:
         k -= 1
     return list(item["input_ids"][:k])
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .runtime import UserError
+from .errors import UserError
 
 # Every file transformers reads to build a tokenizer (fast or slow, with its chat template).
 TOKENIZER_FILES = (

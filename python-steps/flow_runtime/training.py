@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .runtime import CheckFailed, events, log
+from .channel import events, log
+from .errors import CheckFailed
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

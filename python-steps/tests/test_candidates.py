@@ -7,8 +7,7 @@ import sqlite3
 
 import pytest
 
-from flow_runtime.candidates import (DEFAULT_FOLLOW_UP, LogprobRecorder, SqlChecker, follow_up_record,
-                                     sampling_settings)
+from flow_runtime.candidates import DEFAULT_FOLLOW_UP, LogprobRecorder, SqlChecker, follow_up_record, sampling_settings
 
 
 @pytest.fixture()

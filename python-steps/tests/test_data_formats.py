@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 
 from flow_runtime import UserError
 from flow_runtime.data import read_records
-from prompting import encode_turns
+from flow_runtime.prompting import encode_turns
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 ALPACA = [{"instruction": "Schema: t(a)", "input": "How many rows?", "output": "SELECT count(*) FROM t",

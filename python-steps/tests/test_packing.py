@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from flow_runtime.data import Collator
+from flow_runtime.errors import UserError
 from flow_runtime.packing import PACKED_SDPA, PackedCollator, check_kept_apart, pack, segments, use_packed_sdpa
-from flow_runtime.runtime import UserError
 
 
 def tiny(attn: str, arch: str = "qwen2", use_cache: bool = False):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from flow_runtime.prompting import encode_seq2seq, truncate_seq2seq_source
 from predict import adapter_rank, decoding, encode_prompts, generated_tokens, length_batches
-from prompting import encode_seq2seq, truncate_seq2seq_source
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 RECORDS = json.loads((FIX / "template_records.json").read_text(encoding="utf-8"))

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs predict.py end to end, a process per case, on a tiny model.
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 STEPS = HERE.parent
 FIX = HERE / "fixtures"
@@ -47,8 +50,8 @@ def test_greedy_predict_writes_one_line_per_record(tmp_path, tiny_model):
     (tmp_path / "a").mkdir()
     a = predict(tmp_path / "a", tiny_model)
     lines = (a / "pred.sql").read_text(encoding="utf-8").split("\n")
-    assert lines.pop() == "" and len(lines) == 2 and all(l.strip() for l in lines)
-    raw = [json.loads(l) for l in (a / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert lines.pop() == "" and len(lines) == 2 and all(line.strip() for line in lines)
+    raw = [json.loads(line) for line in (a / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["db_id"] for r in raw] == ["concert_singer", "concert_singer"]
     metrics = json.loads((a / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["settings"] == {"decoding": {"do_sample": False, "num_beams": 1}, "clean": "sql"}
@@ -60,13 +63,13 @@ def test_greedy_predict_writes_one_line_per_record(tmp_path, tiny_model):
 def test_dbgpt_hub_clean_up_keeps_the_raw_answer_on_one_line(tmp_path, tiny_model):
     (tmp_path / "c").mkdir()
     c = predict(tmp_path / "c", tiny_model, clean="dbgpt-hub", do_sample=True, temperature=0.95, top_p=0.7)
-    raw = [json.loads(l) for l in (c / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
+    raw = [json.loads(line) for line in (c / "raw.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["sql"] for r in raw] == [(r["raw"].replace("\n", " ") or "SELECT") for r in raw]
     assert json.loads((c / "metrics.json").read_text(encoding="utf-8"))["settings"]["decoding"]["temperature"] == 0.95
 
 
 def candidates_of(d: Path) -> list[dict]:
-    return [json.loads(l) for l in (d / "candidates.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in (d / "candidates.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def test_num_samples_gives_n_candidates_per_item_with_log_probabilities_reproducibly(tmp_path, tiny_model):
@@ -95,7 +98,8 @@ def test_greedy_log_probability_is_the_models_own(tmp_path, tiny_model):
     """The recorded log-probability of a greedy answer equals a teacher-forced forward pass over it."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from prompting import prompt_ids
+
+    from flow_runtime.prompting import prompt_ids
 
     (tmp_path / "g").mkdir()
     cand = candidates_of(predict(tmp_path / "g", tiny_model))[0]["candidates"][0]
@@ -150,6 +154,7 @@ def test_prompt_parity_passes_with_the_training_template_and_fails_on_a_perturbe
     import shutil
 
     from transformers import AutoTokenizer
+
     from flow_runtime.parity import MANIFEST, write_manifest
 
     model = tmp_path / "model"
@@ -187,7 +192,7 @@ def test_sorted_batches_answer_in_dev_order_as_one_prompt_at_a_time(tmp_path, ti
     for name, w in {"sorted": {"batch_size": 3}, "alone": {"batch_size": 1, "sort_by_length": False}}.items():
         (tmp_path / name).mkdir()
         runs[name] = predict(tmp_path / name, tiny_model, dev=dev, **w)
-    raw = {k: [json.loads(l) for l in (d / "raw.jsonl").read_text(encoding="utf-8").splitlines()] for k, d in runs.items()}
+    raw = {k: [json.loads(line) for line in (d / "raw.jsonl").read_text(encoding="utf-8").splitlines()] for k, d in runs.items()}
     assert [r["db_id"] for r in raw["sorted"]] == [f"db{i}" for i in range(5)]
     assert [r["raw"] for r in raw["sorted"]] == [r["raw"] for r in raw["alone"]]
     metrics = json.loads((runs["sorted"] / "metrics.json").read_text(encoding="utf-8"))

@@ -8,15 +8,18 @@ paths run on any CPU, for a layer with a bias (Qwen2) and without (Llama, as Qwe
 import json
 from pathlib import Path
 
-import pytest
-
 import bitsandbytes.nn.modules as bnb_modules
+import pytest
 from bitsandbytes.functional import has_avx512bf16
 from bitsandbytes.nn import Linear4bit
 
 import sft
 from flow_runtime import modeling
-from flow_runtime.runtime import CheckFailed, Params, _apply_defaults, load_manifest
+from flow_runtime.errors import CheckFailed
+from flow_runtime.params import Params, _apply_defaults, load_manifest
+
+# Trains QLoRA on tiny models (four legs), minutes on 2 cores.
+pytestmark = pytest.mark.slow
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 

@@ -3,8 +3,9 @@ import os
 
 import pytest
 
-from flow_runtime import runtime
-from flow_runtime.runtime import Params, UserError, _apply_defaults, checkpoint_dir, validate
+from flow_runtime import channel, files, gpu_rules, packages, params, ranks
+from flow_runtime.errors import UserError
+from flow_runtime.params import Params, _apply_defaults, checkpoint_dir, validate
 
 
 def test_defaults_fill_nested_objects_without_touching_given_values():
@@ -50,12 +51,12 @@ def test_output_creates_parent_and_refuses_unknown(tmp_path):
 
 def test_only_rank_zero_reports(monkeypatch):
     monkeypatch.setenv("RANK", "1")
-    assert not runtime.is_main_process()
+    assert not ranks.is_main_process()
     monkeypatch.setenv("RANK", "0")
-    assert runtime.is_main_process()
+    assert ranks.is_main_process()
     monkeypatch.delenv("RANK")
     monkeypatch.setenv("LOCAL_RANK", "2")
-    assert not runtime.is_main_process()
+    assert not ranks.is_main_process()
 
 
 def test_events_go_to_the_file_channel(tmp_path, monkeypatch):
@@ -64,7 +65,7 @@ def test_events_go_to_the_file_channel(tmp_path, monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.setenv("FLOW_EVENTS_FILE", str(f))
-    ev = runtime.Events()
+    ev = channel.Events()
     ev.progress(3, 10, "step", loss=1.5, lr=None)
     ev.metric("train_loss", 2)
     lines = [json.loads(line) for line in f.read_text().splitlines()]
@@ -74,17 +75,17 @@ def test_events_go_to_the_file_channel(tmp_path, monkeypatch):
 
 def test_write_json_replaces_atomically(tmp_path):
     target = tmp_path / "d" / "m.json"
-    runtime.write_json(target, {"a": 1})
+    files.write_json(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
     assert not any(n.endswith(".tmp") for n in os.listdir(target.parent))
 
 
 def test_gpu_rules_come_from_the_manifest_and_spare_cpu_capable_options():
-    rules = runtime.load_manifest("sft")["gpu_options"]
-    hit = lambda w: [(r["field"], v) for r, v in runtime.gpu_rules_hit(rules, w)]  # noqa: E731
+    rules = params.load_manifest("sft")["gpu_options"]
+    hit = lambda w: [(r["field"], v) for r, v in gpu_rules.gpu_rules_hit(rules, w)]  # noqa: E731
     assert hit({"finetuning": "qlora", "deepspeed": "zero3", "tp": 2, "bf16": False, "fp16": False}) == []
     assert hit({"fp16": True, "launcher": {"type": "deepspeed"}}) == [("fp16", True)]
-    bf16 = runtime.gpu_rules_hit(rules, {"bf16": True})
+    bf16 = gpu_rules.gpu_rules_hit(rules, {"bf16": True})
     assert bf16[0][0]["cpu_ok"] and bf16[0][0]["capability"] == 8.0
 
 
@@ -92,16 +93,16 @@ def test_check_gpu_rules_refuses_fp16_without_cuda(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    rules = runtime.load_manifest("sft")["gpu_options"]
-    runtime.check_gpu_rules(rules, {"bf16": True, "finetuning": "qlora"})
+    rules = params.load_manifest("sft")["gpu_options"]
+    gpu_rules.check_gpu_rules(rules, {"bf16": True, "finetuning": "qlora"})
     with pytest.raises(UserError, match=r"^with\.fp16: true needs a CUDA GPU"):
-        runtime.check_gpu_rules(rules, {"fp16": True})
+        gpu_rules.check_gpu_rules(rules, {"fp16": True})
 
 
 def test_require_module_names_the_fix(monkeypatch):
-    runtime.require_module("json", "with.x")
-    monkeypatch.setitem(runtime.OWN_ENV_OF, "no_such_module_flow_gpu", "requirements-vllm.txt")
+    packages.require_module("json", "with.x")
+    monkeypatch.setitem(packages.OWN_ENV_OF, "no_such_module_flow_gpu", "requirements-vllm.txt")
     with pytest.raises(UserError, match=r"^with\.engine: vllm needs .*'no_such_module_flow_gpu'.*built from python-steps/requirements-vllm\.txt"):
-        runtime.require_module("no_such_module_flow_gpu", "with.engine: vllm")
+        packages.require_module("no_such_module_flow_gpu", "with.engine: vllm")
     with pytest.raises(UserError, match="managed env has it"):
-        runtime.require_module("no_such_module_flow", "with.deepspeed")
+        packages.require_module("no_such_module_flow", "with.deepspeed")

@@ -3,7 +3,7 @@ case per bug the old clean-up had (issue 14)."""
 
 import pytest
 
-from sql_clean import clean, clean_dbgpt_hub, clean_sql
+from flow_runtime.sql_clean import clean, clean_dbgpt_hub, clean_sql
 
 
 def test_dbgpt_hub_only_replaces_newlines():

@@ -24,7 +24,7 @@ def read_events(path: Path) -> list[dict]:
 
 
 def test_every_event_the_runtime_writes_matches(tmp_path, monkeypatch):
-    from flow_runtime.runtime import Events
+    from flow_runtime.channel import Events
 
     path = tmp_path / "events.jsonl"
     monkeypatch.setenv("FLOW_EVENTS_FILE", str(path))
@@ -45,6 +45,7 @@ def test_every_event_the_runtime_writes_matches(tmp_path, monkeypatch):
         v.validate(e)
 
 
+@pytest.mark.slow  # a real step process: python, torch and transformers start
 def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
     params = {"step": "predict", "with": {"model": str(tmp_path / "m"), "dev_file": str(tmp_path / "missing.json")},
               "outputs": {"predictions": str(tmp_path / "pred.sql")}, "work_dir": str(tmp_path)}
@@ -66,6 +67,7 @@ def test_a_real_step_reports_a_user_error_as_the_schema_says(tmp_path):
     validator("event").validate(got[0])
 
 
+@pytest.mark.slow  # a real step process: python, torch and transformers start
 def test_a_user_error_on_another_rank_reaches_the_events_file(tmp_path):
     # Under torchrun the rank that fails first may be the only one to report: the launcher stops
     # the others, rank 0 included, before they get there.
@@ -87,6 +89,7 @@ def test_a_user_error_on_another_rank_reaches_the_events_file(tmp_path):
     assert "with.dev_file" in got[0]["message"]
 
 
+@pytest.mark.slow  # a real step process: python, torch and transformers start
 def test_a_crash_is_reported_with_its_exception_line_and_the_traceback_stays_on_stderr(tmp_path):
     # A model folder with only config.json: transformers raises deep inside from_pretrained.
     model = tmp_path / "m"

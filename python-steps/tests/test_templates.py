@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from prompting import TEMPLATES, encode_causal, encode_turns, prompt_ids, stop_token_ids, user_text
+from flow_runtime.prompting import TEMPLATES, encode_causal, encode_turns, prompt_ids, stop_token_ids, user_text
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 GOLDEN = json.loads((FIX / "template_golden.json").read_text(encoding="utf-8"))

@@ -5,8 +5,8 @@ import torch
 
 from flow_runtime.data import Collator, read_records
 from flow_runtime.distributed import deepspeed_config
+from flow_runtime.errors import UserError
 from flow_runtime.modeling import dtype_of
-from flow_runtime.runtime import UserError
 from flow_runtime.training import latest_checkpoint
 
 
@@ -155,7 +155,7 @@ def test_computes_in_half():
 
 
 def test_no_learning_guard_stops_zero_gradients_in_a_row_but_not_a_memorised_batch():
-    from flow_runtime.runtime import CheckFailed
+    from flow_runtime.errors import CheckFailed
     from flow_runtime.training import NoLearningGuard
 
     g = NoLearningGuard(in_a_row=2)

@@ -5,11 +5,13 @@
 // the queue, the env build and the launch.
 //
 // And the size of what a step trains, counted from config.json alone (no weights
-// read): a step that trains a model above its manifest's `cpu_max_params` where
+// read): a step that trains a model above its manifest's `cpu_limit` where
 // the step's machine has no CUDA is refused unless the user passes --allow-cpu.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PreflightProblem, StepMachine } from '../steps/types.js';
+import { withValue } from './with-path.js';
 
 export interface ModelField {
   /** Dotted path in `with:`. */
@@ -94,4 +96,29 @@ export function folderParams(dir: string): number | undefined {
 /** 7.6e9 -> "7.6B", 494e6 -> "494M". */
 export function paramText(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : `${Math.round(n / 1e6)}M`;
+}
+
+/** Plan-time problems of the model folders a step is given: not a model (or adapter) folder, or a
+ * model too large to train where the step's machine has no CUDA (unless --allow-cpu). */
+export function modelPreflight(name: string, m: { models?: ModelField[]; cpu_limit?: { field: string; params: number; why: string } }, w: Record<string, unknown>, machine: StepMachine): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
+  for (const { field, kind } of m.models ?? []) {
+    const dir = withValue(w, field);
+    if (typeof dir !== 'string' || dir === '') continue;
+    const why = modelFolderProblem(dir, kind);
+    if (why) problems.push({ field, message: `${name}: ${why}` });
+  }
+  const limit = m.cpu_limit;
+  const dir = limit && withValue(w, limit.field);
+  if (limit && typeof dir === 'string' && !machine.cuda && !machine.allowCpu) {
+    const n = folderParams(dir);
+    if (n !== undefined && n > limit.params) {
+      problems.push({
+        field: limit.field,
+        message: `${name}: ${limit.field}: a ${paramText(n)}-parameter model (config.json), above the ${paramText(limit.params)} flow runs without a GPU: ` +
+          `${limit.why}, and ${machine.noGpu}; pass --allow-cpu to run it anyway`,
+      });
+    }
+  }
+  return problems;
 }

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flow_runtime import UserError
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Special:
 
 
 BOS, EOS, BOS_IF_ADDED = Special("bos"), Special("eos"), Special("bos_if_added")
+
+# The label of a token the loss leaves out (the prompt, padding, a packed row's seams): the
+# ignore_index of torch's cross_entropy, which transformers' models use.
+IGNORE_INDEX = -100
 
 
 
@@ -241,7 +245,7 @@ def stop_token_ids(template: str, tokenizer) -> list[int]:
 
 
 def encode_causal(record: dict, template: str, tokenizer, max_source: int, max_target: int) -> dict:
-    """input_ids = prompt + answer; labels mask the prompt with -100 so the loss
+    """input_ids = prompt + answer; labels mask the prompt with IGNORE_INDEX so the loss
     is on the response tokens only (every turn's answer, as both anchors do).
     The prompt keeps its end (the question and the generation marker) when it
     must be cut, the same cut predict makes."""
@@ -250,9 +254,9 @@ def encode_causal(record: dict, template: str, tokenizer, max_source: int, max_t
     labels: list[int] = []
     for u, a in turns[:-1]:
         prompt += u + a
-        labels += [-100] * len(u) + a
+        labels += [IGNORE_INDEX] * len(u) + a
     prompt += turns[-1][0]
-    labels += [-100] * len(turns[-1][0])
+    labels += [IGNORE_INDEX] * len(turns[-1][0])
     answer = turns[-1][1][:max_target]
     cut = max(0, len(prompt) - max_source)
     return {"input_ids": prompt[cut:] + answer, "labels": labels[cut:] + answer}
