@@ -25,7 +25,7 @@ from flow_runtime.data import Collator, Dataset, encode_all, read_records, with_
 from flow_runtime.distributed import deepspeed_config, leave_together
 from flow_runtime.load_check import check_reload
 from flow_runtime.modeling import computes_in_half, load_for_training, load_trained
-from flow_runtime.packing import PackedCollator, check_kept_apart, pack, singletons, use_packed_sdpa
+from flow_runtime.packing import PackedCollator, check_kept_apart, pack, response_logits_work, singletons, use_packed_sdpa
 from flow_runtime.parity import write_manifest
 from flow_runtime.training import commit_checkpoints, latest_checkpoint, make_callback
 
@@ -47,12 +47,17 @@ def run(p) -> None:
     if w["packing"]:
         # The KV cache would make transformers build a plain causal mask over the whole row.
         model.config.use_cache = False
-        # Attention per example instead of over the whole row (sdpa / eager models).
-        if use_packed_sdpa(model):
-            log("sft: packed rows attend per example (flow_packed_sdpa)")
-        if not (ds_cfg and w.get("deepspeed") == "zero3"):  # ZeRO-3 weights are not whole before the Trainer
+        # Attention per example instead of over the whole row (sdpa / eager models); then a batch's
+        # rows go as one unpadded row, and the LM head and loss run on the response positions only.
+        flat = use_packed_sdpa(model)
+        whole = not (ds_cfg and w.get("deepspeed") == "zero3")  # ZeRO-3 weights are not whole before the Trainer
+        if whole:
             check_kept_apart(model, train_items, next(model.parameters()).device)
-        collator = PackedCollator(tokenizer.pad_token_id)
+        kept = flat and whole and response_logits_work(model, train_items, next(model.parameters()).device)
+        if flat:
+            log(f"sft: packed rows attend per example (flow_packed_sdpa), a batch's rows as one unpadded row, "
+                f"{'logits on response positions only' if kept else 'logits on every position'}")
+        collator = PackedCollator(tokenizer.pad_token_id, flat=flat, response_logits=kept)
         train_data = pack(train_items, w["max_source_length"] + w["max_target_length"])
         eval_data = singletons(eval_items)
     history: list[dict] = []

@@ -55,10 +55,19 @@ def singletons(items: list[dict]) -> list[list[dict]]:
 class PackedCollator:
     """Rows of examples -> input_ids, labels and per-example position_ids (no attention_mask, which
     is what makes transformers treat the row as packed); rows of a batch are right-padded, the
-    padding a block of its own with no loss. Counts real tokens and filled slots like Collator."""
+    padding a block of its own with no loss. Counts real tokens and filled slots like Collator.
 
-    def __init__(self, pad_id: int) -> None:
+    `flat`: the batch's rows laid end to end as one row, with no padding at all (for attention that
+    splits rows at the position-id restarts: PACKED_SDPA). `response_logits` (with flat): also the
+    positions whose next token is a label (`logits_to_keep`) and those labels (`shift_labels`), so
+    the model computes the LM head and the loss on those positions only instead of on every token
+    of the row: the prompt's logits are never a target, and on a long packed row they are most of
+    the head's and the loss's work. Same loss, same gradients (test_packing)."""
+
+    def __init__(self, pad_id: int, flat: bool = False, response_logits: bool = False) -> None:
         self.pad_id = pad_id
+        self.flat = flat
+        self.response_logits = flat and response_logits
         self.tokens = 0
         self.slots = 0
 
@@ -75,6 +84,8 @@ class PackedCollator:
             ids.append(i)
             labels.append(lab)
             positions.append(pos)
+        if self.flat:
+            ids, labels, positions = [sum(ids, [])], [sum(labels, [])], [sum(positions, [])]
         n = max(len(r) for r in ids)
         for i, lab, pos in zip(ids, labels, positions):
             pad = n - len(i)
@@ -83,7 +94,38 @@ class PackedCollator:
             lab += [IGNORE_INDEX] * pad
             pos += list(range(pad))
         self.slots += n * len(ids)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "position_ids": torch.tensor(positions)}
+        out = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "position_ids": torch.tensor(positions)}
+        if self.response_logits:
+            # The logits at t predict the token at t + 1 (the shift the model's loss would make).
+            nxt = labels[0][1:] + [IGNORE_INDEX]
+            keep = [t for t, y in enumerate(nxt) if y != IGNORE_INDEX]
+            out["logits_to_keep"] = torch.tensor(keep, dtype=torch.long)
+            out["shift_labels"] = torch.tensor([[nxt[t] for t in keep]])
+        return out
+
+
+def response_logits_work(model, items: list[dict], device) -> bool:
+    """Whether this model computes the same loss from PackedCollator's response-only batch as from
+    the whole row's logits: it must take `logits_to_keep` as positions and `shift_labels` in its loss
+    (transformers' causal LMs do); one that does not trains on the whole row's logits instead."""
+    import torch
+
+    rows = [sorted(items[:8], key=lambda x: len(x["input_ids"]))[-2:]]
+    if len(rows[0]) < 2:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            whole = PackedCollator(0, flat=True)(rows)
+            want = model(**{k: v.to(device) for k, v in whole.items()}).loss.float().cpu()
+            kept = PackedCollator(0, flat=True, response_logits=True)(rows)
+            got = model(**{k: v.to(device) for k, v in kept.items()}).loss.float().cpu()
+    except (TypeError, ValueError, RuntimeError, IndexError):
+        return False
+    finally:
+        model.train(was_training)
+    return bool(torch.isfinite(want)) and abs(float(got - want)) <= 1e-4 * max(abs(float(want)), 1.0)
 
 
 def check_kept_apart(model, items: list[dict], device) -> None:

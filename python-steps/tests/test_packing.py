@@ -3,7 +3,8 @@ import torch
 
 from flow_runtime.data import Collator
 from flow_runtime.errors import UserError
-from flow_runtime.packing import PACKED_SDPA, PackedCollator, check_kept_apart, pack, segments, use_packed_sdpa
+from flow_runtime.packing import (PACKED_SDPA, PackedCollator, check_kept_apart, pack, response_logits_work, segments,
+                                  use_packed_sdpa)
 
 
 def tiny(attn: str, arch: str = "qwen2", use_cache: bool = False):
@@ -55,6 +56,59 @@ def test_packed_collator_restarts_positions_and_masks_each_first_label():
     assert out["labels"].tolist() == [[-100, 6, -100, 8, 9], [-100, -100, -100, -100, -100]]
     assert "attention_mask" not in out
     assert (c.tokens, c.slots) == (6, 10)
+
+
+def test_flat_collator_lays_rows_end_to_end_and_keeps_the_response_positions():
+    c = PackedCollator(pad_id=0, flat=True, response_logits=True)
+    out = c([[{"input_ids": [5, 6], "labels": [5, 6]}, {"input_ids": [7, 8, 9], "labels": [-100, 8, 9]}],
+             [{"input_ids": [4, 3], "labels": [-100, 3]}]])
+    assert out["input_ids"].tolist() == [[5, 6, 7, 8, 9, 4, 3]]
+    assert out["position_ids"].tolist() == [[0, 1, 0, 1, 2, 0, 1]]
+    assert out["labels"].tolist() == [[-100, 6, -100, 8, 9, -100, 3]]
+    # The logits at t are scored against the label at t + 1.
+    assert out["logits_to_keep"].tolist() == [0, 2, 3, 5]
+    assert out["shift_labels"].tolist() == [[6, 8, 9, 3]]
+    assert (c.tokens, c.slots) == (7, 7)  # no padding at all
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_response_only_logits_give_the_padded_batch_loss_and_gradients(arch):
+    """What training sees with packing on sdpa models: one unpadded row, the LM head and the loss on
+    the response positions only, against a padded batch's mean token loss, value and gradients."""
+    model = tiny(PACKED_SDPA, arch).train()
+    items = examples([11, 5, 8, 3, 9])
+    padded = Collator(0)(items)
+    flat = PackedCollator(0, flat=True, response_logits=True)(pack(items, capacity=16))
+    assert flat["logits_to_keep"].numel() == sum(len(x["input_ids"]) - 3 for x in items)
+    losses, grads = [], []
+    for batch in (padded, flat):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    # The kept logits are really fewer: a forward without them returns every position's.
+    assert model(**{k: flat[k] for k in ("input_ids", "position_ids")}).logits.shape[1] == flat["input_ids"].shape[1]
+    assert model(**flat).logits.shape[1] == flat["logits_to_keep"].numel()
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_response_logits_are_only_used_where_the_model_scores_them():
+    items = examples([6, 9, 4])
+    assert response_logits_work(tiny(PACKED_SDPA), items, "cpu")
+
+    class NoShiftLabels(torch.nn.Module):
+        """A causal LM that keeps the logits asked for but computes its loss from `labels` only."""
+
+        def __init__(self):
+            super().__init__()
+            self.inner = tiny(PACKED_SDPA)
+
+        def forward(self, shift_labels=None, **kw):
+            return self.inner(**kw)
+
+    assert not response_logits_work(NoShiftLabels(), items, "cpu")
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager", PACKED_SDPA])
