@@ -77,19 +77,19 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
 
   // Scratch first: removing it needs no database write, and on a full disk it makes the room the
   // database needs to record the rest.
-  for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp], ['quarantine', ws.store.quarantine]] as const) {
+  for (const [kind, dir] of [['work', ws.store.layout.work], ['tmp', ws.store.layout.tmp], ['quarantine', ws.store.layout.quarantine]] as const) {
     for (const n of await list(dir)) await drop(kind, join(dir, n));
   }
   const entries = await dropEntries(ws, liveKeys);
   await dropObjects(ws, freed);
-  for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
-  for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
+  for (const key of await list(ws.store.layout.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.layout.checkpoints, key));
+  for (const n of await list(ws.store.layout.logs)) if (!liveLogs.has(join(ws.store.layout.logs, n))) await drop('logs', join(ws.store.layout.logs, n));
   freed.locks.items += ws.locks.removeStale();
-  for (const n of (await list(ws.store.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.envs, n))) await drop('locks', join(ws.store.envs, n));
+  for (const n of (await list(ws.store.layout.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.layout.envs, n))) await drop('locks', join(ws.store.layout.envs, n));
   const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
-  for (const n of await list(ws.store.envs)) {
+  for (const n of await list(ws.store.layout.envs)) {
     if (n.endsWith('.lock')) continue;
-    if (n.includes('.tmp-') || (await lastUsed(join(ws.store.envs, n))) < since) await drop('envs', join(ws.store.envs, n));
+    if (n.includes('.tmp-') || (await lastUsed(join(ws.store.layout.envs, n))) < since) await drop('envs', join(ws.store.layout.envs, n));
   }
   freed['file states'].items = await dropFileStates(ws.db);
   return { keptRuns: runs.length, entries, freed };
@@ -97,7 +97,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
 
 async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> {
   let removed = 0;
-  for (const key of await list(ws.store.steps)) {
+  for (const key of await list(ws.store.layout.steps)) {
     if (liveKeys.has(key)) continue;
     await ws.store.removeEntry(key);
     removed++;
@@ -109,9 +109,9 @@ async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> 
 async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void> {
   const { store } = ws;
   const forget = ws.db.prepare('DELETE FROM objects WHERE digest = ?');
-  for (const shard of await list(store.objects)) {
-    for (const name of await list(join(store.objects, shard))) {
-      const p = join(store.objects, shard, name);
+  for (const shard of await list(store.layout.objects)) {
+    for (const name of await list(join(store.layout.objects, shard))) {
+      const p = join(store.layout.objects, shard, name);
       const st = await stat(p);
       if (st.nlink > 1) continue;
       freed.objects.bytes += st.size;

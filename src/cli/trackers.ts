@@ -20,7 +20,7 @@ import { ExperimentError, findRun, latestFinishedRun } from '../experiments/reco
 export async function logRunToTrackers(ws: Workspace, recipe: Recipe, runId: string, warn: (line: string) => void): Promise<number> {
   if (!recipe.reportTo) return 0;
   try {
-    const payload = trackerPayload(ws.db, runId, withTrackerDefaults(recipe.reportTo, ws.cacheDir), ws.store.reports);
+    const payload = trackerPayload(ws.db, runId, withTrackerDefaults(recipe.reportTo, ws.cacheDir), ws.store.layout.reports);
     const dir = join(ws.cacheDir, 'trackers');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${runId}.json`);

@@ -43,7 +43,7 @@ export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Pr
   try {
     let ok = 0;
     const lines: string[] = [];
-    for (const key of await readdir(ws.store.steps).catch(() => [] as string[])) {
+    for (const key of await readdir(ws.store.layout.steps).catch(() => [] as string[])) {
       const r = await ws.store.inspect(key);
       if (r.entry) ok++;
       else if (r.damaged) lines.push(`  ${key}: ${r.damaged}; removed`);

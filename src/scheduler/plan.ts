@@ -184,7 +184,7 @@ export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
   const py = recipe.python?.interpreter ?? (process.env.FLOW_PYTHON || undefined);
   return {
     python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
-    envsDir: ws.store.envs,
+    envsDir: ws.store.layout.envs,
     ...(recipe.reportTo ? { reportTo: withTrackerDefaults(recipe.reportTo, ws.cacheDir), recipeName: recipe.name } : {}),
   };
 }

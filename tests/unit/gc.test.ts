@@ -18,7 +18,8 @@ function file(path: string, content = 'x') {
 
 it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no kept run needs', async () => {
   const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
-  const { store, records } = ws;
+  const { records } = ws;
+  const store = ws.store.layout;
   // An old run used key "old"; the kept (newest) run used key "live".
   for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
     records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
