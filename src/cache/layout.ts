@@ -1,4 +1,5 @@
 // The one owner of every path under the cache dir: nothing else joins a path under it.
+//   flow.db               SQLite records (opened by the workspace)
 //   objects/ab/<digest>   every output file once, read-only, deduplicated by content
 //   steps/<key>/          one committed result: output files as hardlinks into objects/
 //   quarantine/           objects found changed after commit, moved out of dedup's reach
@@ -9,11 +10,16 @@
 //   checkpoints/<key>/    a step's persistent folder across executions of one key (training checkpoints)
 //   latest/<recipe>/<step>  relative symlink to the step's result in the recipe's latest run
 //   reports/              default output folder of plot/report/compare
+//   slurm/<key>.json      the Slurm job of a step's execution, for adoption by a later run
+//   tensorboard/          default TensorBoard folder of `report_to: tensorboard`
+//   trackers/<run>.json   what a run logged to its trackers
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class CacheLayout {
+  /** The SQLite database: the records, and the cache's index. */
+  readonly db: string;
   readonly objects: string;
   readonly steps: string;
   readonly work: string;
@@ -24,9 +30,13 @@ export class CacheLayout {
   readonly checkpoints: string;
   readonly latest: string;
   readonly reports: string;
+  readonly slurm: string;
+  readonly tensorboard: string;
+  readonly trackers: string;
   private dirsMade = false;
 
   constructor(readonly dir: string) {
+    this.db = join(dir, 'flow.db');
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.work = join(dir, 'work');
@@ -37,6 +47,19 @@ export class CacheLayout {
     this.checkpoints = join(dir, 'checkpoints');
     this.latest = join(dir, 'latest');
     this.reports = join(dir, 'reports');
+    this.slurm = join(dir, 'slurm');
+    this.tensorboard = join(dir, 'tensorboard');
+    this.trackers = join(dir, 'trackers');
+  }
+
+  /** The record of the Slurm job running a key's execution (see executors/slurm.ts). */
+  slurmRecord(key: string): string {
+    return join(this.slurm, `${key}.json`);
+  }
+
+  /** What a run logged to its trackers. */
+  trackerPayload(runId: string): string {
+    return join(this.trackers, `${runId}.json`);
   }
 
   entryDir(key: string): string {

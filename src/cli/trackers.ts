@@ -21,9 +21,8 @@ export async function logRunToTrackers(ws: Workspace, recipe: Recipe, runId: str
   if (!recipe.reportTo) return 0;
   try {
     const payload = trackerPayload(ws.db, runId, withTrackerDefaults(recipe.reportTo, ws.cacheDir), ws.store.layout.reports);
-    const dir = join(ws.cacheDir, 'trackers');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${runId}.json`);
+    mkdirSync(ws.store.layout.trackers, { recursive: true });
+    const file = ws.store.layout.trackerPayload(runId);
     writeFileSync(file, JSON.stringify(payload, null, 2));
     const settings = stepSettings(recipe, ws);
     const { python } = await ensurePythonEnv({

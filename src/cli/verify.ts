@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { readdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { CacheLayout } from '../cache/layout.js';
 import { UsageError } from '../recipe/errors.js';
 import { formatBytes } from '../reporters/format.js';
 import { cacheDirFrom, openExistingWorkspace, openWorkspace } from '../scheduler/workspace.js';
@@ -36,7 +36,7 @@ export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Pr
     process.stdout.write('doctor: nothing asked; `flow doctor --rebuild` rebuilds the cache index from the entries\n');
     return EXIT.ok;
   }
-  const file = join(cacheDir, 'flow.db');
+  const file = new CacheLayout(cacheDir).db;
   const aside = `${file}.old-${Date.now()}`;
   for (const ext of ['', '-wal', '-shm']) await rename(file + ext, aside + ext).catch(() => undefined);
   const ws = openWorkspace(cacheDir);

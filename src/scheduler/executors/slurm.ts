@@ -24,6 +24,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineTail } from '../../proc/tail.js';
+import { CacheLayout } from '../../cache/layout.js';
 
 import type { Executor, ProcessOutcome, ProcessSpec } from '../../steps/process-spec.js';
 import type { ExecutorConfig, Resources } from '../../recipe/types.js';
@@ -240,7 +241,7 @@ export class SlurmExecutor implements Executor {
   async exec(spec: ProcessSpec): Promise<ProcessOutcome> {
     const key = spec.env.FLOW_STEP_KEY ?? '';
     const cacheDir = this.cacheDir ?? spec.env.FLOW_CACHE_DIR;
-    const recordPath = cacheDir && key ? join(cacheDir, 'slurm', `${key}.json`) : undefined;
+    const recordPath = cacheDir && key ? new CacheLayout(cacheDir).slurmRecord(key) : undefined;
     const state = (s: string, jobId?: string, detail?: string) => spec.onState?.({ executor: 'slurm', jobId, state: s, detail });
 
     // A job of an earlier coordinator for this very step: wait for it, or take its result.
