@@ -10,9 +10,11 @@
 //   quarantine   objects found damaged (kept for inspection until the next gc)
 //   envs         managed Python envs not used since the oldest kept run started, and half-built ones
 //   file states  file_state rows of paths that no longer exist
+//   slurm        slurm/<key>.json job records whose work dir is gone (nothing left to adopt)
+//   latest       latest/ links to entries that are gone
 // It refuses to run while a run is in progress on the same cache.
 
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHeld } from '../proc/lock.js';
 import type { DB } from '../store/db.js';
@@ -20,7 +22,7 @@ import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
 import type { CacheStore } from './store.js';
 
-export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'quarantine' | 'file states';
+export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'quarantine' | 'file states' | 'slurm' | 'latest';
 
 export interface GcReport {
   /** Runs whose results were kept. */
@@ -67,7 +69,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
     }
   }
   const freed = Object.fromEntries(
-    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'quarantine', 'file states'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
+    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'quarantine', 'file states', 'slurm', 'latest'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
   ) as GcReport['freed'];
   const drop = async (kind: GcKind, path: string) => {
     freed[kind].bytes += await sizeOf(path);
@@ -92,6 +94,12 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
     if (n.includes('.tmp-') || (await lastUsed(join(ws.store.layout.envs, n))) < since) await drop('envs', join(ws.store.layout.envs, n));
   }
   freed['file states'].items = await dropFileStates(ws.db);
+  const { slurm, latest } = ws.store.layout;
+  for (const n of await list(slurm)) if (!(await jobWorkDirExists(join(slurm, n)))) await drop('slurm', join(slurm, n));
+  for (const recipe of await list(latest)) {
+    for (const n of await list(join(latest, recipe))) if (!(await exists(join(latest, recipe, n)))) await drop('latest', join(latest, recipe, n));
+    await rmdir(join(latest, recipe)).catch(() => undefined); // only when emptied
+  }
   return { keptRuns: runs.length, entries, freed };
 }
 
@@ -120,6 +128,20 @@ async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void>
       forget.run(name);
     }
   }
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+/**
+ * Whether a Slurm job record (executors/slurm.ts) can still serve adoption: a finished job is
+ * adopted from its work dir, so a record whose work dir is gone (or that cannot be read) is dead.
+ */
+async function jobWorkDirExists(record: string): Promise<boolean> {
+  const rec = await readFile(record, 'utf8').then(
+    (t) => JSON.parse(t) as { workDir?: unknown },
+    () => undefined,
+  ).catch(() => undefined); // torn or not JSON
+  return typeof rec?.workDir === 'string' && (await exists(rec.workDir));
 }
 
 async function staleLock(path: string): Promise<boolean> {
