@@ -244,6 +244,12 @@ async function ingestDir(
       if (dst !== src) await symlink(target, join(dst, rel)); // in place, the link is already where it belongs
       files.push({ path: `${outRel}/${rel}`, link: target });
     },
+    // A FIFO, socket or device has no bytes to store: left in place it would make the entry
+    // "damaged" at every lookup, and dropped from a staged copy it would vanish unsaid.
+    other: async (_abs, rel, st) => {
+      const what = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
+      throw new OutputError(`output ${outRel}: ${outRel}/${rel} is ${what}; an output folder may hold only files, folders and symlinks (remove it before the step ends)`);
+    },
   });
   return { digest, size, files };
 }
