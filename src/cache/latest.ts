@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { rename, rm, symlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Entry } from './entry.js';
 import type { CacheLayout } from './layout.js';
 
@@ -14,8 +14,8 @@ import type { CacheLayout } from './layout.js';
  * link that already points there is left alone: a cached re-run rewrites nothing.
  */
 export async function linkLatest(layout: CacheLayout, recipeName: string, stepId: string, entry: Entry): Promise<void> {
-  const dir = join(layout.latest, recipeName);
-  const final = join(dir, stepId);
+  const dir = layout.latestDir(recipeName);
+  const final = layout.latestLink(recipeName, stepId);
   // An lstat first: most steps have no link yet, and a failed readlink costs an exception.
   const current = lstatSync(final, { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(final) : undefined;
   if (Object.keys(entry.outputs).length === 0) {
@@ -34,7 +34,7 @@ export async function linkLatest(layout: CacheLayout, recipeName: string, stepId
     }
   }
   // Replaced through a temporary name and a rename, so a reader never finds the link missing.
-  const tmp = join(dir, `.${stepId}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  const tmp = join(dir, `.${basename(final)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
   await symlink(target, tmp);
   await rename(tmp, final);
 }

@@ -9,6 +9,7 @@
 //   envs/<key>/           managed Python environments (and their lock files)
 //   checkpoints/<key>/    a step's persistent folder across executions of one key (training checkpoints)
 //   latest/<recipe>/<step>  relative symlink to the step's result in the recipe's latest run
+//                         (a `/` in either name, as in a matrix value, is written %2F: one name, not a path)
 //   reports/              default output folder of plot/report/compare
 //   slurm/<key>.json      the Slurm job of a step's execution, for adoption by a later run
 //   tensorboard/          default TensorBoard folder of `report_to: tensorboard`
@@ -50,6 +51,16 @@ export class CacheLayout {
     this.slurm = join(dir, 'slurm');
     this.tensorboard = join(dir, 'tensorboard');
     this.trackers = join(dir, 'trackers');
+  }
+
+  /** latest/<recipe>/ (see latest.ts). */
+  latestDir(recipeName: string): string {
+    return join(this.latest, oneName(recipeName));
+  }
+
+  /** latest/<recipe>/<step>: a step id such as `train[model=/models/x]` stays one file name. */
+  latestLink(recipeName: string, stepId: string): string {
+    return join(this.latestDir(recipeName), oneName(stepId));
   }
 
   /** The record of the Slurm job running a key's execution (see executors/slurm.ts). */
@@ -101,4 +112,10 @@ export class CacheLayout {
     for (const d of [this.tmp, this.steps, this.work, this.logs]) mkdirSync(d, { recursive: true });
     this.dirsMade = true;
   }
+}
+
+/** A name as one path component: `%` and `/` percent-encoded (so two names never meet), `.` and `..` too. */
+function oneName(name: string): string {
+  const n = name.replace(/%/g, '%25').replace(/\//g, '%2F');
+  return n === '.' || n === '..' ? n.replace(/\./g, '%2E') : n;
 }
