@@ -26,6 +26,14 @@ export function fsyncPath(path: string): Promise<void> {
 }
 
 /**
+ * fsyncs many files, a window of them at a time: syncs issued together share the file system's
+ * journal commits, where one after another each waits for its own.
+ */
+export async function fsyncAll(paths: string[], window = 64): Promise<void> {
+  for (let i = 0; i < paths.length; i += window) await Promise.all(paths.slice(i, i + window).map(fsyncPath));
+}
+
+/**
  * One folder's fsync for a batch of commits: a commit that renamed its entry into steps/ asks for
  * a sync that starts after its rename, and every commit asking within the same interval shares
  * it. An fsync forces a journal commit that stalls every other file system call of the moment,
