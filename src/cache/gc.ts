@@ -137,10 +137,9 @@ const exists = (p: string) => stat(p).then(() => true, () => false);
  * adopted from its work dir, so a record whose work dir is gone (or that cannot be read) is dead.
  */
 async function jobWorkDirExists(record: string): Promise<boolean> {
-  const rec = await readFile(record, 'utf8').then(
-    (t) => JSON.parse(t) as { workDir?: unknown },
-    () => undefined,
-  ).catch(() => undefined); // torn or not JSON
+  const rec = await readFile(record, 'utf8')
+    .then((t) => JSON.parse(t) as { workDir?: unknown })
+    .catch(() => undefined); // gone, torn or not JSON
   return typeof rec?.workDir === 'string' && (await exists(rec.workDir));
 }
 
