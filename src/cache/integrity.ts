@@ -16,7 +16,7 @@ import { unchanged, type StatRecord } from './stat-rule.js';
 /** What integrity checks cost in this process, for bench/noop.ts: entries and files stat-checked, files re-hashed. */
 export const integrityStats = { entries: 0, files: 0, rehashed: 0 };
 
-export interface Problem {
+interface Problem {
   text: string;
   badDigests: string[];
 }

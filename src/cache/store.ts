@@ -27,8 +27,8 @@ import { Integrity } from './integrity.js';
 import { CacheLayout } from './layout.js';
 import { linkLatest } from './latest.js';
 
-export { MissingOutputError, objectId, OutputError, parseObjectId } from './entry.js';
-export type { Entry, Lookup, OutputRecord, StoredFile } from './entry.js';
+export { MissingOutputError } from './entry.js';
+export type { Entry, Lookup } from './entry.js';
 export { integrityStats } from './integrity.js';
 
 export class CacheStore {
