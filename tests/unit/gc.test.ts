@@ -81,7 +81,7 @@ function twoRuns() {
   for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
     ws.records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
     ws.db.prepare('UPDATE runs SET started_at = ? WHERE id = ?').run(t, run);
-    ws.records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: ws.store.layout.logPath(`e-${key}`), fingerprint: fp, gpus: [] });
+    ws.records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: ws.store.layout.logPath(`e-${key}`), fingerprint: fp, gpus: [], reasons: [] });
     ws.records.finishExecution(`e-${key}`, { status: 'done', durationMs: 1 });
     ws.records.finishRun(run, 'done');
     file(join(ws.store.layout.entryDir(key), 'out.txt'));
