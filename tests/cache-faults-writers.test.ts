@@ -216,3 +216,24 @@ describe('5 and 6. a step ends when its leader exits; failures to start fail the
     expect(r.stderr.trim()).toMatch(/^error: --set v: the value holds a NUL byte/);
   });
 });
+
+describe('a FIFO inside an output folder', () => {
+  it.each([
+    ['in place', 'mkdir out && echo a > out/a && mkfifo out/p'],
+    ['staged', 'mkdir out && echo a > out/a && mkfifo out/p && echo s > scratch'],
+  ])('%s: the step fails naming the path, and so does the next run (never a "damaged" entry)', async (_how, script) => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: ${script}\n    outputs: { out: out }\n`);
+    for (let i = 0; i < 2; i++) {
+      const r = await run(s, ['r.yml']);
+      assertNoStack(r.stderr);
+      expect(r.code).toBe(1);
+      const failed = r.events.find((e) => e.type === 'step-failed');
+      expect(failed && failed.type === 'step-failed' ? failed.error : '').toMatch(/out\/p is a FIFO \(named pipe\)/);
+      expect(r.events.some((e) => e.type === 'step-cached')).toBe(false);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/damaged/);
+    }
+    await assertObjectsIntact(s.cache);
+    await assertServedIntact(s.cache);
+  });
+});

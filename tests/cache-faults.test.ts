@@ -251,6 +251,18 @@ describe('latest/', () => {
     expect(lstatSync(join(latest, 'b')).ino).toBe(b1); // b's result did not move: its link was not rewritten
     expect(readdirSync(latest).sort()).toEqual(['a', 'b']); // no temporary names left behind
   });
+
+  it('a matrix value holding `/` (or `%`) is one link name, percent-encoded, pointing at that variant', async () => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nparams: { v: x }\nmatrix:\n  v: [/models/qwen, a%2Fb]\nsteps:\n  a:\n    run: echo \${params.v} > a.txt\n    outputs: { out: a.txt }\n`);
+    const r = await run(s, ['r.yml']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const latest = join(s.cache, 'latest', 't');
+    expect(readdirSync(latest).sort()).toEqual(['a[v=%2Fmodels%2Fqwen]', 'a[v=a%252Fb]']);
+    expect(readFileSync(join(latest, 'a[v=%2Fmodels%2Fqwen]', 'a.txt'), 'utf8')).toBe('/models/qwen\n');
+    expect(readFileSync(join(latest, 'a[v=a%252Fb]', 'a.txt'), 'utf8')).toBe('a%2Fb\n');
+  });
 });
 
 describe('the database is an index that can be lost', () => {

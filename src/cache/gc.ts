@@ -10,9 +10,11 @@
 //   quarantine   objects found damaged (kept for inspection until the next gc)
 //   envs         managed Python envs not used since the oldest kept run started, and half-built ones
 //   file states  file_state rows of paths that no longer exist
+//   slurm        slurm/<key>.json job records whose work dir is gone (nothing left to adopt)
+//   latest       latest/ links to entries that are gone
 // It refuses to run while a run is in progress on the same cache.
 
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHeld } from '../proc/lock.js';
 import type { DB } from '../store/db.js';
@@ -20,7 +22,7 @@ import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
 import type { CacheStore } from './store.js';
 
-export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'quarantine' | 'file states';
+export type GcKind = 'objects' | 'work' | 'tmp' | 'checkpoints' | 'logs' | 'locks' | 'envs' | 'quarantine' | 'file states' | 'slurm' | 'latest';
 
 export interface GcReport {
   /** Runs whose results were kept. */
@@ -67,7 +69,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
     }
   }
   const freed = Object.fromEntries(
-    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'quarantine', 'file states'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
+    (['objects', 'work', 'tmp', 'checkpoints', 'logs', 'locks', 'envs', 'quarantine', 'file states', 'slurm', 'latest'] as GcKind[]).map((k) => [k, { items: 0, bytes: 0 }]),
   ) as GcReport['freed'];
   const drop = async (kind: GcKind, path: string) => {
     freed[kind].bytes += await sizeOf(path);
@@ -77,27 +79,33 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
 
   // Scratch first: removing it needs no database write, and on a full disk it makes the room the
   // database needs to record the rest.
-  for (const [kind, dir] of [['work', ws.store.work], ['tmp', ws.store.tmp], ['quarantine', ws.store.quarantine]] as const) {
+  for (const [kind, dir] of [['work', ws.store.layout.work], ['tmp', ws.store.layout.tmp], ['quarantine', ws.store.layout.quarantine]] as const) {
     for (const n of await list(dir)) await drop(kind, join(dir, n));
   }
   const entries = await dropEntries(ws, liveKeys);
   await dropObjects(ws, freed);
-  for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
-  for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
+  for (const key of await list(ws.store.layout.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.layout.checkpoints, key));
+  for (const n of await list(ws.store.layout.logs)) if (!liveLogs.has(join(ws.store.layout.logs, n))) await drop('logs', join(ws.store.layout.logs, n));
   freed.locks.items += ws.locks.removeStale();
-  for (const n of (await list(ws.store.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.envs, n))) await drop('locks', join(ws.store.envs, n));
+  for (const n of (await list(ws.store.layout.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.layout.envs, n))) await drop('locks', join(ws.store.layout.envs, n));
   const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
-  for (const n of await list(ws.store.envs)) {
+  for (const n of await list(ws.store.layout.envs)) {
     if (n.endsWith('.lock')) continue;
-    if (n.includes('.tmp-') || (await lastUsed(join(ws.store.envs, n))) < since) await drop('envs', join(ws.store.envs, n));
+    if (n.includes('.tmp-') || (await lastUsed(join(ws.store.layout.envs, n))) < since) await drop('envs', join(ws.store.layout.envs, n));
   }
   freed['file states'].items = await dropFileStates(ws.db);
+  const { slurm, latest } = ws.store.layout;
+  for (const n of await list(slurm)) if (!(await jobWorkDirExists(join(slurm, n)))) await drop('slurm', join(slurm, n));
+  for (const recipe of await list(latest)) {
+    for (const n of await list(join(latest, recipe))) if (!(await exists(join(latest, recipe, n)))) await drop('latest', join(latest, recipe, n));
+    await rmdir(join(latest, recipe)).catch(() => undefined); // only when emptied
+  }
   return { keptRuns: runs.length, entries, freed };
 }
 
 async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> {
   let removed = 0;
-  for (const key of await list(ws.store.steps)) {
+  for (const key of await list(ws.store.layout.steps)) {
     if (liveKeys.has(key)) continue;
     await ws.store.removeEntry(key);
     removed++;
@@ -109,9 +117,9 @@ async function dropEntries(ws: GcScope, liveKeys: Set<string>): Promise<number> 
 async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void> {
   const { store } = ws;
   const forget = ws.db.prepare('DELETE FROM objects WHERE digest = ?');
-  for (const shard of await list(store.objects)) {
-    for (const name of await list(join(store.objects, shard))) {
-      const p = join(store.objects, shard, name);
+  for (const shard of await list(store.layout.objects)) {
+    for (const name of await list(join(store.layout.objects, shard))) {
+      const p = join(store.layout.objects, shard, name);
       const st = await stat(p);
       if (st.nlink > 1) continue;
       freed.objects.bytes += st.size;
@@ -120,6 +128,19 @@ async function dropObjects(ws: GcScope, freed: GcReport['freed']): Promise<void>
       forget.run(name);
     }
   }
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+/**
+ * Whether a Slurm job record (executors/slurm.ts) can still serve adoption: a finished job is
+ * adopted from its work dir, so a record whose work dir is gone (or that cannot be read) is dead.
+ */
+async function jobWorkDirExists(record: string): Promise<boolean> {
+  const rec = await readFile(record, 'utf8')
+    .then((t) => JSON.parse(t) as { workDir?: unknown })
+    .catch(() => undefined); // gone, torn or not JSON
+  return typeof rec?.workDir === 'string' && (await exists(rec.workDir));
 }
 
 async function staleLock(path: string): Promise<boolean> {

@@ -24,6 +24,11 @@ export interface FolderVisitor {
    * symlinks are followed.
    */
   link?(abs: string, relPath: string, target: string): Promise<void>;
+  /**
+   * Anything else (a FIFO, socket or device): it may throw to refuse it; without it, it is
+   * left out of the digest (inputs: reading a FIFO would block).
+   */
+  other?(abs: string, relPath: string, st: BigIntStats): Promise<void>;
 }
 
 export interface FolderDigest {
@@ -45,6 +50,21 @@ export interface WalkOptions {
 
 const SLICE = 1024;
 
+/** A folder's manifest lines in order; a nested array stands for a sub-folder's own lines. */
+type Lines = Array<string | Lines>;
+
+interface Folder {
+  abs: string;
+  rel: string;
+  lines: Lines;
+}
+
+/**
+ * Walks a folder without recursion (an explicit stack of folders) and joins the lines without
+ * spreading them into a call: a million files, or a deep tree, cost memory, never stack. (A
+ * recursive walk that spread a sub-folder's lines into `push` overflowed the stack past
+ * ~120,000 files under one sub-folder, after committing for most of an hour.)
+ */
 export async function digestFolder(root: string, visit: FolderVisitor, opts: WalkOptions = {}): Promise<FolderDigest> {
   const fs = opts.inputs
     ? {
@@ -56,7 +76,8 @@ export async function digestFolder(root: string, visit: FolderVisitor, opts: Wal
     : { lstat: (p: string) => lstat(p, { bigint: true }), stat: (p: string) => stat(p, { bigint: true }), readdir, readlink };
   let size = 0;
   let files = 0;
-  const entryLines = async (dir: string, rel: string, name: string): Promise<string[]> => {
+  /** One entry of a folder: its line, and for a sub-folder the folder to walk next. */
+  const entry = async (dir: string, rel: string, name: string): Promise<{ line?: string; sub?: Folder }> => {
     const abs = join(dir, name);
     const relPath = rel ? `${rel}/${name}` : name;
     let st = await fs.lstat(abs);
@@ -64,32 +85,75 @@ export async function digestFolder(root: string, visit: FolderVisitor, opts: Wal
       if (visit.link) {
         const target = await fs.readlink(abs);
         await visit.link(abs, relPath, target);
-        return [`${relPath}\tl\t${target}`];
+        return { line: `${relPath}\tl\t${target}` };
       }
       st = await fs.stat(abs);
     }
-    if (st.isDirectory()) return [`${relPath}/`, ...(await walk(abs, relPath))];
-    if (!st.isFile()) return [];
+    if (st.isDirectory()) return { line: `${relPath}/`, sub: { abs, rel: relPath, lines: [] } };
+    if (!st.isFile()) {
+      await visit.other?.(abs, relPath, st);
+      return {};
+    }
     const exec = (Number(st.mode) & 0o111) !== 0 ? 'x' : '-';
     const line = `${relPath}\t${exec}\t${await visit.file(abs, relPath, st)}`;
     size += Number(st.size);
     files++;
-    return [line];
+    return { line };
   };
-  const walk = async (dir: string, rel: string): Promise<string[]> => {
-    await visit.dir?.(dir, rel);
-    const names = (await fs.readdir(dir)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const out: string[] = [];
+  /** Visits a folder's entries; returns its sub-folders, in order. */
+  const expand = async (f: Folder): Promise<Folder[]> => {
+    await visit.dir?.(f.abs, f.rel);
+    const names = (await fs.readdir(f.abs)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const subs: Folder[] = [];
+    const add = (e: { line?: string; sub?: Folder }) => {
+      if (e.line !== undefined) f.lines.push(e.line);
+      if (e.sub) {
+        f.lines.push(e.sub.lines);
+        subs.push(e.sub);
+      }
+    };
     if (!opts.inputs) {
-      for (const n of names) out.push(...(await entryLines(dir, rel, n)));
-      return out;
+      for (const n of names) add(await entry(f.abs, f.rel, n));
+      return subs;
     }
     for (let i = 0; i < names.length; i += SLICE) {
-      for (const lines of await Promise.all(names.slice(i, i + SLICE).map((n) => entryLines(dir, rel, n)))) out.push(...lines);
+      for (const e of await Promise.all(names.slice(i, i + SLICE).map((n) => entry(f.abs, f.rel, n)))) add(e);
       await new Promise(setImmediate);
     }
-    return out;
+    return subs;
   };
-  const lines = await walk(root, '');
-  return { digest: sha256(lines.join('\n')), size, files };
+  const top: Folder = { abs: root, rel: '', lines: [] };
+  if (opts.inputs) {
+    // Inputs: a level of sub-folders at a time, together (the visitor bounds its own hashing).
+    for (let level = [top]; level.length; ) {
+      const next: Folder[] = [];
+      for (const subs of await Promise.all(level.map(expand))) for (const s of subs) next.push(s);
+      level = next;
+    }
+  } else {
+    // The store's ingest: depth first, in manifest order, one entry at a time, so a folder is
+    // made (visit.dir) before anything is moved into it.
+    for (const stack = [top]; stack.length; ) {
+      const subs = await expand(stack.pop()!);
+      for (let i = subs.length - 1; i >= 0; i--) stack.push(subs[i]!);
+    }
+  }
+  return { digest: sha256(flatten(top.lines).join('\n')), size, files };
+}
+
+/** The nested lines in order, flattened with an explicit stack. */
+function flatten(lines: Lines): string[] {
+  const out: string[] = [];
+  const stack: Array<{ lines: Lines; i: number }> = [{ lines, i: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === top.lines.length) {
+      stack.pop();
+      continue;
+    }
+    const item = top.lines[top.i++]!;
+    if (typeof item === 'string') out.push(item);
+    else stack.push({ lines: item, i: 0 });
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import { cacheDirFrom, openExistingWorkspace } from '../scheduler/workspace.js';
 
 export async function cmdExperiments(cmd: string, rest: string[], cacheDir: string | undefined): Promise<number> {
   const ws = openExistingWorkspace(cacheDirFrom(cacheDir));
-  const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.reports, stdout: process.stdout, errorPrefix: 'error:' };
+  const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.layout.reports, stdout: process.stdout, errorPrefix: 'error:' };
   try {
     // A run whose flow process died is 'crashed', not 'running', in what these commands say.
     ws.records.markCrashedRuns();

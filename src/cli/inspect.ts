@@ -82,7 +82,7 @@ export async function cmdLog(runRef: string, step: string, o: { cacheDir?: strin
       if (!exec) return undefined;
       if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
       // Recorded as an absolute path: a cache moved whole (README, Where the cache lives) has it in its own logs/.
-      const text = await readFile(exec.log_path, 'utf8').catch(() => readFile(join(ws.store.logs, basename(exec.log_path!)), 'utf8').catch(() => undefined));
+      const text = await readFile(exec.log_path, 'utf8').catch(() => readFile(join(ws.store.layout.logs, basename(exec.log_path!)), 'utf8').catch(() => undefined));
       if (text === undefined) {
         // Nothing to show: exit 1, as for a step that never started.
         process.stderr.write(`error: the log of ${exec.step_id} in run ${run.id} is gone (${exec.log_path}; removed by gc?)\n`);

@@ -20,10 +20,9 @@ import { ExperimentError, findRun, latestFinishedRun } from '../experiments/reco
 export async function logRunToTrackers(ws: Workspace, recipe: Recipe, runId: string, warn: (line: string) => void): Promise<number> {
   if (!recipe.reportTo) return 0;
   try {
-    const payload = trackerPayload(ws.db, runId, withTrackerDefaults(recipe.reportTo, ws.cacheDir), ws.store.reports);
-    const dir = join(ws.cacheDir, 'trackers');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${runId}.json`);
+    const payload = trackerPayload(ws.db, runId, withTrackerDefaults(recipe.reportTo, ws.cacheDir), ws.store.layout.reports);
+    mkdirSync(ws.store.layout.trackers, { recursive: true });
+    const file = ws.store.layout.trackerPayload(runId);
     writeFileSync(file, JSON.stringify(payload, null, 2));
     const settings = stepSettings(recipe, ws);
     const { python } = await ensurePythonEnv({

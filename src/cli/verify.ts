@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { readdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { CacheLayout } from '../cache/layout.js';
 import { UsageError } from '../recipe/errors.js';
 import { formatBytes } from '../reporters/format.js';
 import { cacheDirFrom, openExistingWorkspace, openWorkspace } from '../scheduler/workspace.js';
@@ -36,14 +36,14 @@ export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Pr
     process.stdout.write('doctor: nothing asked; `flow doctor --rebuild` rebuilds the cache index from the entries\n');
     return EXIT.ok;
   }
-  const file = join(cacheDir, 'flow.db');
+  const file = new CacheLayout(cacheDir).db;
   const aside = `${file}.old-${Date.now()}`;
   for (const ext of ['', '-wal', '-shm']) await rename(file + ext, aside + ext).catch(() => undefined);
   const ws = openWorkspace(cacheDir);
   try {
     let ok = 0;
     const lines: string[] = [];
-    for (const key of await readdir(ws.store.steps).catch(() => [] as string[])) {
+    for (const key of await readdir(ws.store.layout.steps).catch(() => [] as string[])) {
       const r = await ws.store.inspect(key);
       if (r.entry) ok++;
       else if (r.damaged) lines.push(`  ${key}: ${r.damaged}; removed`);

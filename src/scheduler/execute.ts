@@ -93,7 +93,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
 function openExecution(a: ExecuteArgs): Execution {
   const id = randomUUID();
   const workDir = a.ws.store.makeExecDir(id);
-  const logPath = a.ws.store.logPath(id);
+  const logPath = a.ws.store.layout.logPath(id);
   const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
   return { id, workDir, logPath, log: new StepLog(logPath), outputs };
 }
@@ -130,7 +130,7 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
     gpus: a.gpus,
     env: stepEnv(a, x),
     root: a.ws.root,
-    checkpointDir: a.ws.store.checkpointDir(a.key),
+    checkpointDir: a.ws.store.layout.checkpointDir(a.key),
     resources: a.step.prepared.def.resources,
     machine: a.step.machine,
     cpus: a.cpus,

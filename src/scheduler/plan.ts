@@ -2,7 +2,8 @@
 // be reused or it must run, and why. `flow plan`, `flow run --dry-run` and
 // `flow run` itself all start here.
 
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
+import { CacheLayout } from '../cache/layout.js';
 import { explainChange } from '../cache/reasons.js';
 import { implDigests, keyOf, localFingerprint, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
 import type { Entry } from '../cache/store.js';
@@ -184,7 +185,7 @@ export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
   const py = recipe.python?.interpreter ?? (process.env.FLOW_PYTHON || undefined);
   return {
     python: { extras: recipe.python?.extras ?? [], interpreter: py && py.includes('/') && !isAbsolute(py) ? resolve(recipe.dir, py) : py },
-    envsDir: ws.store.envs,
+    envsDir: ws.store.layout.envs,
     ...(recipe.reportTo ? { reportTo: withTrackerDefaults(recipe.reportTo, ws.cacheDir), recipeName: recipe.name } : {}),
   };
 }
@@ -192,7 +193,7 @@ export function stepSettings(recipe: Recipe, ws: Workspace): StepSettings {
 
 /** `report_to:` with TensorBoard's folder defaulted to <cache>/tensorboard. */
 export function withTrackerDefaults(r: ReportTo, cacheDir: string): ReportTo {
-  return r.tensorboard ? { ...r, tensorboard: { dir: r.tensorboard.dir ?? join(cacheDir, 'tensorboard') } } : r;
+  return r.tensorboard ? { ...r, tensorboard: { dir: r.tensorboard.dir ?? new CacheLayout(cacheDir).tensorboard } } : r;
 }
 
 /** Asked one by one, this many steps' last fingerprints cost less than reading them all at once. */

@@ -154,7 +154,7 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
 function outputPathIn(scope: RunScope): (step: string, output: string) => string {
   return (step, output) => {
     const e = scope.entries.get(step)!;
-    return join(scope.ws.store.entryDir(e.key), e.outputs[output]!.path);
+    return join(scope.ws.store.layout.entryDir(e.key), e.outputs[output]!.path);
   };
 }
 

@@ -3,6 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { CacheLayout } from '../cache/layout.js';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
 import { openOrRecover, type DB } from '../store/db.js';
@@ -56,14 +57,14 @@ export function cacheDirFrom(flag: string | undefined, recipe?: string): string 
  * --cache-dir or the wrong folder is one line, not an empty new cache.
  */
 export function openExistingWorkspace(cacheDir: string): Workspace {
-  if (!existsSync(join(cacheDir, 'flow.db'))) {
+  if (!existsSync(new CacheLayout(cacheDir).db)) {
     throw new UsageError(`no flow cache at ${cacheDir} (flow run makes one; or give --cache-dir or FLOW_CACHE)`);
   }
   return openWorkspace(cacheDir);
 }
 
 export function openWorkspace(cacheDir: string): Workspace {
-  const { db, notice } = openOrRecover(resolve(cacheDir, 'flow.db'));
+  const { db, notice } = openOrRecover(resolve(new CacheLayout(cacheDir).db));
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   return {
     cacheDir,

@@ -1,7 +1,7 @@
 // gc over every folder the cache store owns: what the kept runs use stays,
 // the rest goes, and the report says what was freed per kind.
 
-import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -18,7 +18,8 @@ function file(path: string, content = 'x') {
 
 it('frees entries, checkpoints, logs, locks, work, tmp, envs and file states no kept run needs', async () => {
   const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
-  const { store, records } = ws;
+  const { records } = ws;
+  const store = ws.store.layout;
   // An old run used key "old"; the kept (newest) run used key "live".
   for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
     records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
@@ -71,5 +72,50 @@ it('refuses while a run is in progress', async () => {
   const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
   ws.records.createRun({ id: 'r', recipe: '/r.yml', name: 'r', params: {}, argv: [] });
   await expect(collectGarbage(ws, 1)).rejects.toBeInstanceOf(GcRefused);
+  ws.close();
+});
+
+/** A workspace whose newest run used key "live" and an older one key "old"; gc keeps 1 run. */
+function twoRuns() {
+  const ws = openWorkspace(mkdtempSync(join(tmpdir(), 'flow-gc-')));
+  for (const [run, key, t] of [['r-old', 'old', 1000], ['r-new', 'live', 2000]] as const) {
+    ws.records.createRun({ id: run, recipe: '/r.yml', name: 'r', params: {}, argv: [] });
+    ws.db.prepare('UPDATE runs SET started_at = ? WHERE id = ?').run(t, run);
+    ws.records.startExecution({ id: `e-${key}`, runId: run, stepId: 's', stepType: 'run', key, logPath: ws.store.layout.logPath(`e-${key}`), fingerprint: fp, gpus: [], reasons: [] });
+    ws.records.finishExecution(`e-${key}`, { status: 'done', durationMs: 1 });
+    ws.records.finishRun(run, 'done');
+    file(join(ws.store.layout.entryDir(key), 'out.txt'));
+  }
+  return ws;
+}
+
+const entryOf = (key: string) => ({ key, stepId: 's', outputs: { out: { path: 'out.txt', digest: 'd', size: 1, kind: 'file' as const } }, digest: 'd', size: 1, durationMs: 1, execId: `e-${key}`, files: [] });
+
+it('removes latest/ links to removed entries (and emptied recipe folders), keeping those to kept entries', async () => {
+  const ws = twoRuns();
+  const { layout } = ws.store;
+  await ws.store.linkLatest('r', 'a', entryOf('live'));
+  await ws.store.linkLatest('r', 'b', entryOf('old'));
+  await ws.store.linkLatest('other', 'c', entryOf('old'));
+  const r = await collectGarbage(ws, 1);
+  expect(existsSync(join(layout.latest, 'r', 'a'))).toBe(true);
+  expect(readlinkSync(join(layout.latest, 'r', 'a'))).toBe(join('..', '..', 'steps', 'live'));
+  expect(lstatSync(join(layout.latest, 'r', 'b'), { throwIfNoEntry: false })).toBeUndefined();
+  expect(existsSync(join(layout.latest, 'other'))).toBe(false);
+  expect(r.freed.latest.items).toBe(2);
+  ws.close();
+});
+
+it('removes slurm/ job records whose work dir is gone (or that cannot be read), keeping one whose work dir remains', async () => {
+  const ws = twoRuns();
+  const { layout } = ws.store;
+  const kept = mkdtempSync(join(tmpdir(), 'flow-gc-job-'));
+  file(layout.slurmRecord('k-running'), JSON.stringify({ jobId: '1', jobName: 'flow-r-s-kk', workDir: kept }));
+  file(join(layout.work, 'exec-9', 'x'));
+  file(layout.slurmRecord('k-finished'), JSON.stringify({ jobId: '2', jobName: 'flow-r-s-kf', workDir: join(layout.work, 'exec-9') }));
+  file(layout.slurmRecord('k-torn'), '{"jobId": "3", "wor');
+  const r = await collectGarbage(ws, 1);
+  expect(readdirSync(layout.slurm)).toEqual(['k-running.json']);
+  expect(r.freed.slurm.items).toBe(2);
   ws.close();
 });
