@@ -4,10 +4,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmdReport } from '../src/experiments/commands.js';
+import { runExperimentCommand } from '../src/cli/experiments.js';
+import type { CmdContext } from '../src/experiments/commands.js';
 import { compareReport, report } from '../src/experiments/report.js';
 import type { DB } from '../src/store/db.js';
 import { evalMetrics, recordRun, sweepStore } from './fixtures/experiments/store.js';
+
+/** The command as the CLI parses it (commander). */
+const cmdReport = (argv: string[], ctx: CmdContext) => runExperimentCommand('report', argv, ctx);
 
 const CHROMIUM = '/usr/bin/chromium';
 

@@ -14,11 +14,9 @@ import {
   variantText,
 } from './records.js';
 import { renderTable } from './table.js';
+import type { CompareFormat, CompareMetric } from './choices.js';
 
-export type CompareMetric = 'ex' | 'em' | 'rouge';
-export const COMPARE_METRICS: readonly CompareMetric[] = ['ex', 'em', 'rouge'];
-export type CompareFormat = 'md' | 'csv' | 'json' | 'text';
-export const COMPARE_FORMATS: readonly CompareFormat[] = ['text', 'md', 'csv', 'json'];
+export { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric } from './choices.js';
 
 const HARDNESS = ['easy', 'medium', 'hard', 'extra', 'all'];
 
