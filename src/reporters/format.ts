@@ -1,17 +1,16 @@
 // Small formatting helpers shared by the text reporters and CLI commands.
 
+import prettyMs from 'pretty-ms';
 import type { SummaryTable } from '../events.js';
 
+/**
+ * A duration as every flow output writes it (pretty-ms): `45ms`, `12.3s`, `4m 5s`, `2h 3m`; the
+ * experiments' tables and reports (src/experiments/compare-format.ts) use the same rule.
+ */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const totalS = Math.floor(s);
-  const m = Math.floor(totalS / 60);
-  if (m < 60) return `${m}m ${String(totalS % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+  // One decimal of a second under a minute, two units at most.
+  return prettyMs(ms, { secondsDecimalDigits: ms < 60_000 ? 1 : 0, keepDecimalsOnWholeSeconds: true, unitCount: 2 });
 }
 
 export function formatBytes(n: number): string {
