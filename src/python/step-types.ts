@@ -13,7 +13,7 @@ import { pythonRuntime } from './runtime-identity.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StepError, type JsonSchema, type PreflightProblem, type StepMachine, type StepRunContext, type StepType } from '../steps/types.js';
+import { StepError, getPath, type JsonSchema, type PreflightProblem, type StepMachine, type StepRunContext, type StepType } from '../steps/types.js';
 import { ensurePythonEnv, stepRequirementFiles } from './env.js';
 import { folderParams, modelFolderProblem, paramText, type ModelField } from './model-folder.js';
 
@@ -69,15 +69,6 @@ interface Launcher {
 
 const PY_DIR = 'python-steps';
 const RUNTIME_PKG = 'flow_runtime';
-
-function getPath(obj: Record<string, unknown>, dotted: string): unknown {
-  let v: unknown = obj;
-  for (const k of dotted.split('.')) {
-    if (!v || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  return v;
-}
 
 function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
   const v = getPath(w, rule.field);

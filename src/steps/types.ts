@@ -10,6 +10,9 @@ import type { FailureReason, Progress, SummaryTable } from '../events.js';
 import type { ReportTo, Resources } from '../recipe/types.js';
 import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
+/** The value at a dotted path of a step's `with:` ('lora.rank'), for plugins (one copy: recipe/fields.ts). */
+export { getPath } from '../recipe/fields.js';
+
 export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type JsonSchema = Record<string, unknown>;
