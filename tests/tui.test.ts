@@ -409,7 +409,10 @@ describe('width', () => {
   });
   const sweep: EngineEvent[] = [
     ev('run-start', { recipe: 'sweep.yml', name: 'sweep', steps: [info('data'), ...axes.map((v) => info(id('train', v), v)), ...axes.map((v, i) => info(evalIds[i]!, v))] }, 0),
-    ...evalIds.map((s, i) => ev('step-done', { step: s, key: 'k', durationMs: 5, outputs: {}, metrics: metrics(i / 100) }, 1 + i)),
+    ...evalIds.flatMap((s, i) => [
+      ev('step-summary', { step: s, table: { title: 'accuracy by hardness', columns: ['easy', 'medium', 'hard', 'extra', 'all'], rows: metrics(i / 100) } }, 1 + i),
+      ev('step-done', { step: s, key: 'k', durationMs: 5, outputs: {}, metrics: metrics(i / 100) }, 1 + i),
+    ]),
     endEvent('done', { done: 3 }, 10),
   ];
 

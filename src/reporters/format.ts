@@ -50,23 +50,6 @@ export function formatNumber(n: number): string {
   return n.toPrecision(4).replace(/\.?0+$/, '');
 }
 
-// Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
-const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
-
-/** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */
-export function hardnessTable(metrics: Record<string, unknown> | undefined): string[] | undefined {
-  if (!metrics) return undefined;
-  const rows = (['count', 'ex', 'em'] as const).filter((k) => metrics[k] && typeof metrics[k] === 'object');
-  if (!rows.includes('ex') && !rows.includes('em')) return undefined;
-  const cell = (k: string, l: string) => {
-    const v = (metrics[k] as Record<string, unknown>)[l];
-    return typeof v !== 'number' ? '-' : k === 'count' ? String(v) : v.toFixed(3);
-  };
-  const lines = [`${''.padEnd(6)}${LEVELS.map((l) => l.padStart(8)).join('')}`];
-  for (const k of rows) lines.push(`${k.toUpperCase().padEnd(6)}${LEVELS.map((l) => cell(k, l).padStart(8)).join('')}`);
-  return lines;
-}
-
 /** A step's executor state in one phrase: "slurm job 12 PENDING (Resources)", "slurm job 12 RUNNING on node1". */
 export function formatJobState(j: { executor: string; jobId?: string; state: string; detail?: string }): string {
   const detail = j.detail ? (j.detail.startsWith('on ') ? ` ${j.detail}` : ` (${j.detail})`) : '';

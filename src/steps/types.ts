@@ -96,6 +96,11 @@ export interface StepType {
    */
   outputs: Record<string, string> | ((w: Record<string, unknown>) => Record<string, string>);
   /**
+   * The table a reused (cached) execution publishes from its recorded metrics, as its run did
+   * with `ctx.summary`: reporters show a cached evaluation's breakdown without knowing its shape.
+   */
+  summarize?(metrics: Record<string, unknown>): SummaryTable | undefined;
+  /**
    * The checkpoints the step commits as outputs, known from `with:` before it runs: training step
    * number -> output name (the last one is the final model). Absent, or undefined for a `with:`,
    * when it commits none. Steps downstream of `${steps.X.outputs.checkpoint}` fan out over them

@@ -3,7 +3,7 @@
 // so memory per step is bounded (a tail of log lines, a downsampled loss series,
 // a few rate samples) whatever the length of the run.
 
-import type { EngineEvent, Progress, StepInfo, StepStatus } from '../../events.js';
+import type { EngineEvent, Progress, StepInfo, StepStatus, SummaryTable } from '../../events.js';
 import { formatDuration } from '../format.js';
 
 /** `pending`: known from run-start but no event about it yet. */
@@ -90,6 +90,8 @@ export interface StepRow {
   loss: DownsampledSeries;
   log: LogTail;
   metrics?: Record<string, unknown>;
+  /** The table the step published (step-summary): shown under the run's end, whatever its shape. */
+  summary?: SummaryTable;
   error?: string;
   exitCode?: number | null;
   /** When the step failed: the order in which failures came, the first one is put in front. */
@@ -219,6 +221,9 @@ export class RunState {
         r.metrics = { ...r.metrics, [e.name]: e.value };
         break;
       case 'step-artifact':
+        break;
+      case 'step-summary':
+        r.summary = e.table;
         break;
       case 'step-done':
         r.status = 'done';
