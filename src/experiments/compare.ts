@@ -2,6 +2,7 @@
 // (or per run), one column per Spider hardness level, best value per column
 // marked.
 
+import { breakdownOrder } from '../charts/bars.js';
 import type { DB } from '../store/db.js';
 import {
   ExperimentError,
@@ -18,7 +19,6 @@ import type { CompareFormat, CompareMetric } from './choices.js';
 
 export { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric } from './choices.js';
 
-const HARDNESS = ['easy', 'medium', 'hard', 'extra', 'all'];
 
 export interface CompareOptions {
   /** Run ids (or unique prefixes): one row per evaluating step of each. */
@@ -137,8 +137,7 @@ function compareVariants(a: Record<string, unknown> | null, b: Record<string, un
 }
 
 function buildTable(metric: CompareMetric, source: string, found: Found[], manyRuns: boolean): CompareTable {
-  const keys = new Set(found.flatMap((f) => Object.keys(f.values)));
-  const columns = [...HARDNESS.filter((h) => keys.has(h)), ...[...keys].filter((k) => !HARDNESS.includes(k))];
+  const columns = breakdownOrder(found.flatMap((f) => Object.keys(f.values)));
   const manySteps = new Set(found.map((f) => f.exec.baseId)).size > 1;
   const rows: CompareRow[] = found.map(({ run, exec, values }) => {
     const parts: string[] = [];
