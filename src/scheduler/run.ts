@@ -13,6 +13,7 @@ import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.j
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
 import { UsageError } from '../recipe/errors.js';
+import { CKPT_AXIS, variantId } from '../recipe/matrix.js';
 import type { StepSettings, StepType } from '../steps/types.js';
 import { executeStep } from './execute.js';
 import { ExecutorPool } from './executors/index.js';
@@ -65,11 +66,26 @@ export async function runRecipe(ws: Workspace, registry: StepRegistry, opts: Run
   return executePlan(ws, await makePlan(ws, registry, opts), opts);
 }
 
+/** The id a per-checkpoint instance's siblings share: its own without the checkpoint axis. */
+function checkpointSeries(id: string, variant: Record<string, unknown>): string {
+  const base = id.slice(0, id.indexOf('['));
+  const rest = Object.fromEntries(Object.entries(variant).filter(([k]) => k !== CKPT_AXIS));
+  return variantId(base, rest);
+}
+
 function stepInfos(plan: Plan): StepInfo[] {
   return plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     const def = s.prepared.def;
-    return { id, type: s.prepared.type.name, needs: [...plan.graph.deps.get(id)!], gpus: def.resources.gpus, variant: def.variant };
+    const checkpoint = def.variant?.[CKPT_AXIS];
+    return {
+      id,
+      type: s.prepared.type.name,
+      needs: [...plan.graph.deps.get(id)!],
+      gpus: def.resources.gpus,
+      variant: def.variant,
+      ...(typeof checkpoint === 'number' ? { checkpoint: { step: checkpoint, series: checkpointSeries(id, def.variant!) } } : {}),
+    };
   });
 }
 

@@ -4,6 +4,7 @@
 
 import type { ChalkInstance } from 'chalk';
 import type { RunState, StepRow } from './state.js';
+import { checkpointLines } from './checkpoints.js';
 import { fit, formatDuration } from './format.js';
 import { colorLine, failureHeadline, lastErrorLines } from './failure.js';
 import { statusColor } from './step-row.js';
@@ -27,6 +28,7 @@ export function summaryLines(c: ChalkInstance, run: RunState, opts: SummaryOptio
   ];
   lines.push(...failureLines(c, run, opts.labels));
   lines.push(...metricsTable(c, run, opts));
+  lines.push(...checkpointLines(c, run, opts));
   return lines;
 }
 
