@@ -255,6 +255,35 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
     }
   });
 
+  it('draws EX per checkpoint against the training step, as an image the page loads', async () => {
+    // A run's per-checkpoint evaluations as the engine records them: instances with a ckpt axis, finished out of order.
+    recordRun(db, {
+      id: 'r10-ckpt',
+      name: 'ckpt',
+      startedAt: 1_700_002_000_000,
+      steps: [6, 2, 4].map((step) => ({
+        stepId: `eval_val[ckpt=${step}]`,
+        type: 'sql-eval',
+        variant: { ckpt: step },
+        metrics: evalMetrics({ 2: [0.5, 0.3, 0.2, 0.1, 0.3], 4: [0.7, 0.5, 0.3, 0.2, 0.45], 6: [0.6, 0.4, 0.3, 0.2, 0.4] }[step]!),
+      })),
+    });
+    const files = await report(db, 'r10-ckpt', join(dir, 'ckpt-html'));
+    expect(readFileSync(files.md, 'utf8')).toContain('![EX per checkpoint](ex-by-checkpoint.png)');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(files.html).href, { waitUntil: 'load' });
+      const images = await page.$$eval('img', (imgs) => (imgs as HTMLImageElement[]).map((i) => ({ alt: i.alt, complete: i.complete, w: i.naturalWidth })));
+      expect(images).toContainEqual({ alt: 'EX per checkpoint', complete: true, w: 640 });
+      // The curve's points are the checkpoints' overall EX, in training-step order, and each level has its line.
+      const svg = readFileSync(join(dir, 'ckpt-html', 'ex-by-checkpoint.svg'), 'utf8');
+      for (const series of ['eval_val all', 'eval_val easy', 'eval_val extra']) expect(svg).toContain(series);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('shows SQL in the wrong predictions as written', async () => {
     const files = await report(db, sqlRun(), join(dir, 'sql-html'));
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
