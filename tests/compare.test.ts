@@ -270,6 +270,8 @@ describe('flow metrics diff', () => {
     const r = await run(cmdMetricsDiff, ['r1-sweep']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("flow: missing required argument 'runB'\n");
+    expect(await runExperimentCommand('metrics', [], { db, cacheDir: dir, stdout: { write: () => 0 }, stderr: { write: (x: string) => (r.stderr += x) } })).toBe(2);
+    expect(r.stderr).toBe("flow: missing required argument 'runB'\nflow: usage: flow metrics diff <runA> <runB>\n");
     expect((await run(cmdMetricsDiff, ['a', 'b', 'c'])).stderr).toBe("flow: too many arguments for 'diff'. Expected 2 arguments but got 3.\n");
   });
 });

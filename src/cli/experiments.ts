@@ -44,6 +44,8 @@ export function addExperimentCommands(parent: Command, withCtx: WithContext, don
     .action(async (runs: string[], o) => done(await withCtx(o.cacheDir, async (ctx) => (await commands()).compareCommand(runs, o, ctx))));
 
   const metrics = cacheDirOption(parent.command('metrics')).description('metric deltas between two runs: the changed rows, or --all');
+  // Without its subcommand: one usage line (exit 2), not the help page.
+  metrics.action(() => metrics.error('error: usage: flow metrics diff <runA> <runB>', { exitCode: EXIT.usage, code: 'flow.usage' }));
   cacheDirOption(metrics.command('diff'))
     .description('the metrics that changed between two runs (a single instance pairs with a single instance)')
     .argument('<runA>')

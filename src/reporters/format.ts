@@ -50,6 +50,24 @@ export function formatNumber(n: number): string {
   return n.toPrecision(4).replace(/\.?0+$/, '');
 }
 
+/**
+ * The table of a step that published none (a shell step writing its own metrics.json): each
+ * top-level figure broken down by group ({"ex": {"a": 0.5, "all": 0.4}}) is a row, the groups
+ * the columns in the order written. Undefined when the metrics hold no such figure.
+ */
+export function tableOfMetrics(metrics: Record<string, unknown> | undefined): SummaryTable | undefined {
+  const rows: SummaryTable['rows'] = {};
+  for (const [key, value] of Object.entries(metrics ?? {})) {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
+    const cells = Object.entries(value);
+    if (cells.every(([, v]) => v === null || typeof v === 'number') && cells.some(([, v]) => typeof v === 'number')) {
+      rows[key] = value as Record<string, number | null>;
+    }
+  }
+  const columns = [...new Set(Object.values(rows).flatMap((r) => Object.keys(r)))];
+  return columns.length ? { title: 'metrics', columns, rows } : undefined;
+}
+
 /** A step's executor state in one phrase: "slurm job 12 PENDING (Resources)", "slurm job 12 RUNNING on node1". */
 export function formatJobState(j: { executor: string; jobId?: string; state: string; detail?: string }): string {
   const detail = j.detail ? (j.detail.startsWith('on ') ? ` ${j.detail}` : ` (${j.detail})`) : '';

@@ -3,7 +3,7 @@
 
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
-import { formatDuration, formatNumber, summaryLines } from './format.js';
+import { formatDuration, formatNumber, summaryLines, tableOfMetrics } from './format.js';
 import { stepLabels } from './tui/names.js';
 
 const PROGRESS_EVERY_MS = 5000;
@@ -15,8 +15,13 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
   let width = 8;
   const pad = (id: string) => id.padEnd(width);
   // Every table a step published (step-summary; a cached step's comes from its recorded metrics),
-  // in the order they came, shown at the end labelled by step and variant.
+  // in the order they came, shown at the end labelled by step and variant; a step that published
+  // none but wrote figures by group in its metrics.json gets those.
   const tables = new Map<string, { title: string; lines: string[] }>();
+  const fromMetrics = (step: string, metrics: Record<string, unknown> | undefined) => {
+    const table = tables.has(step) ? undefined : tableOfMetrics(metrics);
+    if (table) tables.set(step, { title: table.title, lines: summaryLines(table) });
+  };
   let labels = new Map<string, string>();
   // Progress is printed at each tenth of the way, and at most once per PROGRESS_EVERY_MS of a
   // step (counted from its start, by event time): a CI log shows a long step moving, and a step
@@ -34,6 +39,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           break;
         case 'step-cached':
           w(`${c.dim('·')} ${pad(e.step)} ${c.dim(`cached (saves ${formatDuration(e.savedMs)})`)}`);
+          fromMetrics(e.step, e.metrics);
           break;
         case 'step-start':
           lastPrinted.set(e.step, e.time);
@@ -57,6 +63,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           break;
         case 'step-done':
           w(`${c.green('✓')} ${pad(e.step)} ${c.green('done')} in ${formatDuration(e.durationMs)}`);
+          fromMetrics(e.step, e.metrics);
           break;
         case 'step-failed':
           w(`${c.red('✗')} ${pad(e.step)} ${c.red('failed')}: ${e.error}${e.logPath ? c.dim(` (log: ${e.logPath})`) : ''}`);

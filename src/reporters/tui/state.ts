@@ -4,7 +4,7 @@
 // a few rate samples) whatever the length of the run.
 
 import type { EngineEvent, Progress, StepInfo, StepStatus, SummaryTable } from '../../events.js';
-import { formatDuration } from '../format.js';
+import { formatDuration, tableOfMetrics } from '../format.js';
 
 /** `pending`: known from run-start but no event about it yet. */
 export type RowStatus = StepStatus | 'pending';
@@ -90,7 +90,7 @@ export interface StepRow {
   loss: DownsampledSeries;
   log: LogTail;
   metrics?: Record<string, unknown>;
-  /** The table the step published (step-summary): shown under the run's end, whatever its shape. */
+  /** The table the step published (step-summary), else its metrics' figures by group: shown under the run's end. */
   summary?: SummaryTable;
   error?: string;
   exitCode?: number | null;
@@ -201,6 +201,7 @@ export class RunState {
         r.cacheHit = true;
         r.savedMs = e.savedMs;
         if (e.metrics) r.metrics = e.metrics;
+        r.summary ??= tableOfMetrics(e.metrics);
         break;
       case 'step-start':
         r.status = 'running';
@@ -229,6 +230,7 @@ export class RunState {
         r.status = 'done';
         r.durationMs = e.durationMs;
         if (e.metrics) r.metrics = e.metrics;
+        r.summary ??= tableOfMetrics(e.metrics);
         break;
       case 'step-failed':
         r.status = 'failed';
