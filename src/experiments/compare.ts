@@ -1,6 +1,7 @@
 // The comparison table the seed projects build by hand: one row per variant
-// (or per run), one column per Spider hardness level, best value per column
-// marked.
+// (or per run), one column per group the evaluation broke its metric down by
+// (sql-eval: Spider's hardness levels, in the order its metrics.json lists them),
+// best value per column marked.
 
 import { breakdownOrder } from '../charts/bars.js';
 import type { DB } from '../store/db.js';
