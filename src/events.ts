@@ -13,6 +13,12 @@ export interface StepInfo {
   gpus: number;
   /** Matrix variant of this step, e.g. { lora_rank: 32 }; absent for shared steps. */
   variant?: Record<string, unknown>;
+  /**
+   * A per-checkpoint instance (`eval_val[ckpt=200]`): the training step of the checkpoint it
+   * scores, and the id its instances share (`eval_val`), so reporters can draw its figures
+   * against training steps without knowing how instances are named.
+   */
+  checkpoint?: { step: number; series: string };
 }
 
 export interface StepPlan {

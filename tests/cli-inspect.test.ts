@@ -110,6 +110,17 @@ describe('flow dag', () => {
     expect((await ws.flow('dag', file)).stdout.split('\n')).toEqual(['two: 3 steps', 'a     run', '└─ c  run', 'b     spider-sft']);
   });
 
+  it('draws each per-checkpoint instance of a step that reads a training step\'s checkpoints', async () => {
+    const file = ws.recipe(
+      'ck.yml',
+      'name: ck\nsteps:\n  train:\n    uses: python:sft\n    with: { model: m, train_file: t.jsonl, max_steps: 4, save_steps: 2, save_checkpoints: true }\n' +
+        '  score:\n    run: ls ${steps.train.outputs.checkpoint} > f.txt\n    outputs: { f: f.txt }\n',
+    );
+    const r = await ws.flow('dag', file);
+    expect(r.stdout.split('\n')).toEqual(['ck: 3 steps', 'train             python:sft', '├─ score[ckpt=2]  run', '└─ score[ckpt=4]  run']);
+    expect((await ws.flow('dag', file, '--format', 'dot')).stdout).toContain('"train" -> "score[ckpt=4]";');
+  });
+
   it('keeps Mermaid and Graphviz behind --format', async () => {
     const file = ws.recipe('sweep.yml', SWEEP);
     expect((await ws.flow('dag', file, '--format', 'mermaid')).stdout).toMatch(/^graph TD\n/);

@@ -2,11 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmdCompare, cmdMetricsDiff } from '../src/experiments/commands.js';
+import { runExperimentCommand } from '../src/cli/experiments.js';
+import type { CmdContext } from '../src/experiments/commands.js';
 import { compare, formatCompare } from '../src/experiments/compare.js';
 import { metricsDiff } from '../src/experiments/metrics-diff.js';
 import { openDb, type DB } from '../src/store/db.js';
 import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
+
+/** The command as the CLI parses it (commander). */
+const cmdCompare = (argv: string[], ctx: CmdContext) => runExperimentCommand('compare', argv, ctx);
+const cmdMetricsDiff = (argv: string[], ctx: CmdContext) => runExperimentCommand('metrics', ['diff', ...argv], ctx);
 
 let dir: string;
 let db: DB;
@@ -138,18 +143,23 @@ describe('flow compare', () => {
   it('reports usage errors with exit 2 and missing data with exit 1, one line each', async () => {
     const bad = await run(cmdCompare, ['--format', 'xml']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(
-      "flow: --format must be one of text, md, csv, json (got 'xml') (usage: flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance])\n",
-    );
+    expect(bad.stderr).toBe("flow: option '-f, --format <format>' argument 'xml' is invalid. Allowed choices are text, md, csv, json.\n");
     const unknownFlag = await run(cmdCompare, ['--bogus']);
     expect(unknownFlag.code).toBe(2);
-    expect(unknownFlag.stderr.split('\n')).toHaveLength(2);
-    expect(unknownFlag.stderr).toMatch(/^flow: Unknown option '--bogus' \(usage: flow compare/);
+    expect(unknownFlag.stderr).toBe("flow: unknown option '--bogus'\n");
+    const both = await run(cmdCompare, ['r1-sweep', '--recipe', 'sweep']);
+    expect(both).toEqual({ code: 2, stdout: '', stderr: 'flow: give run ids or --recipe, not both\n' });
 
     expect(await run(cmdCompare, ['nope'])).toEqual({ code: 1, stdout: '', stderr: "flow: no run 'nope' in this cache (see flow runs)\n" });
     expect((await run(cmdCompare, ['r'])).stderr).toBe('flow: run \'r\' is ambiguous: r1-sweep, r2-baseline, r3-sweep, ...\n');
     expect(compare(db, { runs: ['last'], metric: 'ex' }).source).toBe('run r3-sweep (sweep)');
     expect((await run(cmdCompare, ['--metric', 'rouge'])).stderr).toMatch(/^flow: no run in this cache recorded 'rouge' metrics/);
+  });
+
+  it('a mistyped option gets "did you mean", on one line, exit 2 (as every other command)', async () => {
+    expect(await run(cmdCompare, ['--formt', 'md'])).toEqual({ code: 2, stdout: '', stderr: "flow: unknown option '--formt' (Did you mean --format?)\n" });
+    expect((await run(cmdCompare, ['--ignore-provenence'])).stderr).toBe("flow: unknown option '--ignore-provenence' (Did you mean --ignore-provenance?)\n");
+    expect((await run(cmdMetricsDiff, ['r1-sweep', 'r3-sweep', '--al'])).stderr).toBe("flow: unknown option '--al' (Did you mean --all?)\n");
   });
 });
 
@@ -259,6 +269,9 @@ describe('flow metrics diff', () => {
   it('needs exactly two runs', async () => {
     const r = await run(cmdMetricsDiff, ['r1-sweep']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^flow: expected two run ids, got 1 \(usage: flow metrics diff/);
+    expect(r.stderr).toBe("flow: missing required argument 'runB'\n");
+    expect(await runExperimentCommand('metrics', [], { db, cacheDir: dir, stdout: { write: () => 0 }, stderr: { write: (x: string) => (r.stderr += x) } })).toBe(2);
+    expect(r.stderr).toBe("flow: missing required argument 'runB'\nflow: usage: flow metrics diff <runA> <runB>\n");
+    expect((await run(cmdMetricsDiff, ['a', 'b', 'c'])).stderr).toBe("flow: too many arguments for 'diff'. Expected 2 arguments but got 3.\n");
   });
 });

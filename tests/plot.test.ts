@@ -7,11 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resvg } from '@resvg/resvg-js';
 import { hardnessBarsChart, hardnessBarsSvg } from '../src/charts/bars.js';
 import { CHART_HEIGHT, CHART_WIDTH, PNG_FONTS, PNG_SCALE } from '../src/charts/png.js';
-import { cmdPlot } from '../src/experiments/commands.js';
+import { runExperimentCommand } from '../src/cli/experiments.js';
+import type { CmdContext } from '../src/experiments/commands.js';
 import { compare } from '../src/experiments/compare.js';
 import { plotRun } from '../src/experiments/plot.js';
 import type { DB } from '../src/store/db.js';
 import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
+
+/** The command as the CLI parses it (commander). */
+const cmdPlot = (argv: string[], ctx: CmdContext) => runExperimentCommand('plot', argv, ctx);
 
 let dir: string;
 let db: DB;

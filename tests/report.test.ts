@@ -4,10 +4,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmdReport } from '../src/experiments/commands.js';
+import { runExperimentCommand } from '../src/cli/experiments.js';
+import type { CmdContext } from '../src/experiments/commands.js';
 import { compareReport, report } from '../src/experiments/report.js';
 import type { DB } from '../src/store/db.js';
 import { evalMetrics, recordRun, sweepStore } from './helpers/experiments-store.js';
+
+/** The command as the CLI parses it (commander). */
+const cmdReport = (argv: string[], ctx: CmdContext) => runExperimentCommand('report', argv, ctx);
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -85,7 +89,8 @@ describe('flow report', () => {
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).not.toContain('<i>');
     expect(html).toContain('<th align="right">&lt;i&gt;odd&lt;/i&gt;</th>');
-    expect(md).toMatch(/\| step \| +all \| &lt;i&gt;odd&lt;\/i&gt; \|\n.*\n\| eval \| 0\.400 \| +0\.500 \|/);
+    // Columns in the order the step wrote them.
+    expect(md).toMatch(/\| step \| +&lt;i&gt;odd&lt;\/i&gt; \| +all \|\n.*\n\| eval \| +0\.500 \| +0\.400 \|/);
     expect(files.charts.map((f) => f.slice(join(dir, 'failed').length + 1))).toEqual(['ex-by-hardness.svg', 'ex-by-hardness.png']);
   });
 
@@ -245,6 +250,35 @@ describe.skipIf(!existsSync(CHROMIUM))(`the HTML report in headless Chromium (ne
       const widths = await page.$$eval('img', (imgs) => imgs.map((i) => [i.getBoundingClientRect().width, i.parentElement!.getBoundingClientRect().width]));
       for (const [img, column] of widths) expect(img).toBe(column);
       expect(widths[0]![0]).toBeGreaterThan(640);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('draws EX per checkpoint against the training step, as an image the page loads', async () => {
+    // A run's per-checkpoint evaluations as the engine records them: instances with a ckpt axis, finished out of order.
+    recordRun(db, {
+      id: 'r10-ckpt',
+      name: 'ckpt',
+      startedAt: 1_700_002_000_000,
+      steps: [6, 2, 4].map((step) => ({
+        stepId: `eval_val[ckpt=${step}]`,
+        type: 'sql-eval',
+        variant: { ckpt: step },
+        metrics: evalMetrics({ 2: [0.5, 0.3, 0.2, 0.1, 0.3], 4: [0.7, 0.5, 0.3, 0.2, 0.45], 6: [0.6, 0.4, 0.3, 0.2, 0.4] }[step]!),
+      })),
+    });
+    const files = await report(db, 'r10-ckpt', join(dir, 'ckpt-html'));
+    expect(readFileSync(files.md, 'utf8')).toContain('![EX per checkpoint](ex-by-checkpoint.png)');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(pathToFileURL(files.html).href, { waitUntil: 'load' });
+      const images = await page.$$eval('img', (imgs) => (imgs as HTMLImageElement[]).map((i) => ({ alt: i.alt, complete: i.complete, w: i.naturalWidth })));
+      expect(images).toContainEqual({ alt: 'EX per checkpoint', complete: true, w: 640 });
+      // The curve's points are the checkpoints' overall EX, in training-step order, and each level has its line.
+      const svg = readFileSync(join(dir, 'ckpt-html', 'ex-by-checkpoint.svg'), 'utf8');
+      for (const series of ['eval_val all', 'eval_val easy', 'eval_val extra']) expect(svg).toContain(series);
     } finally {
       await browser.close();
     }

@@ -134,8 +134,8 @@ describe('text helpers', () => {
   test('durations', () => {
     expect(formatDuration(45)).toBe('45ms');
     expect(formatDuration(12_340)).toBe('12.3s');
-    expect(formatDuration(245_000)).toBe('4m 05s');
-    expect(formatDuration(7_380_000)).toBe('2h 03m');
+    expect(formatDuration(245_000)).toBe('4m 5s');
+    expect(formatDuration(7_380_000)).toBe('2h 3m');
   });
   test('bars and sparklines have the width asked for', () => {
     expect(progressBar(0.5, 10)).toBe('█████░░░░░');

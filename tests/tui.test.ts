@@ -42,7 +42,7 @@ describe('running run', () => {
     expect(positions.every((p) => p > 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
 
-    expect(rowOf(f, 'data')).toMatch(/cached\s+hit\s.*saved 42m 00s/);
+    expect(rowOf(f, 'data')).toMatch(/cached\s+hit\s.*saved 42m/);
     const train = rowOf(f, 'train[lora_rank=8]');
     // 6 s since step-start on the replay clock; GPU 0; 600 of 1000 steps at 100 steps/s => ETA 4 s.
     expect(train).toMatch(/running\s+\d+\.\ds\s+miss\s+0\s/);
@@ -209,9 +209,9 @@ describe('cancelling', () => {
     expect(h.cancels()).toBe(1);
     await h.send([...during.slice(12), ...end]);
     const f = h.frame();
-    expect(rowOf(f, 'train[lora_rank=8]')).toMatch(/cancelled\s+3\.2s\s+miss/);
+    expect(rowOf(f, 'train[lora_rank=8]')).toMatch(/cancelled\s+3\.1s\s+miss/);
     expect(rowOf(f, 'eval[lora_rank=8]')).toMatch(/skipped\s+run cancelled/);
-    expect(f).toContain('Run cancelled in 3.2s · 0 ran · 1 cached · 0 failed · 2 cancelled · 2 skipped · cache saved 42m 00s');
+    expect(f).toContain('Run cancelled in 3.2s · 0 ran · 1 cached · 0 failed · 2 cancelled · 2 skipped · cache saved 42m');
     await h.press('c');
     expect(h.frame()).toContain('No run is active.');
   });
@@ -409,7 +409,10 @@ describe('width', () => {
   });
   const sweep: EngineEvent[] = [
     ev('run-start', { recipe: 'sweep.yml', name: 'sweep', steps: [info('data'), ...axes.map((v) => info(id('train', v), v)), ...axes.map((v, i) => info(evalIds[i]!, v))] }, 0),
-    ...evalIds.map((s, i) => ev('step-done', { step: s, key: 'k', durationMs: 5, outputs: {}, metrics: metrics(i / 100) }, 1 + i)),
+    ...evalIds.flatMap((s, i) => [
+      ev('step-summary', { step: s, table: { title: 'accuracy by hardness', columns: ['easy', 'medium', 'hard', 'extra', 'all'], rows: metrics(i / 100) } }, 1 + i),
+      ev('step-done', { step: s, key: 'k', durationMs: 5, outputs: {}, metrics: metrics(i / 100) }, 1 + i),
+    ]),
     endEvent('done', { done: 3 }, 10),
   ];
 
@@ -487,5 +490,37 @@ describe('full log view', () => {
     expect(h.ctl.logView!.match).toBe(7);
     await h.press('/', 'nowhere', KEYS.enter);
     expect(h.frame()).toContain('not found: nowhere');
+  });
+});
+
+describe('per-checkpoint evaluations', () => {
+  // BIRD-like columns: the TUI draws whatever breakdown the step published, against the training step.
+  const columns = ['simple', 'moderate', 'challenging', 'all'];
+  const scores: Record<number, number[]> = { 2: [0.5, 0.3, 0.1, 0.4], 4: [0.7, 0.5, 0.2, 0.6], 6: [0.6, 0.4, 0.3, 0.5] };
+  const ckpt = (step: number) => ({ ...info(`eval_val[ckpt=${step}]`, { ckpt: step }), checkpoint: { step, series: 'eval_val' } });
+  const events: EngineEvent[] = [
+    ev('run-start', { recipe: 'r.yml', name: 'r', steps: [info('train'), ckpt(6), ckpt(2), ckpt(4)] }, 0),
+    // Finished out of order, as parallel instances do; the curve follows the training step.
+    ...[6, 2, 4].flatMap((step, i) => {
+      const row = Object.fromEntries(columns.map((col, k) => [col, scores[step]![k]!]));
+      const table = { title: 'by difficulty', columns, rows: { count: { simple: 5, moderate: 3, challenging: 2, all: 10 }, ex: row } };
+      return [ev('step-summary', { step: `eval_val[ckpt=${step}]`, table }, 1 + i), ev('step-done', { step: `eval_val[ckpt=${step}]`, key: 'k', durationMs: 5, outputs: {} }, 1 + i)];
+    }),
+    endEvent('done', { done: 3 }, 10),
+  ];
+
+  test('EX, overall and by each published column, drawn against the training step with the best checkpoint', async () => {
+    h = await mountTui('cached.ndjson', { columns: 120 });
+    await h.send(events);
+    const lines = h.frame().split('\n');
+    const at = lines.findIndex((l) => l.includes('per checkpoint (training step)'));
+    expect(at).toBeGreaterThan(-1);
+    const curve = lines.slice(at + 1, at + 5).map((l) => l.trimEnd());
+    expect(curve[0]).toMatch(/^eval_val\s+EX simple\s+[▁▂▃▄▅▆▇█]{3}\s+2 0\.500 → 6 0\.600\s+best 0\.700 at 4$/);
+    expect(curve[1]).toMatch(/^\s+EX moderate\s+[▁▂▃▄▅▆▇█]{3}\s+2 0\.300 → 6 0\.400\s+best 0\.500 at 4$/);
+    expect(curve[2]).toMatch(/^\s+EX challenging\s+[▁▂▃▄▅▆▇█]{3}\s+2 0\.100 → 6 0\.300\s+best 0\.300 at 6$/);
+    expect(curve[3]).toMatch(/^\s+EX all\s+▁█▅\s+2 0\.400 → 6 0\.500\s+best 0\.600 at 4$/);
+    // The counts are not a curve.
+    expect(lines.slice(at).join('\n')).not.toMatch(/COUNT|count\s+[▁▂▃▄▅▆▇█]/);
   });
 });

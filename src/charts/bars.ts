@@ -16,7 +16,13 @@ export interface BarPoint {
   count?: number;
 }
 
-const HARDNESS = ['easy', 'medium', 'hard', 'extra', 'all'];
+/**
+ * A breakdown's columns in the order the step wrote them (its metrics' keys: sql-eval's easy to
+ * extra then all, BIRD's simple to challenging then all); flow itself knows no level names.
+ */
+export function breakdownOrder(keys: Iterable<string>): string[] {
+  return [...new Set(keys)];
+}
 /** Vega's default categorical scheme (tableau10), so these bars match the other charts' colours. */
 const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
 const Y_TICKS = [0, 0.2, 0.4, 0.6, 0.8, 1];
@@ -38,8 +44,7 @@ function text(x: number, y: number, body: string, attrs: Record<string, string |
  * Values are accuracies: the axis is 0..1, and a value outside it is clamped.
  */
 export function hardnessBarsSvg(points: BarPoint[], title: string, yTitle: string): string {
-  const hardness = HARDNESS.filter((h) => points.some((p) => p.hardness === h));
-  for (const p of points) if (!hardness.includes(p.hardness)) hardness.push(p.hardness);
+  const hardness = breakdownOrder(points.map((p) => p.hardness));
   const groups = [...new Set(points.map((p) => p.group))];
   const countsOf = (h: string) => new Set(points.filter((p) => p.hardness === h && p.count !== undefined).map((p) => p.count));
   const uniform = hardness.every((h) => countsOf(h).size <= 1);

@@ -109,7 +109,8 @@ export async function cmdLog(runRef: string, step: string, o: { cacheDir?: strin
 }
 
 export async function cmdDag(file: string, o: { format: 'tree' | 'mermaid' | 'dot'; set: string[] }): Promise<number> {
-  const { recipe, graph } = analyzeGraph(file, o.set);
+  const { createStepRegistry } = await import('./registry.js');
+  const { recipe, graph } = await analyzeGraph(file, o.set, createStepRegistry());
   const typeOf = (id: string) => recipe.steps[id]!.uses ?? 'run';
   const label = (id: string) => `${id}\\n${typeOf(id)}`;
   const lines: string[] = [];

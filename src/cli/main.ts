@@ -13,6 +13,7 @@ import { isDamage } from '../store/damage.js';
 import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
 import { environmentError } from './env-error.js';
 import { errorEvent } from './error-event.js';
+import { addExperimentCommands, oneLine, workspaceContext } from './experiments.js';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -114,32 +115,10 @@ function program(): Command {
     .option('--rebuild', 'rebuild the cache index from the entries (a lost or damaged flow.db); the old one is kept')
     .action(async (o) => setExit(await (await import('./verify.js')).cmdDoctor(o)));
 
-  // These parse their own flags (src/experiments/commands.ts); --help is answered here.
-  const passThrough = (name: string, description: string, usage: string) =>
-    cacheDir(p.command(name))
-      .description(description)
-      .usage(usage)
-      .argument('[args...]')
-      .allowUnknownOption()
-      .action(async (_args: string[], o: { cacheDir?: string }, cmd: Command) =>
-        setExit(await (await import('./experiments.js')).cmdExperiments(name, cmd.args, o.cacheDir)),
-      );
-  passThrough(
-    'compare',
-    'EX/EM by hardness across variants and runs, with params, loss, duration, the paired interval and p-value, provenance',
-    '[RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance]',
-  );
-  passThrough('metrics', 'metric deltas between two runs: the changed rows, or --all', 'diff <runA> <runB> [--all] [--metric NAME] [--format text|md|csv|json]');
-  passThrough('plot', 'loss curves and EX bars as SVG and PNG (default: the newest finished run)', '[run|compare] [--recipe NAME] [--out DIR]');
-  passThrough('report', 'self-contained HTML and markdown report (default: the newest finished run)', '[run] [--out DIR] | --compare A B [...] [--ignore-provenance]');
+  addExperimentCommands(p, workspaceContext, setExit, cacheDir);
 
   for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
   return p;
-}
-
-/** Commander's message and its suggestion on one line: `error: unknown option '--forse' (Did you mean --force?)`. */
-function oneLine(s: string): string {
-  return s.trim().split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
 /** `--ui json` prints failures as a JSON event too, so a consumer of the stream sees why nothing ran. */
@@ -159,7 +138,8 @@ async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      // `flow help run` and --help exit 0; help shown for a command missing its subcommand (`flow metrics`) is an error.
+      if (e.exitCode === 0) return EXIT.ok;
       if (wantsJson(argv)) process.stdout.write(`${JSON.stringify(errorEvent('usage', e.message.replace(/^error: /, '')))}\n`);
       return EXIT.usage;
     }

@@ -1,11 +1,11 @@
-// CLI entry points for `flow compare`, `flow metrics diff`, `flow plot` and
-// `flow report`. Each parses its own flags and returns an exit code:
-// 0 ok, 1 nothing to show (unknown run, no metrics recorded), 2 usage error.
+// The bodies of `flow compare`, `flow metrics diff`, `flow plot` and `flow report`,
+// given options commander has parsed (src/cli/experiments.ts). Each returns an exit
+// code: 0 ok, 1 nothing to show (unknown run, no metrics recorded), 2 usage error.
 
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { UsageError } from '../recipe/errors.js';
 import type { DB } from '../store/db.js';
-import { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric, compare, formatCompare } from './compare.js';
+import { type CompareFormat, type CompareMetric, compare, formatCompare } from './compare.js';
 import { RefusedError, compareDetails, disagreements } from './compare-details.js';
 import { formatDetails, formatDisagreements, provenanceWarning } from './compare-format.js';
 import { formatDiff, metricsDiff } from './metrics-diff.js';
@@ -29,79 +29,47 @@ export interface CmdContext {
 
 const reportsDir = (ctx: CmdContext) => ctx.reportsDir ?? join(ctx.cacheDir, 'reports');
 
-class UsageError extends Error {}
-
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
-
 /** Runs a command body, turning user errors into one line on stderr and an exit code. */
-async function guarded(ctx: CmdContext, usage: string, body: () => Promise<void> | void): Promise<number> {
-  const stderr = ctx.stderr ?? process.stderr;
+async function guarded(ctx: CmdContext, body: () => Promise<void> | void): Promise<number> {
+  const say = (message: string) => (ctx.stderr ?? process.stderr).write(`${ctx.errorPrefix ?? 'flow:'} ${message}\n`);
   try {
     await body();
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      // parseArgs explains at length; its first sentence is the useful one.
-      const message = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
-      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${message} (usage: ${usage})\n`);
-      return 2;
-    }
-    if (err instanceof RefusedError) {
-      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${err.message}\n`);
+    if (err instanceof UsageError || err instanceof RefusedError) {
+      say(err.message);
       return 2;
     }
     if (err instanceof ExperimentError) {
-      stderr.write(`${ctx.errorPrefix ?? 'flow:'} ${err.message}\n`);
+      say(err.message);
       return 1;
     }
     throw err;
   }
 }
 
-/** Every flag of these commands takes a string value. */
-function parse(argv: string[], options: Options): { values: Record<string, string | undefined>; positionals: string[] } {
-  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  return { values: values as Record<string, string | undefined>, positionals };
+export interface CompareOptions {
+  recipe?: string;
+  metric: CompareMetric;
+  format: CompareFormat;
+  items?: boolean;
+  ignoreProvenance?: boolean;
 }
-
-function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], dflt: T): T {
-  if (value === undefined) return dflt;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new UsageError(`--${flag} must be one of ${allowed.join(', ')} (got '${value}')`);
-  }
-  return value as T;
-}
-
-const COMPARE_USAGE =
-  'flow compare [RUN...] [--recipe NAME] [--metric ex|em|rouge] [--format text|md|csv|json] [--items] [--ignore-provenance]';
 
 /**
  * The table, then (text, md) what the details add: params, loss, duration, the paired
  * statistics and provenance; or, with --items, the items on which the two rows disagree.
  */
-export function cmdCompare(argv: string[], ctx: CmdContext): Promise<number> {
-  return guarded(ctx, COMPARE_USAGE, () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        recipe: { type: 'string', short: 'r' },
-        metric: { type: 'string', short: 'm' },
-        format: { type: 'string', short: 'f' },
-        items: { type: 'boolean' },
-        'ignore-provenance': { type: 'boolean' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (values.recipe && positionals.length) throw new UsageError('give run ids or --recipe, not both');
-    const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
-    const format = oneOf<CompareFormat>('format', values.format, COMPARE_FORMATS, 'text');
-    if (values.items && format !== 'text' && format !== 'md') throw new UsageError('--items prints text or md');
-    const table = compare(ctx.db, { runs: positionals, recipe: values.recipe, metric });
+export function compareCommand(runs: string[], o: CompareOptions, ctx: CmdContext): Promise<number> {
+  return guarded(ctx, () => {
+    if (o.recipe && runs.length) throw new UsageError('give run ids or --recipe, not both');
+    const format = o.format;
+    if (o.items && format !== 'text' && format !== 'md') throw new UsageError('--items prints text or md');
+    const table = compare(ctx.db, { runs, recipe: o.recipe, metric: o.metric });
     // Provenance is checked first, whatever is shown: numbers measured differently are refused (exit 2).
-    const details = compareDetails(ctx.db, table, { ignoreProvenance: values['ignore-provenance'] });
+    const details = compareDetails(ctx.db, table, { ignoreProvenance: o.ignoreProvenance });
     const warning = format === 'text' || format === 'md' ? provenanceWarning(details, format) : '';
-    if (values.items) {
+    if (o.items) {
       ctx.stdout.write(warning + formatDisagreements(disagreements(ctx.db, table), format as 'text' | 'md'));
       return;
     }
@@ -111,26 +79,22 @@ export function cmdCompare(argv: string[], ctx: CmdContext): Promise<number> {
   });
 }
 
-const DIFF_USAGE = 'flow metrics diff RUN_A RUN_B [--all] [--metric PREFIX] [--format text|md|csv|json]';
+export interface DiffOptions {
+  metric?: string;
+  format: CompareFormat;
+  all?: boolean;
+}
 
-/** argv: what follows `flow metrics diff`. The rows that changed; --all for every metric. */
-export function cmdMetricsDiff(argv: string[], ctx: CmdContext): Promise<number> {
-  return guarded(ctx, DIFF_USAGE, () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { metric: { type: 'string', short: 'm' }, format: { type: 'string', short: 'f' }, all: { type: 'boolean', short: 'a' } },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (positionals.length !== 2) throw new UsageError(`expected two run ids, got ${positionals.length}`);
-    const format = oneOf('format', values.format, COMPARE_FORMATS, 'text');
-    const diff = metricsDiff(ctx.db, positionals[0]!, positionals[1]!, values.metric, !values.all);
-    if (diff.compared === 0) throw new ExperimentError(values.metric ? `neither run recorded a '${values.metric}' metric` : 'neither run recorded any metrics');
-    if (diff.rows.length === 0 && format === 'text') {
+/** The rows that changed between two runs; --all for every metric. */
+export function metricsDiffCommand(runA: string, runB: string, o: DiffOptions, ctx: CmdContext): Promise<number> {
+  return guarded(ctx, () => {
+    const diff = metricsDiff(ctx.db, runA, runB, o.metric, !o.all);
+    if (diff.compared === 0) throw new ExperimentError(o.metric ? `neither run recorded a '${o.metric}' metric` : 'neither run recorded any metrics');
+    if (diff.rows.length === 0 && o.format === 'text') {
       ctx.stdout.write(`no metric changed between ${diff.runA} and ${diff.runB} (${diff.compared} compared; --all lists them)\n`);
       return;
     }
-    ctx.stdout.write(formatDiff(diff, format));
+    ctx.stdout.write(formatDiff(diff, o.format));
   });
 }
 
@@ -148,54 +112,52 @@ function runOrLatestFinished(ctx: CmdContext, ref: string | undefined, doing: st
   return run;
 }
 
-const PLOT_USAGE = 'flow plot [RUN | compare [RUN...] [--recipe NAME] [--metric ex|em|rouge]] [--out DIR]';
+export interface PlotOptions {
+  recipe?: string;
+  /** Undefined unless given: it goes with `flow plot compare` only. */
+  metric?: CompareMetric;
+  out?: string;
+}
 
-export function cmdPlot(argv: string[], ctx: CmdContext): Promise<number> {
-  return guarded(ctx, PLOT_USAGE, async () => {
-    const { values, positionals } = parse(argv, {
-      recipe: { type: 'string', short: 'r' },
-      metric: { type: 'string', short: 'm' },
-      out: { type: 'string', short: 'o' },
-    });
+/** args: `[RUN]` or `compare [RUN...]`. */
+export function plotCommand(args: string[], o: PlotOptions, ctx: CmdContext): Promise<number> {
+  return guarded(ctx, async () => {
     // Charting pulls in Vega and resvg: loaded only by the commands that draw, so `flow compare` starts fast.
     const { plotRun } = await import('./plot.js');
     let files: string[];
-    if (positionals[0] === 'compare') {
-      const metric = oneOf<CompareMetric>('metric', values.metric, COMPARE_METRICS, 'ex');
-      const table = compare(ctx.db, { runs: positionals.slice(1), recipe: values.recipe, metric });
-      const out = values.out ?? join(reportsDir(ctx), 'compare');
-      files = await plotRun(ctx.db, table, out);
+    if (args[0] === 'compare') {
+      const table = compare(ctx.db, { runs: args.slice(1), recipe: o.recipe, metric: o.metric ?? 'ex' });
+      files = await plotRun(ctx.db, table, o.out ?? join(reportsDir(ctx), 'compare'));
     } else {
-      if (positionals.length > 1) throw new UsageError('expected one run id');
-      if (values.recipe || values.metric) throw new UsageError('--recipe and --metric go with `flow plot compare`');
-      const run = runOrLatestFinished(ctx, positionals[0], 'plotting').id;
-      files = await plotRun(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
+      if (args.length > 1) throw new UsageError('expected one run id');
+      if (o.recipe || o.metric) throw new UsageError('--recipe and --metric go with `flow plot compare`');
+      const run = runOrLatestFinished(ctx, args[0], 'plotting').id;
+      files = await plotRun(ctx.db, run, o.out ?? join(reportsDir(ctx), run));
     }
     ctx.stdout.write(files.map((f) => `${f}\n`).join(''));
   });
 }
 
-const REPORT_USAGE = 'flow report [RUN] [--out DIR] | flow report --compare RUN_A RUN_B [RUN...] [--out DIR] [--ignore-provenance]';
+export interface ReportOptions {
+  out?: string;
+  compare?: boolean;
+  ignoreProvenance?: boolean;
+}
 
-export function cmdReport(argv: string[], ctx: CmdContext): Promise<number> {
-  return guarded(ctx, REPORT_USAGE, async () => {
-    const { values, positionals } = parse(argv, {
-      out: { type: 'string', short: 'o' },
-      compare: { type: 'boolean' },
-      'ignore-provenance': { type: 'boolean' },
-    });
-    if (values['ignore-provenance'] && !values.compare) throw new UsageError('--ignore-provenance goes with --compare');
-    if (values.compare) {
-      if (positionals.length < 2) throw new UsageError('--compare expects two or more run ids');
+export function reportCommand(runs: string[], o: ReportOptions, ctx: CmdContext): Promise<number> {
+  return guarded(ctx, async () => {
+    if (o.ignoreProvenance && !o.compare) throw new UsageError('--ignore-provenance goes with --compare');
+    if (o.compare) {
+      if (runs.length < 2) throw new UsageError('--compare expects two or more run ids');
       const { compareReport } = await import('./report.js');
-      const files = await compareReport(ctx.db, positionals, values.out, ctx.cacheDir, { ignoreProvenance: !!values['ignore-provenance'] });
+      const files = await compareReport(ctx.db, runs, o.out, ctx.cacheDir, { ignoreProvenance: !!o.ignoreProvenance });
       ctx.stdout.write(`${files.html}\n${files.md}\n`);
       return;
     }
-    if (positionals.length > 1) throw new UsageError('expected one run id (or --compare A B)');
-    const run = runOrLatestFinished(ctx, positionals[0], 'reporting').id;
+    if (runs.length > 1) throw new UsageError('expected one run id (or --compare A B)');
+    const run = runOrLatestFinished(ctx, runs[0], 'reporting').id;
     const { report } = await import('./report.js');
-    const files = await report(ctx.db, run, values.out ?? join(reportsDir(ctx), run));
+    const files = await report(ctx.db, run, o.out ?? join(reportsDir(ctx), run));
     ctx.stdout.write(`${files.html}\n${files.md}\n`);
   });
 }

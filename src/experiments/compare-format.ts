@@ -21,7 +21,14 @@ const num = (v: number | null) => (v === null || Number.isNaN(v) ? '-' : v.toFix
 const signed = (v: number) => (v === 0 ? '0.000' : `${v > 0 ? '+' : '-'}${Math.abs(v).toFixed(3)}`);
 /** Four decimals (what a reader checks against another tool); tiny values in exponent form. */
 const pValue = (p: number) => (p >= 1e-4 ? p.toFixed(4) : p.toExponential(1));
-const duration = (ms: number | null) => (ms === null ? '-' : prettyMs(ms, { secondsDecimalDigits: ms < 10_000 ? 1 : 0 }));
+/**
+ * A duration as every flow output writes it (pretty-ms): `45ms`, `12.3s`, `4m 5s`, `2h 3m`; the same
+ * rule as the reporters' (src/reporters/format.ts), which may import only events.
+ */
+export function formatDuration(ms: number): string {
+  return prettyMs(ms, { secondsDecimalDigits: ms < 60_000 ? 1 : 0, keepDecimalsOnWholeSeconds: true, unitCount: 2 });
+}
+const duration = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
 const paramText = (v: unknown) => (v === undefined ? '-' : typeof v === 'string' ? v : JSON.stringify(v));
 
 /** Comma-separated fields, a new line before a field that would pass `width` columns. */

@@ -1,7 +1,9 @@
 // The comparison table the seed projects build by hand: one row per variant
-// (or per run), one column per Spider hardness level, best value per column
-// marked.
+// (or per run), one column per group the evaluation broke its metric down by
+// (sql-eval: Spider's hardness levels, in the order its metrics.json lists them),
+// best value per column marked.
 
+import { breakdownOrder } from '../charts/bars.js';
 import type { DB } from '../store/db.js';
 import {
   ExperimentError,
@@ -14,13 +16,10 @@ import {
   variantText,
 } from './records.js';
 import { renderTable } from './table.js';
+import type { CompareFormat, CompareMetric } from './choices.js';
 
-export type CompareMetric = 'ex' | 'em' | 'rouge';
-export const COMPARE_METRICS: readonly CompareMetric[] = ['ex', 'em', 'rouge'];
-export type CompareFormat = 'md' | 'csv' | 'json' | 'text';
-export const COMPARE_FORMATS: readonly CompareFormat[] = ['text', 'md', 'csv', 'json'];
+export { COMPARE_FORMATS, COMPARE_METRICS, type CompareFormat, type CompareMetric } from './choices.js';
 
-const HARDNESS = ['easy', 'medium', 'hard', 'extra', 'all'];
 
 export interface CompareOptions {
   /** Run ids (or unique prefixes): one row per evaluating step of each. */
@@ -139,8 +138,7 @@ function compareVariants(a: Record<string, unknown> | null, b: Record<string, un
 }
 
 function buildTable(metric: CompareMetric, source: string, found: Found[], manyRuns: boolean): CompareTable {
-  const keys = new Set(found.flatMap((f) => Object.keys(f.values)));
-  const columns = [...HARDNESS.filter((h) => keys.has(h)), ...[...keys].filter((k) => !HARDNESS.includes(k))];
+  const columns = breakdownOrder(found.flatMap((f) => Object.keys(f.values)));
   const manySteps = new Set(found.map((f) => f.exec.baseId)).size > 1;
   const rows: CompareRow[] = found.map(({ run, exec, values }) => {
     const parts: string[] = [];

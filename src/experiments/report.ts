@@ -5,11 +5,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { marked } from 'marked';
-import prettyMs from 'pretty-ms';
 import type { DB } from '../store/db.js';
 import { COMPARE_METRICS, type CompareTable, compare, formatCompare } from './compare.js';
 import { type CompareDetails, RefusedError, compareDetails, disagreements } from './compare-details.js';
-import { formatDetails, formatDisagreements, formatProvenance, provenanceWarning } from './compare-format.js';
+import { formatDetails, formatDisagreements, formatDuration, formatProvenance, provenanceWarning } from './compare-format.js';
 import { type NamedChart, buildCharts } from './plot.js';
 import { ExperimentError, type RunRecord, executionsOf, findRun, savedMsOf } from './records.js';
 import { renderTable } from './table.js';
@@ -88,7 +87,7 @@ export async function compareReport(
       renderTable(
         'md',
         ['run', 'recipe', 'status', 'started', 'duration'],
-        runs.map((r) => [cell(r.id), cell(r.name), r.status, when(r.startedAt), r.endedAt === null ? 'still running' : duration(r.endedAt - r.startedAt)]),
+        runs.map((r) => [cell(r.id), cell(r.name), r.status, when(r.startedAt), r.endedAt === null ? 'still running' : formatDuration(r.endedAt - r.startedAt)]),
         'lllll',
       ),
     );
@@ -160,8 +159,8 @@ function reportMarkdown(
     ['recipe', run.recipe],
     ['status', run.status],
     ['started', when(run.startedAt)],
-    ['duration', run.endedAt === null ? 'still running' : duration(run.endedAt - run.startedAt)],
-    ['steps', `${execs.length} (${cached.length} from cache, saving ${duration(savedMs)})`],
+    ['duration', run.endedAt === null ? 'still running' : formatDuration(run.endedAt - run.startedAt)],
+    ['steps', `${execs.length} (${cached.length} from cache, saving ${formatDuration(savedMs)})`],
     ['command', `flow ${run.argv.join(' ')}`],
   ];
   out.push(renderTable('md', ['run', ''], summary.map(([k, v]) => [k!, cell(v!)]), 'll'));
@@ -186,8 +185,8 @@ function reportMarkdown(
           cell(e.stepId),
           cell(e.stepType),
           e.status,
-          e.durationMs === null ? '-' : duration(e.durationMs),
-          e.status === 'cached' ? duration(savedMsOf(db, e)) : '',
+          e.durationMs === null ? '-' : formatDuration(e.durationMs),
+          e.status === 'cached' ? formatDuration(savedMsOf(db, e)) : '',
         ]),
         ...notRun.map((s) => [cell(s.id), cell(s.type), 'not run', '-', '']),
       ],
@@ -252,10 +251,6 @@ function cell(s: string): string {
 
 function when(ms: number): string {
   return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-}
-
-function duration(ms: number): string {
-  return prettyMs(ms, { secondsDecimalDigits: ms < 10_000 ? 1 : 0 });
 }
 
 function htmlPage(title: string, body: string): string {

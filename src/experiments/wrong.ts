@@ -2,13 +2,13 @@
 // evaluation step got wrong, read from its results.jsonl (one JSON object per
 // item: hardness, ex, em, pred, gold, error, and question when recorded).
 
+import { breakdownOrder } from '../charts/bars.js';
 import { readItems } from './items.js';
 import { sqlCell } from './sql-cell.js';
 import type { ExecRecord } from './records.js';
 import { variantText } from './records.js';
 
 export const WRONG_PER_HARDNESS = 5;
-const LEVELS = ['easy', 'medium', 'hard', 'extra'];
 
 /** Text safe inside a markdown table cell, inert once rendered to HTML, and not too long to read. */
 function cell(s: string, max = 300): string {
@@ -30,7 +30,9 @@ export function wrongPredictions(execs: ExecRecord[], perHardness: number): stri
     const hasQuestion = wrong.some((it) => typeof it.question === 'string');
     const header = ['hardness', ...(hasQuestion ? ['question'] : []), 'gold', 'predicted', 'error'];
     const rows: string[] = [];
-    const levels = [...LEVELS, ...new Set(wrong.map((it) => it.hardness ?? '?').filter((h) => !LEVELS.includes(h)))];
+    // The groups in the order the step's metrics list them (its count by group), then any others.
+    const counted = e.metrics?.count && typeof e.metrics.count === 'object' ? Object.keys(e.metrics.count) : [];
+    const levels = breakdownOrder([...counted, ...wrong.map((it) => it.hardness ?? '?')]).filter((l) => l !== 'all' && wrong.some((it) => (it.hardness ?? '?') === l));
     for (const level of levels) {
       const some = wrong.filter((it) => (it.hardness ?? '?') === level);
       for (const it of some.slice(0, perHardness)) {

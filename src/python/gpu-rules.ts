@@ -3,7 +3,7 @@
 // with torch, where it really runs (python-steps/flow_runtime/gpu_rules.py).
 
 import type { PreflightProblem, StepMachine } from '../steps/types.js';
-import { withValue } from './with-path.js';
+import { getPath } from '../steps/types.js';
 
 /** A rule naming a `with:` option that needs CUDA. */
 export interface GpuRule {
@@ -20,7 +20,7 @@ export interface GpuRule {
 }
 
 function ruleMatches(rule: GpuRule, w: Record<string, unknown>): unknown {
-  const v = withValue(w, rule.field);
+  const v = getPath(w, rule.field);
   if (v === undefined || v === null) return undefined;
   if (rule.in && rule.in.includes(v)) return v;
   if (rule.present) return v;

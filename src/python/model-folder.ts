@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreflightProblem, StepMachine } from '../steps/types.js';
-import { withValue } from './with-path.js';
+import { getPath } from '../steps/types.js';
 
 export interface ModelField {
   /** Dotted path in `with:`. */
@@ -103,13 +103,13 @@ export function paramText(n: number): string {
 export function modelPreflight(name: string, m: { models?: ModelField[]; cpu_limit?: { field: string; params: number; why: string } }, w: Record<string, unknown>, machine: StepMachine): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
   for (const { field, kind } of m.models ?? []) {
-    const dir = withValue(w, field);
+    const dir = getPath(w, field);
     if (typeof dir !== 'string' || dir === '') continue;
     const why = modelFolderProblem(dir, kind);
     if (why) problems.push({ field, message: `${name}: ${why}` });
   }
   const limit = m.cpu_limit;
-  const dir = limit && withValue(w, limit.field);
+  const dir = limit && getPath(w, limit.field);
   if (limit && typeof dir === 'string' && !machine.cuda && !machine.allowCpu) {
     const n = folderParams(dir);
     if (n !== undefined && n > limit.params) {

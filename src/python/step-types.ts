@@ -22,7 +22,7 @@ import { compileInMemory, readManifest, type CompileSchema } from './manifest.js
 import { modelPreflight } from './model-folder.js';
 import { handleEvent, stepFailure, type ReportedError } from './protocol.js';
 import { pythonRuntime } from './runtime-identity.js';
-import { withValue } from './with-path.js';
+import { getPath } from '../steps/types.js';
 
 const PY_DIR = 'python-steps';
 const RUNTIME_PKG = 'flow_runtime';
@@ -63,7 +63,7 @@ function makeStepType(root: string, file: string, compile: CompileSchema): StepT
   const outputs = when.length
     ? (w: Record<string, unknown>) => {
         const out = { ...m.outputs };
-        for (const c of when) if (c.in.includes(withValue(w, c.field))) Object.assign(out, c.outputs);
+        for (const c of when) if (c.in.includes(getPath(w, c.field))) Object.assign(out, c.outputs);
         return out;
       }
     : m.outputs;
@@ -71,9 +71,9 @@ function makeStepType(root: string, file: string, compile: CompileSchema): StepT
   const outputsFor = (w: Record<string, unknown>) => (typeof outputs === 'function' ? outputs(w) : outputs);
   // Every `every` steps, and at `until` (the Trainer's save at the end of training): the last is the final model.
   const checkpointSteps = (w: Record<string, unknown>) => {
-    const every = Number(withValue(w, ckpt!.every));
-    const until = Number(withValue(w, ckpt!.until));
-    if (withValue(w, ckpt!.when) !== true || !(every >= 1) || !(until >= 1)) return undefined;
+    const every = Number(getPath(w, ckpt!.every));
+    const until = Number(getPath(w, ckpt!.until));
+    if (getPath(w, ckpt!.when) !== true || !(every >= 1) || !(until >= 1)) return undefined;
     const out = new Map<number, string>();
     for (let n = every; n < until; n += every) out.set(n, `checkpoint_${n}`);
     return out.set(until, `checkpoint_${until}`);

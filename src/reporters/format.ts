@@ -1,17 +1,16 @@
 // Small formatting helpers shared by the text reporters and CLI commands.
 
+import prettyMs from 'pretty-ms';
 import type { SummaryTable } from '../events.js';
 
+/**
+ * A duration as every flow output writes it (pretty-ms): `45ms`, `12.3s`, `4m 5s`, `2h 3m`; the
+ * experiments' tables and reports (src/experiments/compare-format.ts) use the same rule.
+ */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const totalS = Math.floor(s);
-  const m = Math.floor(totalS / 60);
-  if (m < 60) return `${m}m ${String(totalS % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${String(m % 60).padStart(2, '0')}m`;
+  // One decimal of a second under a minute, two units at most.
+  return prettyMs(ms, { secondsDecimalDigits: ms < 60_000 ? 1 : 0, keepDecimalsOnWholeSeconds: true, unitCount: 2 });
 }
 
 export function formatBytes(n: number): string {
@@ -51,21 +50,22 @@ export function formatNumber(n: number): string {
   return n.toPrecision(4).replace(/\.?0+$/, '');
 }
 
-// Fallback for a cached eval step, which publishes no summary of its own: Spider's levels.
-const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'] as const;
-
-/** The EX/EM-by-hardness table of an eval step's metrics.json, or undefined if it has none. */
-export function hardnessTable(metrics: Record<string, unknown> | undefined): string[] | undefined {
-  if (!metrics) return undefined;
-  const rows = (['count', 'ex', 'em'] as const).filter((k) => metrics[k] && typeof metrics[k] === 'object');
-  if (!rows.includes('ex') && !rows.includes('em')) return undefined;
-  const cell = (k: string, l: string) => {
-    const v = (metrics[k] as Record<string, unknown>)[l];
-    return typeof v !== 'number' ? '-' : k === 'count' ? String(v) : v.toFixed(3);
-  };
-  const lines = [`${''.padEnd(6)}${LEVELS.map((l) => l.padStart(8)).join('')}`];
-  for (const k of rows) lines.push(`${k.toUpperCase().padEnd(6)}${LEVELS.map((l) => cell(k, l).padStart(8)).join('')}`);
-  return lines;
+/**
+ * The table of a step that published none (a shell step writing its own metrics.json): each
+ * top-level figure broken down by group ({"ex": {"a": 0.5, "all": 0.4}}) is a row, the groups
+ * the columns in the order written. Undefined when the metrics hold no such figure.
+ */
+export function tableOfMetrics(metrics: Record<string, unknown> | undefined): SummaryTable | undefined {
+  const rows: SummaryTable['rows'] = {};
+  for (const [key, value] of Object.entries(metrics ?? {})) {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
+    const cells = Object.entries(value);
+    if (cells.every(([, v]) => v === null || typeof v === 'number') && cells.some(([, v]) => typeof v === 'number')) {
+      rows[key] = value as Record<string, number | null>;
+    }
+  }
+  const columns = [...new Set(Object.values(rows).flatMap((r) => Object.keys(r)))];
+  return columns.length ? { title: 'metrics', columns, rows } : undefined;
 }
 
 /** A step's executor state in one phrase: "slurm job 12 PENDING (Resources)", "slurm job 12 RUNNING on node1". */

@@ -3,7 +3,7 @@
 
 import { Chalk } from 'chalk';
 import type { EngineEvent, Reporter } from '../events.js';
-import { formatDuration, formatNumber, hardnessTable, summaryLines } from './format.js';
+import { formatDuration, formatNumber, summaryLines, tableOfMetrics } from './format.js';
 import { stepLabels } from './tui/names.js';
 
 const PROGRESS_EVERY_MS = 5000;
@@ -14,13 +14,13 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
   const w = (s: string) => out.write(`${s}\n`);
   let width = 8;
   const pad = (id: string) => id.padEnd(width);
-  // Every step's table, in the order they finished, shown at the end labelled by step and variant.
-  // A table a step published (step-summary) wins over one read from an eval step's metrics
-  // (a cached eval step publishes nothing; its metrics.json has the same figures).
-  const tables = new Map<string, { title: string; lines: string[]; published: boolean }>();
+  // Every table a step published (step-summary; a cached step's comes from its recorded metrics),
+  // in the order they came, shown at the end labelled by step and variant; a step that published
+  // none but wrote figures by group in its metrics.json gets those.
+  const tables = new Map<string, { title: string; lines: string[] }>();
   const fromMetrics = (step: string, metrics: Record<string, unknown> | undefined) => {
-    const lines = hardnessTable(metrics);
-    if (lines && !tables.get(step)?.published) tables.set(step, { title: 'accuracy by hardness', lines, published: false });
+    const table = tables.has(step) ? undefined : tableOfMetrics(metrics);
+    if (table) tables.set(step, { title: table.title, lines: summaryLines(table) });
   };
   let labels = new Map<string, string>();
   // Progress is printed at each tenth of the way, and at most once per PROGRESS_EVERY_MS of a
@@ -75,7 +75,7 @@ export function createPlainReporter(opts: { color: boolean; out?: NodeJS.Writabl
           w(`${c.dim('-')} ${pad(e.step)} ${c.dim(`skipped: ${e.reason}`)}`);
           break;
         case 'step-summary':
-          tables.set(e.step, { title: e.table.title, lines: summaryLines(e.table), published: true });
+          tables.set(e.step, { title: e.table.title, lines: summaryLines(e.table) });
           break;
         case 'step-state':
           w(`${c.dim(`  ${pad(e.step)} │`)} ${c.dim(`${e.executor}${e.jobId ? ` job ${e.jobId}` : ''}: ${e.state}${e.detail ? ` (${e.detail})` : ''}`)}`);

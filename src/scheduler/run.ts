@@ -13,7 +13,8 @@ import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.j
 import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
 import { UsageError } from '../recipe/errors.js';
-import type { StepSettings } from '../steps/types.js';
+import { CKPT_AXIS, variantId } from '../recipe/matrix.js';
+import type { StepSettings, StepType } from '../steps/types.js';
 import { executeStep } from './execute.js';
 import { ExecutorPool } from './executors/index.js';
 import { LOCAL } from './executors/local-machine.js';
@@ -65,11 +66,26 @@ export async function runRecipe(ws: Workspace, registry: StepRegistry, opts: Run
   return executePlan(ws, await makePlan(ws, registry, opts), opts);
 }
 
+/** The id a per-checkpoint instance's siblings share: its own without the checkpoint axis. */
+function checkpointSeries(id: string, variant: Record<string, unknown>): string {
+  const base = id.slice(0, id.indexOf('['));
+  const rest = Object.fromEntries(Object.entries(variant).filter(([k]) => k !== CKPT_AXIS));
+  return variantId(base, rest);
+}
+
 function stepInfos(plan: Plan): StepInfo[] {
   return plan.involved.map((id) => {
     const s = plan.steps.get(id)!;
     const def = s.prepared.def;
-    return { id, type: s.prepared.type.name, needs: [...plan.graph.deps.get(id)!], gpus: def.resources.gpus, variant: def.variant };
+    const checkpoint = def.variant?.[CKPT_AXIS];
+    return {
+      id,
+      type: s.prepared.type.name,
+      needs: [...plan.graph.deps.get(id)!],
+      gpus: def.resources.gpus,
+      variant: def.variant,
+      ...(typeof checkpoint === 'number' ? { checkpoint: { step: checkpoint, series: checkpointSeries(id, def.variant!) } } : {}),
+    };
   });
 }
 
@@ -164,9 +180,9 @@ function sameDigests(a: Record<string, string>, b: Record<string, string>): bool
 }
 
 /** Reuses a committed result: records, emits and counts it as cached. */
-function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerprint): StepOutcome {
+function reuse(scope: RunScope, run: StepRun, entry: Entry, fingerprint: Fingerprint, type: StepType): StepOutcome {
   scope.ws.store.touch(entry.key);
-  run.cached(entry, fingerprint, scope.ws.store.outputPaths(entry));
+  run.cached(entry, fingerprint, scope.ws.store.outputPaths(entry), type.summarize?.bind(type));
   return succeeded(scope, run.id, entry);
 }
 
@@ -207,7 +223,7 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
     // The plan already looked this key up (and checked a result it found); only a key that moved is
     // looked up again here. A result another process commits meanwhile is found under the lock (runLocked).
     const hit = s.key === key ? s.entry : await scope.ws.store.lookup(key);
-    if (hit) return reuse(scope, run, hit, fingerprint);
+    if (hit) return reuse(scope, run, hit, fingerprint, s.prepared.type);
   }
   if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
   run.queued();
@@ -240,7 +256,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
     // The other process may have committed it while we waited.
     if (!s.forced) {
       const hit = await ws.store.lookup(key);
-      if (hit) return reuse(scope, run, hit, fingerprint);
+      if (hit) return reuse(scope, run, hit, fingerprint, s.prepared.type);
     }
     const r = await executeStep({
       ws,

@@ -69,7 +69,8 @@ export class StepRun {
     this.event('step-queued', {});
   }
 
-  cached(entry: Entry, fingerprint: Fingerprint, outputs: Record<string, string>): void {
+  /** `summarize`: the step type's table from the reused execution's metrics (StepType.summarize). */
+  cached(entry: Entry, fingerprint: Fingerprint, outputs: Record<string, string>, summarize?: (metrics: Record<string, unknown>) => SummaryTable | undefined): void {
     this.to('cached', ['pending', 'queued']);
     const orig = this.run.records.recordCached({
       id: randomUUID(),
@@ -84,7 +85,11 @@ export class StepRun {
     });
     this.run.counts.cached++;
     this.run.savedMs += entry.durationMs;
-    this.event('step-cached', { key: entry.key, savedMs: entry.durationMs, outputs, metrics: orig.metrics as Record<string, unknown> | undefined });
+    const metrics = orig.metrics as Record<string, unknown> | undefined;
+    // Before step-cached, which ends the step's events like step-done does.
+    const table = metrics && summarize?.(metrics);
+    if (table) this.summary(table);
+    this.event('step-cached', { key: entry.key, savedMs: entry.durationMs, outputs, metrics });
   }
 
   start(a: { execId: string; key: string; fingerprint: Fingerprint; reasons: string[]; gpus: number[]; logPath: string }): void {

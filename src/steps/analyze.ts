@@ -106,22 +106,31 @@ export async function analyze(file: string, sets: string[], registry: StepRegist
 
 /** As analyze(), throwing the diagnostic (a RecipeError). */
 export async function analyzeOrThrow(file: string, sets: string[], registry: StepRegistry): Promise<Analysis> {
+  const { recipe, warnings } = await expandRecipe(file, sets, registry);
+  const graph = buildGraph(recipe);
+  const steps = await prepareSteps(recipe, registry);
+  return { recipe, graph, steps, warnings };
+}
+
+/** The recipe with its matrix variants and per-checkpoint instances expanded. */
+async function expandRecipe(file: string, sets: string[], registry: StepRegistry) {
   const expanded = expandMatrix(loadRecipe(file, sets));
-  const { recipe, warnings } = await expandCheckpoints(expanded, {
+  // Step types are loaded only for the training steps whose checkpoints are read.
+  return expandCheckpoints(expanded, {
     typeOf: (def) => stepTypeOf(expanded, def, registry),
     resolvedWith: (def, type) => {
       const { with: w, error } = resolveStepWith(expanded, def, type, () => undefined, false);
       return error ? undefined : w;
     },
   });
-  const graph = buildGraph(recipe);
-  const steps = await prepareSteps(recipe, registry);
-  return { recipe, graph, steps, warnings };
 }
 
-/** Loads, expands and builds the graph only (no step types): `flow dag`. */
-export function analyzeGraph(file: string, sets: string[]): { recipe: Recipe; graph: Graph } {
-  const recipe = expandMatrix(loadRecipe(file, sets));
+/**
+ * Loads, expands and builds the graph only, with no step checked: `flow dag`. Per-checkpoint
+ * instances are drawn too (the step types of the steps whose checkpoints are read say which).
+ */
+export async function analyzeGraph(file: string, sets: string[], registry: StepRegistry): Promise<{ recipe: Recipe; graph: Graph }> {
+  const { recipe } = await expandRecipe(file, sets, registry);
   return { recipe, graph: buildGraph(recipe) };
 }
 

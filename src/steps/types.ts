@@ -10,6 +10,9 @@ import type { FailureReason, Progress, SummaryTable } from '../events.js';
 import type { ReportTo, Resources } from '../recipe/types.js';
 import type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
+/** The value at a dotted path of a step's `with:` ('lora.rank'), for plugins (one copy: recipe/fields.ts). */
+export { getPath } from '../recipe/fields.js';
+
 export type { ProcessOutcome, ProcessSpec } from './process-spec.js';
 
 export type JsonSchema = Record<string, unknown>;
@@ -92,6 +95,11 @@ export interface StepType {
    * An output named `metrics` (a JSON file) is recorded as the execution's metrics.
    */
   outputs: Record<string, string> | ((w: Record<string, unknown>) => Record<string, string>);
+  /**
+   * The table a reused (cached) execution publishes from its recorded metrics, as its run did
+   * with `ctx.summary`: reporters show a cached evaluation's breakdown without knowing its shape.
+   */
+  summarize?(metrics: Record<string, unknown>): SummaryTable | undefined;
   /**
    * The checkpoints the step commits as outputs, known from `with:` before it runs: training step
    * number -> output name (the last one is the final model). Absent, or undefined for a `with:`,

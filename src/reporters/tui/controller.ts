@@ -6,25 +6,12 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import chalk from 'chalk';
 import type { EngineEvent, NextAction, RunControl } from '../../events.js';
-import { sanitizeLogLine } from './format.js';
-import { readLogFile } from './log-file.js';
+import type { KeyInput } from './key-input.js';
+import { LogPager, type LogViewState, type PagerAction } from './log-pager.js';
 import { RunState } from './state.js';
 
-/** The subset of ink's Key the bindings use; kept local so this file does not need ink. */
-export interface KeyInput {
-  upArrow?: boolean;
-  downArrow?: boolean;
-  leftArrow?: boolean;
-  pageUp?: boolean;
-  pageDown?: boolean;
-  home?: boolean;
-  end?: boolean;
-  return?: boolean;
-  escape?: boolean;
-  ctrl?: boolean;
-  backspace?: boolean;
-  delete?: boolean;
-}
+export type { KeyInput } from './key-input.js';
+export type { LogViewState } from './log-pager.js';
 
 export interface TuiControllerOptions {
   control: RunControl;
@@ -43,24 +30,6 @@ export interface TuiControllerOptions {
 
 export type Prompt = 'cancel' | 'quit' | 'search';
 
-export interface LogViewState {
-  step: string;
-  lines: string[];
-  top: number;
-  /** Stick to the end of the log as it grows (like `tail -f`). */
-  follow: boolean;
-  note?: string;
-  /** Long lines wrap onto several rows (w toggles); off, they are cut at the edge. */
-  wrap: boolean;
-  /** The text searched for with / (n and N jump between matches). */
-  query?: string;
-  /** Display line holding the current match. */
-  match?: number;
-}
-
-/** Terminal rows the full-log view spends on its header and footer. */
-const LOG_VIEW_CHROME = 3;
-
 export class TuiController {
   readonly run = new RunState();
   readonly chalk: ChalkInstance;
@@ -69,7 +38,8 @@ export class TuiController {
   view: 'main' | 'log' | 'help' | 'closed' = 'main';
   prompt?: Prompt;
   notice?: string;
-  logView?: LogViewState;
+  /** The full-log view's pager while it is open. */
+  pager?: LogPager;
   viewport = { columns: 100, rows: 30 };
   /** From creation until run-end, and again once a re-run is handed to the CLI. */
   runActive = true;
@@ -319,102 +289,51 @@ export class TuiController {
     this.deliver();
   }
 
-  // --- full log view ---
+  // --- full log view (the pager: log-pager.ts) ---
+
+  /** The open log view's state (step, lines, scroll, search). */
+  get logView(): LogViewState | undefined {
+    return this.pager?.state;
+  }
 
   /** Rows of log text the full-log view shows at once. */
   logPageSize(): number {
-    return Math.max(1, this.viewport.rows - 1 - LOG_VIEW_CHROME);
+    return this.pager?.pageSize() ?? 1;
+  }
+
+  /** The open log as shown: one row per line, or several per long line when wrapping. */
+  logDisplayLines(): string[] {
+    return this.pager?.displayLines() ?? [];
   }
 
   private openLog(): void {
     if (!this.selectedId) return;
-    this.logView = { step: this.selectedId, lines: [], top: 0, follow: true, wrap: true };
+    this.pager = new LogPager(this.selectedId, () => this.viewport);
     this.loadLog(true);
     this.view = 'log';
   }
 
   private closeLog(): void {
-    this.logView = undefined;
+    this.pager = undefined;
     this.view = 'main';
   }
 
-  private wrapped?: { lines: string[]; width: number; out: string[] };
-
-  /** The log as shown: one row per line, or several per long line when wrapping. */
-  logDisplayLines(): string[] {
-    const lv = this.logView;
-    if (!lv) return [];
-    if (!lv.wrap) return lv.lines;
-    const width = Math.max(10, this.viewport.columns);
-    const w = this.wrapped;
-    if (w && w.lines === lv.lines && w.width === width) return w.out;
-    const out: string[] = [];
-    for (const line of lv.lines) {
-      if (line.length <= width) out.push(line);
-      else for (let i = 0; i < line.length; i += width) out.push(line.slice(i, i + width));
-    }
-    this.wrapped = { lines: lv.lines, width, out };
-    return out;
-  }
-
-  /** (Re)reads the log file; the in-memory tail stands in when there is no file. */
   private loadLog(toEnd: boolean): void {
-    const lv = this.logView;
-    if (!lv) return;
-    const row = this.run.row(lv.step);
-    const tail = () => (row ? row.log.last(row.log.capacity).map((l) => sanitizeLogLine(l.text)) : []);
-    if (row?.logPath) {
-      try {
-        const content = readLogFile(row.logPath);
-        lv.lines = content.lines;
-        lv.note = content.truncated ? 'start of a very large log left out' : undefined;
-      } catch (err) {
-        lv.lines = tail();
-        lv.note = `cannot read ${row.logPath} (${(err as NodeJS.ErrnoException).code ?? String(err)}); showing the last lines received`;
-      }
-    } else {
-      lv.lines = tail();
-      lv.note =
-        row?.status === 'cached' ? 'cached in this run: no log was written' : 'no log file yet; showing the lines received';
-    }
-    this.scrollTo(toEnd ? Infinity : lv.top);
-  }
-
-  private scrollTo(top: number): void {
-    const lv = this.logView!;
-    const bottom = Math.max(0, this.logDisplayLines().length - this.logPageSize());
-    lv.top = Math.min(bottom, Math.max(0, top));
-    lv.follow = lv.top === bottom;
+    this.pager?.load(this.run.row(this.pager.state.step), toEnd);
   }
 
   private logKeys(input: string, key: KeyInput): void {
-    const lv = this.logView;
-    if (!lv || key.escape || key.leftArrow || key.return || input === 'q' || input === 'h' || input === 'l') {
-      return this.closeLog();
-    }
-    // Going to the end re-reads the file: it is also the way to catch up at once.
-    if (key.end || input === 'G') return this.loadLog(true);
-    if (input === 'w') {
-      // Keep the first line on screen in view across the change of layout.
-      const first = this.sourceLineAt(lv.top);
-      lv.wrap = !lv.wrap;
-      return this.scrollTo(this.displayLineOf(first));
-    }
-    if (input === '/') {
+    if (!this.pager) return this.closeLog();
+    this.pagerDid(this.pager.keys(input, key, this.run.row(this.pager.state.step)));
+  }
+
+  private pagerDid(action: PagerAction): void {
+    if (action?.type === 'close') this.closeLog();
+    else if (action?.type === 'notice') this.notice = action.text;
+    else if (action?.type === 'search') {
       this.prompt = 'search';
       this.searchInput = '';
-      return;
     }
-    if (input === 'n' || input === 'N') return this.findNext(input === 'n' ? 1 : -1);
-    const page = this.logPageSize();
-    let top = lv.top;
-    if (key.upArrow || input === 'k') top -= 1;
-    else if (key.downArrow || input === 'j') top += 1;
-    else if (key.pageUp || input === 'b') top -= page;
-    else if (key.pageDown || input === ' ') top += page;
-    else if (key.home || input === 'g') top = 0;
-    else return;
-    this.scrollTo(top);
   }
 
   private searchKeys(input: string, key: KeyInput): void {
@@ -424,60 +343,13 @@ export class TuiController {
     }
     if (key.return) {
       this.prompt = undefined;
-      const lv = this.logView;
-      if (!lv || this.searchInput === '') return;
-      lv.query = this.searchInput;
-      lv.match = undefined;
-      return this.findNext(1);
+      if (!this.pager || this.searchInput === '') return;
+      return this.pagerDid(this.pager.search(this.searchInput));
     }
     if (key.backspace || key.delete || input === '\x7f' || input === '\b') {
       this.searchInput = this.searchInput.slice(0, -1);
       return;
     }
     if (!key.ctrl && input) this.searchInput += input;
-  }
-
-  /** Moves to the next (or previous) display line containing the query, wrapping around the log. */
-  private findNext(dir: 1 | -1): void {
-    const lv = this.logView;
-    if (!lv?.query) return;
-    const lines = this.logDisplayLines();
-    const q = lv.query.toLowerCase();
-    const from = lv.match ?? (dir === 1 ? lv.top - 1 : lv.top + this.logPageSize());
-    for (let k = 1; k <= lines.length; k++) {
-      const i = (((from + dir * k) % lines.length) + lines.length) % lines.length;
-      if (lines[i]!.toLowerCase().includes(q)) {
-        lv.match = i;
-        this.notice = undefined;
-        // Bring the match into view a few rows from the top, so its context shows.
-        if (i < lv.top || i >= lv.top + this.logPageSize()) this.scrollTo(i - 2);
-        return;
-      }
-    }
-    lv.match = undefined;
-    this.notice = `not found: ${lv.query}`;
-  }
-
-  /** Index in lv.lines of the line shown at display row `row`. */
-  private sourceLineAt(row: number): number {
-    const lv = this.logView!;
-    if (!lv.wrap) return row;
-    const width = Math.max(10, this.viewport.columns);
-    let shown = 0;
-    for (let i = 0; i < lv.lines.length; i++) {
-      shown += Math.max(1, Math.ceil(lv.lines[i]!.length / width));
-      if (shown > row) return i;
-    }
-    return lv.lines.length;
-  }
-
-  /** Display row of the first part of source line `line`. */
-  private displayLineOf(line: number): number {
-    const lv = this.logView!;
-    if (!lv.wrap) return line;
-    const width = Math.max(10, this.viewport.columns);
-    let row = 0;
-    for (let i = 0; i < line && i < lv.lines.length; i++) row += Math.max(1, Math.ceil(lv.lines[i]!.length / width));
-    return row;
   }
 }

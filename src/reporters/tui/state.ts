@@ -3,8 +3,8 @@
 // so memory per step is bounded (a tail of log lines, a downsampled loss series,
 // a few rate samples) whatever the length of the run.
 
-import type { EngineEvent, Progress, StepInfo, StepStatus } from '../../events.js';
-import { formatDuration } from '../format.js';
+import type { EngineEvent, Progress, StepInfo, StepStatus, SummaryTable } from '../../events.js';
+import { formatDuration, tableOfMetrics } from '../format.js';
 
 /** `pending`: known from run-start but no event about it yet. */
 export type RowStatus = StepStatus | 'pending';
@@ -90,6 +90,8 @@ export interface StepRow {
   loss: DownsampledSeries;
   log: LogTail;
   metrics?: Record<string, unknown>;
+  /** The table the step published (step-summary), else its metrics' figures by group: shown under the run's end. */
+  summary?: SummaryTable;
   error?: string;
   exitCode?: number | null;
   /** When the step failed: the order in which failures came, the first one is put in front. */
@@ -199,6 +201,7 @@ export class RunState {
         r.cacheHit = true;
         r.savedMs = e.savedMs;
         if (e.metrics) r.metrics = e.metrics;
+        r.summary ??= tableOfMetrics(e.metrics);
         break;
       case 'step-start':
         r.status = 'running';
@@ -220,10 +223,14 @@ export class RunState {
         break;
       case 'step-artifact':
         break;
+      case 'step-summary':
+        r.summary = e.table;
+        break;
       case 'step-done':
         r.status = 'done';
         r.durationMs = e.durationMs;
         if (e.metrics) r.metrics = e.metrics;
+        r.summary ??= tableOfMetrics(e.metrics);
         break;
       case 'step-failed':
         r.status = 'failed';

@@ -1,21 +1,14 @@
 // Lines shown once a run has ended: totals, each failure with its last error
-// lines and log path, and the EX/EM table of every step whose metrics.json has
-// the evaluation shape {"count":{easy,...,all},"ex":{...},"em":{...}}.
+// lines and log path, and the table each step published (step-summary: sql-eval's
+// EX/EM by hardness, its BIRD mode's figures by difficulty), whatever its columns.
 
 import type { ChalkInstance } from 'chalk';
 import type { RunState, StepRow } from './state.js';
+import { checkpointLines } from './checkpoints.js';
 import { fit, formatDuration } from './format.js';
 import { colorLine, failureHeadline, lastErrorLines } from './failure.js';
 import { statusColor } from './step-row.js';
 
-const LEVELS = ['easy', 'medium', 'hard', 'extra', 'all'];
-/** Dropped in this order when the table is wider than the terminal; `all` always stays. */
-const DROP_ORDER = ['extra', 'hard', 'medium', 'easy'];
-const ROWS: Array<[key: string, label: string]> = [
-  ['count', 'count'],
-  ['ex', 'EX'],
-  ['em', 'EM'],
-];
 /** stderr lines quoted under each failure. */
 export const ERROR_LINES = 3;
 
@@ -35,6 +28,7 @@ export function summaryLines(c: ChalkInstance, run: RunState, opts: SummaryOptio
   ];
   lines.push(...failureLines(c, run, opts.labels));
   lines.push(...metricsTable(c, run, opts));
+  lines.push(...checkpointLines(c, run, opts));
   return lines;
 }
 
@@ -53,15 +47,8 @@ export function failureLines(c: ChalkInstance, run: RunState, labels?: Map<strin
   return lines;
 }
 
-function isLevelMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function evalRows(run: RunState): StepRow[] {
-  return run.order
-    .map((id) => run.row(id)!)
-    .filter((r) => r.metrics && (isLevelMap(r.metrics.ex) || isLevelMap(r.metrics.em)));
-}
+/** A published row's label: `count` as it is, a metric's name in capitals (EX, EM, SOFT_F1). */
+const rowLabel = (key: string) => (key === 'count' ? key : key.toUpperCase());
 
 function cell(v: unknown): string {
   if (typeof v !== 'number') return '-';
@@ -69,36 +56,35 @@ function cell(v: unknown): string {
 }
 
 /**
- * The EX/EM table, fitted to `columns`: the name column shrinks first (to the
- * labels' width, not less than 8), then hardness columns go from the right,
- * `extra` first; `all` never goes.
+ * The published tables, one header per set of columns, fitted to `columns`: the name column
+ * shrinks first (to the labels' width, not less than 8), then columns go from the right, except
+ * the last (the overall figure, `all`), which never goes.
  */
 export function metricsTable(c: ChalkInstance, run: RunState, opts: SummaryOptions = {}): string[] {
-  const rows = evalRows(run);
+  const rows = run.order.map((id) => run.row(id)!).filter((r) => r.summary && Object.keys(r.summary.rows).length > 0);
   if (rows.length === 0) return [];
   const columns = opts.columns ?? Infinity;
   const label = (r: StepRow) => opts.labels?.get(r.info.id) ?? r.info.id;
   const cellWidth = 8;
-  const labelWidth = 7; // '  count' after the name
-  let levels = [...LEVELS];
-  const width = (idW: number) => idW + labelWidth + levels.length * cellWidth;
+  // '  count' after the name, or wider for a longer row label.
+  const labelWidth = Math.max(7, ...rows.flatMap((r) => Object.keys(r.summary!.rows).map((k) => rowLabel(k).length + 2)));
   const natural = Math.max(...rows.map((r) => label(r).length), 'metrics'.length);
-  let idWidth = natural;
-  if (width(idWidth) > columns) idWidth = Math.max(8, columns - width(0));
-  for (const drop of DROP_ORDER) {
-    if (width(idWidth) <= columns) break;
-    levels = levels.filter((l) => l !== drop);
-  }
-  const head = `${fit('metrics', idWidth)}${' '.repeat(labelWidth)}` + levels.map((l) => l.padStart(cellWidth)).join('');
-  const lines = [c.bold(head)];
+  const lines: string[] = [];
+  let header: string | undefined;
   for (const r of rows) {
+    const table = r.summary!;
+    let levels = [...table.columns];
+    const width = (idW: number) => idW + labelWidth + levels.length * cellWidth;
+    let idWidth = natural;
+    if (width(idWidth) > columns) idWidth = Math.max(8, columns - width(0));
+    while (width(idWidth) > columns && levels.length > 1) levels.splice(levels.length - 2, 1);
+    const head = `${fit('metrics', idWidth)}${' '.repeat(labelWidth)}` + levels.map((l) => l.padStart(cellWidth)).join('');
+    if (head !== header) lines.push(c.bold((header = head)));
     let first = true;
-    for (const [key, rowLabel] of ROWS) {
-      const values = r.metrics![key];
-      if (!isLevelMap(values)) continue;
+    for (const [key, values] of Object.entries(table.rows)) {
       const name = fit(first ? label(r) : '', idWidth);
       first = false;
-      lines.push(`${name}  ${rowLabel.padEnd(labelWidth - 2)}` + levels.map((l) => cell(values[l]).padStart(cellWidth)).join(''));
+      lines.push(`${name}  ${rowLabel(key).padEnd(labelWidth - 2)}` + levels.map((l) => cell(values[l]).padStart(cellWidth)).join(''));
     }
   }
   return lines;
