@@ -98,6 +98,36 @@ describe('1. a writer that outlives the step', () => {
   });
 });
 
+describe('two commits of the same bytes at once', () => {
+  it('a commit that finds no object, then loses the race to make it, takes the one that is there: both succeed', async () => {
+    // The compare-significance flake: two sql-eval steps wrote byte-identical files; one renamed
+    // its file over the object the other had just made, and the other failed with "changed while
+    // it was being committed" (its object's inode had moved under it).
+    const s = sandbox();
+    const step = (id: string, n: number) => `name: ${id}\nsteps:\n  ${id}:\n    run: echo same-bytes > o.txt\n    env: { N: "${n}" }\n    outputs: { out: o.txt }\n`;
+    s.write('first.yml', step('first', 1));
+    s.write('second.yml', step('second', 2));
+    const p1 = join(s.dir, 'p1');
+    const p2 = join(s.dir, 'p2');
+    // first: finds no object and stops before making it; second: makes it and stops before its record.
+    const first = s.spawn(['run', 'first.yml', '--ui', 'json'], { env: { FLOW_FAILPOINT_PAUSE: `commit:object-absent:${p1}`, FLOW_FAILPOINT_PAUSE_MS: '60000' } });
+    for (let i = 0; i < 3000 && !existsSync(p1); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(p1), 'first did not reach commit:object-absent').toBe(true);
+    const second = s.spawn(['run', 'second.yml', '--ui', 'json'], { env: { FLOW_FAILPOINT_PAUSE: `commit:object-moved:${p2}`, FLOW_FAILPOINT_PAUSE_MS: '60000' } });
+    await atPause(p2, () => rmSync(p1)); // first goes on to place its object while second waits
+    const r1 = await s.collect(first, ['--ui', 'json']);
+    const r2 = await s.collect(second, ['--ui', 'json']);
+    for (const r of [r1, r2]) {
+      assertNoStack(r.stderr);
+      expect(r.code, JSON.stringify(r.events.filter((e) => e.type === 'step-failed'))).toBe(0);
+    }
+    expect(readFileSync(outputOf(r1.events, 'first', 'out'), 'utf8')).toBe('same-bytes\n');
+    expect(readFileSync(outputOf(r2.events, 'second', 'out'), 'utf8')).toBe('same-bytes\n');
+    expect(await assertObjectsIntact(s.cache)).toBe(1);
+    await assertServedIntact(s.cache);
+  });
+});
+
 describe('2. the executable bit is part of an object', () => {
   const plain = `name: p\nsteps:\n  a:\n    run: printf 'echo hi\\\\n' > t.sh\n    outputs: { s: t.sh }\n`;
   const executable = `name: x\nsteps:\n  b:\n    run: printf 'echo hi\\\\n' > t.sh && chmod +x t.sh\n    outputs: { s: t.sh }\n  c:\n    run: \${steps.b.outputs.s} > c.txt\n    outputs: { out: c.txt }\n`;

@@ -205,17 +205,33 @@ async function ingestFile(
   const id = objectId(digest, exec);
   const obj = s.layout.objectPath(id);
   mkdirSync(dirname(obj), { recursive: true });
-  let have = lstatSync(obj, { bigint: true, throwIfNoEntry: false });
-  // An object whose bytes changed since the store made it is never linked again.
-  if (have && !(await s.integrity.intact({ digest, exec }, obj, have))) {
-    await s.integrity.quarantine([id]);
-    have = undefined;
-  }
-  if (have) {
+  for (let placed = false, tries = 0; !placed; tries++) {
+    // Each retry follows a change another process made (a quarantine, a racing commit).
+    if (tries === 8) throw new Error(`${rel}: could not place its object ${id} (it keeps changing)`);
+    const have = lstatSync(obj, { bigint: true, throwIfNoEntry: false });
+    // An object whose bytes changed since the store made it is never linked again.
+    if (have && !(await s.integrity.intact({ digest, exec }, obj, have))) {
+      await s.integrity.quarantine([id]);
+      continue;
+    }
+    if (have) {
+      unlinkSync(src);
+      c.seen.set(id, have);
+      break;
+    }
+    failpoint('commit:object-absent');
+    // A link, not a rename: another commit of the same bytes may have made the object since the
+    // lstat above, and a rename would silently replace its file under it (its commit would then
+    // see the object's inode change and fail, as if a late writer had been at work). A link fails
+    // instead, and the loop takes the object that is there.
+    try {
+      linkSync(src, obj);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
     unlinkSync(src);
-    c.seen.set(id, have);
-  } else {
-    renameSync(src, obj);
+    placed = true;
     c.seen.set(id, st);
     c.unsynced.push(obj);
     failpoint('commit:object-moved');
