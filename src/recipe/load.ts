@@ -8,6 +8,7 @@ import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { compiledValidator } from './compiled-validator.js';
 import { RecipeError, UsageError } from './errors.js';
+import { nameTooLong, pathPartTooLong } from './name-length.js';
 import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
 import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
@@ -60,10 +61,14 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     executor?: string | ExecutorConfig;
     steps: Record<string, Record<string, unknown>>;
   };
+  const longName = nameTooLong('a recipe name', data.name);
+  if (longName) throw new RecipeError(longName, positions.get('name') ?? top, 'name');
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
   const steps: Record<string, StepDef> = {};
   for (const [id, s] of Object.entries(data.steps)) {
     const pos = lazyPos(positions, `steps.${id}@key`, top);
+    const longId = nameTooLong('a step name', id);
+    if (longId) throw new RecipeError(longId, pos, `steps.${id}`);
     if ((s.uses === undefined) === (s.run === undefined)) {
       throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
     }
@@ -79,6 +84,14 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
       if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
         throw new RecipeError(
           `output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`,
+          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
+          `steps.${id}.outputs.${name}`,
+        );
+      }
+      const longPart = pathPartTooLong(rel);
+      if (longPart) {
+        throw new RecipeError(
+          `output path ${JSON.stringify(clip(rel))}: ${longPart}`,
           positions.get(`steps.${id}.outputs.${name}`) ?? pos,
           `steps.${id}.outputs.${name}`,
         );
@@ -137,7 +150,11 @@ function parseYaml(text: string, shown: string): { doc: Document.Parsed; located
   };
   const firstError = doc.errors[0];
   if (firstError) {
-    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    // The library's own wording names its API ("please use YAML.parseAllDocuments()"): say it for a recipe.
+    const msg =
+      firstError.code === 'MULTIPLE_DOCS'
+        ? 'a recipe is one YAML document; this file holds more than one (a second "---")'
+        : firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
     throw new RecipeError(msg, at(firstError.pos[0]), field);
   }
@@ -322,10 +339,18 @@ export function ajvToRecipeError(
       return new RecipeError(`must be one of ${allowed.join(', ')}`, posOf(path), path);
     }
     case 'type':
-      return new RecipeError(`must be ${(err.params as { type: string }).type}`, posOf(path), path);
+      return new RecipeError(`must be ${oneOf(String((err.params as { type: string | string[] }).type).split(','))}`, posOf(path), path);
+    case 'pattern':
+      return new RecipeError(`has the wrong form: it must match ${(err.params as { pattern: string }).pattern}`, posOf(path), path);
     default:
       return new RecipeError(err.message ?? 'invalid', posOf(path), path || '(top level)');
   }
+}
+
+/** ajv's type list ("string,number,boolean,null") as words: "a string, a number, a boolean or null". */
+function oneOf(types: string[]): string {
+  const words = types.map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`));
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0]!;
 }
 
 /** The closest recorded ancestor position of a path that has none of its own. */
