@@ -7,6 +7,7 @@
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
@@ -142,6 +143,9 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
     linking: Promise.resolve(),
   };
   announce(scope, started);
+  // Every step in flight (up to twice --jobs) and every key lock it waits for listens to the
+  // run's signal: at --jobs 16 that is past Node's leak warning (10), and no leak.
+  setMaxListeners(0, opts.signal);
   const onAbort = () => void Promise.all(executors.all().map((e) => e.cancelAll?.())).catch(() => undefined);
   opts.signal.addEventListener('abort', onAbort, { once: true });
   for (const id of plan.involved) scope.outcomes.set(id, runStep(scope, id));
