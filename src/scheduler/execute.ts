@@ -11,6 +11,7 @@ import { failpoint } from '../cache/failpoint.js';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
 import type { FailureReason } from '../events.js';
+import { environmentError } from '../proc/env-error.js';
 import type { Lock } from '../store/locks.js';
 import { getPath } from '../recipe/fields.js';
 import { resolveValue } from '../recipe/interpolate.js';
@@ -215,10 +216,13 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
   return { status: 'done', entry };
 }
 
-/** How a step's error is reported: a user-facing one as its message, an unexpected one with its stack. */
-function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
+/** How a step's error is reported: a user-facing one or one of the environment as its message, an unexpected one with its stack. */
+export function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
   const err = e as Error & { exitCode?: number | null; reason?: FailureReason };
   if (e instanceof MissingOutputError) return { reason: 'missing-output', message: err.message, exitCode: null };
+  // A full disk, a database another process holds: what to do, in one line, not the library's stack.
+  const env = environmentError(e);
+  if (env) return { reason: 'internal', message: env, exitCode: null };
   // By name too: a plugin may bring its own copy of the steps API.
   if (err?.name === 'StepError') return { reason: err.reason ?? 'user-error', message: err.message, exitCode: err.exitCode ?? null };
   return { reason: 'internal', message: err?.stack ?? String(e), exitCode: err?.exitCode ?? null };
