@@ -28,15 +28,7 @@ const MAX_RECIPE_BYTES = 1 << 20;
 export function loadRecipe(file: string, sets: string[] = []): Recipe {
   const abs = resolve(file);
   const shown = displayPath(abs);
-  let text: string;
-  try {
-    const size = statSync(abs).size;
-    if (size > MAX_RECIPE_BYTES) throw new UsageError(`${shown}: recipe is ${size} bytes; a recipe is at most ${MAX_RECIPE_BYTES} bytes`);
-    text = readFileSync(abs, 'utf8');
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = readRecipeText(abs, shown);
   // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
   // A tag, a reserved key or a number that is not finite is judged by `yaml`, which refuses each
   // where it is written (positions.ts): the fast reader would take or mangle them.
@@ -65,64 +57,7 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   if (longName) throw new RecipeError(longName, positions.get('name') ?? top, 'name');
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
   const steps: Record<string, StepDef> = {};
-  for (const [id, s] of Object.entries(data.steps)) {
-    const pos = lazyPos(positions, `steps.${id}@key`, top);
-    const longId = nameTooLong('a step name', id);
-    if (longId) throw new RecipeError(longId, pos, `steps.${id}`);
-    if ((s.uses === undefined) === (s.run === undefined)) {
-      throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
-    }
-    if (s.uses !== undefined && s.outputs !== undefined) {
-      throw new RecipeError(
-        `outputs: is for run: steps; a uses: step declares its own outputs`,
-        positions.get(`steps.${id}.outputs@key`) ?? pos,
-        `steps.${id}.outputs`,
-      );
-    }
-    for (const [name, rel] of Object.entries((s.outputs as Record<string, string>) ?? {})) {
-      // An output lives inside the step's work dir: the store never reaches outside the cache.
-      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
-        throw new RecipeError(
-          `output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`,
-          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
-          `steps.${id}.outputs.${name}`,
-        );
-      }
-      const longPart = pathPartTooLong(rel);
-      if (longPart) {
-        throw new RecipeError(
-          `output path ${JSON.stringify(clip(rel))}: ${longPart}`,
-          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
-          `steps.${id}.outputs.${name}`,
-        );
-      }
-      if (normalize(rel).replace(/[\\/]+$/, '') === ENTRY_MANIFEST) {
-        throw new RecipeError(
-          `output path ${JSON.stringify(rel)} is the name of flow's own record in every result; pick another`,
-          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
-          `steps.${id}.outputs.${name}`,
-        );
-      }
-    }
-    steps[id] = {
-      id,
-      baseId: id,
-      uses: s.uses as string | undefined,
-      run: s.run as string | undefined,
-      with: (s.with as Record<string, unknown>) ?? {},
-      inputs: (s.inputs as string[]) ?? [],
-      outputs: (s.outputs as Record<string, string>) ?? {},
-      needs: (s.needs as string[]) ?? [],
-      resources: {
-        ...(s.resources as Omit<Resources, 'gpus'>),
-        gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, () => positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
-      },
-      executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
-      env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
-      ...(s.select ? { select: s.select as StepDef['select'] } : {}),
-      pos,
-    };
-  }
+  for (const [id, s] of Object.entries(data.steps)) steps[id] = stepDef(id, s, params, positions, top);
   return {
     file: abs,
     dir: dirname(abs),
@@ -136,6 +71,70 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     steps,
     positions,
   };
+}
+
+/** One step as written, checked where a schema cannot (one of uses/run, output paths, lengths), as a StepDef. */
+function stepDef(id: string, s: Record<string, unknown>, params: Record<string, unknown>, positions: Map<string, SourcePos>, top: SourcePos): StepDef {
+  const pos = lazyPos(positions, `steps.${id}@key`, top);
+  const longId = nameTooLong('a step name', id);
+  if (longId) throw new RecipeError(longId, pos, `steps.${id}`);
+  if ((s.uses === undefined) === (s.run === undefined)) {
+    throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
+  }
+  if (s.uses !== undefined && s.outputs !== undefined) {
+    throw new RecipeError(
+      `outputs: is for run: steps; a uses: step declares its own outputs`,
+      positions.get(`steps.${id}.outputs@key`) ?? pos,
+      `steps.${id}.outputs`,
+    );
+  }
+  for (const [name, rel] of Object.entries((s.outputs as Record<string, string>) ?? {})) {
+    checkOutputPath(rel, `steps.${id}.outputs.${name}`, () => positions.get(`steps.${id}.outputs.${name}`) ?? pos);
+  }
+  return {
+    id,
+    baseId: id,
+    uses: s.uses as string | undefined,
+    run: s.run as string | undefined,
+    with: (s.with as Record<string, unknown>) ?? {},
+    inputs: (s.inputs as string[]) ?? [],
+    outputs: (s.outputs as Record<string, string>) ?? {},
+    needs: (s.needs as string[]) ?? [],
+    resources: {
+      ...(s.resources as Omit<Resources, 'gpus'>),
+      gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, () => positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
+    },
+    executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
+    env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
+    ...(s.select ? { select: s.select as StepDef['select'] } : {}),
+    pos,
+  };
+}
+
+/** A declared output path (`field`: steps.ID.outputs.NAME) that the store can hold, or a RecipeError at it. */
+function checkOutputPath(rel: string, field: string, at: () => SourcePos): void {
+  // An output lives inside the step's work dir: the store never reaches outside the cache.
+  if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
+    throw new RecipeError(`output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`, at(), field);
+  }
+  const longPart = pathPartTooLong(rel);
+  if (longPart) {
+    throw new RecipeError(`output path ${JSON.stringify(clip(rel))}: ${longPart}`, at(), field);
+  }
+  if (normalize(rel).replace(/[\\/]+$/, '') === ENTRY_MANIFEST) {
+    throw new RecipeError(`output path ${JSON.stringify(rel)} is the name of flow's own record in every result; pick another`, at(), field);
+  }
+}
+
+function readRecipeText(abs: string, shown: string): string {
+  try {
+    const size = statSync(abs).size;
+    if (size > MAX_RECIPE_BYTES) throw new UsageError(`${shown}: recipe is ${size} bytes; a recipe is at most ${MAX_RECIPE_BYTES} bytes`);
+    return readFileSync(abs, 'utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
 }
 
 /** The document parsed by the yaml library, or its first error, placed. */
