@@ -169,7 +169,22 @@ function readYaml(text: string, shown: string): { raw: unknown; positions: Sourc
     // The yaml library's own guard against alias bombs: at most 100 alias expansions.
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+    const msg = (e as Error).message.split('\n')[0]!;
+    // yaml's "Unresolved alias (the anchor must be set before the alias): x", placed at the alias.
+    const unresolved = /^Unresolved alias[^:]*: (.*)$/.exec(msg)?.[1];
+    if (unresolved === undefined) {
+      const why = /Excessive alias count/.test(msg) ? 'too many alias expansions: a recipe may expand at most 100' : msg;
+      throw new RecipeError(why, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+    }
+    let pos: SourcePos = { file: shown, line: 1, col: 1 };
+    visit(doc, {
+      Alias: (_k, node) => {
+        if (node.source !== unresolved) return undefined;
+        pos = located.at(node.range?.[0] ?? 0);
+        return visit.BREAK;
+      },
+    });
+    throw new RecipeError(`alias *${unresolved} has no anchor &${unresolved} before it`, pos, 'YAML aliases');
   }
   return { raw, positions: new SourcePositions(() => located) };
 }
