@@ -54,6 +54,7 @@ const ENGINE = [
   'tests/python-templates.test.ts',
   'tests/docs.test.ts',
   'tests/recipes.test.ts',
+  'tests/run-cosmetics.test.ts',
   'tests/spider-sft.test.ts',
   'tests/spider-sft-fewshot.test.ts',
   'tests/tui-e2e.test.ts',

@@ -64,6 +64,11 @@ export async function implDigests(type: StepType, root: string, files: FileState
   return out;
 }
 
+function mentionsStepId(step: StepDef): boolean {
+  const mentions = (t: string | undefined) => t !== undefined && t.includes('FLOW_STEP_ID');
+  return mentions(step.run) || Object.values(step.env).some(mentions);
+}
+
 /** The parts of a fingerprint known before any upstream step has run. */
 export async function localFingerprint(
   recipe: Recipe,
@@ -86,6 +91,10 @@ export async function localFingerprint(
     if (ref.kind === 'params') params[ref.name] = recipe.params[ref.name];
     if (ref.kind === 'env') env[ref.name] = process.env[ref.name] ?? ref.default ?? null;
   }
+  // A step whose command reads its own id can print it: two steps with the same text would
+  // otherwise share one result. Only such steps key on their id, so renaming any other step,
+  // or two steps running one command, still share (a program reading it unseen: pass it in run:).
+  if (mentionsStepId(step)) env.FLOW_STEP_ID = step.id;
   const inputs: Record<string, string> = {};
   // Every missing input is reported, not only the first: a recipe moved to a new machine
   // usually lacks several (the model, the data), and each costs the user one more attempt.

@@ -86,7 +86,7 @@ export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Pro
 async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json', fullArgv: string[]): Promise<number> {
   const color = o.color !== false && !process.env.NO_COLOR && (o.color === true || Boolean(process.stdout.isTTY));
   const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
-  // SIGINT/SIGTERM end the whole command; the TUI's cancel key ends only the current run,
+  // SIGINT/SIGTERM/SIGHUP (the terminal closed) end the whole command; the TUI's cancel key ends only the current run,
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();
   let current = new AbortController();
@@ -104,6 +104,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   let reporter: Reporter | undefined;
   try {
     const registry = createStepRegistry();
@@ -142,6 +143,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     await reporter?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     ws.close();
   }
 }

@@ -8,6 +8,7 @@ import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { compiledValidator } from './compiled-validator.js';
 import { RecipeError, UsageError } from './errors.js';
+import { nameTooLong, pathPartTooLong } from './name-length.js';
 import { SourcePositions, checkUniqueKeys, lazyPos, type Located } from './positions.js';
 import { readYamlFast } from './yaml-fast.js';
 import { recipeSchema } from './schema.js';
@@ -27,15 +28,7 @@ const MAX_RECIPE_BYTES = 1 << 20;
 export function loadRecipe(file: string, sets: string[] = []): Recipe {
   const abs = resolve(file);
   const shown = displayPath(abs);
-  let text: string;
-  try {
-    const size = statSync(abs).size;
-    if (size > MAX_RECIPE_BYTES) throw new UsageError(`${shown}: recipe is ${size} bytes; a recipe is at most ${MAX_RECIPE_BYTES} bytes`);
-    text = readFileSync(abs, 'utf8');
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = readRecipeText(abs, shown);
   // Most recipes are well formed: read them fast, and with `yaml` only when that one must decide.
   // A tag, a reserved key or a number that is not finite is judged by `yaml`, which refuses each
   // where it is written (positions.ts): the fast reader would take or mangle them.
@@ -60,56 +53,11 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
     executor?: string | ExecutorConfig;
     steps: Record<string, Record<string, unknown>>;
   };
+  const longName = nameTooLong('a recipe name', data.name);
+  if (longName) throw new RecipeError(longName, positions.get('name') ?? top, 'name');
   const params = applySets({ ...(data.params ?? {}) }, sets, shown);
   const steps: Record<string, StepDef> = {};
-  for (const [id, s] of Object.entries(data.steps)) {
-    const pos = lazyPos(positions, `steps.${id}@key`, top);
-    if ((s.uses === undefined) === (s.run === undefined)) {
-      throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
-    }
-    if (s.uses !== undefined && s.outputs !== undefined) {
-      throw new RecipeError(
-        `outputs: is for run: steps; a uses: step declares its own outputs`,
-        positions.get(`steps.${id}.outputs@key`) ?? pos,
-        `steps.${id}.outputs`,
-      );
-    }
-    for (const [name, rel] of Object.entries((s.outputs as Record<string, string>) ?? {})) {
-      // An output lives inside the step's work dir: the store never reaches outside the cache.
-      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
-        throw new RecipeError(
-          `output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`,
-          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
-          `steps.${id}.outputs.${name}`,
-        );
-      }
-      if (normalize(rel).replace(/[\\/]+$/, '') === ENTRY_MANIFEST) {
-        throw new RecipeError(
-          `output path ${JSON.stringify(rel)} is the name of flow's own record in every result; pick another`,
-          positions.get(`steps.${id}.outputs.${name}`) ?? pos,
-          `steps.${id}.outputs.${name}`,
-        );
-      }
-    }
-    steps[id] = {
-      id,
-      baseId: id,
-      uses: s.uses as string | undefined,
-      run: s.run as string | undefined,
-      with: (s.with as Record<string, unknown>) ?? {},
-      inputs: (s.inputs as string[]) ?? [],
-      outputs: (s.outputs as Record<string, string>) ?? {},
-      needs: (s.needs as string[]) ?? [],
-      resources: {
-        ...(s.resources as Omit<Resources, 'gpus'>),
-        gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, () => positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
-      },
-      executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
-      env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
-      ...(s.select ? { select: s.select as StepDef['select'] } : {}),
-      pos,
-    };
-  }
+  for (const [id, s] of Object.entries(data.steps)) steps[id] = stepDef(id, s, params, positions, top);
   return {
     file: abs,
     dir: dirname(abs),
@@ -125,6 +73,70 @@ export function loadRecipe(file: string, sets: string[] = []): Recipe {
   };
 }
 
+/** One step as written, checked where a schema cannot (one of uses/run, output paths, lengths), as a StepDef. */
+function stepDef(id: string, s: Record<string, unknown>, params: Record<string, unknown>, positions: Map<string, SourcePos>, top: SourcePos): StepDef {
+  const pos = lazyPos(positions, `steps.${id}@key`, top);
+  const longId = nameTooLong('a step name', id);
+  if (longId) throw new RecipeError(longId, pos, `steps.${id}`);
+  if ((s.uses === undefined) === (s.run === undefined)) {
+    throw new RecipeError('a step needs exactly one of uses: or run:', pos, `steps.${id}`);
+  }
+  if (s.uses !== undefined && s.outputs !== undefined) {
+    throw new RecipeError(
+      `outputs: is for run: steps; a uses: step declares its own outputs`,
+      positions.get(`steps.${id}.outputs@key`) ?? pos,
+      `steps.${id}.outputs`,
+    );
+  }
+  for (const [name, rel] of Object.entries((s.outputs as Record<string, string>) ?? {})) {
+    checkOutputPath(rel, `steps.${id}.outputs.${name}`, () => positions.get(`steps.${id}.outputs.${name}`) ?? pos);
+  }
+  return {
+    id,
+    baseId: id,
+    uses: s.uses as string | undefined,
+    run: s.run as string | undefined,
+    with: (s.with as Record<string, unknown>) ?? {},
+    inputs: (s.inputs as string[]) ?? [],
+    outputs: (s.outputs as Record<string, string>) ?? {},
+    needs: (s.needs as string[]) ?? [],
+    resources: {
+      ...(s.resources as Omit<Resources, 'gpus'>),
+      gpus: gpuCount(((s.resources as { gpus?: number | string }) ?? {}).gpus ?? 0, params, () => positions.get(`steps.${id}.resources.gpus`) ?? pos, id),
+    },
+    executor: executorConfig(s.executor as string | ExecutorConfig | undefined),
+    env: Object.fromEntries(Object.entries((s.env as Record<string, unknown>) ?? {}).map(([k, v]) => [k, String(v)])),
+    ...(s.select ? { select: s.select as StepDef['select'] } : {}),
+    pos,
+  };
+}
+
+/** A declared output path (`field`: steps.ID.outputs.NAME) that the store can hold, or a RecipeError at it. */
+function checkOutputPath(rel: string, field: string, at: () => SourcePos): void {
+  // An output lives inside the step's work dir: the store never reaches outside the cache.
+  if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..') || normalize(rel) === '.') {
+    throw new RecipeError(`output path ${JSON.stringify(rel)} must be relative and inside the step's work dir (no "..")`, at(), field);
+  }
+  const longPart = pathPartTooLong(rel);
+  if (longPart) {
+    throw new RecipeError(`output path ${JSON.stringify(clip(rel))}: ${longPart}`, at(), field);
+  }
+  if (normalize(rel).replace(/[\\/]+$/, '') === ENTRY_MANIFEST) {
+    throw new RecipeError(`output path ${JSON.stringify(rel)} is the name of flow's own record in every result; pick another`, at(), field);
+  }
+}
+
+function readRecipeText(abs: string, shown: string): string {
+  try {
+    const size = statSync(abs).size;
+    if (size > MAX_RECIPE_BYTES) throw new UsageError(`${shown}: recipe is ${size} bytes; a recipe is at most ${MAX_RECIPE_BYTES} bytes`);
+    return readFileSync(abs, 'utf8');
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${shown}: cannot read recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
 /** The document parsed by the yaml library, or its first error, placed. */
 function parseYaml(text: string, shown: string): { doc: Document.Parsed; located: Located } {
   const lineCounter = new LineCounter();
@@ -137,7 +149,11 @@ function parseYaml(text: string, shown: string): { doc: Document.Parsed; located
   };
   const firstError = doc.errors[0];
   if (firstError) {
-    const msg = firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    // The library's own wording names its API ("please use YAML.parseAllDocuments()"): say it for a recipe.
+    const msg =
+      firstError.code === 'MULTIPLE_DOCS'
+        ? 'a recipe is one YAML document; this file holds more than one (a second "---")'
+        : firstError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     const field = firstError.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax';
     throw new RecipeError(msg, at(firstError.pos[0]), field);
   }
@@ -153,7 +169,22 @@ function readYaml(text: string, shown: string): { raw: unknown; positions: Sourc
     // The yaml library's own guard against alias bombs: at most 100 alias expansions.
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new RecipeError(`${(e as Error).message.split('\n')[0]} (a recipe may expand at most 100 aliases)`, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+    const msg = (e as Error).message.split('\n')[0]!;
+    // yaml's "Unresolved alias (the anchor must be set before the alias): x", placed at the alias.
+    const unresolved = /^Unresolved alias[^:]*: (.*)$/.exec(msg)?.[1];
+    if (unresolved === undefined) {
+      const why = /Excessive alias count/.test(msg) ? 'too many alias expansions: a recipe may expand at most 100' : msg;
+      throw new RecipeError(why, { file: shown, line: 1, col: 1 }, 'YAML aliases');
+    }
+    let pos: SourcePos = { file: shown, line: 1, col: 1 };
+    visit(doc, {
+      Alias: (_k, node) => {
+        if (node.source !== unresolved) return undefined;
+        pos = located.at(node.range?.[0] ?? 0);
+        return visit.BREAK;
+      },
+    });
+    throw new RecipeError(`alias *${unresolved} has no anchor &${unresolved} before it`, pos, 'YAML aliases');
   }
   return { raw, positions: new SourcePositions(() => located) };
 }
@@ -322,10 +353,18 @@ export function ajvToRecipeError(
       return new RecipeError(`must be one of ${allowed.join(', ')}`, posOf(path), path);
     }
     case 'type':
-      return new RecipeError(`must be ${(err.params as { type: string }).type}`, posOf(path), path);
+      return new RecipeError(`must be ${oneOf(String((err.params as { type: string | string[] }).type).split(','))}`, posOf(path), path);
+    case 'pattern':
+      return new RecipeError(`has the wrong form: it must match ${(err.params as { pattern: string }).pattern}`, posOf(path), path);
     default:
       return new RecipeError(err.message ?? 'invalid', posOf(path), path || '(top level)');
   }
+}
+
+/** ajv's type list ("string,number,boolean,null") as words: "a string, a number, a boolean or null". */
+function oneOf(types: string[]): string {
+  const words = types.map((t) => (t === 'null' ? 'null' : `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`));
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0]!;
 }
 
 /** The closest recorded ancestor position of a path that has none of its own. */

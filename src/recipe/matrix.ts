@@ -8,6 +8,7 @@
 // that match no remaining combination.
 
 import { RecipeError } from './errors.js';
+import { nameTooLong } from './name-length.js';
 import { REF_PATTERN, parseRef, refsInString } from './refs.js';
 import type { MatrixDef, Recipe, SourcePos, StepDef } from './types.js';
 
@@ -41,6 +42,10 @@ export function expandMatrix(recipe: Recipe): Recipe {
 
   const steps: Record<string, StepDef> = {};
   for (const [id, step] of Object.entries(recipe.steps)) {
+    for (const inst of instances.get(id)!) {
+      const long = nameTooLong(`a step name with its matrix values (${inst.id.slice(0, 40)}…)`, inst.id);
+      if (long) throw new RecipeError(long, step.pos, `steps.${id}`);
+    }
     if (shared.has(id)) steps[id] = step;
     else for (const inst of instances.get(id)!) steps[inst.id] = instantiate(step, inst.id, inst.variant, instances);
   }

@@ -119,11 +119,16 @@ export function checkUniqueKeys(node: Node | null, at: At, path = ''): void {
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
       const key = isScalar(pair.key) ? pair.key.value : undefined;
+      if (pair.key && !isScalar(pair.key)) {
+        // The yaml library would print a warning and turn the key into its text.
+        throw new RecipeError('a key must be a plain name, not a list or a mapping', at((pair.key as Node).range?.[0] ?? node.range?.[0] ?? 0), path || '(top level)');
+      }
       if (isScalar(pair.key)) {
-        if (seen.has(key)) throw new RecipeError('Map keys must be unique', at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), 'duplicate key');
+        const field = path ? `${path}.${String(key)}` : String(key);
+        if (seen.has(key)) throw new RecipeError(`${JSON.stringify(String(key))} appears twice in the same mapping; keep one`, at(pair.key.range?.[0] ?? node.range?.[0] ?? 0), field);
         seen.add(key);
         if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-          throw new RecipeError(`"${key}" is a reserved name; pick another`, at(pair.key.range?.[0] ?? 0), path ? `${path}.${key}` : String(key));
+          throw new RecipeError(`"${key}" is a reserved name; pick another`, at(pair.key.range?.[0] ?? 0), field);
         }
       }
       checkUniqueKeys(pair.value as Node | null, at, path ? `${path}.${String(key)}` : String(key));

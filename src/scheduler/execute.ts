@@ -11,6 +11,7 @@ import { failpoint } from '../cache/failpoint.js';
 import type { Fingerprint } from '../cache/fingerprint.js';
 import { MissingOutputError, type Entry } from '../cache/store.js';
 import type { FailureReason } from '../events.js';
+import { environmentError } from '../proc/env-error.js';
 import type { Lock } from '../store/locks.js';
 import { getPath } from '../recipe/fields.js';
 import { resolveValue } from '../recipe/interpolate.js';
@@ -24,32 +25,48 @@ import type { StepRun } from './step-run.js';
 import { StepLog } from './log-file.js';
 import type { Workspace } from './workspace.js';
 
-export interface ExecuteArgs {
+/** What every step of one run shares: built once per run. */
+export interface RunContext {
   ws: Workspace;
   recipe: Recipe;
   runId: string;
+  signal: AbortSignal;
+  /** The GPUs this machine has (0: CPU only, CUDA_VISIBLE_DEVICES is left alone). */
+  machineGpus: number;
+  settings: StepSettings;
+  /** flow's own environment, read once per run (each read of process.env is a call into C++). */
+  baseEnv: Record<string, string>;
+  /** Absolute path of an upstream output (its committed entry). */
+  outputPath(step: string, output: string): string;
+  /** Runs the step, from its start to its commit, in one of --jobs' slots. */
+  slot<T>(body: () => Promise<T>): Promise<T>;
+}
+
+/** The step to execute: what it is, its key and why it runs, and what it reads. */
+export interface StepJob {
   step: PlannedStep;
   run: StepRun;
   key: string;
   fingerprint: Fingerprint;
   reasons: string[];
-  gpus: number[];
-  machineGpus: number;
-  /** Absolute path of an upstream output (its committed entry). */
-  outputPath(step: string, output: string): string;
   /** The committed entries of the steps this one reads, checked again after it ran. */
   upstream: Entry[];
-  signal: AbortSignal;
   /** The key's execution lock, released when the result is indexed. */
   lock: Lock;
+}
+
+/** Where the step runs and what it holds there. */
+export interface Placement {
   executor: Executor;
+  gpus: number[];
   /** The CPU cores the step is given (scheduler/cpus.ts). */
   cpus?: number;
-  settings: StepSettings;
-  /** flow's own environment, read once per run (each read of process.env is a call into C++). */
-  baseEnv: Record<string, string>;
-  /** Runs the step, from its start to its commit, in one of --jobs' slots. */
-  slot<T>(body: () => Promise<T>): Promise<T>;
+}
+
+export interface ExecuteArgs {
+  ctx: RunContext;
+  job: StepJob;
+  place: Placement;
 }
 
 export type ExecuteResult = { status: 'done'; entry: Entry } | { status: 'failed' | 'cancelled' };
@@ -66,25 +83,25 @@ interface Execution {
 export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
   // The work dir and log are made before a slot is free, while other steps' bodies run.
   const x = openExecution(a);
-  const w = resolveStepWith(a.recipe, a.step.prepared.def, a.step.prepared.type, a.outputPath).with;
-  return a.slot(async () => {
+  const w = resolveStepWith(a.ctx.recipe, a.job.step.prepared.def, a.job.step.prepared.type, a.ctx.outputPath).with;
+  return a.ctx.slot(async () => {
     try {
-      if (a.signal.aborted) throw new Error('cancelled');
-      a.run.start({ execId: x.id, key: a.key, fingerprint: a.fingerprint, reasons: a.reasons, gpus: a.gpus, logPath: x.logPath });
+      if (a.ctx.signal.aborted) throw new Error('cancelled');
+      a.job.run.start({ execId: x.id, key: a.job.key, fingerprint: a.job.fingerprint, reasons: a.job.reasons, gpus: a.place.gpus, logPath: x.logPath });
       try {
-        await a.step.prepared.type.run(stepContext(a, x, w));
+        await a.job.step.prepared.type.run(stepContext(a, x, w));
       } finally {
-        await checkInputs(a.ws, a.upstream);
+        await checkInputs(a.ctx.ws, a.job.upstream);
       }
-      if (a.signal.aborted) throw new Error('cancelled');
+      if (a.ctx.signal.aborted) throw new Error('cancelled');
       return await commitExecution(a, x);
     } catch (e) {
       x.log.close();
-      if (a.signal.aborted) {
-        a.run.cancelled();
+      if (a.ctx.signal.aborted) {
+        a.job.run.cancelled();
         return { status: 'cancelled' };
       }
-      a.run.failed({ ...failureOf(e), logPath: x.logPath });
+      a.job.run.failed({ ...failureOf(e), logPath: x.logPath });
       return { status: 'failed' };
     }
   });
@@ -92,50 +109,50 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
 
 function openExecution(a: ExecuteArgs): Execution {
   const id = randomUUID();
-  const workDir = a.ws.store.makeExecDir(id);
-  const logPath = a.ws.store.layout.logPath(id);
-  const outputs = Object.fromEntries(Object.entries(a.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
+  const workDir = a.ctx.ws.store.makeExecDir(id);
+  const logPath = a.ctx.ws.store.layout.logPath(id);
+  const outputs = Object.fromEntries(Object.entries(a.job.step.prepared.outputs).map(([n, rel]) => [n, join(workDir, rel)]));
   return { id, workDir, logPath, log: new StepLog(logPath), outputs };
 }
 
 /** The child environment: flow's own, the step's env:, FLOW_* variables and the GPUs it holds. */
 function stepEnv(a: ExecuteArgs, x: Execution): Record<string, string> {
-  const def = a.step.prepared.def;
-  const env: Record<string, string> = { ...a.baseEnv };
-  for (const [k, v] of Object.entries(def.env)) env[k] = String(resolveValue(a.recipe, v, a.outputPath));
+  const def = a.job.step.prepared.def;
+  const env: Record<string, string> = { ...a.ctx.baseEnv };
+  for (const [k, v] of Object.entries(def.env)) env[k] = String(resolveValue(a.ctx.recipe, v, a.ctx.outputPath));
   for (const [n, p] of Object.entries(x.outputs)) env[`FLOW_OUTPUT_${n.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = p;
   Object.assign(env, {
     FLOW_STEP_ID: def.id,
-    FLOW_STEP_KEY: a.key,
-    FLOW_RUN_ID: a.runId,
-    FLOW_CACHE_DIR: a.ws.cacheDir,
-    FLOW_RECIPE_DIR: a.recipe.dir,
+    FLOW_STEP_KEY: a.job.key,
+    FLOW_RUN_ID: a.ctx.runId,
+    FLOW_CACHE_DIR: a.ctx.ws.cacheDir,
+    FLOW_RECIPE_DIR: a.ctx.recipe.dir,
   });
   // On a GPU machine a step gets exactly the GPUs it was handed; on a CPU machine nothing changes.
-  if (a.machineGpus > 0) env.CUDA_VISIBLE_DEVICES = a.gpus.join(',');
+  if (a.ctx.machineGpus > 0) env.CUDA_VISIBLE_DEVICES = a.place.gpus.join(',');
   return env;
 }
 
 function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): StepRunContext {
-  const run = a.run;
+  const run = a.job.run;
   const longLine = { stdout: 0, stderr: 0 };
   return {
-    stepId: a.step.prepared.def.id,
-    runId: a.runId,
+    stepId: a.job.step.prepared.def.id,
+    runId: a.ctx.runId,
     workDir: x.workDir,
     with: w,
     inputDigests: inputDigests(a),
     outputs: x.outputs,
-    signal: a.signal,
-    gpus: a.gpus,
+    signal: a.ctx.signal,
+    gpus: a.place.gpus,
     env: stepEnv(a, x),
-    root: a.ws.root,
-    checkpointDir: a.ws.store.layout.checkpointDir(a.key),
-    resources: a.step.prepared.def.resources,
-    machine: a.step.machine,
-    cpus: a.cpus,
-    settings: a.settings,
-    exec: (spec) => a.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
+    root: a.ctx.ws.root,
+    checkpointDir: a.ctx.ws.store.layout.checkpointDir(a.job.key),
+    resources: a.job.step.prepared.def.resources,
+    machine: a.job.step.machine,
+    cpus: a.place.cpus,
+    settings: a.ctx.settings,
+    exec: (spec) => a.place.executor.exec({ ...spec, onState: (s) => (run.executorState(s), spec.onState?.(s)) }),
     log(line, stream = 'stdout', partial = false, detail = false) {
       x.log.write(line, partial);
       // Reporters see the first piece of an over-long line and a note at its end, not the flood.
@@ -153,10 +170,10 @@ function stepContext(a: ExecuteArgs, x: Execution, w: Record<string, unknown>): 
 
 /** The digests of the step's input fields, from its fingerprint (see StepRunContext.inputDigests). */
 function inputDigests(a: ExecuteArgs): Record<string, string> {
-  const { def, type } = a.step.prepared;
+  const { def, type } = a.job.step.prepared;
   const out: Record<string, string> = {};
   for (const field of type.inputs) {
-    const own = a.fingerprint.inputs[`with.${field}`];
+    const own = a.job.fingerprint.inputs[`with.${field}`];
     if (own !== undefined) {
       out[field] = own;
       continue;
@@ -165,7 +182,7 @@ function inputDigests(a: ExecuteArgs): Record<string, string> {
     const whole = typeof raw === 'string' ? /^\$\{([^}]*)\}$/.exec(raw) : null;
     if (!whole) continue;
     const ref = parseRef(whole[1]!, raw as string);
-    const upstream = ref.kind === 'steps' ? a.fingerprint.upstream[`${ref.step}.${ref.output}`] : undefined;
+    const upstream = ref.kind === 'steps' ? a.job.fingerprint.upstream[`${ref.step}.${ref.output}`] : undefined;
     if (upstream !== undefined) out[field] = upstream;
   }
   return out;
@@ -183,26 +200,29 @@ async function readMetrics(outputs: Record<string, string>): Promise<unknown> {
 }
 
 async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteResult> {
-  const { ws } = a;
-  const def = a.step.prepared.def;
+  const { ws } = a.ctx;
+  const def = a.job.step.prepared.def;
   const metrics = await readMetrics(x.outputs);
   x.log.close();
   // The execution's record, the index row and the lock's release are one database commit.
-  const entry = await ws.store.commit(a.key, def.id, x.id, x.workDir, a.step.prepared.outputs, a.run.elapsed(), {
-    replace: a.step.forced,
+  const entry = await ws.store.commit(a.job.key, def.id, x.id, x.workDir, a.job.step.prepared.outputs, a.job.run.elapsed(), {
+    replace: a.job.step.forced,
     record: (e) => {
-      a.run.done({ key: a.key, outputs: ws.store.outputPaths(e), metrics });
-      a.lock.release();
+      a.job.run.done({ key: a.job.key, outputs: ws.store.outputPaths(e), metrics });
+      a.job.lock.release();
     },
   });
   failpoint('execute:committed');
   return { status: 'done', entry };
 }
 
-/** How a step's error is reported: a user-facing one as its message, an unexpected one with its stack. */
-function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
+/** How a step's error is reported: a user-facing one or one of the environment as its message, an unexpected one with its stack. */
+export function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
   const err = e as Error & { exitCode?: number | null; reason?: FailureReason };
   if (e instanceof MissingOutputError) return { reason: 'missing-output', message: err.message, exitCode: null };
+  // A full disk, a database another process holds: what to do, in one line, not the library's stack.
+  const env = environmentError(e);
+  if (env) return { reason: 'internal', message: env, exitCode: null };
   // By name too: a plugin may bring its own copy of the steps API.
   if (err?.name === 'StepError') return { reason: err.reason ?? 'user-error', message: err.message, exitCode: err.exitCode ?? null };
   return { reason: 'internal', message: err?.stack ?? String(e), exitCode: err?.exitCode ?? null };

@@ -68,7 +68,7 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
   const selected = new Set(selectSteps(recipe, graph, opts));
   const forced = new Set(opts.forceAll ? graph.order : opts.force?.length ? resolveNames(recipe, opts.force, '--force') : []);
   const impl = implDigestsOnce(ws, stepSettings(recipe, ws));
-  const previous = previousFingerprints(ws, recipe.name);
+  const previous = previousExecutions(ws, recipe.name);
   const placed = await placeSteps(recipe, graph, analysis.steps, opts);
   const locals = await preflight(recipe, graph, analysis.steps, selected, impl, ws, placed);
   const steps = new Map<string, PlannedStep>();
@@ -199,25 +199,49 @@ export function withTrackerDefaults(r: ReportTo, cacheDir: string): ReportTo {
 /** Asked one by one, this many steps' last fingerprints cost less than reading them all at once. */
 const ONE_BY_ONE = 32;
 
+/** What the records say of a step's earlier executions, for the reasons it runs. */
+interface History {
+  /** The fingerprint of its last good (done or cached) execution. */
+  fingerprint(id: string): Fingerprint | undefined;
+  /** The status of its latest execution of any kind ('failed', 'crashed', …), or undefined if none. */
+  lastStatus(id: string): string | undefined;
+}
+
 /**
  * The fingerprint of each step's last good execution, for the reasons a step runs: a query
  * per step for the first few asked (a plan where one step changed, over a long history), then
  * one query for all (a plan where thousands run: 10,000 queries were a tenth of such a plan).
+ * The latest statuses are one query, made only when a step has no good execution.
  */
-function previousFingerprints(ws: Workspace, recipeName: string): (id: string) => Fingerprint | undefined {
+function previousExecutions(ws: Workspace, recipeName: string): History {
   let asked = 0;
   let all: Map<string, string> | undefined;
-  return (id) => {
-    if (!all && ++asked <= ONE_BY_ONE) return ws.records.lastFingerprint<Fingerprint>(recipeName, id);
-    all ??= ws.records.lastFingerprintsJson(recipeName);
-    const json = all.get(id);
-    return json === undefined ? undefined : (JSON.parse(json) as Fingerprint);
+  let statuses: Map<string, string> | undefined;
+  return {
+    fingerprint(id) {
+      if (!all && ++asked <= ONE_BY_ONE) return ws.records.lastFingerprint<Fingerprint>(recipeName, id);
+      all ??= ws.records.lastFingerprintsJson(recipeName);
+      const json = all.get(id);
+      return json === undefined ? undefined : (JSON.parse(json) as Fingerprint);
+    },
+    lastStatus(id) {
+      statuses ??= ws.records.lastStatuses(recipeName);
+      return statuses.get(id);
+    },
   };
 }
 
-/** Why a step will run: forced, an upstream step runs, never ran, or what changed in its fingerprint. */
+/** A step with no good execution: it never ran, or its last attempt did not succeed ("never ran" would be wrong). */
+function noResultYet(history: History, id: string): string {
+  const last = history.lastStatus(id);
+  if (last === undefined || last === 'done' || last === 'cached') return 'never ran';
+  // 'running': another run is at it now, or one that died and has not yet been marked crashed.
+  return last === 'running' ? 'last attempt did not finish' : `last attempt ${last}`;
+}
+
+/** Why a step will run: forced, an upstream step runs, never ran (or its last attempt failed), or what changed in its fingerprint. */
 function whyRun(
-  previous: (id: string) => Fingerprint | undefined,
+  previous: History,
   graph: Graph,
   steps: Map<string, PlannedStep>,
   id: string,
@@ -230,8 +254,8 @@ function whyRun(
   if (damaged) reasons.push(damaged);
   const rerunning = [...graph.deps.get(id)!].filter((d) => steps.get(d)!.status === 'run');
   for (const d of rerunning) reasons.push(`upstream ${d} will run`);
-  const prev = previous(id);
-  if (!prev) reasons.push('never ran');
+  const prev = previous.fingerprint(id);
+  if (!prev) reasons.push(noResultYet(previous, id));
   else if (!isForced) {
     const diffs = explainChange(prev, fingerprint);
     if (diffs.length) reasons.push(...diffs);

@@ -7,6 +7,7 @@
 // reproduces identical outputs leaves its dependents cached.
 
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { keyOf, upstreamDigests, type Fingerprint } from '../cache/fingerprint.js';
@@ -14,8 +15,8 @@ import type { Entry } from '../cache/store.js';
 import type { EngineEvent, StepInfo } from '../events.js';
 import { UsageError } from '../recipe/errors.js';
 import { CKPT_AXIS, variantId } from '../recipe/matrix.js';
-import type { StepSettings, StepType } from '../steps/types.js';
-import { executeStep } from './execute.js';
+import type { StepType } from '../steps/types.js';
+import { executeStep, type RunContext } from './execute.js';
 import { ExecutorPool } from './executors/index.js';
 import { LOCAL } from './executors/local-machine.js';
 import { stepCpus } from './cpus.js';
@@ -49,16 +50,13 @@ interface RunScope {
   gpus: GpuSlots;
   /** Steps between their lock and their commit: twice --jobs. */
   queue: PQueue;
-  /** --jobs: steps running (started and not yet committed) at once. */
-  slots: PQueue;
   executors: ExecutorPool;
-  settings: StepSettings;
   outcomes: Map<string, Promise<StepOutcome>>;
   entries: Map<string, Entry>;
   /** latest/ links, made one after another as steps finish, off the steps' own path. */
   linking: Promise<unknown>;
-  /** flow's environment when the run started: what every step's environment starts from. */
-  env: Record<string, string>;
+  /** What executeStep needs of the run, the same for every step. */
+  ctx: RunContext;
 }
 
 /** Plans and runs a recipe (the benchmarks' entry point; the CLI plans first to print a dry run). */
@@ -139,18 +137,32 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   const runId = newRunId();
   ws.records.createRun({ id: runId, recipe: plan.recipe.file, name: plan.recipe.name, params: plan.recipe.params, argv: opts.argv });
   const started = Date.now();
+  const entries = new Map<string, Entry>();
+  // --jobs: steps running (started and not yet committed) at once.
+  const slots = new PQueue({ concurrency: Math.max(1, opts.jobs) });
+  const ctx: RunContext = {
+    ws,
+    recipe: plan.recipe,
+    runId,
+    signal: opts.signal,
+    machineGpus: gpus.total,
+    settings: stepSettings(plan.recipe, ws),
+    // flow's environment when the run started: what every step's environment starts from.
+    baseEnv: { ...(process.env as Record<string, string>) },
+    outputPath: outputPathIn(ws, entries),
+    slot: (body) => slots.add(body),
+  };
   const scope: RunScope = {
-    ws, plan, opts, gpus, executors,
+    ws, plan, opts, gpus, executors, ctx, entries,
     tally: new RunTally(runId, ws.records, opts.emit),
     queue: new PQueue({ concurrency: 2 * Math.max(1, opts.jobs) }),
-    slots: new PQueue({ concurrency: Math.max(1, opts.jobs) }),
-    settings: stepSettings(plan.recipe, ws),
     outcomes: new Map(),
-    entries: new Map(),
     linking: Promise.resolve(),
-    env: { ...(process.env as Record<string, string>) },
   };
   announce(scope, started);
+  // Every step in flight (up to twice --jobs) and every key lock it waits for listens to the
+  // run's signal: at --jobs 16 that is past Node's leak warning (10), and no leak.
+  setMaxListeners(0, opts.signal);
   const onAbort = () => void Promise.all(executors.all().map((e) => e.cancelAll?.())).catch(() => undefined);
   opts.signal.addEventListener('abort', onAbort, { once: true });
   for (const id of plan.involved) scope.outcomes.set(id, runStep(scope, id));
@@ -167,10 +179,10 @@ export async function executePlan(ws: Workspace, plan: Plan, opts: RunOptions): 
   return { runId, status };
 }
 
-function outputPathIn(scope: RunScope): (step: string, output: string) => string {
+function outputPathIn(ws: Workspace, entries: Map<string, Entry>): (step: string, output: string) => string {
   return (step, output) => {
-    const e = scope.entries.get(step)!;
-    return join(scope.ws.store.layout.entryDir(e.key), e.outputs[output]!.path);
+    const e = entries.get(step)!;
+    return join(ws.store.layout.entryDir(e.key), e.outputs[output]!.path);
   };
 }
 
@@ -259,26 +271,22 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
       if (hit) return reuse(scope, run, hit, fingerprint, s.prepared.type);
     }
     const r = await executeStep({
-      ws,
-      recipe: scope.plan.recipe,
-      runId: scope.tally.runId,
-      step: s,
-      run,
-      key,
-      fingerprint,
-      // Planned as cached but the key moved: an upstream step re-ran and changed its output.
-      reasons: s.status === 'run' ? s.reasons : ['upstream output changed'],
-      gpus: held,
-      machineGpus: scope.gpus.total,
-      outputPath: outputPathIn(scope),
-      upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
-      signal: opts.signal,
-      lock,
-      executor: scope.executors.get(s.executor),
-      cpus: stepCpus({ asked: s.prepared.def.resources.cpus, local: s.executor.type === LOCAL, jobs: opts.jobs }),
-      settings: scope.settings,
-      baseEnv: scope.env,
-      slot: (body) => scope.slots.add(body),
+      ctx: scope.ctx,
+      job: {
+        step: s,
+        run,
+        key,
+        fingerprint,
+        // Planned as cached but the key moved: an upstream step re-ran and changed its output.
+        reasons: s.status === 'run' ? s.reasons : ['upstream output changed'],
+        upstream: [...scope.plan.graph.deps.get(s.id)!].map((d) => scope.entries.get(d)!),
+        lock,
+      },
+      place: {
+        executor: scope.executors.get(s.executor),
+        gpus: held,
+        cpus: stepCpus({ asked: s.prepared.def.resources.cpus, local: s.executor.type === LOCAL, jobs: opts.jobs }),
+      },
     });
     if (r.status !== 'done') return { status: r.status };
     return succeeded(scope, s.id, r.entry);

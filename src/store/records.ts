@@ -68,6 +68,12 @@ const LAST_FINGERPRINTS = `SELECT step_id, fingerprint FROM executions WHERE row
     WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
   WHERE n = 1)`;
 
+/** The status of each step's latest execution under a recipe name (whatever it was). */
+const LAST_STATUSES = `SELECT step_id, status FROM (
+  SELECT e.step_id, e.status, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
+  FROM executions e JOIN runs r ON r.id = e.run_id WHERE r.name = ?)
+  WHERE n = 1`;
+
 export class Records {
   private readonly sql;
 
@@ -174,6 +180,11 @@ export class Records {
   /** lastFingerprint of every step of a recipe name in one query: step id -> its fingerprint's JSON, unparsed. */
   lastFingerprintsJson(recipeName: string): Map<string, string> {
     return new Map(this.sql<[string], { step_id: string; fingerprint: string }>(LAST_FINGERPRINTS).all(recipeName).map((r) => [r.step_id, r.fingerprint]));
+  }
+
+  /** Step id -> the status of its latest execution under a recipe name ('failed', 'crashed', …). */
+  lastStatuses(recipeName: string): Map<string, string> {
+    return new Map(this.sql<[string], { step_id: string; status: string }>(LAST_STATUSES).all(recipeName).map((r) => [r.step_id, r.status]));
   }
 
   recentRuns(limit: number): RunRow[] {

@@ -53,6 +53,7 @@ it('a key twice in a nested mapping is refused at load, naming the second', () =
     loadRecipe(file);
   } catch (e) {
     expect((e as RecipeError).pos).toMatchObject({ line: 5, col: 21 });
-    expect((e as RecipeError).field).toBe('duplicate key');
+    expect((e as RecipeError).field).toBe('steps.a.outputs.o');
+    expect((e as RecipeError).message).toMatch(/"o" appears twice/);
   }
 });
