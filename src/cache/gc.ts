@@ -10,11 +10,13 @@
 //   quarantine   objects found damaged (kept for inspection until the next gc)
 //   envs         managed Python envs not used since the oldest kept run started, and half-built ones
 //   file states  file_state rows of paths that no longer exist
-// It refuses to run while a run is in progress on the same cache.
+// It refuses to run while a run is in progress on the same cache; its caller holds the cache
+// exclusively (run-lock.ts), so no run starts planning meanwhile and two gcs serialize.
 
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHeld } from '../proc/lock.js';
+import { failpoint } from './failpoint.js';
 import type { DB } from '../store/db.js';
 import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
@@ -57,6 +59,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
   // By liveness, not by the rows' status: on a full or read-only disk a dead run's row cannot be marked.
   const running = ws.records.liveRuns();
   if (running) throw new GcRefused(`${running} run(s) in progress on ${ws.store.dir}; gc when they end`);
+  failpoint('gc:checked');
   const runs = ws.records.recentRuns(keep);
   const liveKeys = new Set<string>();
   const liveLogs = new Set<string>();

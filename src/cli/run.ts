@@ -3,7 +3,9 @@
 import type { EngineEvent, Reporter } from '../events.js';
 import { displayPath } from '../recipe/load.js';
 import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { failpoint } from '../cache/failpoint.js';
+import { holdForRun } from '../cache/run-lock.js';
+import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
 import { EXIT, list } from './args.js';
 import { errorEventsOf } from './error-event.js';
@@ -85,7 +87,19 @@ export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Pro
 
 async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json', fullArgv: string[]): Promise<number> {
   const color = o.color !== false && !process.env.NO_COLOR && (o.color === true || Boolean(process.stdout.isTTY));
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
+  const cacheDir = cacheDirFrom(o.cacheDir, file);
+  // Held from before the plan to the end (run-lock.ts): gc and doctor --rebuild never remove
+  // what this run chose to reuse, its work dirs or its database under it.
+  const hold = await holdForRun(cacheDir, new AbortController().signal, (pid) =>
+    process.stderr.write(`flow: waiting for flow gc or doctor (pid ${pid}) to finish with this cache\n`),
+  );
+  let ws: Workspace;
+  try {
+    ws = openWorkspace(cacheDir);
+  } catch (e) {
+    await hold.release();
+    throw e;
+  }
   // SIGINT/SIGTERM end the whole command; the TUI's cancel key ends only the current run,
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();
@@ -109,6 +123,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     const registry = createStepRegistry();
     let opts = planOptions(o, file);
     let plan = await makePlan(ws, registry, opts);
+    failpoint('run:planned');
     if (o.dryRun) {
       printPlan(plan, ui === 'json');
       return EXIT.ok;
@@ -143,6 +158,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     ws.close();
+    await hold.release();
   }
 }
 

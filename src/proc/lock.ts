@@ -39,10 +39,15 @@ async function owner(path: string): Promise<Owner | undefined> {
   }
 }
 
+/** The pid of a lock file's owner if it is alive, else undefined (no lock, or a dead owner's). */
+export async function lockOwner(path: string): Promise<number | undefined> {
+  const o = await owner(path);
+  return o !== undefined && o.pid > 0 && isAlive(o.pid, o.start) ? o.pid : undefined;
+}
+
 /** Whether a lock file's owner is alive (gc leaves such a lock alone). */
 export async function lockHeld(path: string): Promise<boolean> {
-  const o = await owner(path);
-  return o !== undefined && o.pid > 0 && isAlive(o.pid, o.start);
+  return (await lockOwner(path)) !== undefined;
 }
 
 async function create(path: string): Promise<Lock | undefined> {

@@ -1,0 +1,149 @@
+// Fault suite, issue 27 cases 2 and 7 and its "Also": what changes the cache under a run (gc,
+// doctor --rebuild, another run's --force) waits for it or refuses, and "newest" is by sequence,
+// not by clock. Failpoints (src/cache/failpoint.ts) stop a process at the moment that matters
+// instead of sleeping; each case ends with the suite's invariants.
+
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import type { ResultPromise } from 'execa';
+import { runIdOf, sandbox, type Sandbox } from './engine/cli.js';
+import { assertNoStack, assertObjectsIntact, assertServedIntact, sentinel } from './helpers/cache-invariants.js';
+
+type Events = Awaited<ReturnType<Sandbox['flow']>>['events'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once `file` exists (a paused failpoint's file, or a step's marker). */
+async function until(file: string): Promise<void> {
+  for (let i = 0; i < 6000 && !existsSync(file); i++) await sleep(20);
+  expect(existsSync(file), `${file} never appeared`).toBe(true);
+}
+
+/** Resolves with what a child has written to stderr once it holds `text`, or rejects when it ends first. */
+function stderrHolds(child: ResultPromise, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let all = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      all += d.toString();
+      if (all.includes(text)) resolve(all);
+    });
+    child.then(() => reject(new Error(`ended without printing "${text}": ${all}`)), reject);
+  });
+}
+
+function outputOf(events: Events, step: string, name: string): string {
+  const e = events.find((x) => (x.type === 'step-done' || x.type === 'step-cached') && x.step === step);
+  return e && (e.type === 'step-done' || e.type === 'step-cached') ? e.outputs[name]! : '';
+}
+
+/** Each step appends its name to the ledger when it executes: no key may execute twice. */
+const recipe = (name: string, ledger: string) =>
+  `name: ${name}\nsteps:\n  a:\n    run: echo ${name}-a >> ${ledger} && echo ${name} > a.txt\n    outputs: { out: a.txt }\n  b:\n    run: echo ${name}-b >> ${ledger} && cat \${steps.a.outputs.out} > b.txt\n    outputs: { out: b.txt }\n`;
+
+const PAUSE_ENV = (point: string, file: string) => ({ FLOW_FAILPOINT_PAUSE: `${point}:${file}`, FLOW_FAILPOINT_PAUSE_MS: '120000' });
+
+describe('7. gc and doctor --rebuild never act under a run', () => {
+  it('gc while a run is between its plan and its start refuses; the run serves what it chose to reuse', async () => {
+    const s = sandbox();
+    const out = sentinel(s);
+    const before = out.digest();
+    const ledger = join(s.dir, 'ledger');
+    s.write('one.yml', recipe('one', ledger));
+    s.write('two.yml', recipe('two', ledger));
+    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
+    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    // A run of one.yml has planned to reuse one's entries (not the newest run's) and stops there.
+    const pause = join(s.dir, 'paused');
+    const child = s.spawn(['run', 'one.yml', '--ui', 'json'], { env: PAUSE_ENV('run:planned', pause) });
+    await until(pause);
+    const gc = await s.flow(['gc', '--keep', '1']);
+    assertNoStack(gc.stderr);
+    expect(gc.code, gc.stdout).toBe(2);
+    expect(gc.stderr.trim()).toMatch(/^error: 1 run\(s\) in progress on .*; gc when they end$/);
+    rmSync(pause);
+    const r = await s.collect(child, ['--ui', 'json']);
+    assertNoStack(r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(s.executions(runIdOf(r.events))).toEqual({ a: 'cached', b: 'cached' });
+    expect(readFileSync(outputOf(r.events, 'b', 'out'), 'utf8')).toBe('one\n');
+    expect(readFileSync(ledger, 'utf8').trim().split('\n').sort()).toEqual(['one-a', 'one-b', 'two-a', 'two-b']);
+    // Once the run has ended, gc runs.
+    expect((await s.flow(['gc', '--keep', '1'])).code).toBe(0);
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+    expect(out.digest()).toBe(before);
+  });
+
+  it('a run that starts while gc is collecting waits for it, then plans on what is left', async () => {
+    const s = sandbox();
+    const ledger = join(s.dir, 'ledger');
+    s.write('one.yml', recipe('one', ledger));
+    s.write('two.yml', recipe('two', ledger));
+    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
+    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    const pause = join(s.dir, 'paused');
+    const gc = s.spawn(['gc', '--keep', '1'], { env: PAUSE_ENV('gc:checked', pause) });
+    await until(pause);
+    const child = s.spawn(['run', 'one.yml', '--ui', 'json']);
+    await stderrHolds(child, 'waiting for flow gc or doctor');
+    rmSync(pause);
+    const g = await s.collect(gc, []);
+    expect(g.code, g.stderr).toBe(0);
+    const r = await s.collect(child, ['--ui', 'json']);
+    assertNoStack(r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    // gc removed one's entries before the run planned: it runs them again, once.
+    expect(s.executions(runIdOf(r.events))).toEqual({ a: 'done', b: 'done' });
+    expect(readFileSync(outputOf(r.events, 'b', 'out'), 'utf8')).toBe('one\n');
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+  });
+
+  it('two gcs at once: the second waits for the first, both succeed', async () => {
+    const s = sandbox();
+    const ledger = join(s.dir, 'ledger');
+    s.write('one.yml', recipe('one', ledger));
+    s.write('two.yml', recipe('two', ledger));
+    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
+    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    const pause = join(s.dir, 'paused');
+    const first = s.spawn(['gc', '--keep', '1'], { env: PAUSE_ENV('gc:checked', pause) });
+    await until(pause);
+    const second = s.spawn(['gc', '--keep', '1']);
+    await stderrHolds(second, 'gc: waiting for another gc or doctor');
+    rmSync(pause);
+    for (const [name, child] of [['first', first], ['second', second]] as const) {
+      const r = await s.collect(child, []);
+      assertNoStack(r.stderr);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+    }
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+  });
+
+  it('doctor --rebuild during a run refuses and leaves the live database in place; no key executes twice', async () => {
+    const s = sandbox();
+    const ledger = join(s.dir, 'ledger');
+    s.write('one.yml', recipe('one', ledger));
+    const pause = join(s.dir, 'paused');
+    const child = s.spawn(['run', 'one.yml', '--ui', 'json'], { env: PAUSE_ENV('run:planned', pause) });
+    await until(pause);
+    const doctor = await s.flow(['doctor', '--rebuild']);
+    assertNoStack(doctor.stderr);
+    expect(doctor.code).toBe(2);
+    expect(doctor.stderr.trim()).toMatch(/^error: 1 run\(s\) in progress on .*; doctor --rebuild when they end$/);
+    expect(readdirSync(s.cache).filter((n) => n.startsWith('flow.db.old'))).toEqual([]);
+    // A second run of the same keys meanwhile: it waits on the first run's key locks, which stay.
+    const other = s.spawn(['run', 'one.yml', '--ui', 'json']);
+    rmSync(pause);
+    const [r1, r2] = [await s.collect(child, ['--ui', 'json']), await s.collect(other, ['--ui', 'json'])];
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(readFileSync(ledger, 'utf8').trim().split('\n').sort()).toEqual(['one-a', 'one-b']);
+    expect((await s.flow(['doctor', '--rebuild'])).code).toBe(0);
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+  });
+});
