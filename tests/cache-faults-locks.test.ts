@@ -147,3 +147,48 @@ describe('7. gc and doctor --rebuild never act under a run', () => {
     await assertObjectsIntact(s.cache);
   });
 });
+
+describe('2. --force S while another run reads S', () => {
+  it("the reader sees S's old files only, and the forced result replaces them once the reader has ended", async () => {
+    const s = sandbox();
+    const out = sentinel(s);
+    const before = out.digest();
+    const reading = join(s.dir, 'reading');
+    const gate = s.gate('read');
+    // s writes two files with the same fresh token; t reads one, waits, then reads the other.
+    s.write(
+      'r.yml',
+      `name: t\nsteps:\n  s:\n    run: mkdir res && head -c 8 /dev/urandom | od -An -tx1 > res/one && cp res/one res/two\n    outputs: { res: res }\n` +
+        `  t:\n    run: cat \${steps.s.outputs.res}/one > t.txt && touch ${reading} && ${gate.command} && cat \${steps.s.outputs.res}/two >> t.txt\n    outputs: { out: t.txt }\n`,
+    );
+    expect((await s.flow(['run', 'r.yml', '--only', 's', '--ui', 'json'])).code).toBe(0);
+    const reader = s.spawn(['run', 'r.yml', '--ui', 'json']);
+    await until(reading);
+    const pause = join(s.dir, 'paused');
+    const forcer = s.spawn(['run', 'r.yml', '--only', 's', '--force', 's', '--ui', 'json'], { env: PAUSE_ENV('commit:pinned', pause) });
+    // The forced commit waits for the reader (it reaches the failpoint) rather than replacing s.
+    const first = await Promise.race([until(pause).then(() => 'waits'), s.collect(forcer, ['--ui', 'json']).then(() => 'replaced')]);
+    expect(first).toBe('waits');
+    rmSync(pause);
+    await gate.release();
+    const r = await s.collect(reader, ['--ui', 'json']);
+    assertNoStack(r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    const [one, two] = readFileSync(outputOf(r.events, 't', 'out'), 'utf8').split('\n');
+    expect(two, 'the reader saw old and new files mixed').toBe(one);
+    const f = await s.collect(forcer, ['--ui', 'json']);
+    expect(f.code, f.stderr).toBe(0);
+    // The next run sees the forced s: t re-runs on it (its old result is not served for the new s).
+    const newest = readFileSync(join(outputOf(f.events, 's', 'res'), 'one'), 'utf8');
+    expect(newest).not.toBe(`${one}\n`);
+    const again = s.spawn(['run', 'r.yml', '--ui', 'json']);
+    await gate.release();
+    const next = await s.collect(again, ['--ui', 'json']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(s.executions(runIdOf(next.events))).toEqual({ s: 'cached', t: 'done' });
+    expect(readFileSync(outputOf(next.events, 't', 'out'), 'utf8')).toBe(newest + newest);
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+    expect(out.digest()).toBe(before);
+  });
+});

@@ -87,7 +87,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
   await dropObjects(ws, freed);
   for (const key of await list(ws.store.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.checkpoints, key));
   for (const n of await list(ws.store.logs)) if (!liveLogs.has(join(ws.store.logs, n))) await drop('logs', join(ws.store.logs, n));
-  freed.locks.items += ws.locks.removeStale();
+  freed.locks.items += ws.locks.removeStale() + ws.store.pins.removeStale();
   for (const n of (await list(ws.store.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.envs, n))) await drop('locks', join(ws.store.envs, n));
   const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
   for (const n of await list(ws.store.envs)) {

@@ -75,6 +75,7 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ENTRY_MANIFEST } from '../recipe/types.js';
 import type { DB } from '../store/db.js';
+import { Pins } from '../store/pins.js';
 import { failpoint } from './failpoint.js';
 import { hashFileContent, sha256 } from './hash.js';
 import { digestFolder } from './manifest.js';
@@ -175,6 +176,8 @@ export class CacheStore {
   readonly latest: string;
   readonly reports: string;
 
+  /** Which live runs read which entries: a forced replacement waits for them. */
+  readonly pins: Pins;
   private readonly q;
   private readonly pending = new Set<Promise<void>>();
   private laterError: unknown;
@@ -214,6 +217,7 @@ export class CacheStore {
     this.putObjectsTx = db.transaction((rows: Array<[string, BigIntStats]>) => {
       for (const [d, st] of rows) this.q.putObject.run(d, Number(st.size), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString());
     });
+    this.pins = new Pins(db);
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.stepsSync = new BatchedSync(this.steps, 200);
@@ -398,11 +402,10 @@ export class CacheStore {
           await this.removeTree(staging, files);
           entry = rowToEntry(theirs);
         } else {
-          // A forced re-run, or a folder the index does not vouch for: ours replaces it.
+          // A forced re-run, or a folder the index does not vouch for: ours replaces it, once no
+          // other live run reads it (store/pins.ts).
           const aside = join(this.tmp, `replaced-${randomUUID()}`);
-          // Row first: a kill between the two renames leaves no row pointing at no folder.
-          this.q.dropEntry.run(key);
-          await rename(final, aside);
+          await this.moveAsideUnpinned(key, final, aside);
           failpoint('commit:replaced-aside');
           await rename(staging, final);
           const old = await readManifest(aside, key);
@@ -423,6 +426,27 @@ export class CacheStore {
       if (inPlace) await this.refreshObjects(files, 'after-unlink');
       else await this.removeTree(staging, files);
       throw e;
+    }
+  }
+
+  /**
+   * Moves a committed entry aside for its replacement, waiting while another live run pins it.
+   * The pin check, the row's removal (first: a kill between the two renames leaves no row
+   * pointing at no folder) and the rename are one database transaction, and a reader pins
+   * before it looks an entry up: a reader either pinned first (we wait) or looks up after the
+   * folder moved (it sees no entry, or ours). The rename is synchronous to stay inside it.
+   */
+  private async moveAsideUnpinned(key: string, final: string, aside: string): Promise<void> {
+    const tryMove = this.db.transaction((): number[] => {
+      const readers = this.pins.readers(key);
+      if (readers.length) return readers;
+      this.q.dropEntry.run(key);
+      renameSync(final, aside);
+      return [];
+    });
+    for (let waited = false; tryMove.immediate().length; waited = true) {
+      if (!waited) failpoint('commit:pinned');
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 

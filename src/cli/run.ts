@@ -5,6 +5,7 @@ import { displayPath } from '../recipe/load.js';
 import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
 import { failpoint } from '../cache/failpoint.js';
 import { holdForRun } from '../cache/run-lock.js';
+import { cannotWrite } from '../store/records.js';
 import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
 import { EXIT, list } from './args.js';
@@ -96,6 +97,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
   let ws: Workspace;
   try {
     ws = openWorkspace(cacheDir);
+    ws.store.pins.hold();
   } catch (e) {
     await hold.release();
     throw e;
@@ -157,6 +159,12 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     await reporter?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    try {
+      ws.store.pins.releaseAll();
+    } catch (e) {
+      // A full or read-only database: the pins of an ended process count for nothing anyway.
+      if (!cannotWrite(e)) throw e;
+    }
     ws.close();
     await hold.release();
   }

@@ -192,6 +192,8 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
     replace: a.step.forced,
     record: (e) => {
       a.run.done({ key: a.key, outputs: ws.store.outputPaths(e), metrics });
+      // Pinned in the commit's own transaction: the steps below read it (store/pins.ts).
+      ws.store.pins.pin(a.key);
       a.lock.release();
     },
   });

@@ -126,6 +126,15 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE file_state ADD COLUMN ctime_ns TEXT NOT NULL DEFAULT '';
   `,
+  // 5: which live runs read which entries (store/pins.ts): a forced re-run waits for them.
+  `
+  CREATE TABLE pins (
+    key TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT NOT NULL,
+    PRIMARY KEY (key, pid, pid_start)
+  );
+  `,
 ];
 
 
