@@ -192,3 +192,49 @@ describe('2. --force S while another run reads S', () => {
     expect(out.digest()).toBe(before);
   });
 });
+
+describe('Also: "newest" by sequence, liveness by pid and start time', () => {
+  it('a run recorded with the clock a year ahead is not newest forever: status last and gc --keep 1 follow the run order', async () => {
+    const s = sandbox();
+    const ledger = join(s.dir, 'ledger');
+    s.write('one.yml', recipe('one', ledger));
+    s.write('two.yml', recipe('two', ledger));
+    const first = await s.flow(['run', 'one.yml', '--ui', 'json']);
+    expect(first.code).toBe(0);
+    const db = new Database(join(s.cache, 'flow.db'));
+    db.prepare('UPDATE runs SET started_at = started_at + ?, ended_at = ended_at + ? WHERE id = ?').run(365 * 86_400_000, 365 * 86_400_000, runIdOf(first.events));
+    db.close();
+    const second = await s.flow(['run', 'two.yml', '--ui', 'json']);
+    expect(second.code).toBe(0);
+    const last = await s.flow(['status', 'last']);
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stdout).toContain(runIdOf(second.events));
+    expect(last.stdout).not.toContain(runIdOf(first.events));
+    const gc = await s.flow(['gc', '--keep', '1']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.stdout).toMatch(/removed 2 entries/);
+    const again = await s.flow(['run', 'two.yml', '--ui', 'json']);
+    expect(s.executions(runIdOf(again.events))).toEqual({ a: 'cached', b: 'cached' });
+    await assertServedIntact(s.cache);
+    await assertObjectsIntact(s.cache);
+  });
+
+  it('flow attach to a run whose driver pid now belongs to another process ends, saying the driver is gone', { timeout: 120_000 }, async () => {
+    const s = sandbox();
+    s.write('r.yml', `name: t\nsteps:\n  a:\n    run: echo a > a.txt\n    outputs: { out: a.txt }\n`);
+    expect((await s.flow(['run', 'r.yml', '--ui', 'json'])).code).toBe(0);
+    // The driver died and its pid went to another live process (this test's): same pid, another start time.
+    const db = new Database(join(s.cache, 'flow.db'));
+    db.prepare("INSERT INTO runs (id, recipe, name, status, started_at, params, argv, pid, pid_start) VALUES ('reused', ?, 't', 'running', ?, '{}', '[]', ?, '1')")
+      .run(join(s.dir, 'r.yml'), Date.now(), process.pid);
+    db.close();
+    const child = s.spawn(['attach', 'reused', '--ui', 'plain']);
+    // A hang is the failure: bounded far above what an attach to an ended run takes.
+    const bound = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const r = await s.collect(child, []);
+    clearTimeout(bound);
+    assertNoStack(r.stderr);
+    expect(r.code, `${r.stdout}${r.stderr}`).not.toBe(-1);
+    expect(`${r.stdout}${r.stderr}`).toMatch(new RegExp(`pid ${process.pid}\\) is gone`));
+  });
+});

@@ -19,6 +19,8 @@ export interface RunRow {
   params: string;
   argv: string;
   pid: number;
+  /** The driver's start time (proc/identity); null in rows from before it was recorded. */
+  pid_start: string | null;
 }
 
 /** How an execution ended, as finishExecution records it. */
@@ -65,7 +67,7 @@ export interface ExecutionRow {
 
 const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
   WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
-  ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`;
+  ORDER BY e.rowid DESC LIMIT 1`;
 
 /**
  * LAST_FINGERPRINT for every step at once: the latest rows are picked without reading their
@@ -73,7 +75,7 @@ const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON 
  */
 const LAST_FINGERPRINTS = `SELECT step_id, fingerprint FROM executions WHERE rowid IN (
   SELECT id FROM (
-    SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
+    SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.rowid DESC) AS n
     FROM executions e JOIN runs r ON r.id = e.run_id
     WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
   WHERE n = 1)`;
@@ -187,7 +189,7 @@ export class Records {
   }
 
   recentRuns(limit: number): RunRow[] {
-    return this.sql<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
+    return this.sql<[number], RunRow>('SELECT * FROM runs ORDER BY rowid DESC LIMIT ?').all(limit);
   }
 
   /** A run by id, unique prefix or 'last'; throws RunLookupError (one line) otherwise. */

@@ -15,7 +15,7 @@ export class RunLookupError extends Error {
 
 export function resolveRun(db: DB, idOrPrefix: string): RunRow {
   if (idOrPrefix === 'last' || idOrPrefix === 'latest') {
-    const latest = db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RunRow | undefined;
+    const latest = db.prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1').get() as RunRow | undefined;
     if (!latest) throw new RunLookupError('no runs recorded in this cache yet');
     return latest;
   }
