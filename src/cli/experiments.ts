@@ -5,7 +5,7 @@ import { UsageError } from '../recipe/errors.js';
 import { cacheDirFrom, openExistingWorkspace } from '../scheduler/workspace.js';
 
 export async function cmdExperiments(cmd: string, rest: string[], cacheDir: string | undefined): Promise<number> {
-  const ws = openExistingWorkspace(cacheDirFrom(cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(cacheDir), { readOnly: true });
   const ctx = { db: ws.db, cacheDir: ws.cacheDir, reportsDir: ws.store.reports, stdout: process.stdout, errorPrefix: 'error:' };
   try {
     // A run whose flow process died is 'crashed', not 'running', in what these commands say.

@@ -41,7 +41,7 @@ export async function cmdValidate(file: string, o: { set: string[] }): Promise<n
 }
 
 export async function cmdPlan(file: string, o: PlanFlags & { json?: boolean }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file), { readOnly: true });
   try {
     printPlan(await makePlan(ws, createStepRegistry(), { ...planOptions(o, file), repair: false }), Boolean(o.json));
     return EXIT.ok;

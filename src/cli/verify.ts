@@ -11,7 +11,7 @@ import { EXIT } from './args.js';
 
 /** Re-hashes every object in the store, like `git fsck`; `--repair` quarantines damaged ones and drops their entries. */
 export async function cmdVerify(o: { repair?: boolean; cacheDir?: string }): Promise<number> {
-  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir), { readOnly: !o.repair });
   try {
     const r = await ws.store.verifyAll(Boolean(o.repair));
     const lines = [`verify: ${r.objects} objects, ${formatBytes(r.bytes)} hashed; ${r.damaged.length} damaged, ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} affected`];
