@@ -11,7 +11,7 @@ import { RecipeError, recipeErrorList, UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 import { isDamage } from '../store/damage.js';
 import { EXIT, collect, gpuList, positiveInt, wholeNumber } from './args.js';
-import { environmentError } from './env-error.js';
+import { environmentError } from '../proc/env-error.js';
 import { errorEvent } from './error-event.js';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
