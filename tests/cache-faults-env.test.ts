@@ -3,7 +3,7 @@
 // code, never a stack trace.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -71,19 +71,28 @@ describe('9. a closed or full stdout', () => {
 const root = process.getuid?.() === 0;
 
 describe.runIf(root)('10. a full disk (a real 20 MB tmpfs as the cache)', () => {
-  it('a step that fills it fails in one line; status, runs and gc still work and gc frees the space', async () => {
+  it('a step that fills it fails in one line and the run goes on; status, runs and gc still work', async () => {
     const s = sandbox();
     const mnt = join(s.dir, 'small');
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mnt]);
     onTestFinished(() => execFileSync('umount', ['-l', mnt]));
     const cache = join(mnt, 'cache');
-    s.write('big.yml', `name: t\nsteps:\n  a:\n    run: head -c 6000000 /dev/urandom > a.bin\n    outputs: { out: a.bin }\n  b:\n    run: head -c 30000000 /dev/urandom > b.bin\n    outputs: { out: b.bin }\n    needs: [a]\n`);
+    s.write('big.yml', `name: t\nsteps:\n  a:\n    run: head -c 6000000 /dev/urandom > a.bin\n    outputs: { out: a.bin }\n  b:\n    run: head -c 30000000 /dev/urandom > b.bin\n    outputs: { out: b.bin }\n    needs: [a]\n  c:\n    run: echo c > c.txt\n    outputs: { out: c.txt }\n  d:\n    run: echo d > d.txt\n    outputs: { out: d.txt }\n    needs: [b]\n`);
     const flow = (args: string) => sh(s, `eval "$FLOW ${args} --cache-dir '${cache}'"`);
-    const r = await flow('run big.yml --ui plain');
+    const r = await flow('run big.yml --ui plain --jobs 1');
     assertNoStack(r.stderr);
     expect(r.code).toBe(1);
-    writeFileSync(join(mnt, 'filler'), ''); // and whatever room is left, taken
+    // b fails, as any step that fails; c, which does not need it, still runs; d, which does, is skipped.
+    expect(r.stdout).toMatch(/^✗ b\s+failed: .*no space left on the device: its partial outputs were removed to make room/m);
+    expect(r.stdout).toMatch(/^✓ c\s+done/m);
+    expect(r.stdout).toMatch(/^- d\s+skipped/m);
+    expect(r.stdout).toMatch(/^run failed in .*: 2 ran, 0 cached, 1 failed, 1 skipped$/m);
+    expect(r.stderr).toBe('');
+    // A killed run's scratch (what gc can free), then whatever room is left, taken.
+    mkdirSync(join(cache, 'work', 'killed-exec'), { recursive: true });
+    await sh(s, `head -c 4000000 /dev/urandom > '${join(cache, 'work', 'killed-exec', 'part.bin')}'`);
+    writeFileSync(join(mnt, 'filler'), '');
     await sh(s, `head -c 100000000 /dev/zero >> '${join(mnt, 'filler')}'`);
     for (const cmd of ['status', 'runs']) {
       const c = await flow(cmd);
@@ -93,7 +102,8 @@ describe.runIf(root)('10. a full disk (a real 20 MB tmpfs as the cache)', () => 
     const gc = await flow('gc');
     assertNoStack(gc.stderr);
     expect(gc.code, gc.stderr).toBe(0);
-    expect(gc.stdout).toMatch(/work\s+\d/); // b's partial output, freed
+    expect(gc.stdout).toMatch(/gc: kept entries/);
+    expect(existsSync(join(cache, 'work', 'killed-exec'))).toBe(false);
     await assertServedIntact(cache);
     await assertObjectsIntact(cache);
   });

@@ -57,7 +57,7 @@ export async function holdForRun(cacheDir: string, signal: AbortSignal, onWait: 
 }
 
 /** Live runs holding the cache; the files of dead ones are removed on the way. */
-function liveRuns(cacheDir: string): number[] {
+export function liveRuns(cacheDir: string): number[] {
   const dir = runsDir(cacheDir);
   const live: number[] = [];
   let names: string[];

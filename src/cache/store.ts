@@ -164,6 +164,14 @@ type ObjectRow = StatRecord;
 /** What integrity checks cost in this process, for bench/noop.ts: entries and files stat-checked, files re-hashed. */
 export const integrityStats = { entries: 0, files: 0, rehashed: 0 };
 
+/**
+ * The folders of scratch no finished execution needs (work dirs, half-built commits): what gc
+ * removes first, even before it can open the database on a full disk (cli/gc.ts).
+ */
+export function scratchDirs(dir: string): { work: string; tmp: string } {
+  return { work: join(dir, 'work'), tmp: join(dir, 'tmp') };
+}
+
 export class CacheStore {
   readonly objects: string;
   readonly steps: string;
@@ -221,9 +229,8 @@ export class CacheStore {
     this.objects = join(dir, 'objects');
     this.steps = join(dir, 'steps');
     this.stepsSync = new BatchedSync(this.steps, 200);
-    this.work = join(dir, 'work');
+    ({ work: this.work, tmp: this.tmp } = scratchDirs(dir));
     this.logs = join(dir, 'logs');
-    this.tmp = join(dir, 'tmp');
     this.quarantine = join(dir, 'quarantine');
     this.envs = join(dir, 'envs');
     this.checkpoints = join(dir, 'checkpoints');

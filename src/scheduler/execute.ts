@@ -5,6 +5,7 @@
 // inspection until gc. Every outcome goes through the step's StepRun.
 
 import { randomUUID } from 'node:crypto';
+import { rmSync, statfsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failpoint } from '../cache/failpoint.js';
@@ -22,6 +23,7 @@ import type { StepRunContext, StepSettings } from '../steps/types.js';
 import type { PlannedStep } from './plan.js';
 import type { StepRun } from './step-run.js';
 import { StepLog } from './log-file.js';
+import { environmentError } from '../proc/env-error.js';
 import type { Workspace } from './workspace.js';
 
 export interface ExecuteArgs {
@@ -76,6 +78,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
       } finally {
         await checkInputs(a.ws, a.upstream);
       }
+      if (x.log.error) throw x.log.error;
       if (a.signal.aborted) throw new Error('cancelled');
       return await commitExecution(a, x);
     } catch (e) {
@@ -84,7 +87,17 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
         a.run.cancelled();
         return { status: 'cancelled' };
       }
-      a.run.failed({ ...failureOf(e), logPath: x.logPath });
+      // A full disk fails this step in one line whatever it was doing (its own write, its log,
+      // its commit); the other steps go on as after any failure.
+      const failure = failureOf(x.log.error && environmentError(x.log.error) ? x.log.error : e);
+      if (diskFull(x.workDir)) {
+        // Its partial outputs are what filled the disk: kept for inspection as usual, they would
+        // fail every later write of this run, its own records included.
+        rmSync(x.workDir, { recursive: true, force: true });
+        const own = failure.message.startsWith('no space left') ? '' : `${failure.message}; `;
+        failure.message = `${own}no space left on the device: its partial outputs were removed to make room (\`flow gc\` frees more)`;
+      }
+      a.run.failed({ ...failure, logPath: x.logPath });
       return { status: 'failed' };
     }
   });
@@ -201,12 +214,24 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
   return { status: 'done', entry };
 }
 
+/** Whether the file system holding `dir` has (next to) no room left: under 1 MiB free. */
+function diskFull(dir: string): boolean {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize < 1 << 20;
+  } catch {
+    return false;
+  }
+}
+
 /** How a step's error is reported: a user-facing one as its message, an unexpected one with its stack. */
 function failureOf(e: unknown): { reason: FailureReason; message: string; exitCode: number | null } {
   const err = e as Error & { exitCode?: number | null; reason?: FailureReason };
   if (e instanceof MissingOutputError) return { reason: 'missing-output', message: err.message, exitCode: null };
   // By name too: a plugin may bring its own copy of the steps API.
   if (err?.name === 'StepError') return { reason: err.reason ?? 'user-error', message: err.message, exitCode: err.exitCode ?? null };
+  const env = environmentError(e);
+  if (env) return { reason: 'user-error', message: env, exitCode: null };
   return { reason: 'internal', message: err?.stack ?? String(e), exitCode: err?.exitCode ?? null };
 }
 

@@ -7,7 +7,7 @@ import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
 import { openOrRecover, openSnapshot, writable, type DB } from '../store/db.js';
 import { KeyLocks } from '../store/locks.js';
-import { Records } from '../store/records.js';
+import { cannotWrite, Records } from '../store/records.js';
 import { UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 
@@ -73,15 +73,24 @@ interface OpenOptions {
 
 export function openWorkspace(cacheDir: string, opts: OpenOptions = {}): Workspace {
   const file = resolve(cacheDir, 'flow.db');
-  if (opts.readOnly && existsSync(file) && !writable(file)) {
+  const snapshot = (why: string) => {
     const snap = openSnapshot(file);
-    process.stderr.write(`note: ${cacheDir} is read-only for this user: showing it as it is, nothing is recorded\n`);
+    process.stderr.write(`note: ${cacheDir} ${why}: showing it as it is, nothing is recorded\n`);
     return workspaceOf(cacheDir, snap.db, undefined, () => {
       snap.db.close();
       snap.remove();
     });
+  };
+  if (opts.readOnly && existsSync(file) && !writable(file)) return snapshot('is read-only for this user');
+  let opened: ReturnType<typeof openOrRecover>;
+  try {
+    opened = openOrRecover(file);
+  } catch (e) {
+    // A full disk: SQLite cannot make the WAL's -shm file beside the database.
+    if (opts.readOnly && existsSync(file) && cannotWrite(e)) return snapshot('cannot be written (a full disk?)');
+    throw e;
   }
-  const { db, notice } = openOrRecover(file);
+  const { db, notice } = opened;
   if (notice) process.stderr.write(`warning: ${notice}\n`);
   return workspaceOf(cacheDir, db, notice, () => db.close());
 }
