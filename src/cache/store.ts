@@ -438,10 +438,11 @@ export class CacheStore {
 
   /**
    * Moves a committed entry aside for its replacement, waiting while another live run pins it.
-   * The pin check, the row's removal (first: a kill between the two renames leaves no row
-   * pointing at no folder) and the rename are one database transaction, and a reader pins
-   * before it looks an entry up: a reader either pinned first (we wait) or looks up after the
-   * folder moved (it sees no entry, or ours). The rename is synchronous to stay inside it.
+   * The pin check, the row's removal and the rename are one database transaction, and a reader
+   * pins before it looks an entry up: a reader either pinned first (we wait) or looks up after
+   * the folder moved (it sees no entry, or ours). The rename is synchronous to stay inside it;
+   * a kill between the rename and the commit leaves a row whose files are gone, which the next
+   * lookup's stat check finds damaged and drops, never serves.
    */
   private async moveAsideUnpinned(key: string, final: string, aside: string): Promise<void> {
     const tryMove = this.db.transaction((): number[] => {
