@@ -3,11 +3,11 @@
 // code, never a stack trace.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FLOW, ROOT, sandbox, type Sandbox } from './helpers/cli.js';
+import { FLOW, ROOT, runIdOf, sandbox, type Sandbox } from './helpers/cli.js';
 import { assertNoStack, assertObjectsIntact, assertServedIntact } from './helpers/cache-invariants.js';
 
 describe('12. deep graphs need no deep stack', () => {
@@ -71,19 +71,28 @@ describe('9. a closed or full stdout', () => {
 const root = process.getuid?.() === 0;
 
 describe.runIf(root)('10. a full disk (a real 20 MB tmpfs as the cache)', () => {
-  it('a step that fills it fails in one line; status, runs and gc still work and gc frees the space', async () => {
+  it('a step that fills it fails in one line and the run goes on; status, runs and gc still work', async () => {
     const s = sandbox();
     const mnt = join(s.dir, 'small');
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mnt]);
     onTestFinished(() => void execFileSync('umount', ['-l', mnt]));
     const cache = join(mnt, 'cache');
-    s.write('big.yml', `name: t\nsteps:\n  a:\n    run: head -c 6000000 /dev/urandom > a.bin\n    outputs: { out: a.bin }\n  b:\n    run: head -c 30000000 /dev/urandom > b.bin\n    outputs: { out: b.bin }\n    needs: [a]\n`);
+    s.write('big.yml', `name: t\nsteps:\n  a:\n    run: head -c 6000000 /dev/urandom > a.bin\n    outputs: { out: a.bin }\n  b:\n    run: head -c 30000000 /dev/urandom > b.bin\n    outputs: { out: b.bin }\n    needs: [a]\n  c:\n    run: echo c > c.txt\n    outputs: { out: c.txt }\n  d:\n    run: echo d > d.txt\n    outputs: { out: d.txt }\n    needs: [b]\n`);
     const flow = (args: string) => sh(s, `eval "$FLOW ${args} --cache-dir '${cache}'"`);
-    const r = await flow('run big.yml --ui plain');
+    const r = await flow('run big.yml --ui plain --jobs 1');
     assertNoStack(r.stderr);
     expect(r.code).toBe(1);
-    writeFileSync(join(mnt, 'filler'), ''); // and whatever room is left, taken
+    // b fails, as any step that fails; c, which does not need it, still runs; d, which does, is skipped.
+    expect(r.stdout).toMatch(/^✗ b\s+failed: .*no space left on the device: its partial outputs were removed to make room/m);
+    expect(r.stdout).toMatch(/^✓ c\s+done/m);
+    expect(r.stdout).toMatch(/^- d\s+skipped/m);
+    expect(r.stdout).toMatch(/^run failed in .*: 2 ran, 0 cached, 1 failed, 1 skipped$/m);
+    expect(r.stderr).toBe('');
+    // A killed run's scratch (what gc can free), then whatever room is left, taken.
+    mkdirSync(join(cache, 'work', 'killed-exec'), { recursive: true });
+    await sh(s, `head -c 4000000 /dev/urandom > '${join(cache, 'work', 'killed-exec', 'part.bin')}'`);
+    writeFileSync(join(mnt, 'filler'), '');
     await sh(s, `head -c 100000000 /dev/zero >> '${join(mnt, 'filler')}'`);
     for (const cmd of ['status', 'runs']) {
       const c = await flow(cmd);
@@ -93,31 +102,57 @@ describe.runIf(root)('10. a full disk (a real 20 MB tmpfs as the cache)', () => 
     const gc = await flow('gc');
     assertNoStack(gc.stderr);
     expect(gc.code, gc.stderr).toBe(0);
-    expect(gc.stdout).toMatch(/work\s+\d/); // b's partial output, freed
+    expect(gc.stdout).toMatch(/gc: kept entries/);
+    expect(existsSync(join(cache, 'work', 'killed-exec'))).toBe(false);
     await assertServedIntact(cache);
     await assertObjectsIntact(cache);
   });
 });
 
 describe.runIf(root)('11 and 13. a cache this user cannot write, a database held too long', () => {
-  it("another user's cache: each command is one line with what to do, exit 1", async () => {
+  it("another user's cache: read-only commands work on it; those that must write are one line with what to do, exit 1", async () => {
     const s = sandbox();
-    s.write('r.yml', WIDE);
-    expect((await s.flow(['run', 'r.yml', '--ui', 'json'])).code).toBe(0);
+    s.write('r.yml', `${WIDE}  m:\n    run: |\n      echo '{"x": 1}' > metrics.json\n    outputs: { metrics: metrics.json }\n`);
+    const first = await s.flow(['run', 'r.yml', '--ui', 'json']);
+    expect(first.code).toBe(0);
+    const second = await s.flow(['run', 'r.yml', '--ui', 'json', '--force', 'm']);
+    expect(second.code).toBe(0);
     try {
       execFileSync('id', ['flowtest'], { stdio: 'ignore' });
     } catch {
       execFileSync('useradd', ['-M', 'flowtest']);
     }
-    execFileSync('chmod', ['-R', 'a+rX', s.dir]);
+    // Read-only for everyone, and not this user's.
+    execFileSync('chmod', ['-R', 'a+rX,a-w', s.cache]);
+    execFileSync('chmod', ['a+rX', s.dir, join(s.dir, 'r.yml')]);
     for (let d = s.dir; d !== '/'; d = dirname(d)) execFileSync('chmod', ['a+x', d]);
-    for (const cmd of ['status', 'plan r.yml', 'run r.yml --ui plain']) {
-      const r = await sh(s, `runuser -u flowtest -- ${process.execPath} ${FLOW} ${cmd} --cache-dir cache`);
+    // Its own TMPDIR, as a user has (the suite points TMPDIR at a folder of its own).
+    const as = (cmd: string) => sh(s, `runuser -u flowtest -- env TMPDIR=/tmp ${process.execPath} ${FLOW} ${cmd} --cache-dir cache`);
+    const reads: Array<[string, RegExp]> = [
+      ['plan r.yml', /^· s0\s+cached/m],
+      ['status', /^RUN\s+RECIPE/m],
+      ['status last', /^s0\s+cached/m],
+      ['runs', /^RUN\s+RECIPE/m],
+      ['log last m', /^$/],
+      ['verify', /^verify: \d+ objects.* 0 damaged/],
+      [`metrics diff ${runIdOf(first.events)} ${runIdOf(second.events)}`, /\S/],
+      ['attach last --ui plain', /m\s+done/],
+    ];
+    for (const [cmd, shows] of reads) {
+      const r = await as(cmd);
+      assertNoStack(r.stderr);
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+      expect(r.stdout, cmd).toMatch(shows);
+      expect(r.stderr.trim(), cmd).toMatch(/^note: .* is read-only for this user: showing it as it is, nothing is recorded$/);
+    }
+    for (const cmd of ['run r.yml --ui plain', 'gc', 'verify --repair', 'report last']) {
+      const r = await as(cmd);
       assertNoStack(r.stderr);
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(1);
-      expect(r.stderr.trim()).toMatch(/^error: .*(another user|read-only).*--cache-dir/);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^error: .*(another user|read-only).*--cache-dir/);
+      expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
     }
+    execFileSync('chmod', ['-R', 'u+w', s.cache]);
     await assertServedIntact(s.cache);
   });
 

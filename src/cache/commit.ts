@@ -48,6 +48,8 @@ export interface CommitScope {
   integrity: Integrity;
   background: Background;
   stepsSync: BatchedSync;
+  /** Moves a committed entry aside for its replacement once no live run reads it (store.ts). */
+  moveAside(key: string, final: string, aside: string): Promise<void>;
 }
 
 /** What one commit gathers while it ingests its outputs. */
@@ -140,11 +142,10 @@ export async function commitEntry(
         await s.integrity.removeTree(staging, files);
         entry = theirs.entry;
       } else {
-        // A forced re-run, or a folder the index does not vouch for: ours replaces it.
+        // A forced re-run, or a folder the index does not vouch for: ours replaces it, once no
+        // other live run reads it (store/pins.ts).
         const aside = join(s.layout.tmp, `replaced-${randomUUID()}`);
-        // Row first: a kill between the two renames leaves no row pointing at no folder.
-        s.entries.drop(key);
-        await rename(final, aside);
+        await s.moveAside(key, final, aside);
         failpoint('commit:replaced-aside');
         await rename(staging, final);
         const old = await readManifest(aside, key);

@@ -12,11 +12,13 @@
 //   file states  file_state rows of paths that no longer exist
 //   slurm        slurm/<key>.json job records whose work dir is gone (nothing left to adopt)
 //   latest       latest/ links to entries that are gone
-// It refuses to run while a run is in progress on the same cache.
+// It refuses to run while a run is in progress on the same cache; its caller holds the cache
+// exclusively (run-lock.ts), so no run starts planning meanwhile and two gcs serialize.
 
 import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lockHeld } from '../proc/lock.js';
+import { failpoint } from './failpoint.js';
 import type { DB } from '../store/db.js';
 import type { KeyLocks } from '../store/locks.js';
 import type { Records } from '../store/records.js';
@@ -59,6 +61,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
   // By liveness, not by the rows' status: on a full or read-only disk a dead run's row cannot be marked.
   const running = ws.records.liveRuns();
   if (running) throw new GcRefused(`${running} run(s) in progress on ${ws.store.dir}; gc when they end`);
+  failpoint('gc:checked');
   const runs = ws.records.recentRuns(keep);
   const liveKeys = new Set<string>();
   const liveLogs = new Set<string>();
@@ -86,7 +89,7 @@ export async function collectGarbage(ws: GcScope, keep: number): Promise<GcRepor
   await dropObjects(ws, freed);
   for (const key of await list(ws.store.layout.checkpoints)) if (!liveKeys.has(key)) await drop('checkpoints', join(ws.store.layout.checkpoints, key));
   for (const n of await list(ws.store.layout.logs)) if (!liveLogs.has(join(ws.store.layout.logs, n))) await drop('logs', join(ws.store.layout.logs, n));
-  freed.locks.items += ws.locks.removeStale();
+  freed.locks.items += ws.locks.removeStale() + ws.store.pins.removeStale();
   for (const n of (await list(ws.store.layout.envs)).filter((f) => f.endsWith('.lock'))) if (await staleLock(join(ws.store.layout.envs, n))) await drop('locks', join(ws.store.layout.envs, n));
   const since = runs.length ? Math.min(...runs.map((r) => r.started_at)) : Infinity;
   for (const n of await list(ws.store.layout.envs)) {

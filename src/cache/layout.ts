@@ -14,6 +14,7 @@
 //   slurm/<key>.json      the Slurm job of a step's execution, for adoption by a later run
 //   tensorboard/          default TensorBoard folder of `report_to: tensorboard`
 //   trackers/<run>.json   what a run logged to its trackers
+//   locks/exclusive.lock, locks/runs/<pid>-<id>   who holds the cache: runs shared, gc and doctor alone (run-lock.ts)
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,8 @@ export class CacheLayout {
   readonly slurm: string;
   readonly tensorboard: string;
   readonly trackers: string;
+  /** The run lock's files (run-lock.ts): outside flow.db, which doctor --rebuild moves aside. */
+  readonly locks: string;
   private dirsMade = false;
 
   constructor(readonly dir: string) {
@@ -51,6 +54,7 @@ export class CacheLayout {
     this.slurm = join(dir, 'slurm');
     this.tensorboard = join(dir, 'tensorboard');
     this.trackers = join(dir, 'trackers');
+    this.locks = join(dir, 'locks');
   }
 
   /** latest/<recipe>/ (see latest.ts). */

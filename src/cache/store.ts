@@ -16,11 +16,14 @@
 //   an entry a power loss cut short is re-run, never served.
 
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Transaction } from 'better-sqlite3';
 import type { DB } from '../store/db.js';
+import { Pins } from '../store/pins.js';
 import { Background, BatchedSync } from './background.js';
+import { failpoint } from './failpoint.js';
 import { commitEntry, type CommitOptions, type CommitScope } from './commit.js';
 import { EntryIndex, objectId, readManifest, type Entry, type Lookup } from './entry.js';
 import { Integrity } from './integrity.js';
@@ -31,13 +34,25 @@ export { MissingOutputError } from './entry.js';
 export type { Entry, Lookup } from './entry.js';
 export { integrityStats } from './integrity.js';
 
+/**
+ * The folders of scratch no finished execution needs (work dirs, half-built commits): what gc
+ * removes first, even before it can open the database on a full disk (cli/gc.ts).
+ */
+export function scratchDirs(dir: string): { work: string; tmp: string } {
+  const { work, tmp } = new CacheLayout(dir);
+  return { work, tmp };
+}
+
 export class CacheStore {
+  /** Which live runs read which entries: a forced replacement waits for them. */
+  readonly pins: Pins;
   readonly layout: CacheLayout;
   private readonly entries: EntryIndex;
   private readonly integrity: Integrity;
   private readonly background = new Background();
   private readonly stepsSync: BatchedSync;
   private readonly scope: CommitScope;
+  private readonly tryMoveAside: Transaction<(key: string, final: string, aside: string) => number[]>;
 
   constructor(
     readonly dir: string,
@@ -46,8 +61,38 @@ export class CacheStore {
     this.layout = new CacheLayout(dir);
     this.entries = new EntryIndex(db);
     this.integrity = new Integrity(this.layout, db);
+    this.pins = new Pins(db);
     this.stepsSync = new BatchedSync(this.layout.steps, 200);
-    this.scope = { layout: this.layout, entries: this.entries, integrity: this.integrity, background: this.background, stepsSync: this.stepsSync };
+    this.tryMoveAside = db.transaction((key: string, final: string, aside: string): number[] => {
+      const readers = this.pins.readers(key);
+      if (readers.length) return readers;
+      this.entries.drop(key);
+      renameSync(final, aside);
+      return [];
+    });
+    this.scope = {
+      layout: this.layout,
+      entries: this.entries,
+      integrity: this.integrity,
+      background: this.background,
+      stepsSync: this.stepsSync,
+      moveAside: (key, final, aside) => this.moveAsideUnpinned(key, final, aside),
+    };
+  }
+
+  /**
+   * Moves a committed entry aside for its replacement, waiting while another live run pins it.
+   * The pin check, the row's removal and the rename are one database transaction, and a reader
+   * pins before it looks an entry up: a reader either pinned first (we wait) or looks up after
+   * the folder moved (it sees no entry, or ours). The rename is synchronous to stay inside it;
+   * a kill between the rename and the commit leaves a row whose files are gone, which the next
+   * lookup's stat check finds damaged and drops, never serves.
+   */
+  private async moveAsideUnpinned(key: string, final: string, aside: string): Promise<void> {
+    for (let waited = false; this.tryMoveAside.immediate(key, final, aside).length; waited = true) {
+      if (!waited) failpoint('commit:pinned');
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   /** See latest.ts. */

@@ -10,7 +10,7 @@ import { EXIT } from './args.js';
 export async function cmdAttach(runArg: string | undefined, o: { ui?: 'tui' | 'plain'; stay?: boolean; color?: boolean; cacheDir?: string }): Promise<number> {
   const ui = o.ui ?? (process.stdout.isTTY && process.stdin.isTTY ? 'tui' : 'plain');
   const color = o.color !== false && !process.env.NO_COLOR && Boolean(process.stdout.isTTY);
-  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir), { readOnly: true });
   const signals = new AbortController();
   const onSignal = () => signals.abort();
   process.on('SIGINT', onSignal);

@@ -15,7 +15,7 @@ const commands = () => import('../experiments/commands.js');
 /** The CLI's context: the cache named by --cache-dir (or found), its runs' records read as they stand. */
 export const workspaceContext: WithContext = async (cacheDir, body) => {
   const { cacheDirFrom, openExistingWorkspace } = await import('../scheduler/workspace.js');
-  const ws = openExistingWorkspace(cacheDirFrom(cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(cacheDir), { readOnly: true });
   try {
     // A run whose flow process died is 'crashed', not 'running', in what these commands say.
     ws.records.markCrashedRuns();

@@ -24,7 +24,7 @@ function runNamed(ws: Workspace, ref: string) {
 }
 
 export async function cmdStatus(runRef: string | undefined, o: { limit: number; cacheDir?: string }): Promise<number> {
-  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir), { readOnly: true });
   try {
     ws.records.markCrashedRuns();
     const out = runRef ? runLines(ws, runNamed(ws, runRef).id) : recentLines(ws, o.limit);
@@ -71,7 +71,7 @@ function recentLines(ws: Workspace, limit: number): string[] {
  * a usage error, exit 2, with "did you mean".
  */
 export async function cmdLog(runRef: string, step: string, o: { cacheDir?: string }): Promise<number> {
-  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir), { readOnly: true });
   try {
     ws.records.markCrashedRuns();
     const run = runNamed(ws, runRef);

@@ -3,7 +3,10 @@
 import type { EngineEvent, Reporter } from '../events.js';
 import { displayPath } from '../recipe/load.js';
 import { makePlan, type Plan, type PlanOptions } from '../scheduler/plan.js';
-import { cacheDirFrom, openWorkspace } from '../scheduler/workspace.js';
+import { failpoint } from '../cache/failpoint.js';
+import { holdForRun } from '../cache/run-lock.js';
+import { cannotWrite } from '../store/records.js';
+import { cacheDirFrom, openWorkspace, type Workspace } from '../scheduler/workspace.js';
 import { analyzeOrThrow } from '../steps/analyze.js';
 import { EXIT, list } from './args.js';
 import { errorEventsOf } from './error-event.js';
@@ -38,7 +41,7 @@ export async function cmdValidate(file: string, o: { set: string[] }): Promise<n
 }
 
 export async function cmdPlan(file: string, o: PlanFlags & { json?: boolean }): Promise<number> {
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
+  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file), { readOnly: true });
   try {
     printPlan(await makePlan(ws, createStepRegistry(), { ...planOptions(o, file), repair: false }), Boolean(o.json));
     return EXIT.ok;
@@ -85,7 +88,20 @@ export async function cmdRun(file: string, o: RunFlags, fullArgv: string[]): Pro
 
 async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json', fullArgv: string[]): Promise<number> {
   const color = o.color !== false && !process.env.NO_COLOR && (o.color === true || Boolean(process.stdout.isTTY));
-  const ws = openWorkspace(cacheDirFrom(o.cacheDir, file));
+  const cacheDir = cacheDirFrom(o.cacheDir, file);
+  // Held from before the plan to the end (run-lock.ts): gc and doctor --rebuild never remove
+  // what this run chose to reuse, its work dirs or its database under it.
+  const hold = await holdForRun(cacheDir, new AbortController().signal, (pid) =>
+    process.stderr.write(`flow: waiting for flow gc or doctor (pid ${pid}) to finish with this cache\n`),
+  );
+  let ws: Workspace;
+  try {
+    ws = openWorkspace(cacheDir);
+    ws.store.pins.hold();
+  } catch (e) {
+    await hold.release();
+    throw e;
+  }
   // SIGINT/SIGTERM/SIGHUP (the terminal closed) end the whole command; the TUI's cancel key ends only the current run,
   // after which the TUI shows its summary and may ask for a re-run.
   const signals = new AbortController();
@@ -110,6 +126,7 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     const registry = createStepRegistry();
     let opts = planOptions(o, file);
     let plan = await makePlan(ws, registry, opts);
+    failpoint('run:planned');
     if (o.dryRun) {
       printPlan(plan, ui === 'json');
       return EXIT.ok;
@@ -144,7 +161,14 @@ async function runCommand(file: string, o: RunFlags, ui: 'tui' | 'plain' | 'json
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    try {
+      ws.store.pins.releaseAll();
+    } catch (e) {
+      // A full or read-only database: the pins of an ended process count for nothing anyway.
+      if (!cannotWrite(e)) throw e;
+    }
     ws.close();
+    await hold.release();
   }
 }
 

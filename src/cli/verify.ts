@@ -5,12 +5,13 @@ import { readdir, rename } from 'node:fs/promises';
 import { CacheLayout } from '../cache/layout.js';
 import { UsageError } from '../recipe/errors.js';
 import { formatBytes } from '../reporters/format.js';
-import { cacheDirFrom, openExistingWorkspace, openWorkspace } from '../scheduler/workspace.js';
+import { cacheDirFrom, openExistingWorkspace, openWorkspace, type Workspace } from '../scheduler/workspace.js';
+import { holdCacheAlone } from './gc.js';
 import { EXIT } from './args.js';
 
 /** Re-hashes every object in the store, like `git fsck`; `--repair` quarantines damaged ones and drops their entries. */
 export async function cmdVerify(o: { repair?: boolean; cacheDir?: string }): Promise<number> {
-  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir));
+  const ws = openExistingWorkspace(cacheDirFrom(o.cacheDir), { readOnly: !o.repair });
   try {
     const r = await ws.store.verifyAll(Boolean(o.repair));
     const lines = [`verify: ${r.objects} objects, ${formatBytes(r.bytes)} hashed; ${r.damaged.length} damaged, ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'} affected`];
@@ -36,11 +37,15 @@ export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Pr
     process.stdout.write('doctor: nothing asked; `flow doctor --rebuild` rebuilds the cache index from the entries\n');
     return EXIT.ok;
   }
+  // Held alone from before the database moves until the new one is built: a run never has its
+  // database (and the key locks in it) moved away under it.
+  const hold = await holdCacheAlone(cacheDir, 'doctor --rebuild');
   const file = new CacheLayout(cacheDir).db;
   const aside = `${file}.old-${Date.now()}`;
-  for (const ext of ['', '-wal', '-shm']) await rename(file + ext, aside + ext).catch(() => undefined);
-  const ws = openWorkspace(cacheDir);
+  let ws: Workspace | undefined;
   try {
+    for (const ext of ['', '-wal', '-shm']) await rename(file + ext, aside + ext).catch(() => undefined);
+    ws = openWorkspace(cacheDir);
     let ok = 0;
     const lines: string[] = [];
     for (const key of await readdir(ws.store.layout.steps).catch(() => [] as string[])) {
@@ -52,6 +57,7 @@ export async function cmdDoctor(o: { rebuild?: boolean; cacheDir?: string }): Pr
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   } finally {
-    ws.close();
+    ws?.close();
+    await hold.release();
   }
 }

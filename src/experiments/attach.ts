@@ -14,15 +14,15 @@ export class AttachError extends Error {}
 /** The run to follow: the id or unique prefix given, else the newest running run, else the newest run. */
 export function pickRun(db: DB, idOrPrefix?: string): RunRow {
   if (idOrPrefix && idOrPrefix !== 'last' && idOrPrefix !== 'latest') {
-    const hits = db.prepare('SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY started_at DESC').all(idOrPrefix, `${idOrPrefix}%`) as RunRow[];
+    const hits = db.prepare('SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY rowid DESC').all(idOrPrefix, `${idOrPrefix}%`) as RunRow[];
     const exact = hits.find((r) => r.id === idOrPrefix);
     if (exact) return exact;
     if (hits.length === 0) throw new AttachError(`no run ${idOrPrefix} in this cache (flow status lists runs)`);
     if (hits.length > 1) throw new AttachError(`run ${idOrPrefix} is ambiguous: ${hits.map((r) => r.id).join(', ')}`);
     return hits[0]!;
   }
-  const running = db.prepare("SELECT * FROM runs WHERE status = 'running' ORDER BY started_at DESC LIMIT 1").get() as RunRow | undefined;
-  const latest = running ?? (db.prepare('SELECT * FROM runs ORDER BY started_at DESC LIMIT 1').get() as RunRow | undefined);
+  const running = db.prepare("SELECT * FROM runs WHERE status = 'running' ORDER BY rowid DESC LIMIT 1").get() as RunRow | undefined;
+  const latest = running ?? (db.prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1').get() as RunRow | undefined);
   if (!latest) throw new AttachError('no runs recorded in this cache yet');
   return latest;
 }

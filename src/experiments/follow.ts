@@ -6,6 +6,7 @@
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { EngineEvent, Progress, StepInfo } from '../events.js';
+import { isAlive } from '../proc/identity.js';
 import type { DB } from '../store/db.js';
 import type { ExecutionRow, RunRow } from '../store/records.js';
 import { parseJson } from './records.js';
@@ -46,7 +47,8 @@ export class RunFollower {
     private readonly steps: StepInfo[] | undefined,
     private readonly emit: (e: EngineEvent) => void,
     /** Whether the process that drives the run is alive; a run left `running` by a dead one has crashed. */
-    private readonly alive: (pid: number) => boolean = isAlive,
+    // pid and start time (proc/identity), as everywhere: a reused pid is not the driver.
+    private readonly alive: (pid: number, start: string | null) => boolean = isAlive,
   ) {}
 
   get done(): boolean {
@@ -70,9 +72,9 @@ export class RunFollower {
     this.followMetrics(rows);
     this.followProgress(rows);
     // The run row is read last: a final status seen here means every execution row before it is final too.
-    const now = this.db.prepare('SELECT status, ended_at, pid FROM runs WHERE id = ?').get(runId) as Pick<RunRow, 'status' | 'ended_at' | 'pid'>;
+    const now = this.db.prepare('SELECT status, ended_at, pid, pid_start FROM runs WHERE id = ?').get(runId) as Pick<RunRow, 'status' | 'ended_at' | 'pid' | 'pid_start'>;
     let status = now.status;
-    if (status === 'running' && !this.alive(now.pid)) {
+    if (status === 'running' && !this.alive(now.pid, now.pid_start)) {
       this.emit({ type: 'warning', runId, message: `the flow process running this run (pid ${now.pid}) is gone`, time: Date.now() });
       status = 'crashed';
     }
@@ -232,11 +234,3 @@ export class RunFollower {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -102,7 +102,7 @@ export function latestFinishedRun(db: DB): { run: RunRecord; passedOver: RunReco
 /** Runs of a recipe, given by name or by path, oldest first. */
 export function runsOfRecipe(db: DB, recipe: string): RunRecord[] {
   const rows = db
-    .prepare('SELECT * FROM runs WHERE name = ? OR recipe = ? OR recipe = ? ORDER BY started_at, rowid')
+    .prepare('SELECT * FROM runs WHERE name = ? OR recipe = ? OR recipe = ? ORDER BY rowid')
     .all(recipe, recipe, resolve(recipe)) as RunRow[];
   if (rows.length === 0) throw new ExperimentError(`no runs of recipe '${recipe}' in this cache`);
   return rows.map(toRun);
@@ -110,7 +110,7 @@ export function runsOfRecipe(db: DB, recipe: string): RunRecord[] {
 
 /** All runs, newest first. */
 export function latestRuns(db: DB): RunRecord[] {
-  return (db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC').all() as RunRow[]).map(toRun);
+  return (db.prepare('SELECT * FROM runs ORDER BY rowid DESC').all() as RunRow[]).map(toRun);
 }
 
 /** A run's executions in the order they started; cache hits carry the original's metrics. */

@@ -1,5 +1,13 @@
-// A lock file for one key (a Python env being built), so two flow processes never build it at
-// once. The file holds its owner (pid and the process's start time, proc/identity): a lock whose
+// A lock file for one key, so two flow processes never hold it at once: a Python env being built
+// (python/env.ts) and the cache-wide gc/doctor lock (cache/run-lock.ts).
+//
+// Why a file and not a row in flow.db like the per-key execution locks (store/locks.ts): both
+// users must work where no cache database can be trusted or shared. An env folder can be shared
+// by several caches (a symlinked envs/, each cache with its own flow.db), and the benches build
+// envs with no cache database at all; doctor --rebuild moves flow.db aside and makes a new one,
+// and a damaged database must still be lockable. The execution locks stay in SQLite because
+// their release joins the commit's own transaction. Both judge owners by proc/identity's one
+// liveness check (pid and start time). The file holds its owner (pid and the process's start time, proc/identity): a lock whose
 // owner is dead (SIGKILL, power loss) is taken over at once, and a reused pid never fools it,
 // which is why this is not proper-lockfile (mtime-based staleness).
 //
@@ -39,10 +47,15 @@ async function owner(path: string): Promise<Owner | undefined> {
   }
 }
 
+/** The pid of a lock file's owner if it is alive, else undefined (no lock, or a dead owner's). */
+export async function lockOwner(path: string): Promise<number | undefined> {
+  const o = await owner(path);
+  return o !== undefined && o.pid > 0 && isAlive(o.pid, o.start) ? o.pid : undefined;
+}
+
 /** Whether a lock file's owner is alive (gc leaves such a lock alone). */
 export async function lockHeld(path: string): Promise<boolean> {
-  const o = await owner(path);
-  return o !== undefined && o.pid > 0 && isAlive(o.pid, o.start);
+  return (await lockOwner(path)) !== undefined;
 }
 
 async function create(path: string): Promise<Lock | undefined> {

@@ -5,6 +5,7 @@
 // inspection until gc. Every outcome goes through the step's StepRun.
 
 import { randomUUID } from 'node:crypto';
+import { rmSync, statfsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failpoint } from '../cache/failpoint.js';
@@ -93,6 +94,7 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
       } finally {
         await checkInputs(a.ctx.ws, a.job.upstream);
       }
+      if (x.log.error) throw x.log.error;
       if (a.ctx.signal.aborted) throw new Error('cancelled');
       return await commitExecution(a, x);
     } catch (e) {
@@ -101,7 +103,17 @@ export async function executeStep(a: ExecuteArgs): Promise<ExecuteResult> {
         a.job.run.cancelled();
         return { status: 'cancelled' };
       }
-      a.job.run.failed({ ...failureOf(e), logPath: x.logPath });
+      // A full disk fails this step in one line whatever it was doing (its own write, its log,
+      // its commit); the other steps go on as after any failure.
+      const failure = failureOf(x.log.error && environmentError(x.log.error) ? x.log.error : e);
+      if (diskFull(x.workDir)) {
+        // Its partial outputs are what filled the disk: kept for inspection as usual, they would
+        // fail every later write of this run, its own records included.
+        rmSync(x.workDir, { recursive: true, force: true });
+        const own = failure.message.startsWith('no space left') ? '' : `${failure.message}; `;
+        failure.message = `${own}no space left on the device: its partial outputs were removed to make room (\`flow gc\` frees more)`;
+      }
+      a.job.run.failed({ ...failure, logPath: x.logPath });
       return { status: 'failed' };
     }
   });
@@ -209,11 +221,23 @@ async function commitExecution(a: ExecuteArgs, x: Execution): Promise<ExecuteRes
     replace: a.job.step.forced,
     record: (e) => {
       a.job.run.done({ key: a.job.key, outputs: ws.store.outputPaths(e), metrics });
+      // Pinned in the commit's own transaction: the steps below read it (store/pins.ts).
+      ws.store.pins.pin(a.job.key);
       a.job.lock.release();
     },
   });
   failpoint('execute:committed');
   return { status: 'done', entry };
+}
+
+/** Whether the file system holding `dir` has (next to) no room left: under 1 MiB free. */
+function diskFull(dir: string): boolean {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize < 1 << 20;
+  } catch {
+    return false;
+  }
 }
 
 /** How a step's error is reported: a user-facing one or one of the environment as its message, an unexpected one with its stack. */

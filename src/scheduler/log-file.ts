@@ -25,17 +25,29 @@ export class StepLog {
     this.max = max;
   }
 
+  /**
+   * Why the log could not be written (a full disk, a quota), if it could not: the step fails with
+   * it (execute.ts). Kept rather than thrown: a write runs inside the step's output callbacks,
+   * where a throw would end the whole run instead of this step.
+   */
+  error: NodeJS.ErrnoException | undefined;
+
   /** Appends a line, or with `partial` a piece of one that goes on (no newline yet). */
   write(line: string, partial = false): void {
-    if (this.cut || this.fd === undefined) return;
+    if (this.cut || this.fd === undefined || this.error) return;
     const text = partial ? line : `${line}\n`;
     const bytes = Buffer.byteLength(text);
-    if (this.written + bytes > this.max) {
-      writeSync(this.fd, `\n[flow: log cut at ${this.max} bytes; the step's further output is not kept]\n`);
-      this.cut = true;
+    try {
+      if (this.written + bytes > this.max) {
+        writeSync(this.fd, `\n[flow: log cut at ${this.max} bytes; the step's further output is not kept]\n`);
+        this.cut = true;
+        return;
+      }
+      writeSync(this.fd, text);
+    } catch (e) {
+      this.error = e as NodeJS.ErrnoException;
       return;
     }
-    writeSync(this.fd, text);
     this.written += bytes;
   }
 

@@ -78,15 +78,22 @@ export async function planAnalysis(ws: Workspace, analysis: Analysis, opts: Plan
     const upstream = upstreamDigests(p.def, (d) => steps.get(d)!.entry);
     const fingerprint = upstream ? { ...local, upstream } : undefined;
     const key = fingerprint ? keyOf(fingerprint) : undefined;
+    // Pinned before it is looked up, so no other run's --force replaces what this run reuses
+    // (store/pins.ts; a no-op outside `flow run`); unpinned again if this run executes it.
+    if (key) ws.store.pins.pin(key);
     const { entry: found, damaged } = key ? await ws.store.inspect(key, { repair: opts.repair ?? true }) : {};
     const isForced = forced.has(id) && selected.has(id);
     const status = found && !isForced ? 'cached' : 'run';
+    if (key && status === 'run') ws.store.pins.unpin(key);
     const reasons = status === 'run' ? whyRun(previous, graph, steps, id, isForced, fingerprint ?? local, damaged) : [];
     const entry = status === 'cached' ? found : undefined;
     const { executor, machine } = placed.get(id)!;
     steps.set(id, { id, status, reasons, key, prepared: p, selected: selected.has(id), local, fingerprint, entry, forced: isForced, executor, machine });
   }
   const involved = involvedSteps(recipe, graph, steps, selected);
+  // Steps outside the selection are not read: their entries need no pin.
+  const read = new Set(involved.map((id) => steps.get(id)!.key));
+  for (const s of steps.values()) if (s.key && s.status === 'cached' && !read.has(s.key)) ws.store.pins.unpin(s.key);
   return { recipe, graph, steps, involved, warnings: analysis.warnings };
 }
 

@@ -234,7 +234,7 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   if (!s.forced) {
     // The plan already looked this key up (and checked a result it found); only a key that moved is
     // looked up again here. A result another process commits meanwhile is found under the lock (runLocked).
-    const hit = s.key === key ? s.entry : await scope.ws.store.lookup(key);
+    const hit = s.key === key ? s.entry : await pinnedLookup(scope.ws, key);
     if (hit) return reuse(scope, run, hit, fingerprint, s.prepared.type);
   }
   if (!s.selected) throw new Error(`internal: unselected step ${id} has no cached result`);
@@ -245,6 +245,14 @@ async function runStep(scope: RunScope, id: string): Promise<StepOutcome> {
   } finally {
     if (held.length) scope.gpus.release(held);
   }
+}
+
+/** A lookup at run time, pinned first as the plan's are (store/pins.ts); a miss is not kept pinned. */
+async function pinnedLookup(ws: Workspace, key: string): Promise<Entry | undefined> {
+  ws.store.pins.pin(key);
+  const hit = await ws.store.lookup(key);
+  if (!hit) ws.store.pins.unpin(key);
+  return hit;
 }
 
 /** Under the key's lock (two flow processes never execute one key at once): reuse what appeared, else execute. */
@@ -267,7 +275,7 @@ async function runLocked(scope: RunScope, s: PlannedStep, run: StepRun, key: str
   try {
     // The other process may have committed it while we waited.
     if (!s.forced) {
-      const hit = await ws.store.lookup(key);
+      const hit = await pinnedLookup(ws, key);
       if (hit) return reuse(scope, run, hit, fingerprint, s.prepared.type);
     }
     const r = await executeStep({

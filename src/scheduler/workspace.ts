@@ -6,9 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { CacheLayout } from '../cache/layout.js';
 import { CacheStore } from '../cache/store.js';
 import { FileStates } from '../cache/file-state.js';
-import { openOrRecover, type DB } from '../store/db.js';
+import { openOrRecover, openSnapshot, writable, type DB } from '../store/db.js';
 import { KeyLocks } from '../store/locks.js';
-import { Records } from '../store/records.js';
+import { cannotWrite, Records } from '../store/records.js';
 import { UsageError } from '../recipe/errors.js';
 import { ROOT } from '../root.js';
 
@@ -56,16 +56,47 @@ export function cacheDirFrom(flag: string | undefined, recipe?: string): string 
  * runs, log, attach, compare, report, verify, gc, doctor) never create one, so a mistyped
  * --cache-dir or the wrong folder is one line, not an empty new cache.
  */
-export function openExistingWorkspace(cacheDir: string): Workspace {
+export function openExistingWorkspace(cacheDir: string, opts: OpenOptions = {}): Workspace {
   if (!existsSync(new CacheLayout(cacheDir).db)) {
     throw new UsageError(`no flow cache at ${cacheDir} (flow run makes one; or give --cache-dir or FLOW_CACHE)`);
   }
-  return openWorkspace(cacheDir);
+  return openWorkspace(cacheDir, opts);
 }
 
-export function openWorkspace(cacheDir: string): Workspace {
-  const { db, notice } = openOrRecover(resolve(new CacheLayout(cacheDir).db));
+interface OpenOptions {
+  /**
+   * The command only reads (plan, status, log, attach, compare, verify without --repair): on a
+   * cache this user cannot write it reads a snapshot of the database (store/db.ts) instead of
+   * failing, and says so in one line.
+   */
+  readOnly?: boolean;
+}
+
+export function openWorkspace(cacheDir: string, opts: OpenOptions = {}): Workspace {
+  const file = resolve(new CacheLayout(cacheDir).db);
+  const snapshot = (why: string) => {
+    const snap = openSnapshot(file);
+    process.stderr.write(`note: ${cacheDir} ${why}: showing it as it is, nothing is recorded\n`);
+    return workspaceOf(cacheDir, snap.db, undefined, () => {
+      snap.db.close();
+      snap.remove();
+    });
+  };
+  if (opts.readOnly && existsSync(file) && !writable(file)) return snapshot('is read-only for this user');
+  let opened: ReturnType<typeof openOrRecover>;
+  try {
+    opened = openOrRecover(file);
+  } catch (e) {
+    // A full disk: SQLite cannot make the WAL's -shm file beside the database.
+    if (opts.readOnly && existsSync(file) && cannotWrite(e)) return snapshot('cannot be written (a full disk?)');
+    throw e;
+  }
+  const { db, notice } = opened;
   if (notice) process.stderr.write(`warning: ${notice}\n`);
+  return workspaceOf(cacheDir, db, notice, () => db.close());
+}
+
+function workspaceOf(cacheDir: string, db: DB, notice: string | undefined, close: () => void): Workspace {
   return {
     cacheDir,
     notice,
@@ -75,6 +106,6 @@ export function openWorkspace(cacheDir: string): Workspace {
     records: new Records(db),
     locks: new KeyLocks(db),
     root: ROOT,
-    close: () => db.close(),
+    close,
   };
 }

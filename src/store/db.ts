@@ -7,7 +7,8 @@
 
 import Database from 'better-sqlite3';
 import { isDamage } from './damage.js';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 
@@ -125,6 +126,15 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE file_state ADD COLUMN ctime_ns TEXT NOT NULL DEFAULT '';
   `,
+  // 5: which live runs read which entries (store/pins.ts): a forced re-run waits for them.
+  `
+  CREATE TABLE pins (
+    key TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    pid_start TEXT NOT NULL,
+    PRIMARY KEY (key, pid, pid_start)
+  );
+  `,
 ];
 
 
@@ -145,6 +155,39 @@ export function openOrRecover(file: string): { db: DB; notice?: string } {
       db: openDb(file),
       notice: `${file} was damaged (${(e as Error).message}); moved it to ${basename(aside)} and started a new one: cached results are re-verified on first use, the run history stays in the moved file`,
     };
+  }
+}
+
+/**
+ * A private copy of a database this process may not write (another user's cache, a read-only
+ * disk), for the commands that only read: SQLite cannot read a WAL database read-only unless it
+ * can make the `-shm` file beside it. The copy is a snapshot (with its WAL, so nothing committed
+ * is missed); what a command writes to it (file states, a rebuilt index row) is thrown away.
+ */
+export function openSnapshot(file: string): { db: DB; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'flow-readonly-'));
+  try {
+    for (const ext of ['', '-wal']) {
+      if (ext && !existsSync(file + ext)) continue;
+      copyFileSync(file + ext, join(dir, `flow.db${ext}`));
+      chmodSync(join(dir, `flow.db${ext}`), 0o600); // the copy keeps the original's read-only mode
+    }
+    const db = openDb(join(dir, 'flow.db'));
+    return { db, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Whether this process may write the database file and the folder beside it (its WAL, its -shm). */
+export function writable(file: string): boolean {
+  try {
+    accessSync(dirname(file), constants.W_OK);
+    if (existsSync(file)) accessSync(file, constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

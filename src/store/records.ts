@@ -55,7 +55,7 @@ export interface ExecutionRow {
 
 const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON r.id = e.run_id
   WHERE r.name = ? AND e.step_id = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL
-  ORDER BY e.started_at DESC, e.rowid DESC LIMIT 1`;
+  ORDER BY e.rowid DESC LIMIT 1`;
 
 /**
  * LAST_FINGERPRINT for every step at once: the latest rows are picked without reading their
@@ -63,7 +63,7 @@ const LAST_FINGERPRINT = `SELECT e.fingerprint FROM executions e JOIN runs r ON 
  */
 const LAST_FINGERPRINTS = `SELECT step_id, fingerprint FROM executions WHERE rowid IN (
   SELECT id FROM (
-    SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.started_at DESC, e.rowid DESC) AS n
+    SELECT e.rowid AS id, ROW_NUMBER() OVER (PARTITION BY e.step_id ORDER BY e.rowid DESC) AS n
     FROM executions e JOIN runs r ON r.id = e.run_id
     WHERE r.name = ? AND e.status IN ('done', 'cached') AND e.fingerprint IS NOT NULL)
   WHERE n = 1)`;
@@ -188,7 +188,7 @@ export class Records {
   }
 
   recentRuns(limit: number): RunRow[] {
-    return this.sql<[number], RunRow>('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit);
+    return this.sql<[number], RunRow>('SELECT * FROM runs ORDER BY rowid DESC LIMIT ?').all(limit);
   }
 
   /** A run by id, unique prefix or 'last'; throws RunLookupError (one line) otherwise. */

@@ -15,6 +15,8 @@ export interface RunRow {
   params: string;
   argv: string;
   pid: number;
+  /** The driver's start time (proc/identity); null in rows from before it was recorded. */
+  pid_start: string | null;
 }
 
 /** No such run, or a prefix that names several: a user error, printed as one line. */
@@ -27,7 +29,7 @@ export class RunLookupError extends Error {
 
 export function resolveRun(db: DB, idOrPrefix: string): RunRow {
   if (idOrPrefix === 'last' || idOrPrefix === 'latest') {
-    const latest = db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RunRow | undefined;
+    const latest = db.prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1').get() as RunRow | undefined;
     if (!latest) throw new RunLookupError('no runs recorded in this cache yet');
     return latest;
   }
