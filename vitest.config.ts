@@ -41,6 +41,7 @@ const ENGINE = [
   'tests/cache-faults-env.test.ts',
   'tests/cache-faults-quoting.test.ts',
   'tests/cache-faults-writers.test.ts',
+  'tests/cache-faults-locks.test.ts',
   'tests/cli.test.ts',
   'tests/cli-inspect.test.ts',
   'tests/engine.test.ts',
