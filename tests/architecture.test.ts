@@ -1,4 +1,4 @@
-// The engine's layers (see .dependency-cruiser.cjs and README's Layout) hold:
+// The engine's layers (see .dependency-cruiser.cjs and docs/architecture.md, Layers) hold:
 // no module imports a layer above its own, plugins see only the steps API,
 // and no import cycle exists, type-only imports included. The other tests prove
 // the rules bite: the same check over a copy of the sources with one upward

@@ -61,7 +61,7 @@ it('gives predict with engine: vllm an env of its own, from requirements-vllm.tx
   expect(names({ engine: 'vllm', model: 'm' })).toEqual(['requirements-vllm.txt']);
   expect(names({ engine: 'hf' })).toEqual(['requirements.txt']);
   expect(names({ finetuning: 'lora' })).toEqual(['requirements.txt']);
-  // vLLM's pins cannot coexist with the CPU env's (README, Python steps): the two files must differ there.
+  // vLLM's pins cannot coexist with the CPU env's (docs/steps/python.md, The Python environment): the two files must differ there.
   const pin = (f: string, pkg: string) => readFileSync(join(ROOT, 'python-steps', f), 'utf8').match(new RegExp(`^${pkg}==(\\S+)$`, 'm'))?.[1];
   expect(pin('requirements-vllm.txt', 'vllm')).toBe('0.32.0');
   expect(pin('requirements-vllm.txt', 'transformers')).not.toBe(pin('requirements.txt', 'transformers'));

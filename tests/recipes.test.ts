@@ -33,7 +33,7 @@ describe('seed recipes', () => {
   });
 });
 
-// The seed recipes name their anchor and carry its settings (README, Recipes).
+// The seed recipes name their anchor and carry its settings (docs/recipes.md, The seed recipes).
 describe('seed recipes follow their anchor', () => {
   const steps = (file: string) => parse(readFileSync(join(ROOT, 'recipes', file), 'utf8')).steps;
   const seeds = ['codellama-13b-lora.yml', 'qwen25-qlora.yml', 'qwen3-lora.yml', 'qwen3-full.yml', 'qwen3-full-tp.yml', 't5-small.yml', 't5-small-qlora.yml'];

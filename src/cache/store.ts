@@ -7,7 +7,7 @@
 //   background.ts  the batched fsync of steps/ and removals nothing waits for
 // Execution locks are rows in flow.db (store/locks.ts), not files.
 //
-// What the store promises (README "What the cache guarantees"):
+// What the store promises (docs/caching.md, "What the cache guarantees"):
 // - It never changes a file outside the cache (commit.ts).
 // - A lookup stats the entry's files against the objects' records (integrity.ts), so an object
 //   edited in place, or a file added to or removed from an entry, is never served.

@@ -81,7 +81,7 @@ export async function cmdLog(runRef: string, step: string, o: { cacheDir?: strin
       const exec = execs.filter((e) => e.step_id === id).pop();
       if (!exec) return undefined;
       if (!exec.log_path) throw new UsageError(`step ${exec.step_id} of run ${run.id} has no log`);
-      // Recorded as an absolute path: a cache moved whole (README, Where the cache lives) has it in its own logs/.
+      // Recorded as an absolute path: a cache moved whole (docs/caching.md, Where the cache lives) has it in its own logs/.
       const text = await readFile(exec.log_path, 'utf8').catch(() => readFile(join(ws.store.layout.logs, basename(exec.log_path!)), 'utf8').catch(() => undefined));
       if (text === undefined) {
         // Nothing to show: exit 1, as for a step that never started.

@@ -33,7 +33,7 @@ function selection(cmd: Command): Command {
     .option('--set <key=value>', 'override a param (repeatable; the value is read as YAML)', collect, [])
     .option('--gpus <ids>', 'GPU ids to hand out, e.g. 0,1 (default: CUDA_VISIBLE_DEVICES, else all)', gpuList)
     .option('--executor <type>', "where steps' processes run when the recipe does not say (default: local)")
-    .option('--allow-cpu', 'train a model too large for a CPU even where its step has no GPU (refused otherwise; README: Model folders)');
+    .option('--allow-cpu', 'train a model too large for a CPU even where its step has no GPU (refused otherwise; docs/steps/python.md: What the plan refuses)');
 }
 
 const cacheDir = (cmd: Command) =>
