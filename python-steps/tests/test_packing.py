@@ -3,8 +3,7 @@ import torch
 
 from flow_runtime.data import Collator
 from flow_runtime.errors import UserError
-from flow_runtime.packing import (PACKED_SDPA, PackedCollator, check_kept_apart, pack, response_logits_work, segments,
-                                  use_packed_sdpa)
+from flow_runtime.packing import PACKED_SDPA, PackedCollator, check_kept_apart, pack, response_logits_work, segments, use_packed_sdpa
 
 
 def tiny(attn: str, arch: str = "qwen2", use_cache: bool = False):
