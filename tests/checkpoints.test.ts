@@ -10,68 +10,21 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { doneStep, failures, flow, SPIDER_MINI, stepStatuses } from './helpers/tiny-seeds.js';
+import { checkpointRecipe, doneStep, failures, flow, stepStatuses } from './helpers/tiny-seeds.js';
 import { execa } from 'execa';
 import { testPython } from './helpers/python.js';
 import { freePort, startMlflow, trackersPython, type MlflowServer } from './helpers/trackers.js';
 
-const RECIPE = `name: ckpt-select
-params:
-  spider: ${SPIDER_MINI}
-  steps: 6
-steps:
-  data:
-    uses: spider-sft
-    with:
-      spider: \${params.spider}
-      validation_databases: 1
-  model:
-    uses: python:init-model
-    with:
-      train_file: \${steps.data.outputs.train}
-      arch: qwen2
-      vocab_size: 400
-      hidden_size: 32
-      intermediate_size: 64
-      layers: 1
-      heads: 2
-  train:
-    uses: python:sft
-    with:
-      model: \${steps.model.outputs.model}
-      train_file: \${steps.data.outputs.train}
-      max_steps: \${params.steps}
-      save_steps: 2
-      save_checkpoints: true
-      scheduler: constant
-      learning_rate: 0.01
-      max_source_length: 96
-      max_target_length: 24
-      batch_size: 2
-      logging_steps: 1
-  predict_val:
-    uses: python:predict
-    with:
-      model: \${steps.model.outputs.model}
-      adapter: \${steps.train.outputs.checkpoint}
-      dev_file: \${steps.data.outputs.validation}
-      max_source_length: 96
-      max_new_tokens: 4
-      limit: 2
-  eval_val:
-    uses: sql-eval
-    with:
-      predictions: \${steps.predict_val.outputs.predictions}
-      gold: \${steps.data.outputs.validation_gold}
-      db_dir: \${params.spider}/database
-      tables: \${params.spider}/tables.json
-      workers: 1
-  best_files:
+const RECIPE = checkpointRecipe({
+  name: 'ckpt-select',
+  steps: 6,
+  tail: `  best_files:
     run: ls \${steps.train.outputs.checkpoint} > files.txt
     outputs:
       files: files.txt
     select: { best: { step: eval_val, metric: ex } }
-`;
+`,
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'flow-ckpt-'));
 const o = { cwd: dir, cache: join(dir, 'cache'), python: '' };

@@ -11,68 +11,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { doneStep, failures, flow, SPIDER_MINI } from './helpers/tiny-seeds.js';
+import { checkpointRecipe, doneStep, failures, flow, SPIDER_MINI } from './helpers/tiny-seeds.js';
 import { trackersPython } from './helpers/trackers.js';
 import { testPython } from './helpers/python.js';
 
-const RECIPE = `name: track-wandb
-params:
-  spider: ${SPIDER_MINI}
-  steps: 4
-report_to:
+const RECIPE = checkpointRecipe({
+  name: 'track-wandb',
+  steps: 4,
+  head: `report_to:
   wandb:
     project: flow-test
     mode: offline
     dir: wandb-out
-steps:
-  data:
-    uses: spider-sft
-    with:
-      spider: \${params.spider}
-      validation_databases: 1
-  model:
-    uses: python:init-model
-    with:
-      train_file: \${steps.data.outputs.train}
-      arch: qwen2
-      vocab_size: 400
-      hidden_size: 32
-      intermediate_size: 64
-      layers: 1
-      heads: 2
-  train:
-    uses: python:sft
-    with:
-      model: \${steps.model.outputs.model}
-      train_file: \${steps.data.outputs.train}
-      max_steps: \${params.steps}
-      save_steps: 2
-      save_checkpoints: true
-      scheduler: constant
-      learning_rate: 0.01
-      max_source_length: 96
-      max_target_length: 24
-      batch_size: 2
-      logging_steps: 1
-      load_check: false
-  predict_val:
-    uses: python:predict
-    with:
-      model: \${steps.model.outputs.model}
-      adapter: \${steps.train.outputs.checkpoint}
-      dev_file: \${steps.data.outputs.validation}
-      max_source_length: 96
-      max_new_tokens: 4
-      limit: 2
-  eval_val:
-    uses: sql-eval
-    with:
-      predictions: \${steps.predict_val.outputs.predictions}
-      gold: \${steps.data.outputs.validation_gold}
-      db_dir: \${params.spider}/database
-      tables: \${params.spider}/tables.json
-      workers: 1
-`;
+`,
+  train: '      load_check: false\n',
+});
 
 /** Every record of the offline runs under `dir` with this W&B run id: the run records, the config
  * keys and values and the history rows (key -> value). Each record is parsed with wandb's own

@@ -178,3 +178,64 @@ export async function runSeed(
     eval: metricsFile ? JSON.parse(readFileSync(metricsFile, 'utf8')) : undefined,
   };
 }
+
+/**
+ * A tiny model trained for `steps` steps with a checkpoint every 2, each checkpoint predicted and
+ * scored on the validation split (sql-eval): the recipe the per-checkpoint and tracker tests
+ * share. `head` goes before `steps:` (report_to:), `train` into the train step's `with:`, `tail`
+ * after the last step.
+ */
+export function checkpointRecipe(o: { name: string; steps: number; head?: string; train?: string; tail?: string }): string {
+  return `name: ${o.name}
+params:
+  spider: ${SPIDER_MINI}
+  steps: ${o.steps}
+${o.head ?? ''}steps:
+  data:
+    uses: spider-sft
+    with:
+      spider: \${params.spider}
+      validation_databases: 1
+  model:
+    uses: python:init-model
+    with:
+      train_file: \${steps.data.outputs.train}
+      arch: qwen2
+      vocab_size: 400
+      hidden_size: 32
+      intermediate_size: 64
+      layers: 1
+      heads: 2
+  train:
+    uses: python:sft
+    with:
+      model: \${steps.model.outputs.model}
+      train_file: \${steps.data.outputs.train}
+      max_steps: \${params.steps}
+      save_steps: 2
+      save_checkpoints: true
+      scheduler: constant
+      learning_rate: 0.01
+      max_source_length: 96
+      max_target_length: 24
+      batch_size: 2
+      logging_steps: 1
+${o.train ?? ''}  predict_val:
+    uses: python:predict
+    with:
+      model: \${steps.model.outputs.model}
+      adapter: \${steps.train.outputs.checkpoint}
+      dev_file: \${steps.data.outputs.validation}
+      max_source_length: 96
+      max_new_tokens: 4
+      limit: 2
+  eval_val:
+    uses: sql-eval
+    with:
+      predictions: \${steps.predict_val.outputs.predictions}
+      gold: \${steps.data.outputs.validation_gold}
+      db_dir: \${params.spider}/database
+      tables: \${params.spider}/tables.json
+      workers: 1
+${o.tail ?? ''}`;
+}
