@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // - unit:    in-process, no child flow, no Python, no Slurm, no browser.
 // - engine:  the real CLI and real processes (shell steps, SQLite, the TUI), still no Python
 //            environment, Slurm or browser. unit + engine is `npm run test:fast`.
+// - faults:  the cache's fault-injection suite (SIGKILLs at failpoints, races between real flow
+//            processes, a tmpfs filled up, an unprivileged user): no Python either, but the
+//            slowest Node-only files, so outside `npm run test:fast` to keep it under 2 minutes.
 // - python:  the managed Python environment (torch, transformers, ...): training, predict.
 // - cluster: a real Slurm cluster on this machine (tests/helpers/slurm-cluster.ts).
 // - browser: Chromium (playwright-core) renders the HTML report.
@@ -37,11 +40,6 @@ const UNIT = [
 ];
 
 const ENGINE = [
-  'tests/cache-faults.test.ts',
-  'tests/cache-faults-env.test.ts',
-  'tests/cache-faults-quoting.test.ts',
-  'tests/cache-faults-writers.test.ts',
-  'tests/cache-faults-locks.test.ts',
   'tests/cli.test.ts',
   'tests/cli-inspect.test.ts',
   'tests/engine.test.ts',
@@ -61,6 +59,8 @@ const ENGINE = [
   'tests/tui-e2e.test.ts',
 ];
 
+const FAULTS = ['tests/cache-faults*.test.ts'];
+
 const CLUSTER = ['tests/slurm*.test.ts'];
 
 const BROWSER = ['tests/report.test.ts'];
@@ -78,7 +78,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },
       { extends: true, test: { name: 'engine', include: ENGINE } },
-      { extends: true, test: { name: 'python', include: ALL, exclude: [...UNIT, ...ENGINE, ...CLUSTER, ...BROWSER] } },
+      { extends: true, test: { name: 'python', include: ALL, exclude: [...UNIT, ...ENGINE, ...FAULTS, ...CLUSTER, ...BROWSER] } },
+      { extends: true, test: { name: 'faults', include: FAULTS } },
       { extends: true, test: { name: 'cluster', include: CLUSTER } },
       { extends: true, test: { name: 'browser', include: BROWSER } },
     ],
