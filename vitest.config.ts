@@ -42,6 +42,7 @@ const UNIT = [
 const ENGINE = [
   'tests/cli.test.ts',
   'tests/cli-inspect.test.ts',
+  'tests/code-cache.test.ts',
   'tests/engine.test.ts',
   'tests/eval-questions.test.ts',
   'tests/matrix-e2e.test.ts',

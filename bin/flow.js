@@ -13,7 +13,8 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`flow ${version}\n`);
 } else {
   // Node >= 22.1 keeps V8's compiled code of every module on disk, so the next
-  // start skips most of the parsing; Node 20 has no such cache and skips this.
+  // start skips most of the parsing; Node 20 has no such cache and skips this
+  // (the bundle keeps one for its third-party code itself: src/cli/code-cache.ts).
   module.enableCompileCache?.();
   // Source maps stay off by default: Node parses every loaded module's map at load when they
   // are on (about 30 ms here). Stack traces still name functions and the bundle's files, whose

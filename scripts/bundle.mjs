@@ -1,18 +1,14 @@
 // Bundles the command line (src/cli/main.ts and the modules it imports, lazily
 // or not) into dist/bundle/ with esbuild, beside tsc's dist/: a start-up of
 // flow then reads a few files instead of ~130 and skips Node's CommonJS scan of
-// yaml's 74 files. Code splitting keeps the lazy imports lazy: `flow plan`
-// never loads the TUI. It earns its place: a warm `flow plan recipes/quickstart.yml`
-// took 191 ms of CPU bundled against 242 ms from tsc's output, a warm no-op
-// `flow run` (3 cached shell steps) 186 against 235; a second set, 204 against 256
-// and 198 against 249 (medians of 11 interleaved runs each, Node 20, 2 loaded
-// cores). A V8 code cache for the bundle's third-party code (a vendor.cjs split
-// off and compiled by hand through vm.Script), measured in the same runs, saved 2
-// and 18 ms in the first set and cost 38 and 57 in the second: no difference
-// beyond the noise, so it was removed.
+// yaml's 74 files, a good share of a `flow plan` (bench/engine.ts). Code
+// splitting keeps the lazy imports lazy: `flow plan` never loads the TUI.
 //
-// yaml, js-yaml, commander and tinyglobby, the pure-JS code on the start-up path
-// of every command, are inlined.
+// yaml, js-yaml, commander and better-sqlite3's JavaScript, the third-party
+// code every command runs, go to a CommonJS file of their own,
+// dist/bundle/vendor.cjs, which the bundle runs
+// through V8's code cache (src/cli/code-cache.ts): about a third of a cached
+// `flow plan` was parsing and compiling the bundle.
 //
 // Left outside: packages with native code or large and loaded only on some
 // paths (better-sqlite3, ink, react, vega, resvg, ...), imported from
@@ -47,6 +43,31 @@ const yamlAsEsm = {
 };
 
 /**
+ * `import ... from 'yaml'` (and the other VENDOR packages) in the bundle read vendor.cjs's exports, run
+ * through the code cache. A stand-in CommonJS module per package; esbuild turns the named
+ * imports into reads of its exports.
+ */
+const VENDOR = { yaml: 'yaml', 'js-yaml': 'jsyaml', commander: 'commander', 'better-sqlite3': 'betterSqlite3' };
+const vendorByCodeCache = {
+  name: 'vendor-by-code-cache',
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|js-yaml|commander|better-sqlite3)$/ }, (a) => ({ path: a.path, namespace: 'vendor' }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (a) => ({
+      resolveDir: root,
+      loader: 'js',
+      contents: [
+        "const { join } = require('node:path');",
+        "const { ROOT } = require('./src/root.ts');",
+        "const { requireCached } = require('./src/cli/code-cache.ts');",
+        // The commands that read a recipe run yaml's parser, the others do not: one set of data each.
+        "const command = ['run', 'plan', 'validate', 'dag'].includes(process.argv[2]) ? process.argv[2] : 'other';",
+        `module.exports = requireCached(join(ROOT, 'dist', 'bundle', 'vendor.cjs'), join(ROOT, 'dist', '.code-cache'), command)[${JSON.stringify(VENDOR[a.path])}];`,
+      ].join('\n'),
+    }));
+  },
+};
+
+/**
  * commander requires node:child_process when it loads, for subcommands run as executables, which
  * flow has none of; that module brings net, dgram and streams with it. It gets a stand-in that
  * requires the module on first use.
@@ -65,6 +86,27 @@ const lazyChildProcess = {
 };
 
 rmSync(outdir, { recursive: true, force: true });
+// Compile data made for an older vendor.cjs is never looked up again (it is named by the source's digest).
+rmSync(join(root, 'dist', '.code-cache'), { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  stdin: {
+    contents:
+      "export * as yaml from 'yaml';\nexport { default as jsyaml } from 'js-yaml';\nexport * as commander from 'commander';\nexport { default as betterSqlite3 } from 'better-sqlite3';\n",
+    resolveDir: root,
+    sourcefile: 'vendor.js',
+  },
+  outfile: join(outdir, 'vendor.cjs'),
+  bundle: true,
+  // better-sqlite3 asks `bindings` for its addon only when not given its path (src/store/db.ts gives it).
+  external: ['bindings'],
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  plugins: [yamlAsEsm, lazyChildProcess],
+});
 await build({
   absWorkingDir: root,
   entryPoints: ['src/cli/main.ts'],
@@ -78,8 +120,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   external: Object.keys(pkg.dependencies).filter((d) => !INLINE.has(d)),
-  // Inlined CommonJS (commander, js-yaml, the stand-in above) calls require().
+  // Inlined CommonJS (the stand-ins above) calls require().
   banner: { js: "import { createRequire as __flowRequire } from 'node:module'; const require = __flowRequire(import.meta.url);" },
   logLevel: 'warning',
-  plugins: [yamlAsEsm, lazyChildProcess],
+  plugins: [vendorByCodeCache],
 });

@@ -3,7 +3,8 @@
 // get a "did you mean", a bad recipe under --ui json is a JSON event, and
 // `flow --version` loads nothing but the bin.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -104,6 +105,22 @@ describe('help and version', () => {
     const required = r.stderr.split('\n').filter((l) => l.startsWith('REQUIRE '));
     expect(required.some((l) => l.includes('better-sqlite3'))).toBe(true); // the hook sees CommonJS loads
     expect(required.filter((l) => /ajv\/dist\/(ajv|core)\.js|ajv\/dist\/compile\//.test(l))).toEqual([]);
+  });
+
+  it("the bundle's yaml and commander come through V8's code cache; damaged cache data is ignored and replaced", async () => {
+    const dataDir = join(ROOT, 'dist', '.code-cache');
+    const plan = await flow(['plan', recipe]);
+    expect(plan.code).toBe(0);
+    const files = readdirSync(dataDir).filter((f) => /^vendor\.cjs-plan-[0-9a-f]{16}\.v8$/.test(f));
+    expect(files).toHaveLength(1);
+    const path = join(dataDir, files[0]!);
+    const good = readFileSync(path);
+    const damaged = Buffer.from(good);
+    damaged[damaged.length >> 1] ^= 0xff;
+    writeFileSync(path, damaged);
+    expect(await flow(['plan', recipe])).toEqual(plan);
+    const again = readFileSync(path);
+    expect(createHash('sha256').update(again.subarray(32)).digest().equals(again.subarray(0, 32))).toBe(true);
   });
 
   it('plan of a recipe without `inputs:` globs loads no globber and spawns nothing, and SQLite\'s addon is named, not searched for', async () => {

@@ -19,8 +19,9 @@ const require = createRequire(import.meta.url);
 /**
  * better-sqlite3's addon named directly where `npm install` builds it: the `bindings` package it
  * otherwise uses walks an Error's stack to find the package and tries several paths, about a
- * tenth of a cached `flow plan`. An addon anywhere else is found by the package's own search,
- * from node_modules.
+ * tenth of a cached `flow plan`. (In the bundle, `Database` is the copy in dist/bundle/vendor.cjs,
+ * which runs through V8's code cache.) An addon anywhere else is found by the package's own
+ * search, from node_modules.
  */
 function sqlite(file: string): DB {
   const addon = join(dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
