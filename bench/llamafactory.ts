@@ -2,8 +2,9 @@
 // flow's env) and the launch line. Shared by bench/train.ts and bench/packing.ts.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { ROOT } from '../tests/helpers/tiny-seeds.js';
 
 export const LF_VERSION = '0.9.5';
@@ -41,3 +42,25 @@ export function llamaFactoryVenv(): string {
   return cli;
 }
 
+/**
+ * Writes a LoRA SFT config for `llamafactory-cli train` with the settings both benches hold equal
+ * on flow's side (fp32, no gradient checkpointing, no saving, no evaluation split, seed 42), the
+ * `spider` dataset of `dataDir`, and what each bench varies in `extra` (steps or epochs, the
+ * schedule, packing). Every string is quoted: LLaMA-Factory reads YAML 1.1, where a bare `no` is
+ * false (and its JSON config reader is broken in 0.9.5).
+ */
+export function writeLoraConfig(
+  file: string,
+  o: { model: string; dataDir: string; tokenized: string; out: string; cutoff: number; batch: number; lora: { rank: number; alpha: number; dropout: number; target_modules: string[] } },
+  extra: Record<string, unknown>,
+): void {
+  writeFileSync(file, stringify({
+    model_name_or_path: o.model, stage: 'sft', do_train: true, finetuning_type: 'lora',
+    lora_rank: o.lora.rank, lora_alpha: o.lora.alpha, lora_dropout: o.lora.dropout, lora_target: o.lora.target_modules.join(','),
+    dataset: 'spider', dataset_dir: o.dataDir, tokenized_path: o.tokenized, template: 'qwen', cutoff_len: o.cutoff,
+    preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: o.out, disable_gradient_checkpointing: true,
+    save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
+    per_device_train_batch_size: o.batch, gradient_accumulation_steps: 1, learning_rate: 0.0001, seed: 42, val_size: 0,
+    ...extra,
+  }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
+}

@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePythonEnv } from '../src/python/env.js';
 import { doneStep, failures, flow, ROOT } from '../tests/helpers/tiny-seeds.js';
-import { LF_LAUNCH, sh, VENV as LF_VENV } from './llamafactory.js';
+import { LF_LAUNCH, sh, VENV as LF_VENV, writeLoraConfig } from './llamafactory.js';
 
 const SPIDER = process.env.BENCH_SPIDER ?? '/work/shared/spider';
 const STEPS = Number(process.env.BENCH_PACK_STEPS ?? 10);
@@ -145,15 +145,9 @@ try {
         const out = join(dir, `lf-${i}`);
         const lfTokenized = join(dir, `lf-tok-${i}`);
         const cfg = join(dir, `lf-${i}.yaml`);
-        writeFileSync(cfg, stringify({
-          model_name_or_path: model, stage: 'sft', do_train: true, finetuning_type: 'lora',
-          lora_rank: LORA.rank, lora_alpha: LORA.alpha, lora_dropout: LORA.dropout, lora_target: LORA.target_modules.join(','),
-          dataset: 'spider', dataset_dir: data, tokenized_path: lfTokenized, template: 'qwen', cutoff_len: SOURCE + TARGET,
-          preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out, disable_gradient_checkpointing: true,
-          logging_steps: 5, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
-          per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001, max_steps: STEPS,
-          lr_scheduler_type: 'constant', seed: 42, val_size: 0, ...extra,
-        }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
+        writeLoraConfig(cfg, { model, dataDir: data, tokenized: lfTokenized, out, cutoff: SOURCE + TARGET, batch: BATCH, lora: LORA }, {
+          logging_steps: 5, max_steps: STEPS, lr_scheduler_type: 'constant', ...extra,
+        });
         lfCfg.push({ name, cfg, out, tokenized: lfTokenized, perRow: NaN });
       }
     }

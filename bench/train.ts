@@ -27,7 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ensurePythonEnv } from '../src/python/env.js';
 import { doneStep, failures, flow, ROOT, SPIDER_MINI } from '../tests/helpers/tiny-seeds.js';
-import { LF_LAUNCH, LF_VERSION, llamaFactoryVenv, sh } from './llamafactory.js';
+import { LF_LAUNCH, LF_VERSION, llamaFactoryVenv, sh, writeLoraConfig } from './llamafactory.js';
 
 const RECORDS = Number(process.env.BENCH_TRAIN_RECORDS ?? 256);
 const LORA = { rank: 8, alpha: 16, dropout: 0, target_modules: ['q_proj', 'v_proj'] };
@@ -112,18 +112,10 @@ print(json.dumps({"same": same, "records": len(cols["input_ids"]), "tokens": sum
     spider: { file_name: 'train.json', columns: { prompt: 'instruction', query: 'input', response: 'output' } },
   }));
   const out = join(dir, 'lf-out');
-  // Every string quoted: LLaMA-Factory reads YAML 1.1, where a bare `no` is false (and its JSON
-  // config reader is broken in 0.9.5).
   const cfg = join(dir, 'lf-train.yaml');
-  writeFileSync(cfg, stringify({
-    model_name_or_path: model, stage: 'sft', do_train: true, finetuning_type: 'lora',
-    lora_rank: LORA.rank, lora_alpha: LORA.alpha, lora_dropout: LORA.dropout, lora_target: LORA.target_modules.join(','),
-    dataset: 'spider', dataset_dir: data, tokenized_path: lfTokenized, template: 'qwen', cutoff_len: SOURCE + TARGET,
-    preprocessing_num_workers: 1, dataloader_num_workers: 0, output_dir: out, disable_gradient_checkpointing: true,
-    logging_steps: 10, save_strategy: 'no', plot_loss: false, report_to: 'none', disable_tqdm: true,
-    per_device_train_batch_size: BATCH, gradient_accumulation_steps: 1, learning_rate: 0.0001,
-    num_train_epochs: 1, lr_scheduler_type: 'cosine', seed: 42, val_size: 0,
-  }, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' }));
+  writeLoraConfig(cfg, { model, dataDir: data, tokenized: lfTokenized, out, cutoff: SOURCE + TARGET, batch: BATCH, lora: LORA }, {
+    logging_steps: 10, num_train_epochs: 1, lr_scheduler_type: 'cosine',
+  });
 
   // 4. Alternated runs (flow's with --force: its result would otherwise come from the cache).
   const flowRuns: Array<{ s: number; loss: number }> = [];
