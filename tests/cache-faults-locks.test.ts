@@ -42,6 +42,16 @@ function outputOf(events: Events, step: string, name: string): string {
 const recipe = (name: string, ledger: string) =>
   `name: ${name}\nsteps:\n  a:\n    run: echo ${name}-a >> ${ledger} && echo ${name} > a.txt\n    outputs: { out: a.txt }\n  b:\n    run: echo ${name}-b >> ${ledger} && cat \${steps.a.outputs.out} > b.txt\n    outputs: { out: b.txt }\n`;
 
+/** one.yml and two.yml (the recipe above, one shared ledger), each run once to completion; the ledger's path. */
+async function twoRecipesRun(s: Sandbox): Promise<string> {
+  const ledger = join(s.dir, 'ledger');
+  s.write('one.yml', recipe('one', ledger));
+  s.write('two.yml', recipe('two', ledger));
+  expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
+  expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+  return ledger;
+}
+
 const PAUSE_ENV = (point: string, file: string) => ({ FLOW_FAILPOINT_PAUSE: `${point}:${file}`, FLOW_FAILPOINT_PAUSE_MS: '120000' });
 
 describe('7. gc and doctor --rebuild never act under a run', () => {
@@ -49,11 +59,7 @@ describe('7. gc and doctor --rebuild never act under a run', () => {
     const s = sandbox();
     const out = sentinel(s);
     const before = out.digest();
-    const ledger = join(s.dir, 'ledger');
-    s.write('one.yml', recipe('one', ledger));
-    s.write('two.yml', recipe('two', ledger));
-    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
-    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    const ledger = await twoRecipesRun(s);
     // A run of one.yml has planned to reuse one's entries (not the newest run's) and stops there.
     const pause = join(s.dir, 'paused');
     const child = s.spawn(['run', 'one.yml', '--ui', 'json'], { env: PAUSE_ENV('run:planned', pause) });
@@ -78,11 +84,7 @@ describe('7. gc and doctor --rebuild never act under a run', () => {
 
   it('a run that starts while gc is collecting waits for it, then plans on what is left', async () => {
     const s = sandbox();
-    const ledger = join(s.dir, 'ledger');
-    s.write('one.yml', recipe('one', ledger));
-    s.write('two.yml', recipe('two', ledger));
-    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
-    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    await twoRecipesRun(s);
     const pause = join(s.dir, 'paused');
     const gc = s.spawn(['gc', '--keep', '1'], { env: PAUSE_ENV('gc:checked', pause) });
     await until(pause);
@@ -103,11 +105,7 @@ describe('7. gc and doctor --rebuild never act under a run', () => {
 
   it('two gcs at once: the second waits for the first, both succeed', async () => {
     const s = sandbox();
-    const ledger = join(s.dir, 'ledger');
-    s.write('one.yml', recipe('one', ledger));
-    s.write('two.yml', recipe('two', ledger));
-    expect((await s.flow(['run', 'one.yml', '--ui', 'json'])).code).toBe(0);
-    expect((await s.flow(['run', 'two.yml', '--ui', 'json'])).code).toBe(0);
+    await twoRecipesRun(s);
     const pause = join(s.dir, 'paused');
     const first = s.spawn(['gc', '--keep', '1'], { env: PAUSE_ENV('gc:checked', pause) });
     await until(pause);
